@@ -1,0 +1,1 @@
+//! Host side of capmon: the QEMU boot runner and host tools.
