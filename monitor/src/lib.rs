@@ -13,6 +13,27 @@ extern crate alloc;
 
 pub mod addr;
 pub mod arch;
+#[cfg(target_os = "none")]
+pub mod boot;
+pub mod bootargs;
 pub mod cap;
+#[macro_use]
+pub mod console;
+pub mod drivers;
 pub mod fixed;
+pub mod heap;
+#[cfg(all(target_os = "none", not(test)))]
+mod panic;
 pub mod platform;
+
+/// Defines a board's entry: `capmon::board!(BOARD)` in a board crate's `main.rs` makes the
+/// symbol the arch entry code calls, handing the board description to [`boot::boot`].
+#[macro_export]
+macro_rules! board {
+    ($board:path) => {
+        #[no_mangle]
+        extern "C" fn capmon_main(a0: u64, a1: u64, a2: u64, a3: u64) -> ! {
+            $crate::boot::boot(&$board, [a0, a1, a2, a3])
+        }
+    };
+}

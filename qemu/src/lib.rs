@@ -1,1 +1,12 @@
 //! Host side of capmon: the QEMU boot runner and host tools.
+
+pub mod bench;
+pub mod boards;
+pub mod cli;
+pub mod dtb;
+pub mod elf;
+pub mod expect;
+pub mod runner;
+pub mod suite;
+pub mod tests;
+pub mod vectors;

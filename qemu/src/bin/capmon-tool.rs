@@ -1,1 +1,36 @@
-fn main() {}
+//! capmon-tool: host-side helper commands for capmon, one subcommand per job
+//! (`capmon-tool cap-vectors DIR`, more to come). Plain std, no argument-parsing crate.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: capmon-tool <command> [args]
+
+commands:
+  cap-vectors DIR   check the capability test vectors in DIR/morello/*.txt and DIR/riscv/*.txt
+                    against the monitor's capability model
+  help              show this message";
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.to_str(), rest),
+        None => (None, &[][..]),
+    };
+    match command {
+        Some("cap-vectors") => capmon_host::vectors::cap_vectors_command(rest),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(unknown) => {
+            eprintln!("capmon-tool: unknown command `{unknown}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

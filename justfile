@@ -1,0 +1,56 @@
+# capmon tasks; `just --list` explains each. The host-side runner (qemu/) does the work.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+run := "cargo run -q --release -p capmon-host --bin capmon-run --"
+tool := "cargo run -q --release -p capmon-host --bin capmon-tool --"
+
+# List the recipes.
+default:
+    @just --list
+
+# Boot the demos: on CHERI QEMU's Morello machine when it is installed, else on stock qemu-aarch64.
+demo:
+    {{run}} demo
+
+# Boot capmon on CHERI QEMU's Morello virt machine and show its console (Ctrl-A X quits).
+qemu-morello *ARGS:
+    {{run}} boot qemu-morello {{ARGS}}
+
+# Boot capmon on CHERI QEMU's RISC-V virt machine (-bios none) and show its console.
+qemu-riscv64cheri *ARGS:
+    {{run}} boot qemu-riscv64cheri {{ARGS}}
+
+# Boot capmon on stock qemu-system-aarch64 (no capabilities: cVMs are not isolated there).
+qemu-aarch64 *ARGS:
+    {{run}} boot qemu-aarch64 {{ARGS}}
+
+# Boot capmon on stock qemu-system-riscv64 (no capabilities: cVMs are not isolated there).
+qemu-riscv64 *ARGS:
+    {{run}} boot qemu-riscv64 {{ARGS}}
+
+# Start a board under QEMU halted with its GDB stub, and print the gdb-multiarch command to attach.
+debug BOARD:
+    {{run}} debug {{BOARD}}
+
+# Build every board image (or the ones named) and print their sizes.
+build *BOARDS:
+    {{run}} build {{BOARDS}}
+
+# Run every test: host unit tests, a build of every board (morello-sdp too), the QEMU boot tests.
+test:
+    cargo test -q --workspace --exclude board-qemu-aarch64 --exclude board-qemu-morello --exclude board-qemu-riscv64 --exclude board-qemu-riscv64cheri --exclude board-morello-sdp
+    {{run}} build
+    {{run}} test
+
+# Run only the QEMU boot tests whose name contains FILTER.
+boot-test FILTER="":
+    {{run}} test {{FILTER}}
+
+# Print the figures: image sizes, guest instructions from reset to the banner (QEMU -icount).
+bench:
+    {{run}} bench
+
+# Check every capability vector file in DIR (DIR/morello/*.txt, DIR/riscv/*.txt) against the model.
+cap-vectors DIR="../shared/testdata/cap-vectors":
+    {{tool}} cap-vectors {{DIR}}

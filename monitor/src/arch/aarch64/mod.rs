@@ -1,0 +1,217 @@
+//! The aarch64 backend: capmon runs at EL2 (non-secure), identity-mapped, and is the only
+//! privileged code. Entry, vectors and exception returns are in `entry.S`.
+//!
+//! Interrupt policy: the monitor runs with IRQs masked and unmasks them only while idle
+//! (`wait_for_interrupt`), so no monitor code is ever preempted and no capability sits
+//! in a register when an interrupt arrives.
+
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CurrentEL, HCR_EL2};
+use arm_gic::gicv3::registers::{Gicd, GicrSgi};
+use arm_gic::gicv3::{GicCpuInterface, GicV3};
+use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
+use spin::Mutex;
+
+use crate::arch::syndrome::ArmSyndrome;
+use crate::platform::{IrqController, Platform, PsciMethod};
+
+global_asm!(include_str!("entry.S"));
+
+#[cfg(feature = "cheri")]
+pub const ARCH_NAME: &str = "aarch64 (morello)";
+#[cfg(not(feature = "cheri"))]
+pub const ARCH_NAME: &str = "aarch64";
+
+/// Registers saved by `exception_common` in `entry.S` (the offsets there must match).
+#[repr(C)]
+pub struct ExceptionFrame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    pub esr: u64,
+    _pad: [u64; 2],
+}
+
+/// The exception level capmon was entered at, and whether it is the one capmon needs.
+pub fn privilege_level() -> (&'static str, bool) {
+    match CurrentEL.read(CurrentEL::EL) {
+        2 => ("EL2", true),
+        3 => ("EL3", false),
+        1 => ("EL1", false),
+        _ => ("EL0", false),
+    }
+}
+
+/// Points VBAR_EL2 (on Morello: CVBAR_EL2, a capability) at `capmon_exception_vectors`.
+pub fn install_exception_vectors() {
+    #[cfg(not(feature = "cheri"))]
+    // SAFETY: the vector table is code in this image, 2 KiB aligned by entry.S; writing
+    // VBAR_EL2 at EL2 only changes where this monitor's own exceptions go.
+    unsafe {
+        asm!(
+            "adr {v}, capmon_exception_vectors",
+            "msr vbar_el2, {v}",
+            "isb",
+            v = out(reg) _,
+        );
+    }
+    #[cfg(feature = "cheri")]
+    // SAFETY: as above. On Morello exception entry installs CVBAR_EL2 as PCC, so it must be a
+    // tagged executable capability: CVTP derives one from PCC (root at reset) with the vector
+    // address. x9/c9 is scratch and declared clobbered; no capability outlives the block.
+    unsafe {
+        asm!(
+            "adr x9, capmon_exception_vectors",
+            ".inst {cvtp}",          // cvtp c9, x9
+            ".inst {msr}",           // msr CVBAR_EL2, c9
+            "isb",
+            cvtp = const crate::arch::insn::morello::cvtp(9, 9),
+            msr = const crate::arch::insn::morello::msr_cap(crate::arch::insn::morello::sysreg::CVBAR_EL2, 9),
+            out("x9") _,
+        );
+    }
+}
+
+static PSCI: AtomicU8 = AtomicU8::new(PSCI_NONE);
+const PSCI_NONE: u8 = 0;
+const PSCI_SMC: u8 = 1;
+const PSCI_HVC: u8 = 2;
+
+/// Remembers how to reach PSCI, from the device tree or the board's fallback.
+pub fn set_psci_method(method: Option<PsciMethod>) {
+    let code = match method {
+        Some(PsciMethod::Smc) => PSCI_SMC,
+        Some(PsciMethod::Hvc) => PSCI_HVC,
+        None => PSCI_NONE,
+    };
+    PSCI.store(code, Ordering::Relaxed);
+}
+
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+
+/// Powers the machine off through PSCI SYSTEM_OFF. The verdict was already printed; PSCI has
+/// no exit code, so on Arm the console line is what tells pass from fail.
+pub fn power_off(_pass: bool) -> ! {
+    match PSCI.load(Ordering::Relaxed) {
+        // SAFETY: SYSTEM_OFF does not return on success; if it does (no PSCI firmware), it
+        // only clobbers x0-x3 as the SMC calling convention allows, declared below.
+        PSCI_SMC => unsafe {
+            asm!("smc #0", inout("x0") PSCI_SYSTEM_OFF => _, out("x1") _, out("x2") _, out("x3") _);
+        },
+        // SAFETY: as above, through the hypervisor conduit.
+        PSCI_HVC => unsafe {
+            asm!("hvc #0", inout("x0") PSCI_SYSTEM_OFF => _, out("x1") _, out("x2") _, out("x3") _);
+        },
+        _ => {}
+    }
+    crate::println!("capmon: no way to power off; halting");
+    halt()
+}
+
+pub fn halt() -> ! {
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// The generic timer's frequency: CNTFRQ_EL0, which firmware (or QEMU) sets.
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+pub fn now() -> u64 {
+    CNTPCT_EL0.get()
+}
+
+/// Arms the EL2 physical timer (CNTHP) to fire at counter value `deadline`.
+pub fn set_timer(deadline: u64) {
+    // SAFETY: CNTHP_CVAL_EL2 is the EL2 timer's compare value; capmon owns this timer.
+    unsafe { asm!("msr cnthp_cval_el2, {}", in(reg) deadline) };
+    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
+}
+
+/// The EL2 physical timer's interrupt: PPI 10 (INTID 26) on every machine capmon knows,
+/// unless the tree says otherwise.
+pub fn timer_irq(platform: &Platform) -> u32 {
+    platform.timer.hyp_ppi.unwrap_or(26)
+}
+
+struct Gic(GicV3<'static>);
+// SAFETY: the GIC driver holds MMIO pointers; it is only used behind `GIC`'s lock, from the
+// one CPU capmon runs on.
+unsafe impl Send for Gic {}
+
+/// Lock order: `GIC` is taken only with interrupts masked and takes no other lock.
+static GIC: Mutex<Option<Gic>> = Mutex::new(None);
+
+/// Brings up the GICv3 from the tree: distributor, this CPU's redistributor and the EL2 CPU
+/// interface. Fails with a message when the tree names no usable GICv3.
+pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
+    let Some(IrqController::GicV3 { dist, redist }) = platform.irq else {
+        return Err("the device tree names no GICv3 interrupt controller");
+    };
+    let gicd = core::ptr::NonNull::new(dist.start.as_usize() as *mut Gicd).ok_or("GICD at address 0")?;
+    let gicr = core::ptr::NonNull::new(redist.start.as_usize() as *mut GicrSgi).ok_or("GICR at address 0")?;
+    let cpus = platform.cpus.len().max(1);
+    // SAFETY: the addresses come from the GICv3 node of the device tree; capmon is the only
+    // software driving the GIC (it runs with no OS), and the GIC is identity-accessible.
+    let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(gicd), gicr, cpus) }
+        .map_err(|_| "GICv3 redistributor layout not understood")?;
+    // Route physical IRQs, FIQs and SErrors to EL2: with IMO=0 they would target EL1 and be
+    // masked while capmon runs at EL2. TGE makes EL0 (where cVMs will run) trap straight to
+    // EL2, with no EL1 state to manage.
+    HCR_EL2.write(HCR_EL2::RW::EL1IsAarch64 + HCR_EL2::TGE::SET + HCR_EL2::AMO::SET + HCR_EL2::IMO::SET + HCR_EL2::FMO::SET);
+    // EL2 must enable its own system-register interface before the EL1 one used below.
+    GicCpuInterface::enable_system_register_el2(true);
+    gic.setup(0);
+    GicCpuInterface::set_priority_mask(0xff);
+    *GIC.lock() = Some(Gic(gic));
+    Ok(())
+}
+
+/// Enables interrupt `intid` (a PPI or SPI) towards this CPU. False if the GIC refuses it.
+pub fn enable_irq(intid: u32) -> bool {
+    let id = match intid {
+        16..=31 => IntId::ppi(intid - 16),
+        32..=1019 => IntId::spi(intid - 32),
+        _ => return false,
+    };
+    let mut gic = GIC.lock();
+    let Some(Gic(gic)) = gic.as_mut() else { return false };
+    gic.set_interrupt_priority(id, Some(0), 0x80).is_ok() && gic.enable_interrupt(id, Some(0), true).is_ok()
+}
+
+/// Sleeps until an interrupt has been taken (and handled by `capmon_exception`).
+pub fn wait_for_interrupt() {
+    // SAFETY: unmasking IRQs here is the one place the monitor accepts them; the handler
+    // preserves all general registers, and this code holds no lock or capability register.
+    unsafe { asm!("msr daifclr, #2", "wfi", "msr daifset, #2", options(nomem, nostack)) };
+}
+
+const KIND_CURRENT_IRQ: u64 = 5;
+const KIND_LOWER_IRQ: u64 = 9;
+
+/// Called by `exception_common` in entry.S for every exception taken to EL2.
+#[no_mangle]
+extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
+    match kind {
+        KIND_CURRENT_IRQ | KIND_LOWER_IRQ => {
+            while let Some(id) = GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1) {
+                crate::boot::on_interrupt(id.into());
+                GicCpuInterface::end_interrupt(id, InterruptGroup::Group1);
+            }
+        }
+        _ => {
+            let far: u64;
+            // SAFETY: reading FAR_EL2 at EL2 has no side effects.
+            unsafe { asm!("mrs {}, far_el2", out(reg) far, options(nomem, nostack)) };
+            let syndrome = ArmSyndrome { esr: frame.esr, far };
+            crate::boot::unexpected_exception(format_args!(
+                "{} at pc {:#x}, spsr {:#x}, vector {}",
+                syndrome, frame.elr, frame.spsr, kind
+            ));
+        }
+    }
+}

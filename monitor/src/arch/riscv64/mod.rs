@@ -1,0 +1,162 @@
+//! The riscv64 backend: capmon runs in M-mode on hart 0, and is the only privileged code
+//! (no SBI firmware: QEMU boots it with `-bios none`). Entry and the trap vector are in
+//! `entry.S`.
+//!
+//! Interrupt policy, as on Arm: the monitor runs with mstatus.MIE clear and enables
+//! interrupts only while idle (`wait_for_interrupt`).
+
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::syndrome::RiscvCause;
+use crate::drivers::clint::Clint;
+use crate::drivers::plic::Plic;
+use crate::platform::{IrqController, Platform};
+
+global_asm!(include_str!("entry.S"));
+
+#[cfg(feature = "cheri")]
+pub const ARCH_NAME: &str = "riscv64 (cheri)";
+#[cfg(not(feature = "cheri"))]
+pub const ARCH_NAME: &str = "riscv64";
+
+/// Registers saved by `capmon_trap_vector` (offsets must match entry.S).
+#[repr(C)]
+pub struct TrapFrame {
+    pub x: [u64; 32],
+    pub mepc: u64,
+    pub mstatus: u64,
+    pub mcause: u64,
+    pub mtval: u64,
+}
+
+pub fn privilege_level() -> (&'static str, bool) {
+    // Nothing below M-mode can run capmon's entry (QEMU -bios none starts in M-mode), and
+    // M-mode cannot be asked which mode it is in without trapping.
+    ("M-mode", true)
+}
+
+/// `entry.S` installs the trap vector before any Rust code runs; nothing left to do.
+pub fn install_exception_vectors() {}
+
+const MIE_MTIE: usize = 1 << 7;
+const MIE_MEIE: usize = 1 << 11;
+const MSTATUS_MIE: usize = 1 << 3;
+
+struct Devices {
+    clint: Clint,
+    plic: Option<Plic>,
+}
+
+/// Lock order: `DEVICES` is taken only with interrupts masked and takes no other lock.
+static DEVICES: Mutex<Option<Devices>> = Mutex::new(None);
+static TIMEBASE_HZ: AtomicUsize = AtomicUsize::new(0);
+static POWEROFF: AtomicUsize = AtomicUsize::new(0);
+
+/// Brings up the CLINT (timer) and the PLIC (device interrupts) the tree names.
+pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
+    let clint = platform.clint.ok_or("the device tree names no CLINT (machine timer)")?;
+    let plic = match platform.irq {
+        // SAFETY: the PLIC's address and size come from its device-tree node; capmon drives
+        // it alone. Context 0 is hart 0's M-mode context on QEMU virt.
+        Some(IrqController::Plic { base, ndev }) => Some(unsafe { Plic::new(base.start.as_usize(), ndev, 0) }),
+        _ => None,
+    };
+    if let Some(p) = &plic {
+        p.init();
+    }
+    let freq = platform.timer.freq_hz.ok_or("the device tree gives no timebase-frequency")?;
+    TIMEBASE_HZ.store(usize::try_from(freq).map_err(|_| "timebase-frequency too large")?, Ordering::Relaxed);
+    // SAFETY: the CLINT's address comes from its device-tree node; capmon drives it alone.
+    let clint = unsafe { Clint::new(clint.start.as_usize()) };
+    *DEVICES.lock() = Some(Devices { clint, plic });
+    // SAFETY: enabling the machine timer and external interrupt sources in mie only takes
+    // effect while mstatus.MIE is set, which only `wait_for_interrupt` does.
+    unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE | MIE_MEIE) };
+    Ok(())
+}
+
+pub fn enable_irq(irq: u32) -> bool {
+    DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).is_some_and(|p| p.enable(irq))
+}
+
+pub fn counter_frequency() -> u64 {
+    TIMEBASE_HZ.load(Ordering::Relaxed) as u64
+}
+
+pub fn now() -> u64 {
+    DEVICES.lock().as_ref().map_or(0, |d| d.clint.now())
+}
+
+pub fn set_timer(deadline: u64) {
+    if let Some(d) = DEVICES.lock().as_ref() {
+        d.clint.set_deadline(0, deadline);
+    }
+}
+
+/// Remembers the `sifive,test` finisher used to end the run.
+pub fn set_poweroff_device(base: Option<u64>) {
+    POWEROFF.store(base.and_then(|b| usize::try_from(b).ok()).unwrap_or(0), Ordering::Relaxed);
+}
+
+const FINISHER_PASS: u32 = 0x5555;
+const FINISHER_FAIL: u32 = 0x3333;
+
+/// Ends the run through the test finisher: QEMU exits with status 0 on pass, 1 on fail.
+pub fn power_off(pass: bool) -> ! {
+    let base = POWEROFF.load(Ordering::Relaxed);
+    if base != 0 {
+        let value = if pass { FINISHER_PASS } else { (1 << 16) | FINISHER_FAIL };
+        // SAFETY: `base` is the sifive,test device from the tree (or the board's fallback);
+        // writing its control register ends the machine.
+        unsafe { core::ptr::write_volatile(base as *mut u32, value) };
+    }
+    crate::println!("capmon: no way to power off; halting");
+    halt()
+}
+
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: wfi only waits; with interrupts masked it never returns into a handler.
+        unsafe { asm!("wfi", options(nomem, nostack)) };
+    }
+}
+
+pub fn wait_for_interrupt() {
+    // SAFETY: setting mstatus.MIE around wfi is the one place the monitor takes interrupts;
+    // the trap vector preserves every general register and this code holds no lock.
+    unsafe {
+        asm!("csrs mstatus, {m}", "wfi", "csrc mstatus, {m}", m = in(reg) MSTATUS_MIE, options(nomem, nostack));
+    }
+}
+
+/// Called by `capmon_trap_vector` in entry.S for every trap taken to M-mode.
+#[no_mangle]
+extern "C" fn capmon_trap(frame: &mut TrapFrame) {
+    let cause = RiscvCause { mcause: frame.mcause, mtval: frame.mtval };
+    if cause.is_interrupt() {
+        match cause.code() {
+            7 => {
+                // Push the deadline out until the tick handler re-arms it.
+                set_timer(u64::MAX);
+                crate::boot::on_timer();
+            }
+            11 => loop {
+                let claimed = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).and_then(|p| p.claim());
+                let Some(irq) = claimed else { break };
+                crate::boot::on_interrupt(irq);
+                if let Some(p) = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()) {
+                    p.complete(irq);
+                }
+            },
+            _ => crate::boot::unexpected_exception(format_args!("{cause} at pc {:#x}", frame.mepc)),
+        }
+    } else {
+        crate::boot::unexpected_exception(format_args!(
+            "{cause} at pc {:#x}, mstatus {:#x}",
+            frame.mepc, frame.mstatus
+        ));
+    }
+}

@@ -1,0 +1,243 @@
+//! Decodes what an exception says about its cause (Arm ESR, RISC-V mcause/mtval), including
+//! the CHERI capability causes, into words a person reads in a fault report. Pure logic, so
+//! it is unit-tested on the host.
+
+use core::fmt;
+
+/// An Arm exception syndrome (ESR_ELx) with the fault address register beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArmSyndrome {
+    pub esr: u64,
+    pub far: u64,
+}
+
+impl ArmSyndrome {
+    pub const fn exception_class(&self) -> u8 {
+        ((self.esr >> 26) & 0x3f) as u8
+    }
+    const fn fault_status(&self) -> u8 {
+        (self.esr & 0x3f) as u8
+    }
+    /// Data and instruction aborts report a fault address; most other classes don't.
+    pub const fn has_fault_address(&self) -> bool {
+        matches!(self.exception_class(), 0x20 | 0x21 | 0x24 | 0x25 | 0x22 | 0x26)
+    }
+    pub const fn is_write(&self) -> bool {
+        self.exception_class() >= 0x24 && self.exception_class() <= 0x25 && (self.esr >> 6) & 1 == 1
+    }
+
+    pub fn class_name(&self) -> &'static str {
+        match self.exception_class() {
+            // CHERI QEMU reports some EL0 traps under TGE (MSR DAIFSet, FP access) as EC 0,
+            // so EC 0 is "unknown or trapped instruction", never "no fault".
+            0x00 => "unknown or trapped instruction",
+            0x01 => "WFI/WFE trapped",
+            0x07 => "FP/SIMD access trapped",
+            0x0e => "illegal execution state",
+            0x15 => "SVC",
+            0x16 => "HVC",
+            0x17 => "SMC",
+            0x18 => "system register access trapped",
+            0x20 | 0x21 => "instruction abort",
+            0x22 => "PC alignment fault",
+            0x24 | 0x25 => "data abort",
+            0x26 => "SP alignment fault",
+            0x29 => "capability instruction trapped (capabilities disabled)",
+            0x2a => "capability system register access trapped",
+            0x2f => "SError",
+            0x3c => "BRK",
+            _ => "other exception",
+        }
+    }
+
+    /// The fault status of an abort: CHERI capability faults first, then the usual MMU ones.
+    pub fn fault_name(&self) -> Option<&'static str> {
+        if !matches!(self.exception_class(), 0x20 | 0x21 | 0x24 | 0x25) {
+            return None;
+        }
+        Some(match self.fault_status() {
+            0x28 => "capability tag fault",
+            0x29 => "capability sealed/type fault",
+            0x2a => "capability bounds fault",
+            0x2b => "capability permission fault",
+            0x2c => "page-table capability permission fault",
+            0x21 => "alignment fault",
+            0x04..=0x07 => "translation fault",
+            0x09..=0x0b => "access flag fault",
+            0x0d..=0x0f => "permission fault",
+            0x10 => "synchronous external abort",
+            _ => "other fault",
+        })
+    }
+
+    /// True for the capability faults a CHERI cVM can cause (tag, seal, bounds, permission).
+    pub fn is_capability_fault(&self) -> bool {
+        matches!(self.exception_class(), 0x20 | 0x21 | 0x24 | 0x25)
+            && matches!(self.fault_status(), 0x28..=0x2c)
+    }
+}
+
+impl fmt::Display for ArmSyndrome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (ESR {:#x}, EC {:#x}", self.class_name(), self.esr, self.exception_class())?;
+        if let Some(fault) = self.fault_name() {
+            write!(f, ", {}{}", fault, if self.is_write() { " on write" } else { "" })?;
+        }
+        if self.has_fault_address() {
+            write!(f, ", address {:#x}", self.far)?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A RISC-V trap cause (mcause) with mtval beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiscvCause {
+    pub mcause: u64,
+    pub mtval: u64,
+}
+
+/// mcause for a CHERI exception; mtval then holds `cause | register << 5`.
+pub const CHERI_MCAUSE: u64 = 0x1c;
+
+impl RiscvCause {
+    pub const fn is_interrupt(&self) -> bool {
+        self.mcause >> 63 == 1
+    }
+    pub const fn code(&self) -> u64 {
+        self.mcause & !(1 << 63)
+    }
+
+    pub fn name(&self) -> &'static str {
+        if self.is_interrupt() {
+            return match self.code() {
+                3 => "machine software interrupt",
+                7 => "machine timer interrupt",
+                11 => "machine external interrupt",
+                _ => "other interrupt",
+            };
+        }
+        match self.code() {
+            0 => "instruction address misaligned",
+            1 => "instruction access fault",
+            2 => "illegal instruction",
+            3 => "breakpoint",
+            4 => "load address misaligned",
+            5 => "load access fault",
+            6 => "store address misaligned",
+            7 => "store access fault",
+            8 => "ecall from U-mode",
+            9 => "ecall from S-mode",
+            11 => "ecall from M-mode",
+            12 => "instruction page fault",
+            13 => "load page fault",
+            15 => "store page fault",
+            0x1a => "capability load page fault",
+            0x1b => "capability store page fault",
+            CHERI_MCAUSE => "CHERI capability fault",
+            _ => "other exception",
+        }
+    }
+
+    /// For a CHERI fault: the capability cause and the register it names.
+    pub fn cheri_cause(&self) -> Option<(&'static str, CheriRegister)> {
+        if self.is_interrupt() || self.code() != CHERI_MCAUSE {
+            return None;
+        }
+        let cause = match self.mtval & 0x1f {
+            0x01 => "length (bounds) violation",
+            0x02 => "tag violation",
+            0x03 => "seal violation",
+            0x04 => "type violation",
+            0x08 => "user-defined violation",
+            0x0a => "inexact bounds",
+            0x0b => "unaligned base",
+            0x0c => "capability load generation",
+            0x10 => "global violation",
+            0x11 => "permit execute violation",
+            0x12 => "permit load violation",
+            0x13 => "permit store violation",
+            0x14 => "permit load capability violation",
+            0x15 => "permit store capability violation",
+            0x16 => "permit store local capability violation",
+            0x17 => "permit seal violation",
+            0x18 => "access system registers violation",
+            0x19 => "permit CInvoke violation",
+            0x1a => "access CInvoke IDC violation",
+            0x1b => "permit unseal violation",
+            0x1c => "permit set CID violation",
+            _ => "unknown capability cause",
+        };
+        let reg = ((self.mtval >> 5) & 0x3f) as u8;
+        Some((cause, CheriRegister(reg)))
+    }
+}
+
+/// The register a CHERI-RISC-V fault names: c0..c31, or 32 + a special capability register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheriRegister(pub u8);
+
+impl fmt::Display for CheriRegister {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0..=31 => write!(f, "c{}", self.0),
+            32 => write!(f, "PCC"),
+            33 => write!(f, "DDC"),
+            n => write!(f, "SCR {}", n - 32),
+        }
+    }
+}
+
+impl fmt::Display for RiscvCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (mcause {:#x}", self.name(), self.mcause)?;
+        match self.cheri_cause() {
+            Some((cause, reg)) => write!(f, ", {cause} via {reg}")?,
+            None => write!(f, ", mtval {:#x}", self.mtval)?,
+        }
+        write!(f, ")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn morello_bounds_fault_is_named() {
+        // Observed on CHERI QEMU: a bounds fault through DDC from EL0 (cheri.md A.2.5).
+        let s = ArmSyndrome { esr: 0x9200_002a, far: 0x1234 };
+        assert!(s.is_capability_fault());
+        assert_eq!(s.fault_name(), Some("capability bounds fault"));
+        assert_eq!(
+            s.to_string(),
+            "data abort (ESR 0x9200002a, EC 0x24, capability bounds fault, address 0x1234)"
+        );
+        let store = ArmSyndrome { esr: 0x9200_006b, far: 0 };
+        assert!(store.is_write());
+        assert_eq!(store.fault_name(), Some("capability permission fault"));
+    }
+
+    #[test]
+    fn morello_ec_zero_is_not_no_fault() {
+        let s = ArmSyndrome { esr: 0, far: 0 };
+        assert_eq!(s.class_name(), "unknown or trapped instruction");
+        assert!(!s.has_fault_address());
+        assert_eq!(ArmSyndrome { esr: 0xa600_0000, far: 0 }.exception_class(), 0x29);
+    }
+
+    #[test]
+    fn riscv_cheri_causes() {
+        let c = RiscvCause { mcause: 0x1c, mtval: 0x421 };
+        assert_eq!(c.cheri_cause(), Some(("length (bounds) violation", CheriRegister(33))));
+        assert_eq!(c.to_string(), "CHERI capability fault (mcause 0x1c, length (bounds) violation via DDC)");
+        let st = RiscvCause { mcause: 0x1c, mtval: 0x313 };
+        assert_eq!(st.cheri_cause().map(|(c, r)| (c, r.to_string())), Some(("permit store violation", "c24".into())));
+        let timer = RiscvCause { mcause: (1 << 63) | 7, mtval: 0 };
+        assert!(timer.is_interrupt());
+        assert_eq!(timer.name(), "machine timer interrupt");
+        assert_eq!(timer.cheri_cause(), None);
+    }
+}

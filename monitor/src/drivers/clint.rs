@@ -1,0 +1,28 @@
+//! RISC-V CLINT: the machine timer (mtime / mtimecmp) for hart 0.
+
+use core::ptr::{read_volatile, write_volatile};
+
+pub struct Clint {
+    base: usize,
+}
+
+const MTIMECMP: usize = 0x4000;
+const MTIME: usize = 0xbff8;
+
+impl Clint {
+    /// # Safety
+    /// `base` must be the address of a CLINT that nothing else drives.
+    pub const unsafe fn new(base: usize) -> Self {
+        Clint { base }
+    }
+
+    pub fn now(&self) -> u64 {
+        // SAFETY: `new`'s contract; mtime is a 64-bit register at this offset.
+        unsafe { read_volatile((self.base + MTIME) as *const u64) }
+    }
+
+    pub fn set_deadline(&self, hart: usize, deadline: u64) {
+        // SAFETY: `new`'s contract; mtimecmp for `hart` lies at this offset.
+        unsafe { write_volatile((self.base + MTIMECMP + 8 * hart) as *mut u64, deadline) }
+    }
+}

@@ -1,0 +1,776 @@
+//! Running things for capmon-run: cargo builds of board images, scratch directories, and QEMU
+//! under a time limit with its console streamed line by line through the expectation engine.
+//!
+//! QEMU runs in its own process group so a time-out can kill everything it started; a signal
+//! handler and the parent-death signal make sure no QEMU outlives the runner (Ctrl-C, SIGTERM
+//! from CI, or the runner itself dying).
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::boards::{self, Board};
+use crate::expect::{Action, End, Matcher, Script};
+
+/// Where the workspace is and where cargo puts its output.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+}
+
+impl Workspace {
+    /// Finds the workspace: `$CAPMON_WORKSPACE` (lets the runner drive another tree, e.g. a
+    /// throwaway one), else the parent of this crate's manifest directory, else
+    /// `git rev-parse --show-toplevel`.
+    pub fn locate() -> Result<Workspace, String> {
+        let root = if let Some(dir) = std::env::var_os("CAPMON_WORKSPACE").filter(|v| !v.is_empty())
+        {
+            PathBuf::from(dir)
+        } else {
+            let built_in = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf);
+            match built_in.filter(|d| d.join("Cargo.toml").is_file()) {
+                Some(dir) => dir,
+                None => git_toplevel()?,
+            }
+        };
+        if !root.join("Cargo.toml").is_file() {
+            return Err(format!(
+                "{} has no Cargo.toml; is it the capmon workspace?",
+                root.display()
+            ));
+        }
+        // Relative CARGO_TARGET_DIR values are relative to where cargo runs, which is the root.
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => root.join(dir),
+            None => root.join("target"),
+        };
+        Ok(Workspace { root, target_dir })
+    }
+
+    /// Where cargo leaves a board's image.
+    pub fn image_path(&self, board: &Board) -> PathBuf {
+        self.target_dir
+            .join(board.target)
+            .join("release")
+            .join(board.bin)
+    }
+
+    /// Where `test` keeps a copy of a board image per manifest, so variants built one after the
+    /// other do not overwrite each other before their tests run.
+    pub fn stashed_image_path(&self, board: &Board, manifest: Option<&str>) -> PathBuf {
+        self.target_dir
+            .join("capmon-run")
+            .join(board.name)
+            .join(manifest.unwrap_or("default"))
+            .join(board.bin)
+    }
+}
+
+fn git_toplevel() -> Result<PathBuf, String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot find the workspace: running git failed: {e}"))?;
+    if !out.status.success() {
+        return Err(
+            "cannot find the workspace: not in a git checkout; set CAPMON_WORKSPACE".into(),
+        );
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// The cargo command line (arguments and manifest environment) that builds a board image.
+pub fn cargo_build_args(board: &Board) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "-p",
+        board.package,
+        "--target",
+        board.target,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !board.features.is_empty() {
+        args.push("--features".into());
+        args.push(board.features.join(","));
+    }
+    args
+}
+
+/// Builds a board image with cargo (its output goes straight to the terminal, so a long build
+/// shows progress) and returns the ELF path. `manifest` is passed to the build as
+/// `CAPMON_MANIFEST` (board crates pick the cVM manifest baked into the image from it).
+pub fn build_image(
+    ws: &Workspace,
+    board: &Board,
+    manifest: Option<&str>,
+) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let args = cargo_build_args(board);
+    let shown = match manifest {
+        Some(m) => format!("CAPMON_MANIFEST={} ", boards::shell_quote(m)),
+        None => String::new(),
+    };
+    eprintln!(
+        "building {}: {shown}{}",
+        board.name,
+        boards::shell_line("cargo", &args)
+    );
+    let mut cmd = Command::new(&cargo);
+    cmd.args(&args).current_dir(&ws.root);
+    match manifest {
+        Some(m) => cmd.env("CAPMON_MANIFEST", m),
+        // A stray value in the caller's environment must not change the default image.
+        None => cmd.env_remove("CAPMON_MANIFEST"),
+    };
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        return Err(format!("building {} failed ({status})", board.name));
+    }
+    let elf = ws.image_path(board);
+    if !elf.is_file() {
+        return Err(format!(
+            "cargo reported success but {} does not exist",
+            elf.display()
+        ));
+    }
+    Ok(elf)
+}
+
+/// Returns the image cargo built earlier, without building (`--no-build`).
+pub fn existing_image(ws: &Workspace, board: &Board) -> Result<PathBuf, String> {
+    let elf = ws.image_path(board);
+    if elf.is_file() {
+        Ok(elf)
+    } else {
+        Err(format!(
+            "{} does not exist; build it first (drop --no-build)",
+            elf.display()
+        ))
+    }
+}
+
+/// Copies an image to its per-manifest place (see [`Workspace::stashed_image_path`]).
+pub fn stash_image(
+    ws: &Workspace,
+    board: &Board,
+    manifest: Option<&str>,
+    elf: &Path,
+) -> Result<PathBuf, String> {
+    let dest = ws.stashed_image_path(board, manifest);
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::copy(elf, &dest)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", elf.display(), dest.display()))?;
+    Ok(dest)
+}
+
+/// A directory removed (with its contents) when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> Result<TempDir, String> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = std::env::temp_dir().join(format!(
+            "capmon-run-{}-{}-{label}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)
+            .map_err(|e| format!("cannot create temporary directory {}: {e}", path.display()))?;
+        Ok(TempDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Size of the scratch disk behind the virtio-blk device.
+pub const DISK_BYTES: u64 = 1 << 20;
+
+/// Creates a fresh zero-filled raw disk image in `dir`.
+pub fn scratch_disk(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join("disk.img");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| format!("cannot create disk image {}: {e}", path.display()))?;
+    file.set_len(DISK_BYTES)
+        .map_err(|e| format!("cannot size disk image {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+// ---- Process groups and clean-up -------------------------------------------------------------
+
+/// Process groups of running QEMUs, for the signal handler (0 = free slot). A fixed array of
+/// atomics because the handler may only do async-signal-safe things.
+static GROUPS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
+
+extern "C" fn on_fatal_signal(sig: libc::c_int) {
+    for slot in &GROUPS {
+        let pgid = slot.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: kill(2) is async-signal-safe and only signals the group we created.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+    // SAFETY: restoring the default action and re-raising are async-signal-safe; the runner
+    // then dies of the same signal, so its parent sees the usual status.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+fn install_signal_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let handler = on_fatal_signal as extern "C" fn(libc::c_int);
+            // SAFETY: installing a handler that only uses async-signal-safe calls.
+            unsafe { libc::signal(sig, handler as libc::sighandler_t) };
+        }
+    });
+}
+
+/// A QEMU (or other child) in its own process group, killed with its group when dropped.
+struct Guarded {
+    child: Child,
+    pgid: i32,
+    slot: Option<usize>,
+}
+
+impl Guarded {
+    /// Spawns `cmd` in a new process group that dies with the runner.
+    fn spawn(mut cmd: Command) -> std::io::Result<Guarded> {
+        install_signal_handlers();
+        cmd.process_group(0);
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe. PR_SET_PDEATHSIG kills QEMU if the runner dies without cleaning up
+        // (even by SIGKILL).
+        unsafe {
+            cmd.pre_exec(|| {
+                #[cfg(target_os = "linux")]
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        let pgid = i32::try_from(child.id()).unwrap_or(0);
+        let slot = GROUPS.iter().position(|s| {
+            s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        Ok(Guarded { child, pgid, slot })
+    }
+
+    fn kill(&mut self) {
+        if self.pgid > 0 {
+            // SAFETY: signals only the process group this runner created for the child.
+            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        } else {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the child to exit by itself until `deadline`.
+    fn wait_until(&mut self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // Whatever happened, nothing QEMU started stays behind; killing a group whose members
+        // have all exited is harmless (ESRCH).
+        self.kill();
+        if let Some(slot) = self.slot {
+            GROUPS[slot].store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Runs a command to completion under a time limit, with no input; returns its stderr.
+pub fn run_quiet(program: &Path, args: &[String], limit: Duration) -> Result<String, String> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut guarded =
+        Guarded::spawn(cmd).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let mut stderr = guarded.child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_string(&mut text);
+        }
+        text
+    });
+    let status = guarded
+        .wait_until(Instant::now() + limit)
+        .map_err(|e| format!("waiting for {} failed: {e}", program.display()))?;
+    drop(guarded);
+    let text = reader.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => Ok(text),
+        Some(s) => Err(format!(
+            "{} failed ({s}): {}",
+            program.display(),
+            text.trim()
+        )),
+        None => Err(format!(
+            "{} did not finish within {} s",
+            program.display(),
+            limit.as_secs()
+        )),
+    }
+}
+
+// ---- Running QEMU against a script -----------------------------------------------------------
+
+/// How many console lines a failure report shows.
+pub const TAIL_LINES: usize = 40;
+
+/// What one scripted QEMU run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Ok, or why the run failed.
+    pub result: Result<(), String>,
+    /// Every console line (stdout), `\r` stripped.
+    pub console: Vec<String>,
+    /// Console and QEMU stderr lines interleaved as they arrived, for failure reports.
+    pub transcript: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl RunReport {
+    /// The last `n` transcript lines.
+    pub fn tail(&self, n: usize) -> &[String] {
+        &self.transcript[self.transcript.len().saturating_sub(n)..]
+    }
+}
+
+enum Msg {
+    Out(String),
+    Err(String),
+    OutClosed,
+}
+
+/// Turns raw console bytes into a line: `\r` anywhere is dropped (the monitor sends CRLF) and
+/// invalid UTF-8 is replaced rather than failing the run.
+pub fn clean_line(raw: &[u8]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn pump<R: Read + Send + 'static>(from: R, tx: mpsc::Sender<Msg>, stdout: bool) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(from);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = clean_line(&buf);
+                    let msg = if stdout {
+                        Msg::Out(line)
+                    } else {
+                        Msg::Err(line)
+                    };
+                    if tx.send(msg).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if stdout {
+            let _ = tx.send(Msg::OutClosed);
+        }
+    });
+}
+
+fn type_into(stdin: &mut Option<ChildStdin>, bytes: &[u8]) -> Result<(), String> {
+    let pipe = stdin.as_mut().ok_or("QEMU's stdin is closed")?;
+    pipe.write_all(bytes)
+        .and_then(|()| pipe.flush())
+        .map_err(|e| format!("typing into the console failed: {e}"))
+}
+
+/// Settings for one scripted run.
+#[derive(Debug)]
+pub struct RunSettings<'a> {
+    pub qemu: &'a Path,
+    pub args: &'a [String],
+    pub script: &'a Script,
+    /// Whether QEMU's exit status carries the verdict (see [`boards::QemuSpec`]).
+    pub status_is_verdict: bool,
+    pub time_limit: Duration,
+    /// Echo the console as it arrives.
+    pub verbose: bool,
+}
+
+/// Boots QEMU, feeds its console to the script, types input when the script says so, and ends
+/// the run as the script expects (QEMU exiting by itself, or killed once everything matched).
+pub fn run_script(s: &RunSettings<'_>) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport {
+        result: Ok(()),
+        console: Vec::new(),
+        transcript: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    report.result = run_script_inner(s, started, &mut report.console, &mut report.transcript);
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn run_script_inner(
+    s: &RunSettings<'_>,
+    started: Instant,
+    console: &mut Vec<String>,
+    transcript: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut matcher = Matcher::new(s.script)?;
+    let mut cmd = Command::new(s.qemu);
+    cmd.args(s.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut qemu =
+        Guarded::spawn(cmd).map_err(|e| format!("cannot start {}: {e}", s.qemu.display()))?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = qemu
+        .child
+        .stdout
+        .take()
+        .ok_or("QEMU's stdout was not captured")?;
+    let stderr = qemu
+        .child
+        .stderr
+        .take()
+        .ok_or("QEMU's stderr was not captured")?;
+    pump(stdout, tx.clone(), true);
+    pump(stderr, tx, false);
+    let mut stdin = qemu.child.stdin.take();
+    let deadline = started + s.time_limit;
+    let timed_out = |m: &Matcher| {
+        format!(
+            "timed out after {} s waiting for {}",
+            s.time_limit.as_secs(),
+            m.waiting_for()
+        )
+    };
+
+    let mut actions = matcher.start();
+    loop {
+        for action in actions.drain(..) {
+            match action {
+                Action::Type(bytes) => type_into(&mut stdin, &bytes)?,
+                Action::Fail(reason) => return Err(reason),
+            }
+        }
+        if matcher.end() == End::KillWhenDone && matcher.done() {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Msg::Out(line)) => {
+                if s.verbose {
+                    println!("    {line}");
+                }
+                actions = matcher.feed(&line);
+                console.push(line.clone());
+                transcript.push(line);
+            }
+            Ok(Msg::Err(line)) => {
+                if s.verbose {
+                    println!("    {line}");
+                }
+                transcript.push(line);
+            }
+            Ok(Msg::OutClosed) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(timed_out(&matcher)),
+        }
+    }
+
+    // The console closed: QEMU is exiting. Collect its status, and any last stderr lines.
+    let status = qemu
+        .wait_until(deadline)
+        .map_err(|e| format!("waiting for QEMU failed: {e}"))?;
+    while let Ok(msg) = rx.recv_timeout(Duration::from_millis(100)) {
+        if let Msg::Err(line) = msg {
+            transcript.push(line);
+        }
+    }
+    match status {
+        Some(status) => matcher.judge_exit(status.code(), s.status_is_verdict),
+        None => Err(timed_out(&matcher)),
+    }
+}
+
+/// Runs QEMU interactively (the person's terminal is its console) and returns its exit code.
+pub fn run_interactive(qemu: &Path, args: &[String]) -> Result<i32, String> {
+    let status = Command::new(qemu)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    // A QEMU killed by a signal reports like a shell would: 128 + signal.
+    Ok(status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + status.signal().unwrap_or(0)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::{expect, Verdict};
+
+    #[test]
+    fn lines_lose_carriage_returns() {
+        assert_eq!(
+            clean_line(b"capmon: powering off (pass)\r\n"),
+            "capmon: powering off (pass)"
+        );
+        assert_eq!(clean_line(b"a\rb\n"), "ab");
+        assert_eq!(clean_line(b"\xffx"), "\u{fffd}x");
+    }
+
+    #[test]
+    fn cargo_args_and_image_paths() {
+        let b = boards::board("qemu-riscv64").expect("board");
+        assert_eq!(
+            cargo_build_args(b).join(" "),
+            "build --release -p board-qemu-riscv64 --target riscv64gc-unknown-none-elf"
+        );
+        let ws = Workspace {
+            root: "/w".into(),
+            target_dir: "/w/target".into(),
+        };
+        assert_eq!(
+            ws.image_path(b),
+            Path::new("/w/target/riscv64gc-unknown-none-elf/release/capmon-qemu-riscv64")
+        );
+        assert_eq!(
+            ws.stashed_image_path(b, Some("attack-1")),
+            Path::new("/w/target/capmon-run/qemu-riscv64/attack-1/capmon-qemu-riscv64")
+        );
+    }
+
+    #[test]
+    fn temp_dir_and_disk() {
+        let dir = TempDir::new("unit test/x").expect("tempdir");
+        let kept = dir.path().to_path_buf();
+        let disk = scratch_disk(dir.path()).expect("disk");
+        assert_eq!(
+            std::fs::metadata(&disk).map(|m| m.len()).ok(),
+            Some(DISK_BYTES)
+        );
+        drop(dir);
+        assert!(!kept.exists());
+    }
+
+    /// Writes a shell script standing in for QEMU. It is run as `/bin/sh <script>` rather than
+    /// executed directly: exec'ing a file just written races with other test threads' forks
+    /// (ETXTBSY).
+    fn fake_qemu(dir: &Path, name: &str, body: &str) -> Vec<String> {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{body}\n")).expect("write");
+        vec![path.to_string_lossy().into_owned()]
+    }
+
+    const SH: &str = "/bin/sh";
+
+    fn settings<'a>(
+        args: &'a [String],
+        script: &'a Script,
+        limit: u64,
+        status_is_verdict: bool,
+    ) -> RunSettings<'a> {
+        RunSettings {
+            qemu: Path::new(SH),
+            args,
+            script,
+            status_is_verdict,
+            time_limit: Duration::from_secs(limit),
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn scripted_run_against_a_fake_qemu() {
+        let dir = TempDir::new("fake").expect("tempdir");
+        let qemu = fake_qemu(
+            dir.path(),
+            "console",
+            r#"printf 'boot\r\nconsole: type a line and press Enter\r\n'
+read line
+printf 'console: read line "%s"\r\n' "$(printf '%s' "$line" | tr -d '\r')"
+echo 'some warning' >&2
+printf 'capmon: powering off (pass)\r\n'
+exit 0"#,
+        );
+        let script = Script {
+            steps: vec![
+                expect("^console: type a line"),
+                crate::expect::Step::Type("hello capmon\n".into()),
+                expect(r#"^console: read line "hello capmon"$"#),
+            ],
+            forbid: vec!["(?i)panic".into()],
+            end: End::PowerOff(Verdict::Pass),
+        };
+        let report = run_script(&settings(&qemu, &script, 20, true));
+        assert_eq!(report.result, Ok(()), "{:?}", report.transcript);
+        assert_eq!(report.console.len(), 4);
+        assert!(report.transcript.iter().any(|l| l == "some warning"));
+    }
+
+    #[test]
+    fn exit_status_and_time_out() {
+        let dir = TempDir::new("fake2").expect("tempdir");
+        let qemu = fake_qemu(
+            dir.path(),
+            "exit3",
+            "printf 'capmon: powering off (pass)\\n'; exit 3",
+        );
+        let script = Script {
+            steps: vec![],
+            forbid: vec![],
+            end: End::PowerOff(Verdict::Pass),
+        };
+        let report = run_script(&settings(&qemu, &script, 20, true));
+        assert!(report.result.unwrap_err().contains("status 3"));
+        let report = run_script(&settings(&qemu, &script, 20, false));
+        assert_eq!(report.result, Ok(()));
+
+        // A hung guest: the runner kills the whole group (sleep included) at the time limit.
+        let pidfile = dir.path().join("sleep.pid");
+        let hang = fake_qemu(
+            dir.path(),
+            "hang",
+            &format!(
+                "echo boot; sleep 300 & echo $! > {}; wait",
+                pidfile.display()
+            ),
+        );
+        let script = Script {
+            steps: vec![expect("never")],
+            forbid: vec![],
+            end: End::KillWhenDone,
+        };
+        let report = run_script(&settings(&hang, &script, 1, false));
+        let err = report.result.unwrap_err();
+        assert!(
+            err.starts_with("timed out after 1 s waiting for /never/"),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pidfile)
+            .expect("pid")
+            .trim()
+            .parse::<i32>()
+            .expect("pid");
+        // Gone, or a zombie waiting for whichever process adopted it to reap it.
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        };
+        let mut tries = 0;
+        while !matches!(state().as_deref(), None | Some("Z")) && tries < 50 {
+            std::thread::sleep(Duration::from_millis(20));
+            tries += 1;
+        }
+        assert!(
+            matches!(state().as_deref(), None | Some("Z")),
+            "the grandchild survived: {:?}",
+            state()
+        );
+    }
+
+    #[test]
+    fn kill_when_done_stops_a_running_qemu() {
+        let dir = TempDir::new("fake3").expect("tempdir");
+        let qemu = fake_qemu(
+            dir.path(),
+            "banner",
+            "echo 'boot: banner after 1234 ns'; sleep 300",
+        );
+        let script = Script {
+            steps: vec![expect(r"^boot: banner after (\d+) ns$")],
+            forbid: vec![],
+            end: End::KillWhenDone,
+        };
+        let report = run_script(&settings(&qemu, &script, 20, false));
+        assert_eq!(report.result, Ok(()));
+        assert!(report.elapsed < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn quiet_runs() {
+        let dir = TempDir::new("quiet").expect("tempdir");
+        let sh = Path::new(SH);
+        let ok = fake_qemu(dir.path(), "ok", "echo fine >&2");
+        assert_eq!(
+            run_quiet(sh, &ok, Duration::from_secs(10)).as_deref(),
+            Ok("fine\n")
+        );
+        let bad = fake_qemu(dir.path(), "bad", "echo 'qemu: bad option' >&2; exit 1");
+        assert!(run_quiet(sh, &bad, Duration::from_secs(10))
+            .unwrap_err()
+            .contains("bad option"));
+        let slow = fake_qemu(dir.path(), "slow", "sleep 300");
+        assert!(run_quiet(sh, &slow, Duration::from_secs(1))
+            .unwrap_err()
+            .contains("did not finish"));
+    }
+}

@@ -1,0 +1,440 @@
+//! The boot tests `capmon-run test` runs: a readable table of what each QEMU board must print.
+//!
+//! To add a test, add a [`TestSpec`] to [`all_tests`]. A spec names a board, optionally a
+//! manifest (built into its own image variant with `CAPMON_MANIFEST=<name>`), bootargs, extra
+//! QEMU arguments, device-tree edits, and an ordered script of expected lines, lines to type and
+//! forbidden lines, ending by default with the monitor powering off with `(pass)`:
+//!
+//! ```ignore
+//! TestSpec::new("qemu-aarch64-demo-hello", "qemu-aarch64")
+//!     .manifest("hello")
+//!     .append("log=info")
+//!     .expect(r"^cvm hello: started$")
+//!     .expect(r"^cvm hello: exited 0$")
+//!     .time_limit(90)
+//! ```
+
+use std::time::Duration;
+
+use crate::dtb::DtsEdit;
+use crate::expect::{End, Script, Step, Verdict};
+
+/// Default wall-clock limit for one test: TCG on a loaded 2-core machine is slow-ish.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// Forbidden in every test unless a test clears it: any panic of the monitor.
+pub const DEFAULT_FORBID: &str = "(?i)panic";
+
+/// One boot test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestSpec {
+    pub name: String,
+    /// Board name from [`crate::boards::BOARDS`].
+    pub board: &'static str,
+    /// Image variant: passed to the board build as `CAPMON_MANIFEST=<name>`.
+    pub manifest: Option<String>,
+    /// Bootargs, passed with `-append`.
+    pub append: Option<String>,
+    /// Extra QEMU arguments, after the standard ones.
+    pub qemu_args: Vec<String>,
+    /// If not empty, the machine's own DTB is dumped, edited like this and passed with `-dtb`.
+    pub dtb_edits: Vec<DtsEdit>,
+    pub script: Script,
+    pub time_limit: Duration,
+}
+
+impl TestSpec {
+    /// A test that expects nothing yet except a `(pass)` power-off and no panic.
+    pub fn new(name: impl Into<String>, board: &'static str) -> TestSpec {
+        TestSpec {
+            name: name.into(),
+            board,
+            manifest: None,
+            append: None,
+            qemu_args: Vec::new(),
+            dtb_edits: Vec::new(),
+            script: Script {
+                steps: Vec::new(),
+                forbid: vec![DEFAULT_FORBID.to_string()],
+                end: End::PowerOff(Verdict::Pass),
+            },
+            time_limit: DEFAULT_TIME_LIMIT,
+        }
+    }
+
+    /// Builds the board image with `CAPMON_MANIFEST=<name>`.
+    pub fn manifest(mut self, name: &str) -> Self {
+        self.manifest = Some(name.to_string());
+        self
+    }
+
+    /// Boots with these bootargs (`-append`).
+    pub fn append(mut self, bootargs: &str) -> Self {
+        self.append = Some(bootargs.to_string());
+        self
+    }
+
+    /// Adds QEMU arguments (one word each).
+    pub fn qemu_args(mut self, args: &[&str]) -> Self {
+        self.qemu_args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Boots with the machine's DTB changed by `edit` (edits apply in order).
+    pub fn edit_dtb(mut self, edit: DtsEdit) -> Self {
+        self.dtb_edits.push(edit);
+        self
+    }
+
+    /// A line matching `pattern` must come next (after the previous expectation's line).
+    pub fn expect(mut self, pattern: &str) -> Self {
+        self.script.steps.push(Step::Expect {
+            pattern: pattern.to_string(),
+            at_least: None,
+        });
+        self
+    }
+
+    /// Like [`expect`](Self::expect), and capture group 1 must be a number ≥ `min`.
+    pub fn expect_at_least(mut self, pattern: &str, min: u64) -> Self {
+        self.script.steps.push(Step::Expect {
+            pattern: pattern.to_string(),
+            at_least: Some(min),
+        });
+        self
+    }
+
+    /// Types `text` into the console once the expectations so far have matched.
+    pub fn then_type(mut self, text: &str) -> Self {
+        self.script.steps.push(Step::Type(text.to_string()));
+        self
+    }
+
+    /// No line may ever match `pattern`.
+    pub fn forbid(mut self, pattern: &str) -> Self {
+        self.script.forbid.push(pattern.to_string());
+        self
+    }
+
+    /// Drops the default forbidden patterns (e.g. for a test that provokes a panic).
+    pub fn clear_forbid(mut self) -> Self {
+        self.script.forbid.clear();
+        self
+    }
+
+    /// How the run must end (default: powering off with `(pass)`).
+    pub fn ends(mut self, end: End) -> Self {
+        self.script.end = end;
+        self
+    }
+
+    /// Wall-clock limit in seconds.
+    pub fn time_limit(mut self, secs: u64) -> Self {
+        self.time_limit = Duration::from_secs(secs);
+        self
+    }
+}
+
+/// What a board's banner says, as regex fragments (full lines are anchored by the tests).
+/// Values were checked against `-machine dumpdtb` of the QEMU each board runs on.
+#[derive(Debug)]
+struct Banner {
+    board: &'static str,
+    /// The first line after `board <name>, `.
+    arch_line: &'static str,
+    /// Stock boards warn that cVMs are not isolated; CHERI boards must not.
+    warns_no_isolation: bool,
+    dtb: &'static str,
+    cpus: &'static str,
+    bank: &'static str,
+    console: &'static str,
+    irqchip: &'static str,
+    timer: &'static str,
+    power: &'static str,
+    virtio: &'static str,
+    /// Nodes the bad-DTB test removes from the dumped DTB, in order: `/cpus` (which QEMU does
+    /// not re-create, so the monitor must notice), plus any node the board's QEMU insists on
+    /// adding itself when given `-dtb` (it refuses to boot if the node already exists).
+    bad_dtb_remove: &'static [&'static str],
+}
+
+const NO_ISOLATION_WARNING: &str =
+    r"^capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated$";
+
+/// Arm `virt` with `-m 2048 -smp 2`: RAM at 0x40000000; the DTB QEMU passes to an ELF kernel
+/// sits at the start of RAM. PL011 is SPI 1 (INTID 33); the EL2 (hypervisor) timer is PPI 10
+/// (INTID 26); PSCI uses SMC because virtualization=on runs the guest at EL2.
+const ARM_VIRT: Banner = Banner {
+    board: "",
+    arch_line: "",
+    warns_no_isolation: true,
+    dtb: r#"^dtb: at 0x40000000, \d+ bytes, model "linux,dummy-virt"$"#,
+    cpus: r"^cpus: 2 \(hwid 0x0 0x1\)$",
+    bank: r"^memory: bank \[0x40000000\.\.0xc0000000\) 2048 MiB$",
+    console: r"^console: arm,pl011 at 0x9000000, irq 33 \(stdout-path\)$",
+    irqchip: r"^irqchip: arm,gic-v3 dist 0x8000000 redist 0x80a0000$",
+    // QEMU 9.0+ gives -cpu max a 1 GHz generic timer (CNTFRQ_EL0); older QEMUs and other CPU
+    // models use 62.5 MHz.
+    timer: r"^timer: 1000000000 Hz, irq 26$",
+    power: r"^psci: smc$",
+    virtio: r"^virtio: 32 transports, 2 with a device$",
+    bad_dtb_remove: &["/cpus"],
+};
+
+/// RISC-V `virt` with `-bios none -m 1024 -smp 2`: the DTB address comes in a1 (stock QEMU puts
+/// it 2 MiB below the end of RAM). UART0 is PLIC source 10; the test device (sifive,test1 with
+/// sifive,test0 fallback) powers off.
+const RISCV_VIRT: Banner = Banner {
+    board: "",
+    arch_line: "",
+    warns_no_isolation: true,
+    dtb: r#"^dtb: at 0xbfe00000, \d+ bytes, model "riscv-virtio,qemu"$"#,
+    cpus: r"^cpus: 2 \(hwid 0x0 0x1\)$",
+    bank: r"^memory: bank \[0x80000000\.\.0xc0000000\) 1024 MiB$",
+    console: r"^console: ns16550a at 0x10000000, irq 10 \(stdout-path\)$",
+    // riscv,ndev = 95 on QEMU 10's virt machine.
+    irqchip: r"^irqchip: sifive,plic-1\.0\.0 at 0xc000000, 95 sources$",
+    timer: r"^timer: 10000000 Hz \(clint 0x2000000\)$",
+    power: r"^poweroff: sifive,test[01] at 0x100000$",
+    virtio: r"^virtio: 8 transports, 2 with a device$",
+    bad_dtb_remove: &["/cpus"],
+};
+
+/// The four QEMU boards' banners.
+fn banners() -> [Banner; 4] {
+    [
+        Banner {
+            board: "qemu-aarch64",
+            arch_line: r"arch aarch64, EL2, capabilities: none",
+            ..ARM_VIRT
+        },
+        Banner {
+            board: "qemu-morello",
+            arch_line: r"arch aarch64 \(morello\), EL2, capabilities: morello",
+            warns_no_isolation: false,
+            // CHERI QEMU (6.0-based) puts no `model` in the root node (only compatible
+            // "linux,dummy-virt"), so only the address is asserted.
+            dtb: r"^dtb: at 0x40000000, \d+ bytes",
+            // CHERI QEMU predates QEMU 9's 1 GHz generic timer; CNTFRQ_EL0 reads 62.5 MHz.
+            timer: r"^timer: 62500000 Hz, irq 26$",
+            ..ARM_VIRT
+        },
+        Banner {
+            board: "qemu-riscv64",
+            arch_line: r"arch riscv64, M-mode, capabilities: none",
+            ..RISCV_VIRT
+        },
+        Banner {
+            board: "qemu-riscv64cheri",
+            arch_line: r"arch riscv64, M-mode, capabilities: cheri-riscv",
+            warns_no_isolation: false,
+            // CHERI QEMU (6.0-based) puts the DTB 16 MiB below the end of RAM, and its PLIC is
+            // only "riscv,plic0" with riscv,ndev = 53.
+            dtb: r#"^dtb: at 0xbf000000, \d+ bytes, model "riscv-virtio,qemu"$"#,
+            irqchip: r"^irqchip: riscv,plic0 at 0xc000000, 53 sources$",
+            // It adds /fw-cfg itself even to a user DTB and fails with FDT_ERR_EXISTS.
+            bad_dtb_remove: &["/fw-cfg@10100000", "/cpus"],
+            ..RISCV_VIRT
+        },
+    ]
+}
+
+/// The plain boot test: the whole banner, at least 10 timer ticks, and a clean power-off.
+fn boot_test(b: &Banner) -> TestSpec {
+    let first = format!(
+        r"^capmon \d+\.\d+\.\d+\S*: board {}, {}$",
+        b.board, b.arch_line
+    );
+    let mut t = TestSpec::new(format!("{}-boot", b.board), b.board).expect(&first);
+    t = if b.warns_no_isolation {
+        t.expect(NO_ISOLATION_WARNING)
+    } else {
+        t.forbid("no capability hardware")
+    };
+    t.expect(b.dtb)
+        .expect(b.cpus)
+        .expect(b.bank)
+        .expect(b.console)
+        .expect(b.irqchip)
+        .expect(b.timer)
+        .expect(b.power)
+        .expect(b.virtio)
+        .expect(r"^boot: banner after \d+ ns$")
+        .expect_at_least(r"^ticks: (\d+) timer interrupts at 100 Hz$", 10)
+}
+
+/// Bootargs reach the monitor (`-append` works with an ELF `-kernel` on both architectures).
+fn bootargs_test(b: &Banner) -> TestSpec {
+    TestSpec::new(format!("{}-bootargs", b.board), b.board)
+        .append("log=debug ticks=20")
+        .expect(r"log: level debug \(from bootargs\)")
+        .expect_at_least(r"^ticks: (\d+) timer interrupts", 20)
+}
+
+/// The console reads what is typed.
+fn console_input_test(b: &Banner) -> TestSpec {
+    TestSpec::new(format!("{}-console-input", b.board), b.board)
+        .append("echo")
+        .expect(r"^console: type a line and press Enter$")
+        .then_type("hello capmon\r")
+        .expect(r#"^console: read line "hello capmon"$"#)
+}
+
+/// A DTB the monitor cannot use: it must say so and power off with `(fail)` (on RISC-V QEMU
+/// then exits non-zero, as expected).
+fn bad_dtb_test(b: &Banner) -> TestSpec {
+    let mut t = TestSpec::new(format!("{}-bad-dtb", b.board), b.board);
+    for node in b.bad_dtb_remove {
+        t = t.edit_dtb(DtsEdit::RemoveNode(node.to_string()));
+    }
+    t.expect(r"^capmon: device tree unusable: ")
+        .ends(End::PowerOff(Verdict::Fail))
+}
+
+/// Every test, in the order `capmon-run test` runs them.
+pub fn all_tests() -> Vec<TestSpec> {
+    let mut tests = Vec::new();
+    for b in banners().iter() {
+        tests.push(boot_test(b));
+        tests.push(bootargs_test(b));
+        tests.push(console_input_test(b));
+        tests.push(bad_dtb_test(b));
+    }
+    // Further tests (cVM demos, attack manifests) go here, e.g.:
+    // tests.push(TestSpec::new("qemu-morello-attack-oob", "qemu-morello").manifest("attack-oob")
+    //     .expect(r"^cvm attack-oob: capability fault").time_limit(90));
+    tests
+}
+
+/// Tests whose name contains `filter` (all of them without one).
+pub fn select(tests: Vec<TestSpec>, filter: Option<&str>) -> Vec<TestSpec> {
+    match filter {
+        Some(f) => tests.into_iter().filter(|t| t.name.contains(f)).collect(),
+        None => tests,
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+    use crate::expect::{Action, Matcher};
+
+    #[test]
+    fn every_test_is_well_formed() {
+        let tests = all_tests();
+        assert_eq!(tests.len(), 16);
+        let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), tests.len(), "test names are unique");
+        for t in &tests {
+            let board = crate::boards::board(t.board).expect("known board");
+            assert!(board.qemu.is_some(), "{} runs on a QEMU board", t.name);
+            Matcher::new(&t.script).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        }
+    }
+
+    /// The banner from the brief, as the monitor prints it on qemu-aarch64.
+    const AARCH64_BANNER: &str = r#"capmon 0.1.0: board qemu-aarch64, arch aarch64, EL2, capabilities: none
+capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated
+dtb: at 0x40000000, 1048576 bytes, model "linux,dummy-virt"
+cpus: 2 (hwid 0x0 0x1)
+memory: bank [0x40000000..0xc0000000) 2048 MiB
+memory: reserved [0x40000000..0x40100000) device tree
+memory: reserved [0x40100000..0x40140000) monitor image
+memory: usable [0x40140000..0xc0000000) 2096384 KiB
+console: arm,pl011 at 0x9000000, irq 33 (stdout-path)
+irqchip: arm,gic-v3 dist 0x8000000 redist 0x80a0000
+timer: 1000000000 Hz, irq 26
+psci: smc
+virtio: 32 transports, 2 with a device
+heap: 1024 KiB at 0x40200000
+boot: banner after 295797 ns
+ticks: 10 timer interrupts at 100 Hz
+capmon: powering off (pass)"#;
+
+    fn run(t: &TestSpec, console: &str) -> Result<(), String> {
+        let mut m = Matcher::new(&t.script)?;
+        for line in console.lines() {
+            for action in m.feed(line) {
+                if let Action::Fail(reason) = action {
+                    return Err(reason);
+                }
+            }
+        }
+        m.judge_exit(Some(0), false)
+    }
+
+    fn find(name: &str) -> TestSpec {
+        all_tests()
+            .into_iter()
+            .find(|t| t.name == name)
+            .expect("test exists")
+    }
+
+    #[test]
+    fn boot_test_accepts_the_documented_banner() {
+        let t = find("qemu-aarch64-boot");
+        assert_eq!(run(&t, AARCH64_BANNER), Ok(()));
+        let few_ticks = AARCH64_BANNER.replace("ticks: 10", "ticks: 3");
+        assert!(run(&t, &few_ticks).unwrap_err().contains("want ≥ 10"));
+        let one_cpu = AARCH64_BANNER.replace("cpus: 2 (hwid 0x0 0x1)", "cpus: 1 (hwid 0x0)");
+        assert!(run(&t, &one_cpu).unwrap_err().contains("cpus: 2"));
+        let panicked = AARCH64_BANNER.replace("psci: smc", "psci: smc\ncapmon: PANIC: oops");
+        assert!(run(&t, &panicked).unwrap_err().contains("forbidden"));
+    }
+
+    #[test]
+    fn morello_banner_has_no_warning() {
+        let t = find("qemu-morello-boot");
+        let banner = AARCH64_BANNER
+            .replace(
+                "board qemu-aarch64, arch aarch64,",
+                "board qemu-morello, arch aarch64 (morello),",
+            )
+            .replace("capabilities: none", "capabilities: morello")
+            .replace("timer: 1000000000 Hz", "timer: 62500000 Hz");
+        let without_warning: String = banner
+            .lines()
+            .filter(|l| !l.contains("WARNING"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(run(&t, &without_warning), Ok(()));
+        assert!(run(&t, &banner).unwrap_err().contains("forbidden"));
+    }
+
+    #[test]
+    fn riscv_banner() {
+        let t = find("qemu-riscv64-boot");
+        let banner = r#"capmon 0.1.0: board qemu-riscv64, arch riscv64, M-mode, capabilities: none
+capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated
+dtb: at 0xbfe00000, 6037 bytes, model "riscv-virtio,qemu"
+cpus: 2 (hwid 0x0 0x1)
+memory: bank [0x80000000..0xc0000000) 1024 MiB
+console: ns16550a at 0x10000000, irq 10 (stdout-path)
+irqchip: sifive,plic-1.0.0 at 0xc000000, 95 sources
+timer: 10000000 Hz (clint 0x2000000)
+poweroff: sifive,test0 at 0x100000
+virtio: 8 transports, 2 with a device
+boot: banner after 93700 ns
+ticks: 11 timer interrupts at 100 Hz
+capmon: powering off (pass)"#;
+        assert_eq!(run(&t, banner), Ok(()));
+    }
+
+    #[test]
+    fn builder_and_filter() {
+        let t = TestSpec::new("x", "qemu-aarch64")
+            .manifest("attack")
+            .qemu_args(&["-dtb", "f"])
+            .clear_forbid()
+            .ends(End::KillWhenDone)
+            .time_limit(5);
+        assert_eq!(t.manifest.as_deref(), Some("attack"));
+        assert!(t.script.forbid.is_empty());
+        assert_eq!(t.time_limit, Duration::from_secs(5));
+        assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 4);
+        assert!(select(all_tests(), Some("no-such")).is_empty());
+    }
+}
