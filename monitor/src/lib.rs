@@ -19,6 +19,7 @@ pub mod bootargs;
 pub mod cap;
 #[macro_use]
 pub mod console;
+pub mod cvm;
 pub mod drivers;
 pub mod fixed;
 pub mod heap;

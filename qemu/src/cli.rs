@@ -13,6 +13,8 @@ usage:
       (Ctrl-A X quits QEMU; Ctrl-A H lists the other keys)
   capmon-run debug <board> [--manifest NAME] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
       like boot, but QEMU waits halted for gdb (-s -S); prints the gdb command to attach
+  capmon-run demo [--manifest NAME] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
+      boot on qemu-morello if CHERI QEMU is installed, else on stock qemu-aarch64
   capmon-run build [--manifest NAME] [BOARD...]
       build the boards (default: all) and print each image's size
   capmon-run test [--list] [--no-build] [FILTER]
@@ -35,6 +37,13 @@ pub enum Command {
     Boot {
         board: String,
         debug: bool,
+        manifest: Option<String>,
+        append: Option<String>,
+        no_build: bool,
+        qemu_args: Vec<String>,
+    },
+    /// `demo`: `boot` on qemu-morello, or on qemu-aarch64 without CHERI QEMU.
+    Demo {
         manifest: Option<String>,
         append: Option<String>,
         no_build: bool,
@@ -150,6 +159,18 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
                 qemu_args,
             }
         }
+        "demo" => {
+            only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
+            if !words.is_empty() {
+                return Err("`demo` takes no board: it picks qemu-morello or qemu-aarch64".into());
+            }
+            Command::Demo {
+                manifest,
+                append,
+                no_build,
+                qemu_args,
+            }
+        }
         "build" => {
             only(&["--manifest"])?;
             Command::Build {
@@ -226,6 +247,23 @@ pub fn main(args: Vec<String>) -> i32 {
             no_build,
             qemu_args,
         ),
+        Command::Demo {
+            manifest,
+            append,
+            no_build,
+            qemu_args,
+        } => {
+            let board = demo_board(&LookupEnv::from_process());
+            boot(
+                &ws,
+                board,
+                false,
+                manifest.as_deref(),
+                append,
+                no_build,
+                qemu_args,
+            )
+        }
         Command::Build { boards, manifest } => build(&ws, &boards, manifest.as_deref()),
         Command::Test {
             filter, no_build, ..
@@ -306,6 +344,24 @@ fn boot(
     let code = runner::run_interactive(&qemu, &args)?;
     drop(tmp);
     Ok(code)
+}
+
+/// The board `demo` boots: qemu-morello where its CHERI QEMU is installed, else qemu-aarch64
+/// (saying so, since cVMs are not isolated there).
+fn demo_board(env: &LookupEnv) -> &'static str {
+    let morello = boards::board("qemu-morello").and_then(|b| b.qemu.as_ref());
+    match morello.map(|spec| boards::find_qemu(spec, env)) {
+        Some(Ok(_)) => "qemu-morello",
+        Some(Err(missing)) => {
+            println!(
+                "capmon-run demo: {} not found (see the README section \"CHERI QEMU\"); \
+                 booting on stock qemu-aarch64 instead, where cVMs are NOT isolated",
+                missing.binary
+            );
+            "qemu-aarch64"
+        }
+        None => "qemu-aarch64",
+    }
 }
 
 /// `build`: builds each board (all by default) and prints its image size.
@@ -409,6 +465,16 @@ mod tests {
             p(&["bench", "--no-build"]).map(|x| x.1),
             Ok(Command::Bench { no_build: true })
         );
+        assert_eq!(
+            p(&["demo", "--manifest", "hello"]).map(|x| x.1),
+            Ok(Command::Demo {
+                manifest: Some("hello".into()),
+                append: None,
+                no_build: false,
+                qemu_args: vec![],
+            })
+        );
+        assert!(p(&["demo", "qemu-aarch64"]).is_err());
     }
 
     #[test]

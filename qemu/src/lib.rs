@@ -10,3 +10,4 @@ pub mod runner;
 pub mod suite;
 pub mod tests;
 pub mod vectors;
+pub mod fip;

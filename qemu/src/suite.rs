@@ -178,21 +178,27 @@ fn image_for(
     manifest: Option<&str>,
     no_build: bool,
 ) -> Result<PathBuf, String> {
-    if no_build {
-        let stashed = ws.stashed_image_path(board, manifest);
-        if stashed.is_file() {
-            return Ok(stashed);
+    match (no_build, manifest) {
+        // Cargo's own output is the newest default image (`build` or `boot` may have rebuilt it
+        // since the last test run).
+        (true, None) => runner::existing_image(ws, board),
+        // Manifest variants only exist as the copies earlier test runs kept.
+        (true, Some(_)) => {
+            let stashed = ws.stashed_image_path(board, manifest);
+            if stashed.is_file() {
+                Ok(stashed)
+            } else {
+                Err(format!(
+                    "{} does not exist; build it first (drop --no-build)",
+                    stashed.display()
+                ))
+            }
         }
-        if manifest.is_some() {
-            return Err(format!(
-                "{} does not exist; build it first (drop --no-build)",
-                stashed.display()
-            ));
+        (false, _) => {
+            let elf = runner::build_image(ws, board, manifest)?;
+            runner::stash_image(ws, board, manifest, &elf)
         }
-        return runner::existing_image(ws, board);
     }
-    let elf = runner::build_image(ws, board, manifest)?;
-    runner::stash_image(ws, board, manifest, &elf)
 }
 
 fn failed_report(reason: String) -> RunReport {

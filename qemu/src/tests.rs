@@ -152,10 +152,30 @@ struct Banner {
     timer: &'static str,
     power: &'static str,
     virtio: &'static str,
-    /// Nodes the bad-DTB test removes from the dumped DTB, in order: `/cpus` (which QEMU does
-    /// not re-create, so the monitor must notice), plus any node the board's QEMU insists on
-    /// adding itself when given `-dtb` (it refuses to boot if the node already exists).
-    bad_dtb_remove: &'static [&'static str],
+    /// How the bad-DTB test breaks the dumped DTB, in order.
+    bad_dtb: &'static [Break],
+}
+
+/// A const-friendly [`DtsEdit`] for the banner table.
+#[derive(Debug)]
+enum Break {
+    /// Remove this node.
+    Remove(&'static str),
+    /// Set (node, property, value).
+    Set(&'static str, &'static str, &'static str),
+}
+
+impl Break {
+    fn edit(&self) -> DtsEdit {
+        match *self {
+            Break::Remove(node) => DtsEdit::RemoveNode(node.to_string()),
+            Break::Set(node, property, value) => DtsEdit::SetProperty {
+                node: node.to_string(),
+                property: property.to_string(),
+                value: value.to_string(),
+            },
+        }
+    }
 }
 
 const NO_ISOLATION_WARNING: &str =
@@ -171,14 +191,18 @@ const ARM_VIRT: Banner = Banner {
     dtb: r#"^dtb: at 0x40000000, \d+ bytes, model "linux,dummy-virt"$"#,
     cpus: r"^cpus: 2 \(hwid 0x0 0x1\)$",
     bank: r"^memory: bank \[0x40000000\.\.0xc0000000\) 2048 MiB$",
-    console: r"^console: arm,pl011 at 0x9000000, irq 33 \(stdout-path\)$",
+    // The console must come from /chosen/stdout-path: `(stdout-path)` or, as the monitor
+    // now says, `(from /chosen/stdout-path)`.
+    console: r"^console: arm,pl011 at 0x9000000, irq 33 \((from /chosen/)?stdout-path\)$",
     irqchip: r"^irqchip: arm,gic-v3 dist 0x8000000 redist 0x80a0000$",
     // QEMU 9.0+ gives -cpu max a 1 GHz generic timer (CNTFRQ_EL0); older QEMUs and other CPU
     // models use 62.5 MHz.
     timer: r"^timer: 1000000000 Hz, irq 26$",
     power: r"^psci: smc$",
     virtio: r"^virtio: 32 transports, 2 with a device$",
-    bad_dtb_remove: &["/cpus"],
+    // The GIC's reg cut to 3 cells (#address-cells = #size-cells = 2): no whole region left.
+    // QEMU patches /memory, /chosen and /psci in a user DTB, never the GIC.
+    bad_dtb: &[Break::Set("/intc@8000000", "reg", "<0x00 0x8000000 0x00>")],
 };
 
 /// RISC-V `virt` with `-bios none -m 1024 -smp 2`: the DTB address comes in a1 (stock QEMU puts
@@ -191,13 +215,18 @@ const RISCV_VIRT: Banner = Banner {
     dtb: r#"^dtb: at 0xbfe00000, \d+ bytes, model "riscv-virtio,qemu"$"#,
     cpus: r"^cpus: 2 \(hwid 0x0 0x1\)$",
     bank: r"^memory: bank \[0x80000000\.\.0xc0000000\) 1024 MiB$",
-    console: r"^console: ns16550a at 0x10000000, irq 10 \(stdout-path\)$",
+    console: r"^console: ns16550a at 0x10000000, irq 10 \((from /chosen/)?stdout-path\)$",
     // riscv,ndev = 95 on QEMU 10's virt machine.
     irqchip: r"^irqchip: sifive,plic-1\.0\.0 at 0xc000000, 95 sources$",
     timer: r"^timer: 10000000 Hz \(clint 0x2000000\)$",
     power: r"^poweroff: sifive,test[01] at 0x100000$",
     virtio: r"^virtio: 8 transports, 2 with a device$",
-    bad_dtb_remove: &["/cpus"],
+    // The PLIC's reg cut to 3 cells, as on Arm.
+    bad_dtb: &[Break::Set(
+        "/soc/plic@c000000",
+        "reg",
+        "<0x00 0xc000000 0x00>",
+    )],
 };
 
 /// The four QEMU boards' banners.
@@ -212,9 +241,8 @@ fn banners() -> [Banner; 4] {
             board: "qemu-morello",
             arch_line: r"arch aarch64 \(morello\), EL2, capabilities: morello",
             warns_no_isolation: false,
-            // CHERI QEMU (6.0-based) puts no `model` in the root node (only compatible
-            // "linux,dummy-virt"), so only the address is asserted.
-            dtb: r"^dtb: at 0x40000000, \d+ bytes",
+            // CHERI QEMU (6.0-based) puts no `model` in the root node; the monitor falls back
+            // to the root's compatible, which is the same "linux,dummy-virt".
             // CHERI QEMU predates QEMU 9's 1 GHz generic timer; CNTFRQ_EL0 reads 62.5 MHz.
             timer: r"^timer: 62500000 Hz, irq 26$",
             ..ARM_VIRT
@@ -226,14 +254,20 @@ fn banners() -> [Banner; 4] {
         },
         Banner {
             board: "qemu-riscv64cheri",
-            arch_line: r"arch riscv64, M-mode, capabilities: cheri-riscv",
+            // The brief's `arch riscv64`, or the monitor's current `arch riscv64 (cheri)`.
+            arch_line: r"arch riscv64( \(cheri\))?, M-mode, capabilities: cheri-riscv",
             warns_no_isolation: false,
             // CHERI QEMU (6.0-based) puts the DTB 16 MiB below the end of RAM, and its PLIC is
-            // only "riscv,plic0" with riscv,ndev = 53.
+            // only "riscv,plic0" (the monitor may print its canonical sifive name) with
+            // riscv,ndev = 53.
             dtb: r#"^dtb: at 0xbf000000, \d+ bytes, model "riscv-virtio,qemu"$"#,
-            irqchip: r"^irqchip: riscv,plic0 at 0xc000000, 53 sources$",
-            // It adds /fw-cfg itself even to a user DTB and fails with FDT_ERR_EXISTS.
-            bad_dtb_remove: &["/fw-cfg@10100000", "/cpus"],
+            irqchip: r"^irqchip: (sifive,plic-1\.0\.0|riscv,plic0) at 0xc000000, 53 sources$",
+            // It adds /fw-cfg itself even to a user DTB and fails with FDT_ERR_EXISTS if the
+            // node is already there, so that goes first.
+            bad_dtb: &[
+                Break::Remove("/fw-cfg@10100000"),
+                Break::Set("/soc/plic@c000000", "reg", "<0x00 0xc000000 0x00>"),
+            ],
             ..RISCV_VIRT
         },
     ]
@@ -284,8 +318,8 @@ fn console_input_test(b: &Banner) -> TestSpec {
 /// then exits non-zero, as expected).
 fn bad_dtb_test(b: &Banner) -> TestSpec {
     let mut t = TestSpec::new(format!("{}-bad-dtb", b.board), b.board);
-    for node in b.bad_dtb_remove {
-        t = t.edit_dtb(DtsEdit::RemoveNode(node.to_string()));
+    for edit in b.bad_dtb {
+        t = t.edit_dtb(edit.edit());
     }
     t.expect(r"^capmon: device tree unusable: ")
         .ends(End::PowerOff(Verdict::Fail))

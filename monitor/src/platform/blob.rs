@@ -12,6 +12,7 @@
 use super::error::DtError;
 use super::fixed_str::FixedStr;
 use crate::addr::PhysRange;
+use crate::fixed::FixedVec;
 
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
 const FDT_BEGIN_NODE: u32 = 1;
@@ -65,6 +66,17 @@ fn cstr_at(bytes: &[u8], off: usize) -> Option<&[u8]> {
     rest.get(..len)
 }
 
+/// Longest property name accepted. The spec allows 31 characters; the bound matters because
+/// every property's name is looked up, and without it many properties pointing into one long
+/// unterminated string would make validation quadratic in the blob size.
+pub const MAX_PROP_NAME: usize = 255;
+
+/// A property name from the strings block: NUL-terminated within `MAX_PROP_NAME` bytes.
+fn prop_name_at(strings: &[u8], off: usize) -> Option<&[u8]> {
+    let rest = strings.get(off..)?;
+    cstr_at(rest.get(..rest.len().min(MAX_PROP_NAME + 1))?, 0)
+}
+
 /// The fields of an FDT header, host-endian.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -107,7 +119,7 @@ pub fn probe_header(
     if addr == 0 {
         return Err(DtError::NullAddress);
     }
-    if addr % 4 != 0 {
+    if !addr.is_multiple_of(4) {
         return Err(DtError::Misaligned {
             what: "device tree address",
             value: addr,
@@ -337,8 +349,15 @@ impl<'a> Tree<'a> {
         if path.first() != Some(&b'/') {
             return Ok(None);
         }
-        let component = |i: usize| path.split(|&b| b == b'/').filter(|c| !c.is_empty()).nth(i);
-        let wanted = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).count();
+        // Split once up front: re-splitting per node would cost O(nodes x path length).
+        let mut components: FixedVec<&[u8], MAX_DEPTH> = FixedVec::new();
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            if components.push(comp).is_err() {
+                // Deeper than any valid tree can nest: no such node.
+                return Ok(None);
+            }
+        }
+        let wanted = components.len();
         // `matched` = how many components the chain of open ancestors matches. A node at depth
         // d closes every deeper chain, and extends the chain if its parent is on it.
         let mut matched = 0usize;
@@ -349,7 +368,7 @@ impl<'a> Tree<'a> {
                 }
                 matched = matched.min(node.depth - 1);
                 if matched == node.depth - 1 {
-                    if let Some(comp) = component(matched) {
+                    if let Some(comp) = components.get(matched) {
                         if name_matches(node.name, comp) {
                             matched += 1;
                         }
@@ -420,7 +439,7 @@ fn block<'a>(
     if (offset as usize) < HEADER_SIZE {
         return Err(oob);
     }
-    if offset % align != 0 {
+    if !offset.is_multiple_of(align) {
         return Err(DtError::Misaligned {
             what: match name {
                 "structure" => "structure block offset",
@@ -510,7 +529,7 @@ fn validate_structure(structs: &[u8], strings: &[u8], base: u32) -> Result<usize
                     .and_then(|l| (pos + 12).checked_add(l))
                     .filter(|&end| end <= structs.len())
                     .ok_or(broken(pos, "property value runs past the structure block"))?;
-                if cstr_at(strings, usize::try_from(nameoff).unwrap_or(usize::MAX)).is_none() {
+                if prop_name_at(strings, usize::try_from(nameoff).unwrap_or(usize::MAX)).is_none() {
                     return Err(DtError::BadPropName {
                         offset: at(pos),
                         nameoff,
@@ -646,7 +665,7 @@ impl<'a> Iterator for Props<'a> {
     type Item = (&'a [u8], &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
         let (nameoff, value) = self.next_raw()?;
-        match cstr_at(self.strings, nameoff) {
+        match prop_name_at(self.strings, nameoff) {
             Some(name) => Some((name, value)),
             None => {
                 self.pos = usize::MAX;

@@ -66,10 +66,10 @@ pub fn discover_tf_a(
     monitor_image: PhysRange,
 ) -> Result<Platform, DtError> {
     let x0 = x0_tree.and_then(|b| Some((Tree::new(b).ok()?, blob_addr(b))));
-    let nt = match &x0 {
-        Some((tree, _)) => nt_fw_config_of(tree)?,
-        None => None,
-    };
+    // x0 is advisory: a malformed platform-info must not stop a boot from a good x1.
+    let nt = x0
+        .as_ref()
+        .and_then(|(tree, _)| nt_fw_config_of(tree).ok().flatten());
     let mut x1_error = None;
     if let Some(b) = x1_tree {
         match Tree::new(b) {
@@ -372,11 +372,15 @@ impl<'a> Scan<'a> {
             self.syscon_poweroff = syscon_poweroff(tree, node)?;
         }
         if is(VIRTIO_MMIO) {
-            let base = node.reg(0)?.ok_or(node.malformed("reg", "missing"))?;
-            let irq = self.irq(tree, node, 0)?;
             self.p.virtio_total += 1;
-            // Past capacity the transport is counted but not kept: fewer devices, no harm.
-            let _ = self.p.virtio.push(VirtioMmio { base, irq });
+            // Past capacity a transport is only counted (fewer devices, no harm), and not
+            // resolved: that keeps the number of interrupt-parent lookups, each a tree walk,
+            // bounded whatever the tree holds.
+            if self.p.virtio.len() < self.p.virtio.capacity() {
+                let base = node.reg(0)?.ok_or(node.malformed("reg", "missing"))?;
+                let irq = self.irq(tree, node, 0)?;
+                let _ = self.p.virtio.push(VirtioMmio { base, irq });
+            }
         }
         Ok(())
     }

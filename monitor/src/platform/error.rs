@@ -56,7 +56,8 @@ pub enum DtError {
     NoEndToken { offset: u32 },
     /// Nodes nest deeper than capmon keeps state for.
     TooDeep { offset: u32, max: usize },
-    /// A property's name offset does not point at a NUL-terminated string in the strings block.
+    /// A property's name offset does not point at a NUL-terminated string of at most
+    /// `MAX_PROP_NAME` bytes in the strings block.
     BadPropName { offset: u32, nameoff: u32 },
     /// A node the machine cannot be described without is absent.
     MissingNode { path: &'static str },
@@ -136,8 +137,8 @@ impl fmt::Display for DtError {
             ),
             DtError::BadPropName { offset, nameoff } => write!(
                 f,
-                "device tree property at offset {offset:#x} names string {nameoff:#x}, \
-                 which is outside the strings block or unterminated"
+                "device tree property at offset {offset:#x} names string {nameoff:#x}, which is \
+                 outside the strings block, unterminated or longer than 255 bytes"
             ),
             DtError::MissingNode { path } => write!(f, "device tree has no {path} node"),
             DtError::Malformed { node, prop, why } => {

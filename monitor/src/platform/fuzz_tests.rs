@@ -1,6 +1,8 @@
 //! Robustness evidence: every test tree, truncated at every length and corrupted thousands of
 //! ways, must give `Ok` or `Err` from discovery, never a panic. Each case runs under
 //! `catch_unwind` so a failure names the tree, the mutation and its seed for replay.
+// The RNG and the blob patching truncate on purpose (random bytes, test blobs < 4 GiB).
+#![allow(clippy::cast_possible_truncation)]
 
 use std::format;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -117,7 +119,7 @@ fn interesting(rng: &mut Rng, len: usize) -> u32 {
 }
 
 /// Applies one random mutation chosen by `rng`; returns a description for failure reports.
-fn mutate(blob: &mut Vec<u8>, rng: &mut Rng) -> String {
+fn mutate(blob: &mut [u8], rng: &mut Rng) -> String {
     let len = blob.len();
     match rng.below(9) {
         0 => {
@@ -262,7 +264,7 @@ fn random_corruptions_never_panic() {
 }
 
 #[test]
-fn deep_nesting_and_long_names_are_rejected_cleanly() {
+fn deep_nesting_is_rejected_cleanly() {
     // 40 nested nodes: deeper than MAX_DEPTH, must be an error not a stack overflow or panic.
     let mut s: Vec<u8> = Vec::new();
     let tok = |s: &mut Vec<u8>, v: u32| s.extend_from_slice(&v.to_be_bytes());
@@ -294,4 +296,17 @@ fn deep_nesting_and_long_names_are_rejected_cleanly() {
     blob.extend_from_slice(&s);
     let e = discover_at(&blob, FAR, NO_IMAGE).unwrap_err();
     assert!(matches!(e, DtError::TooDeep { max: 32, .. }), "{e}");
+}
+
+#[test]
+fn overlong_property_names_are_rejected() {
+    // Point the root's first property at a name longer than MAX_PROP_NAME by overwriting the
+    // strings block with one long unterminated run (ending in the block's final NUL).
+    let mut dtb = shared_tree("qemu-riscv64-virt.dtb");
+    let off_strings = get32(&dtb, 12) as usize;
+    let size_strings = get32(&dtb, 32) as usize;
+    dtb[off_strings..off_strings + size_strings - 1].fill(b'a');
+    let e = discover_at(&dtb, FAR, NO_IMAGE).unwrap_err();
+    assert!(matches!(e, DtError::BadPropName { .. }), "{e}");
+    assert!(format!("{e}").contains("longer than 255 bytes"), "{e}");
 }

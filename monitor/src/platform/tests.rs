@@ -174,7 +174,7 @@ fn check_qemu_arm(p: &Platform, model: &str) {
     for (n, v) in p.virtio.iter().enumerate() {
         let n = n as u64;
         assert_eq!(v.base, sz(0xa00_0000 + 0x200 * n, 0x200));
-        assert_eq!(v.irq, Some(48 + n as u32));
+        assert_eq!(v.irq, Some(48 + u32::try_from(n).unwrap()));
     }
     assert_eq!((p.clint, p.poweroff), (None, None));
 }
@@ -244,7 +244,7 @@ fn check_qemu_riscv(p: &Platform, console_node_compat: &str, plic_ndev: u32, pli
     for (i, v) in p.virtio.iter().enumerate() {
         let slot = 8 - i as u64;
         assert_eq!(v.base, sz(0x1000_0000 + 0x1000 * slot, 0x1000));
-        assert_eq!(v.irq, Some(slot as u32));
+        assert_eq!(v.irq, Some(u32::try_from(slot).unwrap()));
     }
 }
 
@@ -535,6 +535,16 @@ fn malformed_properties_name_node_and_property() {
          length is not a whole number of entries"
     );
 
+    let mut dtb = shared_tree("qemu-riscv64-virt.dtb");
+    let (start, _) = find_prop(&dtb, &["soc", "virtio_mmio@10008000"], "interrupt-parent");
+    dtb[start + 12..start + 16].copy_from_slice(&0x77u32.to_be_bytes());
+    let e = discover_at(&dtb, FAR, NO_IMAGE).unwrap_err();
+    assert_eq!(
+        format!("{e}"),
+        "device tree node /soc/virtio_mmio@10008000: property `interrupt-parent` malformed: \
+         does not name an interrupt controller with 1-4 #interrupt-cells"
+    );
+
     let mut dtb = shared_tree("qemu-aarch64-virt.dtb");
     let (start, _) = find_prop(&dtb, &["psci"], "method");
     dtb[start + 12..start + 15].copy_from_slice(b"svc");
@@ -617,7 +627,7 @@ fn probe_header_checks_magic_size_version_alignment() {
     const BASE: u64 = 0x4000_0000;
     let mem = |blob: Vec<u8>| {
         move |a: u64| {
-            let o = (a - BASE) as usize;
+            let o = usize::try_from(a - BASE).unwrap();
             blob.get(o..o + 4)
                 .map_or(0, |w| u32::from_be_bytes(w.try_into().unwrap()))
         }

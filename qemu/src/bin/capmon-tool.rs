@@ -10,6 +10,8 @@ usage: capmon-tool <command> [args]
 commands:
   cap-vectors DIR   check the capability test vectors in DIR/morello/*.txt and DIR/riscv/*.txt
                     against the monitor's capability model
+  fip --elf ELF [--fip IN] [--out OUT] [--rot-key KEY]
+                    package the morello-sdp image as BL33 in a TF-A FIP (`fip --help`)
   help              show this message";
 
 fn main() -> ExitCode {
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     };
     match command {
         Some("cap-vectors") => capmon_host::vectors::cap_vectors_command(rest),
+        Some("fip") => capmon_host::fip::fip_command(rest),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

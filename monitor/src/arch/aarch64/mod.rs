@@ -215,3 +215,7 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
         }
     }
 }
+
+pub mod switch;
+#[cfg(feature = "cheri")]
+pub mod caps;
