@@ -51,6 +51,11 @@ boot-test FILTER="":
 bench:
     {{run}} bench
 
+# Package morello-sdp as BL33 in a TF-A FIP: just fip FIP=<board fip.bin> ROT_KEY=<root key PEM> (see boards/morello-sdp/README.md).
+fip *ARGS:
+    cargo build --release -p board-morello-sdp --target aarch64-unknown-none-softfloat
+    {{tool}} fip --elf target/aarch64-unknown-none-softfloat/release/capmon-morello-sdp {{ARGS}}
+
 # Check every capability vector file in DIR (DIR/morello/*.txt, DIR/riscv/*.txt) against the model.
 cap-vectors DIR="../shared/testdata/cap-vectors":
     {{tool}} cap-vectors {{DIR}}

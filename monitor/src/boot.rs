@@ -143,7 +143,7 @@ fn discover_platform(board: &Board, regs: [u64; 4]) -> Result<(Platform, &'stati
 /// The monitor's entry from the arch layer, on the boot CPU, with the boot stack, interrupts
 /// masked and `.bss` zeroed. `regs` are the first four argument registers as the loader left
 /// them.
-pub fn boot(board: &'static Board, regs: [u64; 4]) -> ! {
+pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     arch::install_exception_vectors();
     console::set_uart(early_uart(board.early_console));
     set_power_off(board, None);
@@ -225,7 +225,26 @@ pub fn boot(board: &'static Board, regs: [u64; 4]) -> ! {
     println!("boot: banner after {since_reset_ns} ns");
 
     let pass = self_test(freq, args.ticks.unwrap_or(DEFAULT_TICKS), args.echo);
-    finish(pass)
+    if !pass {
+        finish(false);
+    }
+    if bundle.is_empty() {
+        println!("cvms: none in this image");
+        finish(true);
+    }
+    run_cvms(bundle, &platform, heap_range)
+}
+
+#[cfg(target_arch = "aarch64")]
+fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
+    arch::cvm::init();
+    finish(crate::cvm::run::run_bundle(bundle, platform, heap))
+}
+
+#[cfg(target_arch = "riscv64")]
+fn run_cvms(_bundle: &'static [u8], _platform: &Platform, _heap: PhysRange) -> ! {
+    println!("cvms: this image has a bundle, but capmon cannot run cVMs on riscv64 yet");
+    finish(false)
 }
 
 /// Timer interrupts go through the interrupt controller on Arm, directly to the hart on

@@ -28,13 +28,22 @@ mod panic;
 pub mod platform;
 
 /// Defines a board's entry: `capmon::board!(BOARD)` in a board crate's `main.rs` makes the
-/// symbol the arch entry code calls, handing the board description to [`boot::boot`].
+/// symbol the arch entry code calls, handing the board description and the cVM bundle its
+/// build script embedded (`OUT_DIR/bundle.dtb`, possibly empty) to [`boot::boot`].
 #[macro_export]
 macro_rules! board {
     ($board:path) => {
+        /// The bundle, 8-byte aligned as the device-tree reader wants its blobs.
+        static CAPMON_BUNDLE: &$crate::Aligned<[u8]> =
+            &$crate::Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/bundle.dtb")));
+
         #[no_mangle]
         extern "C" fn capmon_main(a0: u64, a1: u64, a2: u64, a3: u64) -> ! {
-            $crate::boot::boot(&$board, [a0, a1, a2, a3])
+            $crate::boot::boot(&$board, &CAPMON_BUNDLE.0, [a0, a1, a2, a3])
         }
     };
 }
+
+/// Aligns embedded data (the cVM bundle) to 8 bytes.
+#[repr(C, align(8))]
+pub struct Aligned<T: ?Sized>(pub T);

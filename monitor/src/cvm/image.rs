@@ -71,8 +71,6 @@ const RELOC_WIDTH: u64 = 8;
 const DT_RELRSZ: i64 = 35;
 /// Address of the packed relative relocation table.
 const DT_RELR: i64 = 36;
-/// Type of the entries of `DT_JMPREL` (`DT_RELA` or `DT_REL`).
-const DT_PLTREL: i64 = 20;
 /// `SHT_RELR`: a packed relative relocation section.
 const SHT_RELR: u32 = 19;
 
@@ -284,13 +282,19 @@ impl fmt::Display for ImageError {
                 write!(f, "code segment starts at {vaddr:#x}, not at 0")
             }
             ImageError::SegmentOutsideFile { index } => {
-                write!(f, "program header {index} extends beyond the end of the file")
+                write!(
+                    f,
+                    "program header {index} extends beyond the end of the file"
+                )
             }
             ImageError::SegmentOverlap { a, b } => {
                 write!(f, "loadable program headers {a} and {b} overlap")
             }
             ImageError::FileSizeExceedsMemSize { index } => {
-                write!(f, "program header {index} has a file size above its memory size")
+                write!(
+                    f,
+                    "program header {index} has a file size above its memory size"
+                )
             }
             ImageError::EntryOutsideCode { entry } => {
                 write!(f, "entry point {entry:#x} is outside the code segment")
@@ -362,7 +366,8 @@ pub fn inspect(
 /// and applies its RELATIVE relocations (`*(base + r_offset) = base + r_addend`, 8-byte
 /// little-endian).
 ///
-/// Everything [`inspect`] checks is checked again first; on error nothing has been written.
+/// Everything [`inspect`] checks is checked again before the first write, so an error leaves
+/// `region` untouched (the checks after that point are defensive and cannot fail).
 /// `[0, load_end)` is zeroed before the copy (bss and the gaps between segments, so nothing a
 /// previous occupant left there leaks into the cVM); the rest of the region is not touched.
 /// `region_base` must be aligned to every segment's `p_align` (and 16), so alignment the
@@ -379,7 +384,7 @@ pub fn load(
         size: u64::MAX,
     })?;
     let plan = plan(elf, machine, region_size, stack_size)?;
-    if region_base % plan.align != 0 {
+    if !region_base.is_multiple_of(plan.align) {
         return Err(ImageError::BadAlignment {
             what: "region base",
             value: region_base,
@@ -411,7 +416,7 @@ pub fn load(
     walk_relocations(&plan, machine, |offset, addend| {
         let slot = usize::try_from(offset)
             .ok()
-            .and_then(|start| image.get_mut(start..start.checked_add(8)?))
+            .and_then(|start| image.get_mut(start..start.checked_add(size_of::<u64>())?))
             .ok_or(ImageError::RelocationOutsideImage { offset })?;
         // Wrapping, as ld.so computes it: the value is data to the cVM, not an address the
         // monitor uses, and the cVM's capabilities bound whatever it points at.
@@ -546,7 +551,9 @@ fn plan(
         }
     }
     // Sorted and disjoint, so the last segment ends highest.
-    let highest = segments.last().map_or(code.range().end, |seg| seg.range().end);
+    let highest = segments
+        .last()
+        .map_or(code.range().end, |seg| seg.range().end);
     let data_start = segments.get(1).map_or(code.range().end, |seg| seg.vaddr);
     let load_end = highest
         .checked_next_multiple_of(LOAD_END_ALIGN)
@@ -556,7 +563,7 @@ fn plan(
     if !code.range().contains(&entry) {
         return Err(ImageError::EntryOutsideCode { entry });
     }
-    if entry % machine.entry_align() != 0 {
+    if !entry.is_multiple_of(machine.entry_align()) {
         return Err(ImageError::BadAlignment {
             what: "entry point",
             value: entry,
@@ -564,11 +571,10 @@ fn plan(
     }
     let needed = load_end
         .checked_add(PAGE_SIZE)
-        .and_then(|n| n.checked_add(stack_size))
-        .unwrap_or(u64::MAX);
-    if needed > region_size {
+        .and_then(|n| n.checked_add(stack_size));
+    if needed.is_none_or(|needed| needed > region_size) {
         return Err(ImageError::TooLarge {
-            needed,
+            needed: needed.unwrap_or(u64::MAX),
             region: region_size,
         });
     }
@@ -629,9 +635,9 @@ fn dynamic_tables<'a>(
     ph: &ProgramHeader,
     segments: &[Segment],
 ) -> Result<Vec<&'a [u8]>, ImageError> {
-    let data =
-        file_range(elf, ph.p_offset, ph.p_filesz).ok_or(ImageError::SegmentOutsideFile { index })?;
-    if data.len() % DYN_SIZE != 0 {
+    let data = file_range(elf, ph.p_offset, ph.p_filesz)
+        .ok_or(ImageError::SegmentOutsideFile { index })?;
+    if !data.len().is_multiple_of(DYN_SIZE) {
         return Err(ImageError::BadDynamic {
             reason: "PT_DYNAMIC is not a whole number of entries",
         });
@@ -653,7 +659,7 @@ fn dynamic_tables<'a>(
             abi::DT_RELAENT => relaent = Some(value),
             abi::DT_JMPREL => jmprel = Some(value),
             abi::DT_PLTRELSZ => pltrelsz = value,
-            DT_PLTREL => pltrel = Some(value),
+            abi::DT_PLTREL => pltrel = Some(value),
             abi::DT_REL | abi::DT_RELSZ if value != 0 => {
                 return Err(ImageError::UnsupportedRelocationTable { table: "DT_REL" })
             }
@@ -696,7 +702,7 @@ fn table_in_file<'a>(
     size: u64,
     segments: &[Segment],
 ) -> Result<&'a [u8], ImageError> {
-    if size % RELA_SIZE as u64 != 0 {
+    if !size.is_multiple_of(RELA_SIZE as u64) {
         return Err(ImageError::BadDynamic {
             reason: "relocation table size is not a multiple of 24",
         });
@@ -734,24 +740,21 @@ fn section_tables<'a>(
         }
         match sh.sh_type {
             abi::SHT_RELA => {
-                if sh.sh_size % RELA_SIZE as u64 != 0 {
+                if !sh.sh_size.is_multiple_of(RELA_SIZE as u64) {
                     return Err(ImageError::BadDynamic {
                         reason: "relocation table size is not a multiple of 24",
                     });
                 }
-                let table = file_range(elf, sh.sh_offset, sh.sh_size).ok_or(
-                    ImageError::BadDynamic {
+                let table =
+                    file_range(elf, sh.sh_offset, sh.sh_size).ok_or(ImageError::BadDynamic {
                         reason: "relocation section extends beyond the end of the file",
-                    },
-                )?;
+                    })?;
                 tables.push(table);
             }
             abi::SHT_REL => {
                 return Err(ImageError::UnsupportedRelocationTable { table: "SHT_REL" })
             }
-            SHT_RELR => {
-                return Err(ImageError::UnsupportedRelocationTable { table: "SHT_RELR" })
-            }
+            SHT_RELR => return Err(ImageError::UnsupportedRelocationTable { table: "SHT_RELR" }),
             _ => {}
         }
     }
@@ -799,4 +802,921 @@ fn walk_relocations(
         }
     }
     Ok(count)
+}
+
+#[cfg(test)]
+// Test-only offsets and RNG output are small or deliberately truncated.
+#[allow(clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::format;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::string::{String, ToString};
+    use std::vec;
+
+    /// Built by `testdata/images/build.sh` from `fixture.c` and `image.ld`.
+    const AARCH64: &[u8] = include_bytes!("testdata/images/aarch64.elf");
+    const RISCV64: &[u8] = include_bytes!("testdata/images/riscv64.elf");
+    const FIXTURES: [(&str, &[u8], Machine); 2] = [
+        ("aarch64", AARCH64, Machine::Aarch64),
+        ("riscv64", RISCV64, Machine::Riscv64),
+    ];
+
+    const REGION: u64 = 64 * 1024;
+    const STACK: u64 = 16 * 1024;
+    /// Page-aligned, as the fixtures' `p_align` (4 KiB) requires.
+    const BASE: u64 = 0x4000_0000;
+    /// Guard bytes on each side of the region slice `load` gets.
+    const GUARD: usize = 4096;
+    const GUARD_BYTE: u8 = 0xa5;
+    /// What the region holds before loading, to see which bytes `load` wrote.
+    const REGION_BYTE: u8 = 0x5a;
+
+    // ELF64 field offsets (System V gABI), for mutating the fixtures.
+    const E_TYPE: usize = 16;
+    const E_MACHINE: usize = 18;
+    const E_ENTRY: usize = 24;
+    const E_PHOFF: usize = 32;
+    const E_SHOFF: usize = 40;
+    const E_PHNUM: usize = 56;
+    const PHDR_SIZE: usize = 56;
+    const P_TYPE: usize = 0;
+    const P_FLAGS: usize = 4;
+    const P_OFFSET: usize = 8;
+    const P_VADDR: usize = 16;
+    const P_FILESZ: usize = 32;
+    const P_MEMSZ: usize = 40;
+    const P_ALIGN: usize = 48;
+    const DT_DEBUG: u64 = 21;
+    const DT_RELACOUNT: u64 = 0x6fff_fff9;
+
+    fn rd16(b: &[u8], off: usize) -> u16 {
+        u16::from_le_bytes(b[off..off + 2].try_into().unwrap())
+    }
+    fn rd32(b: &[u8], off: usize) -> u32 {
+        u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+    }
+    fn rd64(b: &[u8], off: usize) -> u64 {
+        u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+    }
+    fn wr16(b: &mut [u8], off: usize, v: u16) {
+        b[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    fn wr32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn wr64(b: &mut [u8], off: usize, v: u64) {
+        b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// File offset of program header `i`.
+    fn phdr(elf: &[u8], i: usize) -> usize {
+        rd64(elf, E_PHOFF) as usize + i * PHDR_SIZE
+    }
+
+    /// Index of the first program header of type `p_type` whose flags include `flags`.
+    fn find_phdr(elf: &[u8], p_type: u32, flags: u32) -> usize {
+        (0..usize::from(rd16(elf, E_PHNUM)))
+            .find(|&i| {
+                let ph = phdr(elf, i);
+                rd32(elf, ph + P_TYPE) == p_type && rd32(elf, ph + P_FLAGS) & flags == flags
+            })
+            .expect("fixture lacks the program header")
+    }
+
+    /// The fixtures' three loadable segments: code (R X), rodata (R), data (R W).
+    fn code_rodata_data(elf: &[u8]) -> (usize, usize, usize) {
+        let code = find_phdr(elf, abi::PT_LOAD, abi::PF_X);
+        let data = find_phdr(elf, abi::PT_LOAD, abi::PF_W);
+        let rodata = (0..3).find(|i| *i != code && *i != data).unwrap();
+        assert_eq!(rd32(elf, phdr(elf, rodata) + P_TYPE), abi::PT_LOAD);
+        (code, rodata, data)
+    }
+
+    /// File offset of the `PT_DYNAMIC` entry with tag `tag`.
+    fn dyn_entry(elf: &[u8], tag: u64) -> usize {
+        let ph = phdr(elf, find_phdr(elf, abi::PT_DYNAMIC, 0));
+        let (start, size) = (
+            rd64(elf, ph + P_OFFSET) as usize,
+            rd64(elf, ph + P_FILESZ) as usize,
+        );
+        (start..start + size)
+            .step_by(16)
+            .find(|&off| rd64(elf, off) == tag)
+            .expect("fixture lacks the dynamic tag")
+    }
+
+    /// What the fixture should load as, read from its section and symbol tables with the
+    /// `elf` crate, independently of the loader.
+    struct Reference {
+        /// name -> (address, size, file offset)
+        sections: HashMap<String, (u64, u64, u64)>,
+        symbols: HashMap<String, u64>,
+        /// (r_offset, r_addend) of `.rela.dyn`, file offset of each entry
+        relas: Vec<(u64, i64, usize)>,
+    }
+
+    impl Reference {
+        fn new(elf: &[u8]) -> Self {
+            let file = ElfBytes::<LittleEndian>::minimal_parse(elf).unwrap();
+            let (shdrs, strtab) = file.section_headers_with_strtab().unwrap();
+            let (shdrs, strtab) = (shdrs.unwrap(), strtab.unwrap());
+            let mut sections = HashMap::new();
+            let mut relas = Vec::new();
+            for sh in shdrs.iter() {
+                let name = strtab.get(sh.sh_name as usize).unwrap().to_string();
+                if name == ".rela.dyn" {
+                    for (i, r) in file.section_data_as_relas(&sh).unwrap().enumerate() {
+                        relas.push((r.r_offset, r.r_addend, sh.sh_offset as usize + i * 24));
+                    }
+                }
+                sections.insert(name, (sh.sh_addr, sh.sh_size, sh.sh_offset));
+            }
+            let (symtab, strtab) = file.symbol_table().unwrap().unwrap();
+            let symbols = symtab
+                .iter()
+                .map(|s| {
+                    (
+                        strtab.get(s.st_name as usize).unwrap().to_string(),
+                        s.st_value,
+                    )
+                })
+                .collect();
+            Reference {
+                sections,
+                symbols,
+                relas,
+            }
+        }
+        fn section(&self, name: &str) -> (u64, u64, u64) {
+            self.sections[name]
+        }
+        fn sym(&self, name: &str) -> u64 {
+            self.symbols[name]
+        }
+    }
+
+    /// A region between guard bytes, prefilled so unwritten bytes are recognisable.
+    struct Guarded(Vec<u8>);
+
+    impl Guarded {
+        fn new(size: u64) -> Self {
+            let size = size as usize;
+            let mut buf = vec![GUARD_BYTE; GUARD + size + GUARD];
+            buf[GUARD..GUARD + size].fill(REGION_BYTE);
+            Guarded(buf)
+        }
+        fn region(&mut self) -> &mut [u8] {
+            let end = self.0.len() - GUARD;
+            &mut self.0[GUARD..end]
+        }
+        fn view(&self) -> &[u8] {
+            &self.0[GUARD..self.0.len() - GUARD]
+        }
+        fn guards_intact(&self) -> bool {
+            let (head, tail) = (&self.0[..GUARD], &self.0[self.0.len() - GUARD..]);
+            head.iter().chain(tail).all(|b| *b == GUARD_BYTE)
+        }
+        fn load(&mut self, elf: &[u8], machine: Machine) -> Result<ImageLayout, ImageError> {
+            let result = load(elf, machine, self.region(), BASE, STACK);
+            assert!(self.guards_intact(), "load wrote outside the region");
+            result
+        }
+    }
+
+    fn mutated(elf: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut copy = elf.to_vec();
+        f(&mut copy);
+        copy
+    }
+
+    /// Both `inspect` and `load` must reject `elf` with an error `expect` accepts, and `load`
+    /// must leave the region as it was.
+    fn reject(what: &str, elf: &[u8], machine: Machine, expect: fn(&ImageError) -> bool) {
+        let err = inspect(elf, machine, REGION, STACK).expect_err(what);
+        assert!(expect(&err), "{what}: inspect gave {err:?}");
+        let mut region = Guarded::new(REGION);
+        let err = region.load(elf, machine).expect_err(what);
+        assert!(expect(&err), "{what}: load gave {err:?}");
+        assert!(
+            region.view().iter().all(|b| *b == REGION_BYTE),
+            "{what}: load wrote before failing"
+        );
+        assert!(!err.to_string().is_empty());
+    }
+
+    #[test]
+    fn fixtures_inspect() {
+        for (name, elf, machine) in FIXTURES {
+            let r = Reference::new(elf);
+            let layout = inspect(elf, machine, REGION, STACK).unwrap();
+            let (text, text_size, _) = r.section(".text");
+            let (rodata, _, _) = r.section(".rodata");
+            let (bss, bss_size, _) = r.section(".bss");
+            assert_eq!(layout.entry, r.sym("_start"), "{name}");
+            assert_eq!(text, 0, "{name}: the SDK script links .text at 0");
+            assert_eq!(layout.code, text..text + text_size, "{name}");
+            assert_eq!(layout.data, rodata..bss + bss_size, "{name}");
+            assert_eq!(
+                layout.load_end,
+                (bss + bss_size).next_multiple_of(16),
+                "{name}"
+            );
+            assert_eq!(layout.relocations, r.relas.len(), "{name}");
+            assert_eq!(
+                layout.relocations, 6,
+                "{name}: 2 function + 4 data pointers"
+            );
+            let flags: Vec<u32> = layout.segments.iter().map(|s| s.flags).collect();
+            let (r_, w, x) = (abi::PF_R, abi::PF_W, abi::PF_X);
+            assert_eq!(flags, [r_ | x, r_, r_ | w], "{name}");
+            assert!(layout
+                .segments
+                .windows(2)
+                .all(|p| p[0].range().end <= p[1].vaddr));
+        }
+    }
+
+    #[test]
+    fn fixtures_load() {
+        for (name, elf, machine) in FIXTURES {
+            let r = Reference::new(elf);
+            let mut region = Guarded::new(REGION);
+            let layout = region.load(elf, machine).unwrap();
+            assert_eq!(
+                layout,
+                inspect(elf, machine, REGION, STACK).unwrap(),
+                "{name}"
+            );
+            let mem = region.view();
+            let at = |addr: u64| rd64(mem, addr as usize);
+
+            // Code and read-only data are copied verbatim.
+            for section in [".text", ".rodata"] {
+                let (addr, size, offset) = r.section(section);
+                let (addr, size, offset) = (addr as usize, size as usize, offset as usize);
+                assert_eq!(
+                    mem[addr..addr + size],
+                    elf[offset..offset + size],
+                    "{name} {section}"
+                );
+            }
+            let greeting = r.sym("fixture_greeting") as usize;
+            assert_eq!(
+                &mem[greeting..greeting + 17],
+                b"hello from a cVM\0",
+                "{name}"
+            );
+            assert_eq!(at(r.sym("fixture_counter")), 42, "{name}");
+
+            // The bss and the gap between code and data are zero; nothing past load_end moved.
+            let (bss, bss_size, _) = r.section(".bss");
+            let bss = bss as usize..(bss + bss_size) as usize;
+            assert!(mem[bss].iter().all(|b| *b == 0), "{name}: bss");
+            let gap = layout.code.end as usize..layout.data.start as usize;
+            assert!(
+                !gap.is_empty() && mem[gap].iter().all(|b| *b == 0),
+                "{name}: gap"
+            );
+            let rest = &mem[layout.load_end as usize..];
+            assert!(
+                rest.iter().all(|b| *b == REGION_BYTE),
+                "{name}: past load_end"
+            );
+
+            // Relocated pointers point at their targets at the region's real address.
+            let ops = r.sym("fixture_ops");
+            assert_eq!(at(ops), BASE + r.sym("fixture_add"), "{name}: ops[0]");
+            assert_eq!(at(ops + 8), BASE + r.sym("fixture_sub"), "{name}: ops[1]");
+            let pointers = r.sym("fixture_pointers");
+            let expected = [
+                r.sym("fixture_greeting"),
+                r.sym("fixture_farewell"),
+                r.sym("fixture_counter"),
+                r.sym("fixture_scratch") + 3 * 8,
+            ];
+            for (i, target) in expected.into_iter().enumerate() {
+                let slot = pointers + 8 * i as u64;
+                assert_eq!(at(slot), BASE + target, "{name}: pointers[{i}]");
+            }
+            // And every relocation the table lists was applied.
+            for (offset, addend, _) in &r.relas {
+                assert_eq!(at(*offset), BASE.wrapping_add_signed(*addend), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_machine() {
+        reject("aarch64 as riscv64", AARCH64, Machine::Riscv64, |e| {
+            matches!(
+                e,
+                ImageError::WrongMachine {
+                    expected: Machine::Riscv64,
+                    found: 183
+                }
+            )
+        });
+        reject("riscv64 as aarch64", RISCV64, Machine::Aarch64, |e| {
+            matches!(
+                e,
+                ImageError::WrongMachine {
+                    expected: Machine::Aarch64,
+                    found: 243
+                }
+            )
+        });
+        let other = mutated(AARCH64, |b| wr16(b, E_MACHINE, abi::EM_X86_64));
+        reject("x86-64", &other, Machine::Aarch64, |e| {
+            matches!(e, ImageError::WrongMachine { found: 62, .. })
+        });
+    }
+
+    #[test]
+    fn bad_identification() {
+        for (name, elf, m) in FIXTURES {
+            let bad = mutated(elf, |b| b[0] = 0);
+            reject(name, &bad, m, |e| matches!(e, ImageError::BadMagic));
+            reject(name, &[], m, |e| matches!(e, ImageError::BadMagic));
+            reject(name, &elf[..20], m, |e| {
+                matches!(e, ImageError::Truncated { .. })
+            });
+            let bad = mutated(elf, |b| b[abi::EI_CLASS] = abi::ELFCLASS32);
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NotElf64 { class: 1 })
+            });
+            let bad = mutated(elf, |b| b[abi::EI_DATA] = abi::ELFDATA2MSB);
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::WrongEndian { data: 2 })
+            });
+            let bad = mutated(elf, |b| b[abi::EI_VERSION] = 2);
+            reject(name, &bad, m, |e| matches!(e, ImageError::Parse(_)));
+            let bad = mutated(elf, |b| wr16(b, E_TYPE, abi::ET_EXEC));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NotPie { e_type: 2 })
+            });
+            let bad = mutated(elf, |b| wr16(b, E_TYPE, abi::ET_REL));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NotPie { e_type: 1 })
+            });
+        }
+    }
+
+    #[test]
+    fn truncated_everywhere() {
+        for (name, elf, m) in FIXTURES {
+            for len in (0..elf.len()).step_by(64) {
+                let what = format!("{name} truncated to {len}");
+                reject(&what, &elf[..len], m, |_| true);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_segments() {
+        for (name, elf, m) in FIXTURES {
+            let (code, rodata, data) = code_rodata_data(elf);
+            let (pc, pr, pd) = (phdr(elf, code), phdr(elf, rodata), phdr(elf, data));
+            let len = elf.len() as u64;
+            let data_vaddr = rd64(elf, pd + P_VADDR);
+
+            let bad = mutated(elf, |b| wr64(b, pc + P_OFFSET, len));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOutsideFile { index: 0 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pr + P_FILESZ, u64::MAX));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOutsideFile { index: 1 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pd + P_OFFSET, u64::MAX - 4));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOutsideFile { index: 2 })
+            });
+
+            let bad = mutated(elf, |b| wr64(b, pr + P_VADDR, data_vaddr - 16));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOverlap { a: 1, b: 2 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pr + P_VADDR, 0x40));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOverlap { a: 0, b: 1 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pr + P_VADDR, 0));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SegmentOverlap { a: 0, b: 1 })
+            });
+
+            let bad = mutated(elf, |b| {
+                wr32(b, pc + P_FLAGS, abi::PF_R | abi::PF_W | abi::PF_X)
+            });
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::WritableCode { index: 0 })
+            });
+            let bad = mutated(elf, |b| {
+                wr32(b, pd + P_FLAGS, abi::PF_R | abi::PF_W | abi::PF_X)
+            });
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::WritableCode { index: 2 })
+            });
+            let bad = mutated(elf, |b| wr32(b, pr + P_FLAGS, abi::PF_R | abi::PF_X));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::SeveralCodeSegments { a: 0, b: 1 })
+            });
+            let bad = mutated(elf, |b| wr32(b, pc + P_FLAGS, abi::PF_R));
+            reject(name, &bad, m, |e| matches!(e, ImageError::NoCodeSegment));
+
+            // Code moved above everything else, or off address 0.
+            let bad = mutated(elf, |b| wr64(b, pc + P_VADDR, 0x8000));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::CodeNotFirst { index: 1 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pc + P_VADDR, 0x100));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::CodeNotAtZero { vaddr: 0x100 })
+            });
+
+            let memsz = rd64(elf, pd + P_MEMSZ);
+            let bad = mutated(elf, |b| wr64(b, pd + P_FILESZ, memsz + 1));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::FileSizeExceedsMemSize { index: 2 })
+            });
+            let bad = mutated(elf, |b| wr64(b, pd + P_MEMSZ, 1 << 40));
+            reject(name, &bad, m, |e| matches!(e, ImageError::TooLarge { .. }));
+            let bad = mutated(elf, |b| wr64(b, pd + P_MEMSZ, u64::MAX - 0x100));
+            reject(name, &bad, m, |e| matches!(e, ImageError::TooLarge { .. }));
+
+            let bad = mutated(elf, |b| wr64(b, pd + P_ALIGN, 0x1800));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadAlignment { value: 0x1800, .. })
+            });
+
+            // No program headers at all, or none loadable.
+            let bad = mutated(elf, |b| wr16(b, E_PHNUM, 0));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NoLoadableSegment)
+            });
+            let bad = mutated(elf, |b| wr64(b, E_PHOFF, 0));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NoLoadableSegment)
+            });
+            let bad = mutated(elf, |b| {
+                for i in [code, rodata, data] {
+                    wr64(b, phdr(elf, i) + P_MEMSZ, 0);
+                    wr64(b, phdr(elf, i) + P_FILESZ, 0);
+                }
+            });
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::NoLoadableSegment)
+            });
+            let bad = mutated(elf, |b| wr64(b, E_PHOFF, len - 8));
+            reject(name, &bad, m, |e| matches!(e, ImageError::Truncated { .. }));
+        }
+    }
+
+    #[test]
+    fn bad_entry() {
+        for (name, elf, m) in FIXTURES {
+            let code_end = inspect(elf, m, REGION, STACK).unwrap().code.end;
+            let bad = mutated(elf, |b| wr64(b, E_ENTRY, code_end));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::EntryOutsideCode { .. })
+            });
+            let bad = mutated(elf, |b| wr64(b, E_ENTRY, 1));
+            reject(name, &bad, m, |e| {
+                matches!(
+                    e,
+                    ImageError::BadAlignment {
+                        what: "entry point",
+                        value: 1
+                    }
+                )
+            });
+        }
+        // RISC-V's compressed instructions make 2-byte entry points legal.
+        let ok = mutated(RISCV64, |b| wr64(b, E_ENTRY, 2));
+        assert_eq!(
+            inspect(&ok, Machine::Riscv64, REGION, STACK).unwrap().entry,
+            2
+        );
+        let bad = mutated(AARCH64, |b| wr64(b, E_ENTRY, 2));
+        reject("aarch64 entry 2", &bad, Machine::Aarch64, |e| {
+            matches!(e, ImageError::BadAlignment { value: 2, .. })
+        });
+    }
+
+    #[test]
+    fn region_size() {
+        for (name, elf, m) in FIXTURES {
+            let load_end = inspect(elf, m, REGION, STACK).unwrap().load_end;
+            let needed = load_end + PAGE_SIZE + STACK;
+            assert!(inspect(elf, m, needed, STACK).is_ok(), "{name}: exact fit");
+            let err = inspect(elf, m, needed - 1, STACK).unwrap_err();
+            assert!(
+                matches!(err, ImageError::TooLarge { needed: n, region: r } if n == needed && r == needed - 1),
+                "{name}: {err:?}"
+            );
+            let err = inspect(elf, m, u64::MAX, u64::MAX).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ImageError::TooLarge {
+                        needed: u64::MAX,
+                        ..
+                    }
+                ),
+                "{name}"
+            );
+
+            // load takes the region size from the slice.
+            let mut exact = Guarded::new(needed);
+            assert!(exact.load(elf, m).is_ok(), "{name}");
+            let mut short = Guarded::new(needed - 16);
+            let err = short.load(elf, m).unwrap_err();
+            assert!(
+                matches!(err, ImageError::TooLarge { .. }),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn region_base() {
+        for (name, elf, m) in FIXTURES {
+            let mut region = vec![0u8; REGION as usize];
+            for base in [BASE + 16, BASE + 0x800, 1] {
+                let err = load(elf, m, &mut region, base, STACK).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        ImageError::BadAlignment {
+                            what: "region base",
+                            ..
+                        }
+                    ),
+                    "{name}: {err:?}"
+                );
+            }
+            let err = load(elf, m, &mut region, !0xfff, STACK).unwrap_err();
+            assert!(
+                matches!(err, ImageError::BadRegion { .. }),
+                "{name}: {err:?}"
+            );
+            assert!(region.iter().all(|b| *b == 0));
+            let layout = load(elf, m, &mut region, 0, STACK).unwrap();
+            assert_eq!(layout.relocations, 6, "{name}: base 0 is fine");
+        }
+    }
+
+    #[test]
+    fn bad_relocations() {
+        for (name, elf, m) in FIXTURES {
+            let r = Reference::new(elf);
+            let layout = inspect(elf, m, REGION, STACK).unwrap();
+            let (_, _, first) = r.relas[0];
+            let info = first + 8;
+            let set_offset = |offset: u64| mutated(elf, |b| wr64(b, first, offset));
+
+            // A type other than RELATIVE: R_AARCH64_ABS64 = 257, R_RISCV_64 = 2; IRELATIVE.
+            for kind in [257, 2, 1032, 58, 0xffff_ffff] {
+                let bad = mutated(elf, |b| wr64(b, info, u64::from(kind)));
+                let offset = r.relas[0].0;
+                reject(name, &bad, m, |e| {
+                    matches!(e, ImageError::UnsupportedRelocation { .. })
+                });
+                let err = inspect(&bad, m, REGION, STACK).unwrap_err();
+                assert!(
+                    matches!(err, ImageError::UnsupportedRelocation { kind: k, offset: o } if k == kind && o == offset),
+                    "{name}: {err:?}"
+                );
+            }
+            // The symbol index in the upper half does not change the type.
+            let sym = mutated(elf, |b| wr64(b, info, (1 << 32) | u64::from(m.relative())));
+            assert!(inspect(&sym, m, REGION, STACK).is_ok());
+
+            // Targets beyond the image, straddling its end, in a gap, in the code, wrapping.
+            let last_end = layout.data.end;
+            for offset in [
+                layout.load_end + 0x100,
+                last_end - 4,
+                layout.code.end + 0x100,
+                layout.data.start - 8,
+                u64::MAX - 3,
+                REGION,
+            ] {
+                let bad = set_offset(offset);
+                reject(name, &bad, m, |e| {
+                    matches!(e, ImageError::RelocationOutsideImage { .. })
+                });
+            }
+            for offset in [0, layout.entry, layout.code.end - 4, layout.code.end - 8] {
+                let bad = set_offset(offset);
+                reject(name, &bad, m, |e| {
+                    matches!(e, ImageError::RelocationInCode { .. })
+                });
+            }
+
+            // Read-only data, the bss and the last 8 bytes of the image are fair targets.
+            let (bss, bss_size, _) = r.section(".bss");
+            for offset in [layout.data.start, bss, bss + bss_size - 8, last_end - 8] {
+                let ok = set_offset(offset);
+                let mut region = Guarded::new(REGION);
+                region.load(&ok, m).unwrap();
+                let addend = r.relas[0].1;
+                let got = rd64(region.view(), offset as usize);
+                assert_eq!(
+                    got,
+                    BASE.wrapping_add_signed(addend),
+                    "{name} at {offset:#x}"
+                );
+            }
+
+            // R_*_NONE is skipped and not counted.
+            let none = mutated(elf, |b| wr64(b, info, 0));
+            let layout = inspect(&none, m, REGION, STACK).unwrap();
+            assert_eq!(layout.relocations, 5, "{name}");
+
+            // Negative and huge addends wrap as ld.so computes them.
+            let neg = mutated(elf, |b| wr64(b, first + 16, (-16i64) as u64));
+            let mut region = Guarded::new(REGION);
+            region.load(&neg, m).unwrap();
+            assert_eq!(
+                rd64(region.view(), r.relas[0].0 as usize),
+                BASE - 16,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn dynamic_section() {
+        for (name, elf, m) in FIXTURES {
+            let tag_to = |from: u64, tag: i64, value: Option<u64>| {
+                mutated(elf, |b| {
+                    let off = dyn_entry(elf, from);
+                    wr64(b, off, tag as u64);
+                    if let Some(v) = value {
+                        wr64(b, off + 8, v);
+                    }
+                })
+            };
+            let bad = tag_to(DT_DEBUG, abi::DT_NEEDED, Some(1));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::DynamicLinking { what: "DT_NEEDED" })
+            });
+            let bad = mutated(elf, |b| {
+                let ph = phdr(elf, find_phdr(elf, abi::PT_DYNAMIC, 0));
+                wr32(b, ph + P_TYPE, abi::PT_INTERP);
+            });
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::DynamicLinking { what: "PT_INTERP" })
+            });
+            let bad = tag_to(DT_RELACOUNT, abi::DT_RELSZ, None);
+            reject(name, &bad, m, |e| {
+                matches!(
+                    e,
+                    ImageError::UnsupportedRelocationTable { table: "DT_REL" }
+                )
+            });
+            let bad = tag_to(DT_RELACOUNT, DT_RELRSZ, None);
+            reject(name, &bad, m, |e| {
+                matches!(
+                    e,
+                    ImageError::UnsupportedRelocationTable { table: "DT_RELR" }
+                )
+            });
+            let bad = tag_to(abi::DT_RELAENT as u64, abi::DT_RELAENT, Some(16));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            let bad = tag_to(abi::DT_RELASZ as u64, abi::DT_RELASZ, Some(143));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            let bad = tag_to(abi::DT_RELASZ as u64, abi::DT_RELASZ, Some(24 << 20));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            let bad = tag_to(abi::DT_RELA as u64, abi::DT_RELA, Some(u64::MAX - 8));
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            let bad = tag_to(abi::DT_RELA as u64, DT_DEBUG as i64, None);
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            let bad = mutated(elf, |b| {
+                let ph = phdr(elf, find_phdr(elf, abi::PT_DYNAMIC, 0));
+                wr64(b, ph + P_FILESZ, rd64(elf, ph + P_FILESZ) - 8);
+            });
+            reject(name, &bad, m, |e| {
+                matches!(e, ImageError::BadDynamic { .. })
+            });
+            // PLT relocations are checked like the others: JMPREL over .rela.dyn, REL or RELA.
+            let rela = rd64(elf, dyn_entry(elf, abi::DT_RELA as u64) + 8);
+            let jmprel = mutated(elf, |b| {
+                let off = dyn_entry(elf, DT_DEBUG);
+                wr64(b, off, abi::DT_JMPREL as u64);
+                wr64(b, off + 8, rela);
+                let off = dyn_entry(elf, DT_RELACOUNT);
+                wr64(b, off, abi::DT_PLTRELSZ as u64);
+                wr64(b, off + 8, 48);
+            });
+            let layout = inspect(&jmprel, m, REGION, STACK).unwrap();
+            assert_eq!(layout.relocations, 8, "{name}: 6 RELA + 2 JMPREL");
+            let rel_plt = mutated(&jmprel, |b| {
+                let off = dyn_entry(elf, abi::DT_GNU_HASH as u64);
+                wr64(b, off, abi::DT_PLTREL as u64);
+                wr64(b, off + 8, abi::DT_REL as u64);
+            });
+            reject(name, &rel_plt, m, |e| {
+                matches!(e, ImageError::UnsupportedRelocationTable { .. })
+            });
+        }
+    }
+
+    #[test]
+    fn no_relocations() {
+        for (name, elf, m) in FIXTURES {
+            let rela = dyn_entry(elf, abi::DT_RELA as u64);
+            let relasz = dyn_entry(elf, abi::DT_RELASZ as u64);
+            // GNU ld's empty table, an empty table somewhere, and no table.
+            let empty = mutated(elf, |b| {
+                wr64(b, rela + 8, 0);
+                wr64(b, relasz + 8, 0);
+            });
+            let sized0 = mutated(elf, |b| wr64(b, relasz + 8, 0));
+            let absent = mutated(elf, |b| {
+                wr64(b, rela, DT_DEBUG);
+                wr64(b, relasz, DT_DEBUG);
+            });
+            // No PT_DYNAMIC and no section headers.
+            let bare = mutated(elf, |b| {
+                let ph = phdr(elf, find_phdr(elf, abi::PT_DYNAMIC, 0));
+                wr32(b, ph + P_TYPE, abi::PT_NULL);
+                wr64(b, E_SHOFF, 0);
+            });
+            for (what, image) in [
+                ("empty", empty),
+                ("sized0", sized0),
+                ("absent", absent),
+                ("bare", bare),
+            ] {
+                let mut region = Guarded::new(REGION);
+                let layout = region.load(&image, m).unwrap();
+                assert_eq!(layout.relocations, 0, "{name} {what}");
+            }
+        }
+    }
+
+    #[test]
+    fn section_header_fallback() {
+        for (name, elf, m) in FIXTURES {
+            let mut expected = Guarded::new(REGION);
+            expected.load(elf, m).unwrap();
+            let dynamic = find_phdr(elf, abi::PT_DYNAMIC, 0);
+            // Without PT_DYNAMIC the allocated .rela.dyn section is used instead.
+            let no_dynamic = mutated(elf, |b| wr32(b, phdr(elf, dynamic) + P_TYPE, abi::PT_NULL));
+            // Same, with the ex-PT_DYNAMIC turned into an empty PT_LOAD, which is ignored.
+            let empty_load = mutated(elf, |b| {
+                let ph = phdr(elf, dynamic);
+                wr32(b, ph + P_TYPE, abi::PT_LOAD);
+                wr32(b, ph + P_FLAGS, abi::PF_R | abi::PF_X);
+                wr64(b, ph + P_FILESZ, 0);
+                wr64(b, ph + P_MEMSZ, 0);
+            });
+            for (what, image) in [("no PT_DYNAMIC", no_dynamic), ("empty PT_LOAD", empty_load)] {
+                let mut region = Guarded::new(REGION);
+                let layout = region.load(&image, m).unwrap();
+                assert_eq!(layout.relocations, 6, "{name} {what}");
+                assert!(region.view() == expected.view(), "{name} {what}");
+            }
+        }
+    }
+
+    /// xorshift64*: tiny, deterministic, good enough to pick offsets and values.
+    struct Rng(u64);
+
+    impl Rng {
+        fn new(seed: u64) -> Self {
+            // Mix the seed so nearby seeds diverge immediately; never zero.
+            Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        }
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Corrupts `elf` a few ways, mostly where the loader looks: headers, dynamic, relocations.
+    fn corrupt(elf: &mut [u8], rng: &mut Rng, hot: &[Range<usize>]) {
+        for _ in 0..1 + rng.below(4) {
+            let area = match rng.below(10) {
+                0..=2 => 0..EHDR_SIZE + 8 * PHDR_SIZE,
+                3..=6 => hot[rng.below(hot.len())].clone(),
+                _ => 0..elf.len(),
+            };
+            let off = area.start + rng.below(area.len());
+            if off >= elf.len() {
+                continue;
+            }
+            match rng.below(4) {
+                0 => elf[off] = rng.next() as u8,
+                1 => elf[off] ^= 1 << rng.below(8),
+                2 => elf[off] = [0, 0xff, 1, 0x80][rng.below(4)],
+                _ => {
+                    // A whole aligned field: sizes, offsets and addresses change wholesale.
+                    let off = off & !7;
+                    if off + 8 <= elf.len() {
+                        let v = match rng.below(3) {
+                            0 => rng.next(),
+                            1 => rng.next() & 0xffff,
+                            _ => rd64(elf, off)
+                                .wrapping_add(rng.next() % 64)
+                                .wrapping_sub(32),
+                        };
+                        wr64(elf, off, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything a caller does with an image; checks that inspect and load agree and that an
+    /// accepted layout is coherent. Returns whether the image was accepted.
+    fn exercise(elf: &[u8], machine: Machine) -> bool {
+        let inspected = inspect(elf, machine, REGION, STACK);
+        let mut region = Guarded::new(REGION);
+        let loaded = load(elf, machine, region.region(), BASE, STACK);
+        assert!(region.guards_intact(), "load wrote outside the region");
+        match (&inspected, &loaded) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b);
+                assert_eq!(a.code.start, 0);
+                assert!(a.code.contains(&a.entry));
+                assert!(a.code.end <= a.data.start && a.data.start <= a.data.end);
+                assert!(a.data.end <= a.load_end && a.load_end.is_multiple_of(16));
+                assert!(a.load_end + PAGE_SIZE + STACK <= REGION);
+                assert!(a.segments.iter().all(|s| s.range().end <= a.load_end));
+                let rest = &region.view()[a.load_end as usize..];
+                assert!(
+                    rest.iter().all(|b| *b == REGION_BYTE),
+                    "wrote past load_end"
+                );
+            }
+            (
+                Ok(_),
+                Err(ImageError::BadAlignment {
+                    what: "region base",
+                    ..
+                }),
+            ) => {}
+            (Err(a), Err(b)) => assert_eq!(format!("{a}"), format!("{b}")),
+            (a, b) => panic!("inspect and load disagree: {a:?} / {b:?}"),
+        }
+        if let Err(e) = &loaded {
+            assert!(
+                region.view().iter().all(|b| *b == REGION_BYTE),
+                "wrote, then failed: {e}"
+            );
+        }
+        inspected.is_ok()
+    }
+
+    #[test]
+    fn random_corruptions() {
+        const ROUNDS: u64 = 2500;
+        for (name, elf, machine) in FIXTURES {
+            let r = Reference::new(elf);
+            let section = |s: &str| {
+                let (_, size, offset) = r.section(s);
+                offset as usize..(offset + size) as usize
+            };
+            let hot = [
+                section(".dynamic"),
+                section(".rela.dyn"),
+                section(".data.rel.ro"),
+            ];
+            let mut accepted = 0;
+            for seed in 0..ROUNDS {
+                let mut image = elf.to_vec();
+                corrupt(&mut image, &mut Rng::new(seed), &hot);
+                match catch_unwind(AssertUnwindSafe(|| exercise(&image, machine))) {
+                    Ok(ok) => accepted += usize::from(ok),
+                    Err(_) => panic!("{name}: seed {seed} panicked (replay with Rng::new({seed}))"),
+                }
+            }
+            // Both outcomes must be well represented, or the corruption misses the headers.
+            let rejected = ROUNDS as usize - accepted;
+            assert!(
+                accepted > 100 && rejected > 500,
+                "{name}: {accepted} ok, {rejected} err"
+            );
+        }
+    }
 }

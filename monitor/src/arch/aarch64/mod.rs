@@ -191,18 +191,22 @@ pub fn wait_for_interrupt() {
 }
 
 const KIND_CURRENT_IRQ: u64 = 5;
-const KIND_LOWER_IRQ: u64 = 9;
 
-/// Called by `exception_common` in entry.S for every exception taken to EL2.
+/// Acknowledges and dispatches every pending interrupt (from the idle loop's vector, or after
+/// a cVM exited because of one).
+pub fn handle_interrupts() {
+    while let Some(id) = GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1) {
+        crate::boot::on_interrupt(id.into());
+        GicCpuInterface::end_interrupt(id, InterruptGroup::Group1);
+    }
+}
+
+/// Called by `exception_common` (switch.rs) for every exception taken from EL2 itself; cVM
+/// exceptions go through the switcher instead.
 #[no_mangle]
 extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
     match kind {
-        KIND_CURRENT_IRQ | KIND_LOWER_IRQ => {
-            while let Some(id) = GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1) {
-                crate::boot::on_interrupt(id.into());
-                GicCpuInterface::end_interrupt(id, InterruptGroup::Group1);
-            }
-        }
+        KIND_CURRENT_IRQ => handle_interrupts(),
         _ => {
             let far: u64;
             // SAFETY: reading FAR_EL2 at EL2 has no side effects.
@@ -216,6 +220,7 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
     }
 }
 
-pub mod switch;
 #[cfg(feature = "cheri")]
 pub mod caps;
+pub mod cvm;
+pub mod switch;

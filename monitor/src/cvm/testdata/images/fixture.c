@@ -21,7 +21,7 @@ USED long fixture_scratch[64];
 USED __attribute__((noinline)) long fixture_add(long a, long b) { return a + b; }
 USED __attribute__((noinline)) long fixture_sub(long a, long b) { return a - b; }
 
-/* Function pointers: .data.rel.ro (read-only after relocation). */
+/* Function pointers: .data.rel.ro, which image.ld puts in the read-write segment. */
 USED long (*const fixture_ops[])(long, long) = { fixture_add, fixture_sub };
 
 /* Data pointers into .rodata, .data and .bss, one of them past the start of its object. */
@@ -32,15 +32,6 @@ USED const void *fixture_pointers[] = {
     &fixture_scratch[3],
 };
 
-static void idle(void)
-{
-#if defined(__aarch64__)
-    __asm__ volatile("wfi");
-#else
-    __asm__ volatile("wfi");
-#endif
-}
-
 __attribute__((section(".text.start"), noreturn)) void _start(void)
 {
     long acc = 0;
@@ -48,5 +39,5 @@ __attribute__((section(".text.start"), noreturn)) void _start(void)
         acc = fixture_ops[i](acc, fixture_counter);
     fixture_scratch[0] = acc + *(const char *)fixture_pointers[0];
     for (;;)
-        idle();
+        __asm__ volatile("wfi"); /* the same mnemonic on AArch64 and RISC-V */
 }

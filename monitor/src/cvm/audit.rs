@@ -1,0 +1,163 @@
+//! The capability audit: one row per capability a cVM starts with, printed by the monitor at
+//! boot and by `capmon-tool audit` on the host from the same [`format_table`], so the two can
+//! be compared line by line.
+//!
+//! The sealing row describes the monitor's sealing capability for the cVM: its bounds are in
+//! object-type space, `[otype, otype + 1)`, and it never leaves the monitor; the `otype` column
+//! then names the type the cVM's sealed capabilities carry. The other rows are unsealed.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use super::plan::DefaultCaps;
+use crate::cap::{Capability, Format};
+
+pub const ROLE_CODE: &str = "code (PCC)";
+pub const ROLE_DATA: &str = "data (DDC)";
+pub const ROLE_STACK: &str = "stack (CSP)";
+pub const ROLE_SEALING: &str = "sealing type";
+
+/// One capability of one cVM, ready to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub cvm: String,
+    /// One of the `ROLE_*` constants.
+    pub role: &'static str,
+    pub base: u64,
+    pub length: u128,
+    /// Permission names separated by commas, in the model's reading order (`Load,Execute,Global`).
+    pub perms: String,
+    /// `unsealed`, or the object type in hex.
+    pub otype: String,
+}
+
+/// The permission names of `cap` without the brackets of its `Display`.
+fn perm_names<F: Format>(cap: &Capability<F>) -> String {
+    let shown = format!("{}", cap.perms());
+    shown
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .into()
+}
+
+fn row<F: Format>(cvm: &str, role: &'static str, cap: &Capability<F>, otype: String) -> AuditRow {
+    AuditRow {
+        cvm: cvm.into(),
+        role,
+        base: cap.base(),
+        length: cap.length(),
+        perms: perm_names(cap),
+        otype,
+    }
+}
+
+/// The four rows of one cVM: code, data, stack, sealing type.
+pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
+    let unsealed = || String::from("unsealed");
+    let role_otype = |cap: &Capability<F>| {
+        if cap.is_sealed() {
+            format!("{:#x}", cap.otype())
+        } else {
+            unsealed()
+        }
+    };
+    alloc::vec![
+        row(cvm, ROLE_CODE, &caps.code, role_otype(&caps.code)),
+        row(cvm, ROLE_DATA, &caps.data, role_otype(&caps.data)),
+        row(cvm, ROLE_STACK, &caps.stack, role_otype(&caps.stack)),
+        row(cvm, ROLE_SEALING, &caps.sealer, format!("{:#x}", caps.otype)),
+    ]
+}
+
+const HEADER: [&str; 6] = ["cvm", "role", "base", "length", "perms", "otype"];
+
+/// The cells of a row, in header order.
+fn cells(row: &AuditRow) -> [String; 6] {
+    [
+        row.cvm.clone(),
+        row.role.into(),
+        format!("{:#x}", row.base),
+        format!("{:#x}", row.length),
+        row.perms.clone(),
+        row.otype.clone(),
+    ]
+}
+
+/// A table with a header line, each column as wide as its widest cell, columns separated by
+/// two spaces, no trailing spaces; every line ends with a newline.
+pub fn format_table(rows: &[AuditRow]) -> String {
+    let body: Vec<[String; 6]> = rows.iter().map(cells).collect();
+    let mut widths = HEADER.map(str::len);
+    for line in &body {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = HEADER.map(String::from);
+    for line in core::iter::once(&header).chain(&body) {
+        let mut text = String::new();
+        for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{cell:<width$}");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `s` as a JSON string literal: quotes, backslashes and control characters escaped.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The rows as a JSON array of objects, one per line. Addresses and lengths are hex strings
+/// (lengths reach 2^64, beyond what JSON numbers carry exactly in most readers); `perms` is an
+/// array of names.
+pub fn format_json(rows: &[AuditRow]) -> String {
+    let mut out = String::from("[");
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(if i == 0 { "\n  " } else { ",\n  " });
+        let perms: Vec<String> = row
+            .perms
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(json_string)
+            .collect();
+        let _ = write!(
+            out,
+            "{{\"cvm\": {}, \"role\": {}, \"base\": \"{:#x}\", \"length\": \"{:#x}\", \
+             \"perms\": [{}], \"otype\": {}}}",
+            json_string(&row.cvm),
+            json_string(row.role),
+            row.base,
+            row.length,
+            perms.join(", "),
+            json_string(&row.otype)
+        );
+    }
+    out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
+    out
+}

@@ -1,0 +1,1057 @@
+//! cVM manifests: which cVMs to run, with how much memory and what policy, read from a
+//! device-tree blob (format and rationale: `cvms/manifests/README.md`).
+//!
+//! The blob is untrusted: the monitor reads it from a bundle it did not build, and the host
+//! tool reads whatever file it is given. So [`parse_manifest`] and [`parse_bundle`] first pass
+//! the blob through the platform module's hardened FDT validation (the same code that checks
+//! the boot device tree and is fuzzed in `platform/fuzz_tests.rs`), then collect its nodes
+//! with a small reader that only indexes through `.get()` and whose loops each advance a cursor
+//! through a bounded slice, and finally check every field. Every problem is reported, not just
+//! the first, each naming the cVM and the field, so one run of `capmon-tool manifest check`
+//! shows everything to fix.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::platform;
+
+/// The root `compatible` of a version-1 manifest.
+pub const COMPATIBLE: &str = "capmon,manifest-v1";
+/// The prefix shared by every manifest version, to tell "wrong version" from "not a manifest".
+const COMPATIBLE_FAMILY: &str = "capmon,manifest-";
+/// cVM indices (unit addresses) are below this. It bounds every per-cVM table in the monitor
+/// and keeps the sealing object types (`plan::FIRST_CVM_OTYPE + index`) small.
+pub const MAX_CVMS: u32 = 64;
+/// Granule of `memory-size`: regions are handed out in whole pages.
+pub const PAGE_SIZE: u64 = 4096;
+/// Smallest `memory-size`: image, heap and the default stack must fit.
+pub const MIN_MEMORY_SIZE: u64 = 64 << 10;
+/// Largest `memory-size`; anything bigger is almost certainly a typo in the manifest.
+pub const MAX_MEMORY_SIZE: u64 = 1 << 30;
+/// `stack-size` when the manifest gives none.
+pub const DEFAULT_STACK_SIZE: u64 = 64 << 10;
+/// Both ABIs want a 16-byte aligned stack pointer.
+pub const STACK_ALIGN: u64 = 16;
+/// Longest cVM or image name, in bytes (the `whoami` record holds it).
+pub const NAME_MAX: usize = capmon_abi::NAME_MAX;
+/// Longest console label, in bytes (it prefixes every console line of the cVM).
+pub const CONSOLE_LABEL_MAX: usize = 16;
+/// Largest scheduling share (time slices per round).
+pub const MAX_SHARE: u32 = 16;
+/// Largest restart count with `on-fault = "restart"`.
+pub const MAX_RESTARTS: u32 = 100;
+/// Most `args` strings, and their total size with NULs: argv is built on the cVM's stack.
+pub const MAX_ARGS: usize = 16;
+pub const MAX_ARGS_BYTES: usize = 1024;
+/// Largest `cpu-budget-ms` (about 49.7 days); its nanoseconds fit a u64 with room to spare.
+pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
+/// Fields the format reserves for later versions: a clear "not supported yet" beats
+/// "unknown field" for someone who read about them.
+pub const RESERVED_FIELDS: &[&str] = &["disk", "net", "files", "calls", "streams"];
+/// Every field a cVM node may have in version 1.
+pub const CVM_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "memory-size",
+    "stack-size",
+    "args",
+    "console-label",
+    "share",
+    "on-fault",
+    "restarts",
+    "cpu-budget-ms",
+];
+/// How `dtc` must compile a manifest (after the input file name or before it, any order):
+/// `-W no-unit_address_vs_reg` because `cvm@N` nodes have a unit address but no `reg`, and
+/// `-E no-name_properties` because dtc treats a `name` property as the legacy copy of the node
+/// name: it rejects one that differs from the node name and silently deletes one that equals
+/// it. Shared with the host tool so that every blob is built the same way.
+pub const DTC_FLAGS: &[&str] = &[
+    "-I",
+    "dts",
+    "-O",
+    "dtb",
+    "-b",
+    "0",
+    "-W",
+    "no-unit_address_vs_reg",
+    "-E",
+    "no-name_properties",
+];
+/// The first bytes of every ELF file.
+pub const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
+
+/// Bounds on what the reader collects, so a hostile blob cannot make it allocate without end
+/// (a legitimate manifest has 2 + MAX_CVMS nodes and about a dozen properties per node).
+const MAX_NODES: usize = 512;
+const MAX_PROPS_PER_NODE: usize = 128;
+/// Deepest nesting the reader keeps track of; platform validation already enforces 32.
+const MAX_DEPTH: usize = 32;
+
+/// A whole manifest, cVMs sorted by index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// Keep the monitor running when every cVM has ended (default: power off).
+    pub keep_running: bool,
+    pub cvms: Vec<CvmSpec>,
+}
+
+/// One cVM as the manifest describes it, with defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CvmSpec {
+    /// The unit address of its node (`cvm@N`): its id, and its sealing type's offset.
+    pub index: u32,
+    pub name: String,
+    /// Name of its ELF image under the bundle's `/images`.
+    pub image: String,
+    /// Bytes of its region: image, heap and stack together.
+    pub memory_size: u64,
+    pub stack_size: u64,
+    /// argv[1..]; argv[0] is the name.
+    pub args: Vec<String>,
+    pub console_label: String,
+    /// Time slices per scheduling round.
+    pub share: u32,
+    pub on_fault: OnFault,
+    /// Total CPU time allowed; exceeding it is a fault.
+    pub cpu_budget_ms: Option<u64>,
+}
+
+/// What the monitor does when a cVM faults (or exhausts its CPU budget).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFault {
+    Stop,
+    /// Reload and start it again, at most `max` times.
+    Restart { max: u32 },
+}
+
+/// A manifest and the images it refers to, all borrowed from one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bundle<'a> {
+    pub manifest: Manifest,
+    /// Every image under `/images`, in blob order.
+    pub images: Vec<(String, &'a [u8])>,
+}
+
+impl Bundle<'_> {
+    /// The image called `name`.
+    pub fn image(&self, name: &str) -> Option<&[u8]> {
+        self.images
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, bytes)| *bytes)
+    }
+}
+
+/// Which cVM an error is about: by name once the name is known and valid, else by its node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CvmRef {
+    Name(String),
+    /// The node name as written (`cvm@3`), escaped for printing.
+    Node(String),
+}
+
+impl fmt::Display for CvmRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CvmRef::Name(name) => write!(f, "cvm \"{name}\""),
+            CvmRef::Node(node) => f.write_str(node),
+        }
+    }
+}
+
+/// One problem with a manifest. Displays as `cvm "hello": field "memory-size": must be …`;
+/// the host tool prefixes the manifest's file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub cvm: Option<CvmRef>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ManifestError {
+    fn root(field: Option<&str>, message: impl Into<String>) -> Self {
+        ManifestError {
+            cvm: None,
+            field: field.map(String::from),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cvm) = &self.cvm {
+            write!(f, "{cvm}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "field \"{field}\": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Parses and checks a manifest on its own (no images), as the host tool does before
+/// bundling. A manifest must not contain `/images`: the bundler adds it.
+pub fn parse_manifest(blob: &[u8]) -> Result<Manifest, Vec<ManifestError>> {
+    let nodes = read_checked(blob)?;
+    let (manifest, _, errors) = check(&nodes, Mode::Manifest);
+    finish(manifest, errors)
+}
+
+/// Parses and checks a bundle: a manifest plus `/images`, every cVM's image present and an
+/// ELF file (deeper ELF checks are the loader's).
+pub fn parse_bundle(blob: &[u8]) -> Result<Bundle<'_>, Vec<ManifestError>> {
+    let nodes = read_checked(blob)?;
+    let (manifest, images, errors) = check(&nodes, Mode::Bundle);
+    finish(manifest, errors).map(|manifest| Bundle { manifest, images })
+}
+
+fn finish(manifest: Manifest, errors: Vec<ManifestError>) -> Result<Manifest, Vec<ManifestError>> {
+    if errors.is_empty() {
+        Ok(manifest)
+    } else {
+        Err(errors)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the blob
+
+/// A node as the reader found it.
+struct RawNode<'a> {
+    name: &'a [u8],
+    depth: usize,
+    parent: Option<usize>,
+    props: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> RawNode<'a> {
+    fn prop(&self, name: &str) -> Option<&'a [u8]> {
+        self.props
+            .iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|(_, v)| *v)
+    }
+}
+
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+fn be32(bytes: &[u8], off: usize) -> Option<u32> {
+    let word = bytes.get(off..off.checked_add(4)?)?;
+    word.try_into().ok().map(u32::from_be_bytes)
+}
+
+fn align4(n: usize) -> Option<usize> {
+    Some(n.checked_add(3)? & !3)
+}
+
+/// The NUL-terminated string at `off`, without the NUL, at most `max` bytes long.
+fn cstr_at(bytes: &[u8], off: usize, max: usize) -> Option<&[u8]> {
+    let rest = bytes.get(off..)?;
+    let rest = rest.get(..rest.len().min(max.saturating_add(1)))?;
+    let len = rest.iter().position(|&b| b == 0)?;
+    rest.get(..len)
+}
+
+/// Validates the blob with the platform's FDT checks, then reads its nodes.
+fn read_checked(blob: &[u8]) -> Result<Vec<RawNode<'_>>, Vec<ManifestError>> {
+    let structural = |message: String| alloc::vec![ManifestError::root(None, message)];
+    // `nt_fw_config` is the platform module's public entry that runs the full structural
+    // validation (`Tree::new`: header, block bounds and alignment, every token, every property
+    // name, nesting depth) on an arbitrary blob without requiring a hardware description; its
+    // own result (TF-A's /platform-info, absent from manifests) is not used.
+    platform::nt_fw_config(blob)
+        .map_err(|e| structural(format!("not a valid device-tree blob: {e}")))?;
+    read_nodes(blob).map_err(|why| structural(format!("cannot read the device tree: {why}")))
+}
+
+/// Collects every node with its properties. Only called on validated blobs, but written so that
+/// any input gives `Ok` or `Err`: every access is `.get()`, and every loop iteration moves
+/// `pos` forward by at least 4 bytes through the bounded structure block.
+fn read_nodes(blob: &[u8]) -> Result<Vec<RawNode<'_>>, &'static str> {
+    const BAD_HEADER: &str = "header fields out of range";
+    let field = |i: usize| -> Result<usize, &'static str> {
+        let value = be32(blob, 4 * i).ok_or(BAD_HEADER)?;
+        usize::try_from(value).map_err(|_| BAD_HEADER)
+    };
+    let (totalsize, off_struct, off_strings, version) = (field(1)?, field(2)?, field(3)?, field(5)?);
+    let size_strings = field(8)?;
+    // Version 16 has no size_dt_struct: the block runs at most to the end of the blob.
+    let size_struct = if version >= 17 {
+        field(9)?
+    } else {
+        totalsize.saturating_sub(off_struct)
+    };
+    let blob = blob.get(..totalsize).ok_or(BAD_HEADER)?;
+    let block = |off: usize, size: usize| {
+        off.checked_add(size)
+            .and_then(|end| blob.get(off..end))
+            .ok_or(BAD_HEADER)
+    };
+    let structs = block(off_struct, size_struct)?;
+    let strings = block(off_strings, size_strings)?;
+
+    let mut nodes: Vec<RawNode<'_>> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut pos = 0usize;
+    loop {
+        let token = be32(structs, pos).ok_or("structure block ends without FDT_END")?;
+        match token {
+            FDT_BEGIN_NODE => {
+                let name_at = pos.checked_add(4).ok_or("node name out of range")?;
+                let name = cstr_at(structs, name_at, structs.len()).ok_or("unterminated node name")?;
+                if nodes.len() >= MAX_NODES {
+                    return Err("more than 512 nodes");
+                }
+                if open.len() >= MAX_DEPTH {
+                    return Err("nodes nest too deeply");
+                }
+                nodes.push(RawNode {
+                    name,
+                    depth: open.len(),
+                    parent: open.last().copied(),
+                    props: Vec::new(),
+                });
+                open.push(nodes.len() - 1);
+                pos = align4(name_at + name.len() + 1).ok_or("node name out of range")?;
+            }
+            FDT_END_NODE => {
+                open.pop().ok_or("unbalanced FDT_END_NODE")?;
+                pos += 4;
+            }
+            FDT_PROP => {
+                let len = be32(structs, pos + 4).ok_or("truncated property")?;
+                let nameoff = be32(structs, pos + 8).ok_or("truncated property")?;
+                let len = usize::try_from(len).map_err(|_| "property too long")?;
+                let start = pos + 12;
+                let value = start
+                    .checked_add(len)
+                    .and_then(|end| structs.get(start..end))
+                    .ok_or("property value out of range")?;
+                let nameoff = usize::try_from(nameoff).map_err(|_| "bad property name")?;
+                let name = cstr_at(strings, nameoff, 255).ok_or("bad property name")?;
+                let node = open
+                    .last()
+                    .and_then(|&i| nodes.get_mut(i))
+                    .ok_or("property outside any node")?;
+                if node.props.len() >= MAX_PROPS_PER_NODE {
+                    return Err("more than 128 properties in one node");
+                }
+                node.props.push((name, value));
+                pos = align4(start + len).ok_or("property value out of range")?;
+            }
+            FDT_NOP => pos += 4,
+            FDT_END => break,
+            _ => return Err("unknown structure token"),
+        }
+    }
+    if nodes.is_empty() {
+        return Err("no root node");
+    }
+    Ok(nodes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Manifest,
+    Bundle,
+}
+
+/// Escapes arbitrary bytes from the blob (node and property names) for an error message:
+/// printable ASCII as is, anything else as `\xNN`, so a hostile name cannot drive the console.
+fn show_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(64) {
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if bytes.len() > 64 {
+        out.push_str("...");
+    }
+    out
+}
+
+/// A string value for an error message, escaped like [`show_bytes`].
+fn show(s: &str) -> String {
+    show_bytes(s.as_bytes())
+}
+
+/// A single NUL-terminated UTF-8 string.
+fn string_value(value: &[u8]) -> Result<&str, String> {
+    let Some(body) = value.strip_suffix(&[0]) else {
+        return Err(if value.is_empty() {
+            "expected a string, found an empty property".to_string()
+        } else {
+            "expected a string (\"...\"), found a value that is not NUL-terminated".to_string()
+        });
+    };
+    if body.contains(&0) {
+        return Err("expected one string, found a list of strings".to_string());
+    }
+    core::str::from_utf8(body).map_err(|_| "is not valid UTF-8".to_string())
+}
+
+/// A list of NUL-terminated UTF-8 strings (`"a", "b"`).
+fn string_list(value: &[u8]) -> Result<Vec<&str>, String> {
+    let Some(body) = value.strip_suffix(&[0]) else {
+        return Err(if value.is_empty() {
+            "expected a list of strings, found an empty property".to_string()
+        } else {
+            "expected a list of strings, found a value that is not NUL-terminated".to_string()
+        });
+    };
+    body.split(|&b| b == 0)
+        .map(|s| core::str::from_utf8(s).map_err(|_| "is not valid UTF-8".to_string()))
+        .collect()
+}
+
+/// What a value of the wrong size looks like, for "expected cells" messages: a string if it
+/// reads as one (the usual mistake is quotes around a number), else its length.
+fn describe_value(value: &[u8]) -> String {
+    match string_value(value) {
+        Ok(s) if !s.is_empty() => format!("the string \"{}\"", show(s)),
+        _ => format!("{} bytes", value.len()),
+    }
+}
+
+/// One 32-bit cell.
+fn cell_u32(value: &[u8]) -> Result<u32, String> {
+    match (value.len(), be32(value, 0)) {
+        (4, Some(v)) => Ok(v),
+        _ => Err(format!(
+            "expected one 32-bit cell (<N>), found {}",
+            describe_value(value)
+        )),
+    }
+}
+
+/// One or two 32-bit cells.
+fn cells_u64(value: &[u8]) -> Result<u64, String> {
+    match (value.len(), be32(value, 0), be32(value, 4)) {
+        (4, Some(v), _) => Ok(v.into()),
+        (8, Some(hi), Some(lo)) => Ok(u64::from(hi) << 32 | u64::from(lo)),
+        _ => Err(format!(
+            "expected one or two 32-bit cells (<N> or <HI LO>), found {}",
+            describe_value(value)
+        )),
+    }
+}
+
+/// `[a-z0-9_-]`, 1 to NAME_MAX bytes: safe in console output, file names and DT property
+/// names (images are `/images/<name>` properties).
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= NAME_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+const NAME_RULE: &str = "must be 1 to 32 characters from a-z, 0-9, '_' and '-'";
+
+/// Printable ASCII without spaces, 1 to CONSOLE_LABEL_MAX bytes.
+fn valid_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= CONSOLE_LABEL_MAX && s.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
+/// The index in a `cvm@N` node name: N is hex, as device-tree unit addresses are, written
+/// canonically (lowercase, no leading zeros) so that two spellings cannot name one index.
+fn unit_index(node_name: &[u8]) -> Result<u32, String> {
+    let Some(unit) = node_name.strip_prefix(b"cvm@") else {
+        return Err("needs a unit address: name the node cvm@<index>".to_string());
+    };
+    let canonical = !unit.is_empty()
+        && unit.len() <= 8
+        && unit.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && (unit == b"0" || unit.first() != Some(&b'0'));
+    let parsed = core::str::from_utf8(unit)
+        .ok()
+        .filter(|_| canonical)
+        .and_then(|s| u32::from_str_radix(s, 16).ok());
+    match parsed {
+        Some(index) if index < MAX_CVMS => Ok(index),
+        Some(index) => Err(format!(
+            "index {index} is too large: at most {} cVMs (cvm@0 to cvm@{:x})",
+            MAX_CVMS,
+            MAX_CVMS - 1
+        )),
+        None => Err(
+            "the unit address must be the cVM's index in lowercase hex without leading zeros \
+             (cvm@0, cvm@1, ..., cvm@a, ...)"
+                .to_string(),
+        ),
+    }
+}
+
+/// Named images borrowed from the blob.
+type Images<'a> = Vec<(String, &'a [u8])>;
+
+/// Checks the tree; returns what could be read plus every error. The manifest is only
+/// meaningful when there are no errors.
+fn check<'a>(
+    nodes: &[RawNode<'a>],
+    mode: Mode,
+) -> (Manifest, Images<'a>, Vec<ManifestError>) {
+    let mut errors = Vec::new();
+    let mut manifest = Manifest {
+        keep_running: false,
+        cvms: Vec::new(),
+    };
+    let mut images = Vec::new();
+    let Some(root) = nodes.first() else {
+        errors.push(ManifestError::root(None, "the device tree has no root node"));
+        return (manifest, images, errors);
+    };
+
+    // Without the right compatible nothing else can be interpreted; one error says why.
+    if let Err(e) = check_compatible(root.prop("compatible")) {
+        errors.push(e);
+        return (manifest, images, errors);
+    }
+    for (i, (name, value)) in root.props.iter().enumerate() {
+        let shown = show_bytes(name);
+        if root.props.iter().take(i).any(|(n, _)| n == name) {
+            errors.push(ManifestError::root(Some(&shown), "appears more than once"));
+            continue;
+        }
+        match *name {
+            b"compatible" => {}
+            b"keep-running" if value.is_empty() => manifest.keep_running = true,
+            b"keep-running" => errors.push(ManifestError::root(
+                Some("keep-running"),
+                "is a flag: write `keep-running;` without a value",
+            )),
+            _ => errors.push(ManifestError::root(Some(&shown), "unknown field")),
+        }
+    }
+
+    let mut images_seen = false;
+    for (i, node) in nodes.iter().enumerate() {
+        if node.depth != 1 {
+            continue;
+        }
+        let shown = show_bytes(node.name);
+        if node.name == b"images" {
+            match mode {
+                Mode::Manifest => errors.push(ManifestError::root(
+                    None,
+                    "node /images: a manifest must not contain /images (capmon-tool bundle \
+                     adds it from --images)",
+                )),
+                Mode::Bundle if images_seen => {
+                    errors.push(ManifestError::root(None, "node /images appears more than once"))
+                }
+                Mode::Bundle => {
+                    images_seen = true;
+                    check_images(nodes, i, node, &mut images, &mut errors);
+                }
+            }
+        } else if node.name == b"cvm" || node.name.starts_with(b"cvm@") {
+            if let Some(spec) = check_cvm(nodes, i, node, &mut errors) {
+                manifest.cvms.push(spec);
+            }
+        } else {
+            errors.push(ManifestError::root(
+                None,
+                format!(
+                    "unknown node /{shown}: the root holds only cvm@N nodes{}",
+                    if mode == Mode::Bundle { " and /images" } else { "" }
+                ),
+            ));
+        }
+    }
+
+    check_unique(&manifest.cvms, &mut errors);
+    let cvm_nodes = nodes
+        .iter()
+        .filter(|n| n.depth == 1 && (n.name == b"cvm" || n.name.starts_with(b"cvm@")))
+        .count();
+    if cvm_nodes == 0 {
+        errors.push(ManifestError::root(
+            None,
+            "the manifest has no cVMs: add a cvm@0 node",
+        ));
+    }
+    if mode == Mode::Bundle {
+        if !images_seen {
+            errors.push(ManifestError::root(None, "the bundle has no /images node"));
+        }
+        for cvm in &manifest.cvms {
+            let who = Some(CvmRef::Name(cvm.name.clone()));
+            let image = images.iter().find(|(n, _)| *n == cvm.image);
+            let message = match image {
+                None if images_seen => format!("no image \"{}\" in the bundle's /images", cvm.image),
+                None => continue,
+                Some((_, bytes)) if !bytes.starts_with(&ELF_MAGIC) => format!(
+                    "image \"{}\" is not an ELF file (it starts with {}, not 7f 45 4c 46)",
+                    cvm.image,
+                    hex_prefix(bytes)
+                ),
+                Some(_) => continue,
+            };
+            errors.push(ManifestError {
+                cvm: who,
+                field: Some("image".to_string()),
+                message,
+            });
+        }
+    }
+    manifest.cvms.sort_by_key(|c| c.index);
+    (manifest, images, errors)
+}
+
+/// Up to the first four bytes in hex, for "not an ELF file" messages.
+fn hex_prefix(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing (it is empty)".to_string();
+    }
+    let shown: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    shown.join(" ")
+}
+
+fn check_compatible(value: Option<&[u8]>) -> Result<(), ManifestError> {
+    let not_manifest = |why: &str| {
+        ManifestError::root(
+            Some("compatible"),
+            format!("{why}: a capmon manifest's root has compatible = \"{COMPATIBLE}\""),
+        )
+    };
+    let Some(value) = value else {
+        return Err(not_manifest("missing"));
+    };
+    let list = string_list(value).map_err(|e| not_manifest(&e))?;
+    if list.contains(&COMPATIBLE) {
+        return Ok(());
+    }
+    match list.iter().find(|s| s.starts_with(COMPATIBLE_FAMILY)) {
+        Some(other) => Err(ManifestError::root(
+            Some("compatible"),
+            format!(
+                "\"{}\" is a manifest version this monitor does not read (it reads \"{COMPATIBLE}\")",
+                show(other)
+            ),
+        )),
+        None => Err(not_manifest("not a capmon manifest")),
+    }
+}
+
+fn check_images<'a>(
+    nodes: &[RawNode<'a>],
+    at: usize,
+    node: &RawNode<'a>,
+    images: &mut Images<'a>,
+    errors: &mut Vec<ManifestError>,
+) {
+    for (i, (name, value)) in node.props.iter().enumerate() {
+        let shown = show_bytes(name);
+        let valid = core::str::from_utf8(name).ok().filter(|s| valid_name(s));
+        let problem = match valid {
+            None => Some(format!("image name \"{shown}\" {NAME_RULE}")),
+            Some(_) if node.props.iter().take(i).any(|(n, _)| n == name) => {
+                Some(format!("image \"{shown}\" appears more than once"))
+            }
+            Some(_) if value.is_empty() => Some(format!("image \"{shown}\" is empty")),
+            Some(name) => {
+                images.push((name.to_string(), *value));
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            errors.push(ManifestError::root(None, format!("/images: {problem}")));
+        }
+    }
+    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+        errors.push(ManifestError::root(
+            None,
+            format!(
+                "/images: unknown node {}: images are properties, not nodes",
+                show_bytes(child.name)
+            ),
+        ));
+    }
+}
+
+/// Names must be unique, and so must indices (dtc merges nodes of the same name, so only a
+/// hand-made blob can repeat an index, but the monitor must not trust that).
+fn check_unique(cvms: &[CvmSpec], errors: &mut Vec<ManifestError>) {
+    for (i, cvm) in cvms.iter().enumerate() {
+        let earlier = cvms.get(..i).unwrap_or(&[]);
+        if let Some(first) = earlier.iter().find(|c| c.name == cvm.name) {
+            errors.push(ManifestError {
+                cvm: Some(CvmRef::Node(format!("cvm@{:x}", cvm.index))),
+                field: Some("name".to_string()),
+                message: format!(
+                    "\"{}\" is already the name of cvm@{:x}: names must be unique",
+                    cvm.name, first.index
+                ),
+            });
+        }
+        if let Some(first) = earlier.iter().find(|c| c.index == cvm.index) {
+            errors.push(ManifestError {
+                cvm: Some(CvmRef::Name(cvm.name.clone())),
+                field: None,
+                message: format!(
+                    "index {:#x} is also used by cvm \"{}\": unit addresses must be unique",
+                    cvm.index, first.name
+                ),
+            });
+        }
+    }
+}
+
+/// The raw values of a cVM node's fields, after unknown/reserved/duplicate checks.
+#[derive(Default)]
+struct Fields<'a> {
+    name: Option<&'a [u8]>,
+    image: Option<&'a [u8]>,
+    memory_size: Option<&'a [u8]>,
+    stack_size: Option<&'a [u8]>,
+    args: Option<&'a [u8]>,
+    console_label: Option<&'a [u8]>,
+    share: Option<&'a [u8]>,
+    on_fault: Option<&'a [u8]>,
+    restarts: Option<&'a [u8]>,
+    cpu_budget_ms: Option<&'a [u8]>,
+}
+
+/// Collects one cVM's errors under a fixed [`CvmRef`].
+struct CvmErrors<'e> {
+    who: CvmRef,
+    errors: &'e mut Vec<ManifestError>,
+    count: usize,
+}
+
+impl CvmErrors<'_> {
+    fn field(&mut self, field: &str, message: impl Into<String>) {
+        self.count += 1;
+        self.errors.push(ManifestError {
+            cvm: Some(self.who.clone()),
+            field: Some(field.to_string()),
+            message: message.into(),
+        });
+    }
+    fn node(&mut self, message: impl Into<String>) {
+        self.count += 1;
+        self.errors.push(ManifestError {
+            cvm: Some(self.who.clone()),
+            field: None,
+            message: message.into(),
+        });
+    }
+}
+
+fn check_cvm(
+    nodes: &[RawNode<'_>],
+    at: usize,
+    node: &RawNode<'_>,
+    errors: &mut Vec<ManifestError>,
+) -> Option<CvmSpec> {
+    let node_name = show_bytes(node.name);
+    // The name first, so every later error can say which cVM it is about.
+    let name = node
+        .prop("name")
+        .and_then(|v| string_value(v).ok())
+        .filter(|s| valid_name(s));
+    let who = match name {
+        Some(name) => CvmRef::Name(name.to_string()),
+        None => CvmRef::Node(node_name.clone()),
+    };
+    let mut e = CvmErrors {
+        who,
+        errors,
+        count: 0,
+    };
+
+    let index = match unit_index(node.name) {
+        Ok(index) => Some(index),
+        Err(why) => {
+            e.node(format!("node {node_name}: {why}"));
+            None
+        }
+    };
+
+    let mut f = Fields::default();
+    for (i, (pname, value)) in node.props.iter().enumerate() {
+        let shown = show_bytes(pname);
+        if node.props.iter().take(i).any(|(n, _)| n == pname) {
+            e.field(&shown, "appears more than once");
+            continue;
+        }
+        let slot = match *pname {
+            b"name" => &mut f.name,
+            b"image" => &mut f.image,
+            b"memory-size" => &mut f.memory_size,
+            b"stack-size" => &mut f.stack_size,
+            b"args" => &mut f.args,
+            b"console-label" => &mut f.console_label,
+            b"share" => &mut f.share,
+            b"on-fault" => &mut f.on_fault,
+            b"restarts" => &mut f.restarts,
+            b"cpu-budget-ms" => &mut f.cpu_budget_ms,
+            _ if RESERVED_FIELDS.iter().any(|r| r.as_bytes() == *pname) => {
+                e.field(&shown, "not supported yet");
+                continue;
+            }
+            _ => {
+                e.field(&shown, "unknown field");
+                continue;
+            }
+        };
+        *slot = Some(*value);
+    }
+    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+        let child_name = show_bytes(child.name);
+        if child.name == b"cvm" || child.name.starts_with(b"cvm@") {
+            e.node(format!(
+                "child node {child_name}: nested cVMs are not supported yet"
+            ));
+        } else {
+            e.node(format!(
+                "unknown child node {child_name}: a cVM node has only properties"
+            ));
+        }
+    }
+
+    let name = required_string(&mut e, "name", f.name).and_then(|s| {
+        if valid_name(s) {
+            Some(s.to_string())
+        } else {
+            e.field("name", format!("{NAME_RULE}, is \"{}\"", show(s)));
+            None
+        }
+    });
+    let image = required_string(&mut e, "image", f.image).and_then(|s| {
+        if valid_name(s) {
+            Some(s.to_string())
+        } else {
+            e.field("image", format!("{NAME_RULE}, is \"{}\"", show(s)));
+            None
+        }
+    });
+
+    let memory_size = match f.memory_size {
+        None => {
+            e.field("memory-size", "required: the bytes of the cVM's region (image, heap and stack)");
+            None
+        }
+        Some(v) => match cells_u64(v) {
+            Err(why) => {
+                e.field("memory-size", why);
+                None
+            }
+            Ok(size) => {
+                let problem = if !size.is_multiple_of(PAGE_SIZE) {
+                    Some(format!("must be a multiple of 4 KiB (0x1000), is {size:#x}"))
+                } else if size < MIN_MEMORY_SIZE {
+                    Some(format!("must be at least 64 KiB (0x10000), is {size:#x}"))
+                } else if size > MAX_MEMORY_SIZE {
+                    Some(format!("must be at most 1 GiB (0x40000000), is {size:#x}"))
+                } else {
+                    None
+                };
+                match problem {
+                    Some(p) => {
+                        e.field("memory-size", p);
+                        None
+                    }
+                    None => Some(size),
+                }
+            }
+        },
+    };
+
+    let stack_size = match f.stack_size.map(cells_u64) {
+        None => Some(DEFAULT_STACK_SIZE),
+        Some(Err(why)) => {
+            e.field("stack-size", why);
+            None
+        }
+        Some(Ok(0)) => {
+            e.field("stack-size", "must not be 0");
+            None
+        }
+        Some(Ok(size)) if !size.is_multiple_of(STACK_ALIGN) => {
+            e.field("stack-size", format!("must be a multiple of 16, is {size:#x}"));
+            None
+        }
+        Some(Ok(size)) => Some(size),
+    };
+    if let (Some(stack), Some(memory)) = (stack_size, memory_size) {
+        if stack >= memory {
+            let what = if f.stack_size.is_some() {
+                format!("{stack:#x}")
+            } else {
+                format!("the default {stack:#x}")
+            };
+            e.field(
+                "stack-size",
+                format!("must be smaller than memory-size ({memory:#x}), is {what}"),
+            );
+        }
+    }
+
+    let args = match f.args.map(string_list) {
+        None => Some(Vec::new()),
+        Some(Err(why)) => {
+            e.field("args", why);
+            None
+        }
+        Some(Ok(list)) if list.len() > MAX_ARGS => {
+            e.field(
+                "args",
+                format!("at most {MAX_ARGS} arguments, found {}", list.len()),
+            );
+            None
+        }
+        Some(Ok(_)) if f.args.map_or(0, <[u8]>::len) > MAX_ARGS_BYTES => {
+            e.field(
+                "args",
+                format!("at most {MAX_ARGS_BYTES} bytes in total (NULs included)"),
+            );
+            None
+        }
+        Some(Ok(list)) => Some(list.into_iter().map(String::from).collect()),
+    };
+
+    let console_label = match f.console_label.map(string_value) {
+        // The default is the name, cut to the label limit (names are ASCII, so any cut is
+        // on a character boundary).
+        None => name.as_ref().map(|n| n.chars().take(CONSOLE_LABEL_MAX).collect()),
+        Some(Err(why)) => {
+            e.field("console-label", why);
+            None
+        }
+        Some(Ok(label)) if !valid_label(label) => {
+            e.field(
+                "console-label",
+                format!(
+                    "must be 1 to {CONSOLE_LABEL_MAX} printable ASCII characters without spaces, \
+                     is \"{}\"",
+                    show(label)
+                ),
+            );
+            None
+        }
+        Some(Ok(label)) => Some(label.to_string()),
+    };
+
+    let share = match f.share.map(cell_u32) {
+        None => Some(1),
+        Some(Err(why)) => {
+            e.field("share", why);
+            None
+        }
+        Some(Ok(share)) if share == 0 || share > MAX_SHARE => {
+            e.field("share", format!("must be 1 to {MAX_SHARE}, is {share}"));
+            None
+        }
+        Some(Ok(share)) => Some(share),
+    };
+
+    let restart = match f.on_fault.map(string_value) {
+        None => Some(false),
+        Some(Err(why)) => {
+            e.field("on-fault", why);
+            None
+        }
+        Some(Ok("stop")) => Some(false),
+        Some(Ok("restart")) => Some(true),
+        Some(Ok(other)) => {
+            e.field(
+                "on-fault",
+                format!("must be \"stop\" or \"restart\", is \"{}\"", show(other)),
+            );
+            None
+        }
+    };
+    let restarts = match f.restarts.map(cell_u32) {
+        None => None,
+        Some(Err(why)) => {
+            e.field("restarts", why);
+            None
+        }
+        Some(Ok(n)) if n == 0 || n > MAX_RESTARTS => {
+            e.field("restarts", format!("must be 1 to {MAX_RESTARTS}, is {n}"));
+            None
+        }
+        Some(Ok(n)) => Some(n),
+    };
+    let on_fault = match restart {
+        Some(false) if f.restarts.is_some() => {
+            e.field("restarts", "only allowed with on-fault = \"restart\"");
+            None
+        }
+        Some(false) => Some(OnFault::Stop),
+        Some(true) if f.restarts.is_none() => {
+            e.field(
+                "restarts",
+                format!(
+                    "required with on-fault = \"restart\": how many restarts at most (1 to \
+                     {MAX_RESTARTS})"
+                ),
+            );
+            None
+        }
+        Some(true) => restarts.map(|max| OnFault::Restart { max }),
+        None => None,
+    };
+
+    let cpu_budget_ms = match f.cpu_budget_ms.map(cells_u64) {
+        None => Some(None),
+        Some(Err(why)) => {
+            e.field("cpu-budget-ms", why);
+            None
+        }
+        Some(Ok(ms)) if ms == 0 || ms > MAX_CPU_BUDGET_MS => {
+            e.field(
+                "cpu-budget-ms",
+                format!("must be 1 to {MAX_CPU_BUDGET_MS} milliseconds, is {ms}"),
+            );
+            None
+        }
+        Some(Ok(ms)) => Some(Some(ms)),
+    };
+
+    if e.count > 0 {
+        return None;
+    }
+    Some(CvmSpec {
+        index: index?,
+        name: name?,
+        image: image?,
+        memory_size: memory_size?,
+        stack_size: stack_size?,
+        args: args?,
+        console_label: console_label?,
+        share: share?,
+        on_fault: on_fault?,
+        cpu_budget_ms: cpu_budget_ms?,
+    })
+}
+
+/// A required string field; reports a missing or malformed value.
+fn required_string<'a>(e: &mut CvmErrors<'_>, field: &str, value: Option<&'a [u8]>) -> Option<&'a str> {
+    let Some(value) = value else {
+        e.field(field, "required");
+        return None;
+    };
+    match string_value(value) {
+        Ok(s) => Some(s),
+        Err(why) => {
+            e.field(field, why);
+            None
+        }
+    }
+}

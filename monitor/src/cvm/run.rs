@@ -1,0 +1,414 @@
+//! The cVM run loop: parse the bundle (never trusting it), plan regions, load each image,
+//! derive its default capabilities, print the audit, then schedule the cVMs preemptively until
+//! every one has ended. A cVM fault stops (or restarts) that cVM only.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use capmon_abi::{WhoAmI, NAME_MAX};
+
+use crate::addr::PhysRange;
+use crate::arch::current as arch;
+use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
+use crate::cvm::event::{CapRole, CvmEvent, Fault, FaultReport};
+use crate::cvm::hostcall::{self, Guest, Outcome};
+use crate::cvm::manifest::{self, CvmSpec, OnFault};
+use crate::cvm::plan::{self, DefaultCaps};
+use crate::cvm::sched::{Decision, Scheduler, State};
+use crate::cvm::{audit, image};
+use crate::platform::Platform;
+
+
+/// One time slice.
+const SLICE_MS: u64 = 10;
+
+/// What an exit means for scheduling.
+enum Transition {
+    /// Resume the same cVM (the scheduler may still preempt it).
+    Continue,
+    /// It gave up the rest of its turn.
+    Yield,
+    /// It faulted and was started again from scratch.
+    Restarted,
+    Set(State),
+}
+
+/// How a cVM's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Exited(i64),
+    Faulted,
+}
+
+struct Cvm {
+    spec: CvmSpec,
+    image: &'static [u8],
+    region: PhysRange,
+    caps: DefaultCaps<Format>,
+    cpu: Box<CvmCpu>,
+    /// Console output waiting for its end of line (whole lines are printed, labelled).
+    line: Vec<u8>,
+    /// CPU time used, in timer ticks, against the manifest's budget.
+    used_ticks: u64,
+    restarts: u32,
+    ending: Option<Ending>,
+}
+
+/// Runs every cVM in `bundle`. Returns the verdict: true when each cVM exited with 0.
+pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> bool {
+    let bundle = match manifest::parse_bundle(bundle) {
+        Ok(b) => b,
+        Err(errors) => {
+            println!("cvms: the bundled manifest is invalid; starting nothing:");
+            for e in errors {
+                println!("  manifest: {e}");
+            }
+            return false;
+        }
+    };
+    let usable: Vec<PhysRange> = platform.usable.iter().flat_map(|r| subtract(*r, heap)).collect();
+    let regions = match plan::plan_regions::<Format>(&bundle.manifest, &usable) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("cvms: cannot place the cVMs: {e}");
+            return false;
+        }
+    };
+    let freq = arch::counter_frequency().max(1);
+    let mut cvms: Vec<Cvm> = Vec::new();
+    for (spec, region) in bundle.manifest.cvms.iter().zip(regions) {
+        let Some(&(_, image)) = bundle.images.iter().find(|(name, _)| *name == spec.image) else {
+            println!("cvm {}: image {:?} is not in the bundle", spec.name, spec.image);
+            return false;
+        };
+        let mut cvm = Cvm {
+            spec: spec.clone(),
+            image,
+            region,
+            caps: match placeholder_caps(region) {
+                Some(c) => c,
+                None => return false,
+            },
+            cpu: Box::new(CvmCpu::new()),
+            line: Vec::new(),
+            used_ticks: 0,
+            restarts: 0,
+            ending: None,
+        };
+        if let Err(e) = cvm.start() {
+            println!("cvm {}: not started: {e}", spec.name);
+            return false;
+        }
+        cvms.push(cvm);
+    }
+    print_audit(&cvms);
+    if !cfg!(feature = "cheri") {
+        println!("cvms: WARNING: no capability hardware: these cVMs are NOT isolated from each other or the monitor");
+    }
+    println!("cvms: starting {}", cvms.len());
+
+    let shares: Vec<u32> = cvms.iter().map(|c| c.spec.share).collect();
+    let slice = (freq * SLICE_MS / 1000).max(1);
+    let mut scheduler = Scheduler::new(&shares, slice);
+    let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
+    let mut slice_end = 0;
+    loop {
+        let now = arch::now();
+        match scheduler.decide(now, now >= slice_end) {
+            Decision::AllEnded => break,
+            Decision::Idle { until } => {
+                arch::set_timer(until.unwrap_or(u64::MAX));
+                arch::wait_for_interrupt();
+            }
+            Decision::Run { index, slice_end: end } => {
+                slice_end = end;
+                if on_cpu != Some(index) {
+                    if let Some(previous) = on_cpu {
+                        cpu::save_fp(&mut cvms[previous].cpu.fp);
+                    }
+                    cpu::restore_fp(&cvms[index].cpu.fp);
+                    on_cpu = Some(index);
+                }
+                let budget_end = cvms[index].budget_ticks(freq).map(|b| now + b.saturating_sub(cvms[index].used_ticks));
+                arch::set_timer(budget_end.map_or(slice_end, |b| b.min(slice_end)));
+                let event = cpu::run(&mut cvms[index].cpu);
+                let after = arch::now();
+                let cvm = &mut cvms[index];
+                cvm.used_ticks += after.saturating_sub(now);
+                match cvm.handle(event, freq) {
+                    Transition::Continue => {}
+                    Transition::Yield => scheduler.end_turn(),
+                    Transition::Restarted => {
+                        // A restarted cVM starts from scratch, FP state included.
+                        on_cpu = on_cpu.filter(|&i| i != index);
+                    }
+                    Transition::Set(state) => scheduler.set_state(index, state),
+                }
+                if cvm.ending.is_none() {
+                    if let Some(budget) = cvm.budget_ticks(freq) {
+                        if cvm.used_ticks >= budget {
+                            let fault = Fault {
+                                cause: "time budget exhausted",
+                                detail: alloc::format!("used {} ms of {} ms", cvm.used_ticks * 1000 / freq, budget * 1000 / freq),
+                                pc: cpu::pc(&cvm.cpu),
+                                address: None,
+                                role: CapRole::Code,
+                            };
+                            match cvm.fault(&fault) {
+                                Transition::Set(state) => scheduler.set_state(index, state),
+                                _ => on_cpu = on_cpu.filter(|&i| i != index),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    arch::set_timer(u64::MAX);
+    let mut pass = true;
+    for cvm in &cvms {
+        match cvm.ending {
+            Some(Ending::Exited(0)) => {}
+            Some(Ending::Exited(code)) => {
+                println!("cvm {}: exited with {code}", cvm.spec.name);
+                pass = false;
+            }
+            _ => pass = false,
+        }
+    }
+    println!("cvms: all {} ended", cvms.len());
+    pass
+}
+
+/// `range` minus `hole`, as up to two ranges.
+fn subtract(range: PhysRange, hole: PhysRange) -> impl Iterator<Item = PhysRange> {
+    let below = PhysRange { start: range.start, end: range.end.min(hole.start) };
+    let above = PhysRange { start: range.start.max(hole.end), end: range.end };
+    [below, above].into_iter().filter(|r| !r.is_empty())
+}
+
+/// Capabilities for a cVM that has not been loaded yet (replaced by `start`).
+fn placeholder_caps(region: PhysRange) -> Option<DefaultCaps<Format>> {
+    let page = crate::platform::PAGE_SIZE;
+    let code = PhysRange::from_start_size(region.start.0, page)?;
+    let stack = PhysRange::from_start_size(region.end.0 - page, page)?;
+    plan::default_caps::<Format>(region, code, stack, 0).ok()
+}
+
+impl Cvm {
+    fn budget_ticks(&self, freq: u64) -> Option<u64> {
+        self.spec.cpu_budget_ms.map(|ms| ms.saturating_mul(freq) / 1000)
+    }
+
+    fn memory_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the region was planned out of usable RAM (minus the monitor's image, heap,
+        // device tree and firmware carve-outs) and given to this cVM alone; the monitor is
+        // identity-mapped and the only code touching it while the cVM is not running.
+        unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size() as usize) }
+    }
+
+    /// Zeroes the region, loads the image, lays out argv, derives the default capabilities and
+    /// prepares the registers.
+    fn start(&mut self) -> Result<(), String> {
+        self.memory_mut().fill(0);
+        let base = self.region.start.0;
+        let stack_size = self.spec.stack_size;
+        let image = self.image;
+        let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let stack = PhysRange { start: crate::addr::PhysAddr(self.region.end.0 - stack_size), end: self.region.end };
+        let code = PhysRange { start: crate::addr::PhysAddr(base + layout.code.start), end: crate::addr::PhysAddr(base + layout.code.end) };
+        self.caps = plan::default_caps::<Format>(self.region, code, stack, self.spec.index).map_err(|e| alloc::format!("{e}"))?;
+        let (argc, argv, stack_top) = self.write_args();
+        let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
+        cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role.register_name(), m.detail))?;
+        self.line.clear();
+        self.used_ticks = 0;
+        self.ending = None;
+        Ok(())
+    }
+
+    /// Writes argv (name first, then the manifest's args) at the top of the stack:
+    /// strings, then the pointer array; returns (argc, argv, new stack top).
+    fn write_args(&mut self) -> (u64, u64, u64) {
+        let base = self.region.start.0;
+        let size = self.region.size();
+        let mut strings: Vec<&[u8]> = Vec::new();
+        let name = self.spec.name.clone();
+        let args = self.spec.args.clone();
+        strings.push(name.as_bytes());
+        strings.extend(args.iter().map(|a| a.as_bytes()));
+        let memory = self.memory_mut();
+        let mut top = size;
+        let mut pointers = Vec::new();
+        for s in &strings {
+            top -= s.len() as u64 + 1;
+            let at = top as usize;
+            memory[at..at + s.len()].copy_from_slice(s);
+            memory[at + s.len()] = 0;
+            pointers.push(base + top);
+        }
+        pointers.push(0);
+        top = (top - 8 * pointers.len() as u64) & !15;
+        for (i, p) in pointers.iter().enumerate() {
+            let at = top as usize + 8 * i;
+            memory[at..at + 8].copy_from_slice(&p.to_le_bytes());
+        }
+        let argv = base + top;
+        (strings.len() as u64, argv, argv & !15)
+    }
+
+    /// Acts on one exit.
+    fn handle(&mut self, event: CvmEvent, freq: u64) -> Transition {
+        match event {
+            CvmEvent::Interrupt => {
+                arch::handle_interrupts();
+                Transition::Continue
+            }
+            CvmEvent::Hostcall { number, args } => {
+                let outcome = hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, args);
+                match outcome {
+                    Outcome::Return(value) => {
+                        if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
+                            println!(
+                                "cvm {}: hostcall {number} refused: a buffer reaches outside its memory (args {:#x}, {:#x})",
+                                self.spec.name, args[0], args[1]
+                            );
+                        }
+                        cpu::set_result(&mut self.cpu, value);
+                        Transition::Continue
+                    }
+                    Outcome::Yield => {
+                        cpu::set_result(&mut self.cpu, 0);
+                        Transition::Yield
+                    }
+                    Outcome::Sleep(ns) => {
+                        cpu::set_result(&mut self.cpu, 0);
+                        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+                        Transition::Set(State::Sleeping { until: arch::now().saturating_add(ticks) })
+                    }
+                    Outcome::Exit(code) => {
+                        self.flush_line();
+                        println!("cvm {}: exit {code}", self.spec.name);
+                        self.ending = Some(Ending::Exited(code));
+                        self.end();
+                        Transition::Set(State::Ended)
+                    }
+                }
+            }
+            CvmEvent::Fault(fault) => self.fault(&fault),
+        }
+    }
+
+    /// Reports a fault and stops or restarts the cVM, per its manifest.
+    fn fault(&mut self, fault: &Fault) -> Transition {
+        self.flush_line();
+        let cap = match fault.role {
+            CapRole::Code => &self.caps.code,
+            CapRole::Data => &self.caps.data,
+            CapRole::Stack => &self.caps.stack,
+        };
+        if cfg!(feature = "cheri") {
+            println!("{}", FaultReport { cvm: &self.spec.name, fault, capability: cap });
+        } else {
+            println!("{}", FaultReport { cvm: &self.spec.name, fault, capability: &"none (no capability hardware)" });
+        }
+        if let OnFault::Restart { max } = self.spec.on_fault {
+            if self.restarts < max {
+                self.restarts += 1;
+                println!("cvm {}: restarting ({} of {max})", self.spec.name, self.restarts);
+                match self.start() {
+                    Ok(()) => return Transition::Restarted,
+                    Err(e) => println!("cvm {}: restart failed: {e}", self.spec.name),
+                }
+            }
+        }
+        self.ending = Some(Ending::Faulted);
+        self.end();
+        Transition::Set(State::Ended)
+    }
+
+    /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
+    fn end(&mut self) {
+        self.memory_mut().fill(0);
+    }
+
+    fn flush_line(&mut self) {
+        if !self.line.is_empty() {
+            let text = String::from_utf8_lossy(&self.line);
+            println!("[{}] {}", self.spec.console_label, text);
+            self.line.clear();
+        }
+    }
+}
+
+/// The hostcall view of a cVM: its data capability's bounds are what it may pass.
+struct GuestView<'a> {
+    cvm: &'a mut Cvm,
+    freq: u64,
+}
+
+impl Guest for GuestView<'_> {
+    fn memory(&self) -> Range<u64> {
+        let data = &self.cvm.caps.data;
+        data.base()..u64::try_from(data.top()).unwrap_or(u64::MAX)
+    }
+    fn read(&self, range: Range<u64>, out: &mut [u8]) {
+        let base = self.cvm.region.start.0;
+        // SAFETY: `dispatch` passes only ranges checked against `memory()`, which lies inside
+        // this cVM's region (monitor-accessible RAM that no one else uses).
+        let src = unsafe { core::slice::from_raw_parts((base + (range.start - base)) as *const u8, out.len()) };
+        out.copy_from_slice(src);
+    }
+    fn write(&mut self, at: u64, bytes: &[u8]) {
+        // SAFETY: as in `read`: `at..at + bytes.len()` was checked against `memory()`.
+        let dst = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, bytes.len()) };
+        dst.copy_from_slice(bytes);
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                let text = String::from_utf8_lossy(&self.cvm.line);
+                println!("[{}] {}", self.cvm.spec.console_label, text);
+                self.cvm.line.clear();
+            } else if self.cvm.line.len() < 512 {
+                self.cvm.line.push(b);
+            }
+        }
+    }
+    fn console_read(&mut self, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < out.len() {
+            match crate::console::take_input_byte() {
+                Some(b) => {
+                    out[n] = b;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+    fn identity(&self) -> WhoAmI {
+        let mut name = [0u8; NAME_MAX];
+        let bytes = self.cvm.spec.name.as_bytes();
+        let n = bytes.len().min(NAME_MAX);
+        name[..n].copy_from_slice(&bytes[..n]);
+        WhoAmI { id: u64::from(self.cvm.spec.index), region_base: self.cvm.region.start.0, region_size: self.cvm.region.size(), name }
+    }
+    fn now_ns(&self) -> u64 {
+        u64::try_from(u128::from(arch::now()) * 1_000_000_000 / u128::from(self.freq)).unwrap_or(u64::MAX)
+    }
+}
+
+fn print_audit(cvms: &[Cvm]) {
+    let mut rows = Vec::new();
+    for cvm in cvms {
+        rows.extend(audit::rows(&cvm.spec.name, &cvm.caps));
+    }
+    println!("cvms: default capabilities (audit)");
+    for line in audit::format_table(&rows).lines() {
+        println!("  {line}");
+    }
+}
