@@ -235,16 +235,12 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     run_cvms(bundle, &platform, heap_range)
 }
 
-#[cfg(target_arch = "aarch64")]
 fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
-    arch::cvm::init();
+    if let Err(e) = arch::cvm::init() {
+        println!("cvms: cannot run cVMs: {e}");
+        finish(false);
+    }
     finish(crate::cvm::run::run_bundle(bundle, platform, heap))
-}
-
-#[cfg(target_arch = "riscv64")]
-fn run_cvms(_bundle: &'static [u8], _platform: &Platform, _heap: PhysRange) -> ! {
-    println!("cvms: this image has a bundle, but capmon cannot run cVMs on riscv64 yet");
-    finish(false)
 }
 
 /// Timer interrupts go through the interrupt controller on Arm, directly to the hart on

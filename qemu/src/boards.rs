@@ -126,9 +126,10 @@ pub const BOARDS: &[Board] = &[
             binary: "qemu-system-riscv64cheri",
             cheri: true,
             machine_args: RISCV_VIRT,
-            // The riscv64cheri build's default CPU already has CHERI; an explicit model such as
-            // "-cpu rv64,Xcheri_v9=true" goes here if that changes.
-            cpu_args: &[],
+            // ISAv9 absolute addressing: integer addresses are absolute and checked against
+            // DDC (not offset by it), as on Morello, so one loader and one set of hostcall
+            // pointer checks serve both architectures (see docs/architecture.md).
+            cpu_args: &["-cpu", "rv64,Xcheri_v9=true"],
             exit_status_is_verdict: true,
         }),
     },

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod dtb;
 pub mod elf;
 pub mod expect;
+pub mod manifest;
 pub mod runner;
 pub mod suite;
 pub mod tests;

@@ -24,8 +24,11 @@ use core::time::Duration;
 
 pub use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX};
 pub use entry::Args;
+#[cfg(not(target_os = "none"))]
 #[doc(hidden)]
-pub use entry::{__host_main, __print, __print_line};
+pub use entry::__host_main;
+#[doc(hidden)]
+pub use print::{__print, __print_line};
 pub use sys::hostcall;
 
 /// Decodes a result register: the value, or the error a negative result carries.

@@ -96,6 +96,8 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         }
         // Console input belongs to the monitor's focus rules; on the host there is none.
         Hostcall::ConsoleRead => 0,
+        // exit() passes an i32 sign-extended, so the low 32 bits are the whole code.
+        #[allow(clippy::cast_possible_truncation)]
         Hostcall::Exit => std::process::exit(args[0] as i32),
         Hostcall::Yield => {
             std::thread::yield_now();

@@ -161,3 +161,90 @@ pub fn format_json(rows: &[AuditRow]) -> String {
     out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cap::{CheriRiscv, Morello};
+    use crate::cvm::plan::tests::{layout, manifest};
+    use crate::addr::PhysRange;
+    use crate::cvm::plan::{default_caps, plan_regions, CvmFormat};
+
+    /// Plans a two-cVM manifest over 1 GiB at 0x8000_0000 and audits it.
+    fn audit<F: CvmFormat>() -> Vec<AuditRow> {
+        let mut m = manifest(&[0x10_0000, 0x20_0000]);
+        m.cvms[0].name = "hello".into();
+        m.cvms[1].name = "clock".into();
+        let usable = [PhysRange::from_start_size(0x8000_0000, 0x4000_0000).unwrap()];
+        let regions = plan_regions::<F>(&m, &usable).unwrap();
+        let mut out = Vec::new();
+        for (cvm, region) in m.cvms.iter().zip(regions) {
+            let (code, stack) = layout(region, 0x5000);
+            let caps = default_caps::<F>(region, code, stack, cvm.index).unwrap();
+            out.extend(rows(&cvm.name, &caps));
+        }
+        out
+    }
+
+    #[test]
+    fn the_table_is_the_same_for_both_formats_and_reads_as_written() {
+        let morello = format_table(&audit::<Morello>());
+        assert_eq!(morello, format_table(&audit::<CheriRiscv>()));
+        assert_eq!(
+            morello,
+            "\
+cvm    role          base        length    perms                otype
+hello  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed
+hello  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed
+hello  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed
+hello  sealing type  0x10        0x1       Seal,Unseal,Global   0x10
+clock  code (PCC)    0xbfd00000  0x5000    Load,Execute,Global  unsealed
+clock  data (DDC)    0xbfd05000  0x1fb000  Load,Store,Global    unsealed
+clock  stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed
+clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
+"
+        );
+    }
+
+    #[test]
+    fn an_empty_audit_is_just_the_header() {
+        assert_eq!(format_table(&[]), "cvm  role  base  length  perms  otype\n");
+        assert_eq!(format_json(&[]), "[]\n");
+    }
+
+    #[test]
+    fn json_lists_every_row_with_perms_as_an_array() {
+        let rows = audit::<Morello>();
+        let json = format_json(rows.get(..2).unwrap());
+        assert_eq!(
+            json,
+            "[\n  {\"cvm\": \"hello\", \"role\": \"code (PCC)\", \"base\": \"0xbff00000\", \
+             \"length\": \"0x5000\", \"perms\": [\"Load\", \"Execute\", \"Global\"], \
+             \"otype\": \"unsealed\"},\n  {\"cvm\": \"hello\", \"role\": \"data (DDC)\", \
+             \"base\": \"0xbff05000\", \"length\": \"0xfb000\", \"perms\": [\"Load\", \
+             \"Store\", \"Global\"], \"otype\": \"unsealed\"}\n]\n"
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("plain"), "\"plain\"");
+        assert_eq!(
+            json_string("q\"b\\n\nr\rt\tnul\0esc\u{1b}del\u{7f}é"),
+            "\"q\\\"b\\\\n\\nr\\rt\\tnul\\u0000esc\\u001bdel\u{7f}é\""
+        );
+        let row = AuditRow {
+            cvm: "a\"b".into(),
+            role: ROLE_CODE,
+            base: 0,
+            length: 1 << 64,
+            perms: String::new(),
+            otype: "x\ny".into(),
+        };
+        assert_eq!(
+            format_json(&[row]),
+            "[\n  {\"cvm\": \"a\\\"b\", \"role\": \"code (PCC)\", \"base\": \"0x0\", \
+             \"length\": \"0x10000000000000000\", \"perms\": [], \"otype\": \"x\\ny\"}\n]\n"
+        );
+    }
+}

@@ -537,6 +537,16 @@ fn check<'a>(
         }
     }
 
+    // Names are matched across all cVM nodes before any is checked, so a cVM whose name
+    // repeats an earlier one is named by its node in every message, never confused with the
+    // first, even when either has other errors.
+    let mut named: Vec<(&str, &[u8])> = Vec::new();
+    for node in nodes.iter().filter(|n| n.depth == 1 && is_cvm_node(n.name)) {
+        if let Some(name) = node_name_value(node) {
+            named.push((name, node.name));
+        }
+    }
+
     let mut images_seen = false;
     for (i, node) in nodes.iter().enumerate() {
         if node.depth != 1 {
@@ -558,8 +568,12 @@ fn check<'a>(
                     check_images(nodes, i, node, &mut images, &mut errors);
                 }
             }
-        } else if node.name == b"cvm" || node.name.starts_with(b"cvm@") {
-            if let Some(spec) = check_cvm(nodes, i, node, &mut errors) {
+        } else if is_cvm_node(node.name) {
+            let first_with_name = node_name_value(node)
+                .and_then(|name| named.iter().find(|(n, _)| *n == name))
+                .map(|(_, first)| *first)
+                .filter(|first| *first != node.name);
+            if let Some(spec) = check_cvm(nodes, i, node, first_with_name, &mut errors) {
                 manifest.cvms.push(spec);
             }
         } else {
@@ -576,7 +590,7 @@ fn check<'a>(
     check_unique(&manifest.cvms, &mut errors);
     let cvm_nodes = nodes
         .iter()
-        .filter(|n| n.depth == 1 && (n.name == b"cvm" || n.name.starts_with(b"cvm@")))
+        .filter(|n| n.depth == 1 && is_cvm_node(n.name))
         .count();
     if cvm_nodes == 0 {
         errors.push(ManifestError::root(
@@ -683,21 +697,11 @@ fn check_images<'a>(
     }
 }
 
-/// Names must be unique, and so must indices (dtc merges nodes of the same name, so only a
-/// hand-made blob can repeat an index, but the monitor must not trust that).
+/// Indices must be unique. dtc merges nodes of the same name, so only a hand-made blob can
+/// repeat one, but the monitor must not trust that.
 fn check_unique(cvms: &[CvmSpec], errors: &mut Vec<ManifestError>) {
     for (i, cvm) in cvms.iter().enumerate() {
         let earlier = cvms.get(..i).unwrap_or(&[]);
-        if let Some(first) = earlier.iter().find(|c| c.name == cvm.name) {
-            errors.push(ManifestError {
-                cvm: Some(CvmRef::Node(format!("cvm@{:x}", cvm.index))),
-                field: Some("name".to_string()),
-                message: format!(
-                    "\"{}\" is already the name of cvm@{:x}: names must be unique",
-                    cvm.name, first.index
-                ),
-            });
-        }
         if let Some(first) = earlier.iter().find(|c| c.index == cvm.index) {
             errors.push(ManifestError {
                 cvm: Some(CvmRef::Name(cvm.name.clone())),
@@ -709,6 +713,18 @@ fn check_unique(cvms: &[CvmSpec], errors: &mut Vec<ManifestError>) {
             });
         }
     }
+}
+
+/// Whether a root child is meant as a cVM (`cvm` or `cvm@...`).
+fn is_cvm_node(name: &[u8]) -> bool {
+    name == b"cvm" || name.starts_with(b"cvm@")
+}
+
+/// A cVM node's name, if it is present and well-formed.
+fn node_name_value<'a>(node: &RawNode<'a>) -> Option<&'a str> {
+    node.prop("name")
+        .and_then(|v| string_value(v).ok())
+        .filter(|s| valid_name(s))
 }
 
 /// The raw values of a cVM node's fields, after unknown/reserved/duplicate checks.
@@ -752,21 +768,19 @@ impl CvmErrors<'_> {
     }
 }
 
+/// Checks one cVM node. `first_with_name` is the earlier node that has the same name, if any.
 fn check_cvm(
     nodes: &[RawNode<'_>],
     at: usize,
     node: &RawNode<'_>,
+    first_with_name: Option<&[u8]>,
     errors: &mut Vec<ManifestError>,
 ) -> Option<CvmSpec> {
     let node_name = show_bytes(node.name);
     // The name first, so every later error can say which cVM it is about.
-    let name = node
-        .prop("name")
-        .and_then(|v| string_value(v).ok())
-        .filter(|s| valid_name(s));
-    let who = match name {
-        Some(name) => CvmRef::Name(name.to_string()),
-        None => CvmRef::Node(node_name.clone()),
+    let who = match node_name_value(node) {
+        Some(name) if first_with_name.is_none() => CvmRef::Name(name.to_string()),
+        _ => CvmRef::Node(node_name.clone()),
     };
     let mut e = CvmErrors {
         who,
@@ -813,7 +827,7 @@ fn check_cvm(
     }
     for child in nodes.iter().filter(|n| n.parent == Some(at)) {
         let child_name = show_bytes(child.name);
-        if child.name == b"cvm" || child.name.starts_with(b"cvm@") {
+        if is_cvm_node(child.name) {
             e.node(format!(
                 "child node {child_name}: nested cVMs are not supported yet"
             ));
@@ -825,7 +839,16 @@ fn check_cvm(
     }
 
     let name = required_string(&mut e, "name", f.name).and_then(|s| {
-        if valid_name(s) {
+        if let Some(first) = first_with_name {
+            e.field(
+                "name",
+                format!(
+                    "\"{s}\" is already the name of {}: names must be unique",
+                    show_bytes(first)
+                ),
+            );
+            None
+        } else if valid_name(s) {
             Some(s.to_string())
         } else {
             e.field("name", format!("{NAME_RULE}, is \"{}\"", show(s)));
@@ -1052,6 +1075,533 @@ fn required_string<'a>(e: &mut CvmErrors<'_>, field: &str, value: Option<&'a [u8
         Err(why) => {
             e.field(field, why);
             None
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    // Test blobs are small: lengths fit u32, and the RNG truncates on purpose.
+    #![allow(clippy::cast_possible_truncation)]
+
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::vec;
+
+    pub(crate) const VALID: &[u8] = include_bytes!("testdata/valid.dtb");
+    const CVM_ERRORS: &[u8] = include_bytes!("testdata/cvm-errors.dtb");
+    const ROOT_ERRORS: &[u8] = include_bytes!("testdata/root-errors.dtb");
+    const WRONG_VERSION: &[u8] = include_bytes!("testdata/wrong-version.dtb");
+    pub(crate) const BUNDLE: &[u8] = include_bytes!("testdata/bundle.dtb");
+    const BUNDLE_ERRORS: &[u8] = include_bytes!("testdata/bundle-errors.dtb");
+
+    const FIXTURES: [(&str, &[u8]); 6] = [
+        ("valid", VALID),
+        ("cvm-errors", CVM_ERRORS),
+        ("root-errors", ROOT_ERRORS),
+        ("wrong-version", WRONG_VERSION),
+        ("bundle", BUNDLE),
+        ("bundle-errors", BUNDLE_ERRORS),
+    ];
+
+    fn messages(errors: &[ManifestError]) -> Vec<String> {
+        errors.iter().map(|e| format!("{e}")).collect()
+    }
+
+    fn manifest_errors(blob: &[u8]) -> Vec<String> {
+        messages(&parse_manifest(blob).expect_err("the manifest should be rejected"))
+    }
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Compiles a .dts with `dtc` as the host tool does, plus `extra` flags. Fails the test
+    /// (rather than skipping it) when dtc is missing, so a machine without it cannot pass.
+    pub(crate) fn dtc(dts: &Path, extra: &[&str]) -> Vec<u8> {
+        let output = Command::new("dtc")
+            .args(DTC_FLAGS)
+            .args(extra)
+            .arg(dts)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run dtc ({e}): install the device-tree compiler \
+                     (Debian: apt-get install device-tree-compiler; .ci/bootstrap does it)"
+                )
+            });
+        assert!(
+            output.status.success(),
+            "dtc failed on {}:\n{}",
+            dts.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    fn dtc_available() -> bool {
+        Command::new("dtc").arg("--version").output().is_ok()
+    }
+
+    /// A hand-built FDT, for what dtc will not produce: repeated properties and nodes, NOPs.
+    struct Builder {
+        structs: Vec<u8>,
+        strings: Vec<u8>,
+    }
+
+    impl Builder {
+        fn new() -> Self {
+            Builder {
+                structs: Vec::new(),
+                strings: Vec::new(),
+            }
+        }
+        fn word(&mut self, w: u32) -> &mut Self {
+            self.structs.extend_from_slice(&w.to_be_bytes());
+            self
+        }
+        fn pad(&mut self) {
+            while !self.structs.len().is_multiple_of(4) {
+                self.structs.push(0);
+            }
+        }
+        fn begin(&mut self, name: &str) -> &mut Self {
+            self.word(FDT_BEGIN_NODE);
+            self.structs.extend_from_slice(name.as_bytes());
+            self.structs.push(0);
+            self.pad();
+            self
+        }
+        fn end(&mut self) -> &mut Self {
+            self.word(FDT_END_NODE)
+        }
+        fn nop(&mut self) -> &mut Self {
+            self.word(FDT_NOP)
+        }
+        fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
+            let nameoff = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            self.word(FDT_PROP).word(value.len() as u32).word(nameoff);
+            self.structs.extend_from_slice(value);
+            self.pad();
+            self
+        }
+        fn str_prop(&mut self, name: &str, value: &str) -> &mut Self {
+            let mut v = value.as_bytes().to_vec();
+            v.push(0);
+            self.prop(name, &v)
+        }
+        fn cell_prop(&mut self, name: &str, value: u32) -> &mut Self {
+            self.prop(name, &value.to_be_bytes())
+        }
+        fn cvm(&mut self, node: &str, name: &str) -> &mut Self {
+            self.begin(node)
+                .str_prop("name", name)
+                .str_prop("image", name)
+                .cell_prop("memory-size", 0x10_0000)
+                .end()
+        }
+        fn finish(&mut self) -> Vec<u8> {
+            self.word(FDT_END);
+            let off_rsv = 40usize;
+            let off_struct = off_rsv + 16;
+            let off_strings = off_struct + self.structs.len();
+            let total = off_strings + self.strings.len();
+            let mut blob = Vec::new();
+            for w in [
+                0xd00d_feed,
+                total as u32,
+                off_struct as u32,
+                off_strings as u32,
+                off_rsv as u32,
+                17,
+                16,
+                0,
+                self.strings.len() as u32,
+                self.structs.len() as u32,
+            ] {
+                blob.extend_from_slice(&u32::to_be_bytes(w));
+            }
+            blob.extend_from_slice(&[0; 16]);
+            blob.extend_from_slice(&self.structs);
+            blob.extend_from_slice(&self.strings);
+            blob
+        }
+    }
+
+    fn manifest_root(b: &mut Builder) -> &mut Builder {
+        b.begin("").str_prop("compatible", COMPATIBLE)
+    }
+
+    #[test]
+    fn fixtures_are_up_to_date() {
+        if !dtc_available() {
+            std::println!("SKIPPED (no dtc): fixtures_are_up_to_date");
+            return;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cvm/testdata");
+        for (name, committed) in FIXTURES {
+            let fresh = dtc(&dir.join(format!("{name}.dts")), &["-E", "no-name_is_string"]);
+            assert!(
+                fresh == committed,
+                "testdata/{name}.dtb is stale: run monitor/src/cvm/testdata/build-manifests.sh"
+            );
+        }
+    }
+
+    #[test]
+    fn a_manifest_using_every_field_parses_with_defaults_filled_in() {
+        let manifest = parse_manifest(VALID).expect("valid.dts is valid");
+        assert!(manifest.keep_running);
+        let expected = vec![
+            CvmSpec {
+                index: 0,
+                name: "hello".into(),
+                image: "hello".into(),
+                memory_size: 0x10_0000,
+                stack_size: DEFAULT_STACK_SIZE,
+                args: vec![],
+                console_label: "hello".into(),
+                share: 1,
+                on_fault: OnFault::Stop,
+                cpu_budget_ms: None,
+            },
+            CvmSpec {
+                index: 1,
+                name: "a-very-long-name-of-32-bytes-xyz".into(),
+                image: "hello".into(),
+                memory_size: 0x1000_0000,
+                stack_size: DEFAULT_STACK_SIZE,
+                args: vec![],
+                // The default label is the name cut to 16 bytes.
+                console_label: "a-very-long-name".into(),
+                share: 1,
+                on_fault: OnFault::Stop,
+                cpu_budget_ms: None,
+            },
+            CvmSpec {
+                index: 2,
+                name: "worker_2".into(),
+                image: "worker".into(),
+                memory_size: 0x40_0000,
+                stack_size: 0x2_0000,
+                args: vec!["--fast".into(), "".into(), "two words".into()],
+                console_label: "W2".into(),
+                share: 4,
+                on_fault: OnFault::Restart { max: 3 },
+                cpu_budget_ms: Some(2000),
+            },
+        ];
+        assert_eq!(manifest.cvms, expected);
+    }
+
+    #[test]
+    fn every_cvm_error_is_reported_with_cvm_and_field() {
+        let expected = [
+            r#"cvm@1: field "name": required"#,
+            r#"cvm@2: field "name": must be 1 to 32 characters from a-z, 0-9, '_' and '-', is "Bad Name""#,
+            r#"cvm@3: field "name": "ok" is already the name of cvm@0: names must be unique"#,
+            r#"cvm "no-image": field "image": required"#,
+            r#"cvm "no-memory": field "memory-size": required: the bytes of the cVM's region (image, heap and stack)"#,
+            r#"cvm "odd-memory": field "memory-size": must be a multiple of 4 KiB (0x1000), is 0x10800"#,
+            r#"cvm "small-memory": field "memory-size": must be at least 64 KiB (0x10000), is 0x8000"#,
+            r#"cvm "huge-memory": field "memory-size": must be at most 1 GiB (0x40000000), is 0x100000000"#,
+            r#"cvm "three-cells": field "memory-size": expected one or two 32-bit cells (<N> or <HI LO>), found 12 bytes"#,
+            r#"cvm "odd-stack": field "stack-size": must be a multiple of 16, is 0x1001"#,
+            r#"cvm "default-stack": field "stack-size": must be smaller than memory-size (0x10000), is the default 0x10000"#,
+            r#"cvm "zero-stack": field "stack-size": must not be 0"#,
+            r#"cvm "colour": field "colour": unknown field"#,
+            r#"cvm "disk": field "disk": not supported yet"#,
+            r#"cvm "explode": field "on-fault": must be "stop" or "restart", is "explode""#,
+            r#"cvm "stop-restarts": field "restarts": only allowed with on-fault = "restart""#,
+            r#"cvm "restart-forever": field "restarts": required with on-fault = "restart": how many restarts at most (1 to 100)"#,
+            r#"cvm "restart-often": field "restarts": must be 1 to 100, is 101"#,
+            r#"cvm "no-share": field "share": must be 1 to 16, is 0"#,
+            r#"cvm "big-share": field "share": must be 1 to 16, is 17"#,
+            r#"cvm "long-label": field "console-label": must be 1 to 16 printable ASCII characters without spaces, is "this-label-is-too-long""#,
+            r#"cvm "cell-args": field "args": expected a list of strings, found a value that is not NUL-terminated"#,
+            r#"cvm "no-budget": field "cpu-budget-ms": must be 1 to 4294967295 milliseconds, is 0"#,
+            r#"cvm "parent": child node cvm@0: nested cVMs are not supported yet"#,
+            r#"cvm@19: field "name": expected one string, found a list of strings"#,
+            r#"cvm "upper-image": field "image": must be 1 to 32 characters from a-z, 0-9, '_' and '-', is "UPPER""#,
+            r#"cvm "many-args": field "args": at most 16 arguments, found 17"#,
+            r#"cvm "string-memory": field "memory-size": expected one or two 32-bit cells (<N> or <HI LO>), found the string "big-memory""#,
+            r#"cvm "with-child": unknown child node config: a cVM node has only properties"#,
+            r#"cvm "pair-share": field "share": expected one 32-bit cell (<N>), found 8 bytes"#,
+            r#"cvm "cell-fault": field "on-fault": expected a string ("..."), found a value that is not NUL-terminated"#,
+            r#"cvm@20: field "name": is not valid UTF-8"#,
+            r#"cvm "calls": field "calls": not supported yet"#,
+            r#"cvm "big-index": node cvm@40: index 64 is too large: at most 64 cVMs (cvm@0 to cvm@3f)"#,
+            r#"cvm "leading-zero": node cvm@022: the unit address must be the cVM's index in lowercase hex without leading zeros (cvm@0, cvm@1, ..., cvm@a, ...)"#,
+            r#"cvm "no-unit": node cvm: needs a unit address: name the node cvm@<index>"#,
+        ];
+        assert_eq!(manifest_errors(CVM_ERRORS), expected);
+    }
+
+    #[test]
+    fn errors_carry_structured_cvm_and_field() {
+        let errors = parse_manifest(CVM_ERRORS).unwrap_err();
+        let odd = errors
+            .iter()
+            .find(|e| e.cvm == Some(CvmRef::Name("odd-memory".into())))
+            .unwrap();
+        assert_eq!(odd.field.as_deref(), Some("memory-size"));
+        assert_eq!(odd.message, "must be a multiple of 4 KiB (0x1000), is 0x10800");
+        let unnamed = errors.first().unwrap();
+        assert_eq!(unnamed.cvm, Some(CvmRef::Node("cvm@1".into())));
+    }
+
+    #[test]
+    fn root_errors_and_an_empty_manifest_are_reported() {
+        assert_eq!(
+            manifest_errors(ROOT_ERRORS),
+            [
+                "field \"keep-running\": is a flag: write `keep-running;` without a value",
+                "field \"model\": unknown field",
+                "unknown node /chosen: the root holds only cvm@N nodes",
+                "node /images: a manifest must not contain /images (capmon-tool bundle adds it \
+                 from --images)",
+                "the manifest has no cVMs: add a cvm@0 node",
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_version_or_foreign_tree_gives_one_error() {
+        assert_eq!(
+            manifest_errors(WRONG_VERSION),
+            [r#"field "compatible": "capmon,manifest-v2" is a manifest version this monitor does not read (it reads "capmon,manifest-v1")"#]
+        );
+        let machine = std::fs::read(workspace().join("../shared/testdata/dt/qemu-aarch64-virt.dtb"))
+            .expect("shared machine tree");
+        assert_eq!(
+            manifest_errors(&machine),
+            [r#"field "compatible": not a capmon manifest: a capmon manifest's root has compatible = "capmon,manifest-v1""#]
+        );
+        let mut no_compatible = Builder::new();
+        no_compatible.begin("").end();
+        assert_eq!(
+            manifest_errors(&no_compatible.finish()),
+            [r#"field "compatible": missing: a capmon manifest's root has compatible = "capmon,manifest-v1""#]
+        );
+    }
+
+    #[test]
+    fn structurally_broken_blobs_are_rejected_by_platform_validation() {
+        assert_eq!(
+            manifest_errors(b"not a device tree at all, just text"),
+            ["not a valid device-tree blob: not a device tree: magic is 0x6e6f7420, expected 0xd00dfeed"]
+        );
+        let truncated = VALID.get(..VALID.len() - 8).unwrap();
+        let errors = manifest_errors(truncated);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("not a valid device-tree blob: device tree truncated"), "{errors:?}");
+        assert_eq!(
+            messages(&parse_bundle(&[]).unwrap_err()),
+            ["not a valid device-tree blob: device tree truncated: only 0 bytes, less than the \
+              40-byte FDT header"]
+        );
+    }
+
+    #[test]
+    fn a_bundle_gives_its_manifest_and_images() {
+        let bundle = parse_bundle(BUNDLE).expect("bundle.dts is valid");
+        let names: Vec<&str> = bundle.manifest.cvms.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["hello", "clock", "hello-again"]);
+        assert_eq!(bundle.manifest.cvms[1].args, ["10"]);
+        let images: Vec<&str> = bundle.images.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(images, ["hello", "clock"]);
+        assert_eq!(bundle.image("clock"), Some(&b"\x7fELF\x02\x01\x01\x00clock"[..]));
+        assert_eq!(bundle.image("nope"), None);
+        // The manifest alone refuses /images: only the bundler may add it.
+        assert!(manifest_errors(BUNDLE)
+            .iter()
+            .any(|e| e.starts_with("node /images: a manifest must not contain /images")));
+    }
+
+    #[test]
+    fn bundle_image_errors_are_reported() {
+        assert_eq!(
+            messages(&parse_bundle(BUNDLE_ERRORS).unwrap_err()),
+            [
+                r#"/images: image "empty" is empty"#,
+                r#"/images: image name "Upper" must be 1 to 32 characters from a-z, 0-9, '_' and '-'"#,
+                "/images: unknown node nested: images are properties, not nodes",
+                r#"cvm "missing": field "image": no image "absent" in the bundle's /images"#,
+                r#"cvm "script": field "image": image "script" is not an ELF file (it starts with 23 21 2f 62, not 7f 45 4c 46)"#,
+            ]
+        );
+        assert_eq!(
+            messages(&parse_bundle(VALID).unwrap_err()),
+            ["the bundle has no /images node"]
+        );
+    }
+
+    #[test]
+    fn repeated_properties_nodes_and_indices_in_hand_made_blobs_are_errors() {
+        let mut b = Builder::new();
+        manifest_root(&mut b)
+            .str_prop("compatible", COMPATIBLE)
+            .nop()
+            .begin("cvm@0")
+            .str_prop("name", "one")
+            .nop()
+            .str_prop("image", "one")
+            .cell_prop("memory-size", 0x10_0000)
+            .cell_prop("memory-size", 0x20_0000)
+            .end()
+            .cvm("cvm@1", "two")
+            .cvm("cvm@1", "three")
+            .end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            [
+                r#"field "compatible": appears more than once"#,
+                r#"cvm "one": field "memory-size": appears more than once"#,
+                r#"cvm "three": index 0x1 is also used by cvm "two": unit addresses must be unique"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_in_messages() {
+        let mut b = Builder::new();
+        manifest_root(&mut b)
+            .begin("cvm@0")
+            .str_prop("name", "ok")
+            .str_prop("image", "ok")
+            .cell_prop("memory-size", 0x10_0000)
+            .str_prop("on-fault", "\u{1b}[2Jgone")
+            .prop("evil\"\u{7}", b"")
+            .end()
+            .begin("x\u{1b}y")
+            .end()
+            .end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            [
+                r#"cvm "ok": field "evil\x22\x07": unknown field"#,
+                r#"cvm "ok": field "on-fault": must be "stop" or "restart", is "\x1b[2Jgone""#,
+                r#"unknown node /x\x1by: the root holds only cvm@N nodes"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_nodes_is_an_error_not_an_allocation_spree() {
+        let mut b = Builder::new();
+        manifest_root(&mut b);
+        for _ in 0..MAX_NODES {
+            b.begin("x").end();
+        }
+        b.end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            ["cannot read the device tree: more than 512 nodes"]
+        );
+    }
+
+    #[test]
+    fn shipped_manifests_are_valid() {
+        let dir = workspace().join("cvms/manifests");
+        let demo = parse_manifest(&dtc(&dir.join("demo.dts"), &[])).expect("demo.dts");
+        let names: Vec<&str> = demo.cvms.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["hello", "clock", "hello-c"]);
+        assert!(demo.cvms.iter().all(|c| c.memory_size == 0x10_0000 && c.image == c.name));
+
+        let attacks = parse_manifest(&dtc(&dir.join("attacks.dts"), &[])).expect("attacks.dts");
+        let names: Vec<&str> = attacks.cvms.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "read-monitor",
+                "write-other",
+                "jump-out",
+                "bad-hostcall-ptr",
+                "forge-cap",
+                "privileged",
+                "spin",
+                "steady"
+            ]
+        );
+        assert!(attacks.cvms.iter().all(|c| c.image == c.name));
+        let spin = attacks.cvms.iter().find(|c| c.name == "spin").unwrap();
+        assert!(spin.cpu_budget_ms.is_some());
+    }
+
+    /// xorshift64*: deterministic, so a failure can be replayed from its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Parses `blob` every way the monitor and host tool do, formatting every error. The
+    /// reader and the checks also run without the platform validation in front, so their own
+    /// robustness is tested, not only the validator's.
+    fn exercise(blob: &[u8]) {
+        let mut out = String::new();
+        if let Ok(nodes) = read_nodes(blob) {
+            for mode in [Mode::Manifest, Mode::Bundle] {
+                let (manifest, images, errors) = check(&nodes, mode);
+                out.push_str(&format!("{manifest:?}{images:?}{errors:?}"));
+            }
+        }
+        match parse_bundle(blob) {
+            Ok(b) => out.push_str(&format!("{b:?}")),
+            Err(errors) => errors.iter().for_each(|e| out.push_str(&format!("{e}"))),
+        }
+        match parse_manifest(blob) {
+            Ok(m) => out.push_str(&format!("{m:?}")),
+            Err(errors) => errors.iter().for_each(|e| out.push_str(&format!("{e}"))),
+        }
+        assert!(!out.is_empty());
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        for (name, fixture) in FIXTURES {
+            // Every truncation.
+            for len in 0..fixture.len() {
+                let cut = fixture.get(..len).unwrap();
+                if catch_unwind(AssertUnwindSafe(|| exercise(cut))).is_err() {
+                    panic!("{name} truncated to {len} bytes panicked");
+                }
+            }
+            // Random byte, word and special-value corruption.
+            for seed in 0..3000u64 {
+                let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+                let mut blob = fixture.to_vec();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(blob.len());
+                    match rng.below(4) {
+                        0 => blob[at] ^= 1 << rng.below(8),
+                        1 => blob[at] = rng.next() as u8,
+                        _ => {
+                            let specials = [0, 1, 2, 3, 4, 9, 0xffff_ffff, 0x8000_0000, 0xd00d_feed];
+                            let value = specials[rng.below(specials.len())];
+                            let at = at & !3;
+                            if let Some(w) = blob.get_mut(at..at + 4) {
+                                w.copy_from_slice(&u32::to_be_bytes(value));
+                            }
+                        }
+                    }
+                }
+                if catch_unwind(AssertUnwindSafe(|| exercise(&blob))).is_err() {
+                    panic!("{name} with corruption seed {seed} panicked");
+                }
+            }
         }
     }
 }

@@ -7,5 +7,6 @@ pub mod image;
 pub mod manifest;
 pub mod plan;
 pub mod sched;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+pub mod start;
+#[cfg(target_os = "none")]
 pub mod run;

@@ -503,3 +503,341 @@ pub fn default_caps<F: CvmFormat>(
         sealer,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    // The RNG truncates on purpose.
+    #![allow(clippy::cast_possible_truncation)]
+
+    use super::*;
+    use crate::cvm::manifest::{CvmSpec, OnFault, DEFAULT_STACK_SIZE};
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    pub(crate) fn r(start: u64, end: u64) -> PhysRange {
+        PhysRange {
+            start: PhysAddr(start),
+            end: PhysAddr(end),
+        }
+    }
+
+    pub(crate) fn spec(index: u32, name: &str, memory_size: u64) -> CvmSpec {
+        CvmSpec {
+            index,
+            name: name.into(),
+            image: name.into(),
+            memory_size,
+            stack_size: DEFAULT_STACK_SIZE,
+            args: vec![],
+            console_label: name.into(),
+            share: 1,
+            on_fault: OnFault::Stop,
+            cpu_budget_ms: None,
+        }
+    }
+
+    pub(crate) fn manifest(sizes: &[u64]) -> Manifest {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        Manifest {
+            keep_running: false,
+            cvms: sizes
+                .iter()
+                .zip(0u32..)
+                .map(|(&size, i)| spec(i, names[i as usize % names.len()], size))
+                .collect(),
+        }
+    }
+
+    /// The SDK layout for a region: `code_size` bytes of code at the base, the default stack at
+    /// the top.
+    pub(crate) fn layout(region: PhysRange, code_size: u64) -> (PhysRange, PhysRange) {
+        let code = r(region.start.0, region.start.0 + code_size);
+        let stack = r(region.end.0 - DEFAULT_STACK_SIZE, region.end.0);
+        (code, stack)
+    }
+
+    #[test]
+    fn regions_come_from_the_top_of_memory_in_manifest_order() {
+        let usable = [r(0x4000_0000, 0x8000_0000)];
+        let m = manifest(&[0x10_0000, 0x20_0000, 0x1_0000]);
+        let expected = vec![
+            r(0x7ff0_0000, 0x8000_0000),
+            r(0x7fd0_0000, 0x7ff0_0000),
+            r(0x7fcf_0000, 0x7fd0_0000),
+        ];
+        assert_eq!(plan_regions::<Morello>(&m, &usable).unwrap(), expected);
+        assert_eq!(plan_regions::<CheriRiscv>(&m, &usable).unwrap(), expected);
+    }
+
+    #[test]
+    fn sizes_round_up_and_bases_align_as_the_format_needs() {
+        // 64 MiB - 4 KiB is not representable in either format: it rounds up to 64 MiB, whose
+        // base must be 32 KiB (Morello) or 128 KiB (CHERI-RISC-V) aligned, so the region
+        // leaves the top page of usable memory to the next, small cVM.
+        assert_eq!(
+            Morello::plan_region(0x3ff_f000),
+            Some(crate::cap::RegionPlan { size: 0x400_0000, align: 0x8000 })
+        );
+        assert_eq!(
+            CheriRiscv::plan_region(0x3ff_f000),
+            Some(crate::cap::RegionPlan { size: 0x400_0000, align: 0x2_0000 })
+        );
+        let m = manifest(&[0x3ff_f000, 0x1000]);
+        let usable = [r(0x8000_0000, 0x8800_1000)];
+        let expected = [r(0x8400_0000, 0x8800_0000), r(0x8800_0000, 0x8800_1000)];
+        assert_eq!(plan_regions::<CheriRiscv>(&m, &usable).unwrap(), expected);
+        assert_eq!(plan_regions::<Morello>(&m, &usable).unwrap(), expected);
+        // 1 MiB + 4 KiB is representable in both: no rounding, page alignment.
+        let m = manifest(&[0x10_1000]);
+        for regions in [
+            plan_regions::<CheriRiscv>(&m, &usable).unwrap(),
+            plan_regions::<Morello>(&m, &usable).unwrap(),
+        ] {
+            assert_eq!(regions, [r(0x87f0_0000, 0x8800_1000)]);
+        }
+    }
+
+    #[test]
+    fn a_region_skips_ranges_too_small_for_it() {
+        let usable = [r(0x8000_0000, 0x8040_0000), r(0x9000_0000, 0x9008_0000)];
+        let m = manifest(&[0x10_0000, 0x4_0000]);
+        assert_eq!(
+            plan_regions::<Morello>(&m, &usable).unwrap(),
+            [r(0x8030_0000, 0x8040_0000), r(0x9004_0000, 0x9008_0000)]
+        );
+    }
+
+    #[test]
+    fn running_out_of_memory_names_the_cvm_and_the_shortfall() {
+        let usable = [r(0x8000_0000, 0x8018_0000)];
+        let err = plan_regions::<Morello>(&manifest(&[0x10_0000, 0x10_0000]), &usable).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "cvm \"b\": out of memory: the region needs 0x100000 (1 MiB) aligned to 0x1000, but \
+             the largest free range left is 0x80000 (512 KiB) (0x80000 (512 KiB) free in total)"
+        );
+        assert_eq!(
+            err.kind,
+            PlanErrorKind::OutOfMemory {
+                needed: 0x10_0000,
+                align: 0x1000,
+                largest_free: 0x8_0000,
+                total_free: 0x8_0000
+            }
+        );
+        assert!(plan_regions::<CheriRiscv>(&manifest(&[0x1000]), &[]).is_err());
+    }
+
+    #[test]
+    fn without_cuts_holes() {
+        let usable = [r(0x1000, 0x9000), r(0x8000, 0xa000), r(0x2_0000, 0x3_0000)];
+        assert_eq!(
+            without(&usable, &[r(0x2000, 0x3000), r(0x2_0000, 0x2_1000)]),
+            [r(0x1000, 0x2000), r(0x3000, 0xa000), r(0x2_1000, 0x3_0000)]
+        );
+    }
+
+    fn default_caps_for<F: CvmFormat>() -> DefaultCaps<F> {
+        let region = r(0x7ff0_0000, 0x8000_0000);
+        let (code, stack) = layout(region, 0x3000);
+        default_caps::<F>(region, code, stack, 2).unwrap()
+    }
+
+    fn summary<F: Format>(cap: &Capability<F>) -> String {
+        format!("{} {:#x}+{:#x}", cap.perms(), cap.base(), cap.length())
+    }
+
+    #[test]
+    fn morello_default_caps_have_exact_bounds_and_least_permissions() {
+        let caps = default_caps_for::<Morello>();
+        assert_eq!(summary(&caps.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
+        assert_eq!(summary(&caps.data), "[Load,Store,Global] 0x7ff03000+0xfd000");
+        assert_eq!(summary(&caps.stack), "[Load,Store,Global] 0x7fff0000+0x10000");
+        assert_eq!(summary(&caps.sealer), "[Seal,Unseal,Global] 0x12+0x1");
+        assert_eq!(caps.otype, FIRST_CVM_OTYPE + 2);
+        for cap in [caps.code, caps.data, caps.stack, caps.sealer] {
+            assert!(cap.tag() && !cap.is_sealed(), "{cap}");
+            for forbidden in [
+                MorelloPerms::EXECUTIVE,
+                MorelloPerms::SYSTEM,
+                MorelloPerms::LOAD_CAP,
+                MorelloPerms::STORE_CAP,
+                MorelloPerms::BRANCH_SEALED_PAIR,
+                MorelloPerms::COMPARTMENT_ID,
+                MorelloPerms::MUTABLE_LOAD,
+                MorelloPerms::USER0,
+            ] {
+                assert!(!cap.perms().contains(forbidden), "{cap}");
+            }
+        }
+        assert_eq!(
+            format!("{}", caps.code),
+            "tag=1 perms=[Load,Execute,Global] base=0x7ff00000 len=0x3000 addr=0x7ff00000 \
+             otype=unsealed"
+        );
+    }
+
+    #[test]
+    fn riscv_default_caps_have_exact_bounds_and_least_permissions() {
+        let caps = default_caps_for::<CheriRiscv>();
+        assert_eq!(summary(&caps.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
+        assert_eq!(summary(&caps.data), "[Load,Store,Global] 0x7ff03000+0xfd000");
+        assert_eq!(summary(&caps.stack), "[Load,Store,Global] 0x7fff0000+0x10000");
+        assert_eq!(summary(&caps.sealer), "[Seal,Unseal,Global] 0x12+0x1");
+        for cap in [caps.code, caps.data, caps.stack] {
+            assert!(!cap.perms().contains(RiscvPerms::ACCESS_SYSTEM_REGS));
+            assert!(!cap.perms().contains(RiscvPerms::CINVOKE));
+            assert!(!cap.perms().contains(RiscvPerms::SET_CID));
+        }
+    }
+
+    #[test]
+    fn code_rounds_outward_only_inside_the_region_and_below_the_data() {
+        let region = r(0x7ff0_0000, 0x8000_0000);
+        let (code, stack) = layout(region, 0x1_2345);
+        let m = default_caps::<Morello>(region, code, stack, 0).unwrap();
+        // Morello rounds 0x12345 to a multiple of 0x20, CHERI-RISC-V to one of 0x80; the data
+        // capability starts at the next base from which bounds to the region's end are exact.
+        assert_eq!(summary(&m.code), "[Load,Execute,Global] 0x7ff00000+0x12360");
+        assert_eq!(m.data.base(), 0x7ff1_2400);
+        let v = default_caps::<CheriRiscv>(region, code, stack, 0).unwrap();
+        assert_eq!(summary(&v.code), "[Load,Execute,Global] 0x7ff00000+0x12380");
+        assert_eq!(v.data.base(), 0x7ff1_2400);
+        for (code_top, data_base) in [
+            (m.code.top(), m.data.base()),
+            (v.code.top(), v.data.base()),
+        ] {
+            assert!(code_top >= u128::from(code.end.0));
+            assert!(u128::from(data_base) >= code_top);
+        }
+
+        // Code at an unaligned base whose rounding would leave the region: refused.
+        let tight = r(0x8000_0010, 0x8002_0010);
+        let code = r(tight.start.0, tight.start.0 + 0x1_2345);
+        let stack = r(tight.end.0 - 0x1000, tight.end.0);
+        let err = default_caps::<CheriRiscv>(tight, code, stack, 0).unwrap_err();
+        assert!(matches!(err.kind, PlanErrorKind::NotRepresentable { role: "region", .. }));
+    }
+
+    #[test]
+    fn bad_layouts_are_refused_with_the_cvm_named() {
+        let region = r(0x7ff0_0000, 0x8000_0000);
+        let (code, stack) = layout(region, 0x3000);
+        let outside = r(0x7fef_f000, 0x7ff0_1000);
+        let err = default_caps::<Morello>(region, outside, stack, 5).unwrap_err();
+        assert_eq!(
+            format!("{}", err.named("hello")),
+            "cvm \"hello\": code [0x7feff000..0x7ff01000) is empty or not inside the region \
+             [0x7ff00000..0x80000000)"
+        );
+        let err = default_caps::<Morello>(region, code, r(0x7ff0_2000, 0x7ff1_0000), 5).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "cvm@5: stack [0x7ff02000..0x7ff10000) overlaps the code capability, which ends at \
+             0x7ff03000"
+        );
+        let whole = default_caps::<Morello>(region, region, stack, 0).unwrap_err();
+        assert!(format!("{whole}").contains("no room for data"), "{whole}");
+        let odd_stack = r(0x7fef_fff0, 0x8000_0000);
+        let big = r(0x7fe0_0000, 0x8000_0000);
+        let (big_code, _) = layout(big, 0x3000);
+        let err = default_caps::<CheriRiscv>(big, big_code, odd_stack, 0).unwrap_err();
+        assert_eq!(
+            format!("{err}"),
+            "cvm@0: stack [0x7feffff0..0x80000000) cannot have exact capability bounds; its base \
+             would have to be a multiple of 0x800"
+        );
+        let err = default_caps::<Morello>(region, code, stack, 0x7fff).unwrap_err();
+        assert_eq!(
+            err.kind,
+            PlanErrorKind::OtypeOutOfRange {
+                otype: 0x800f,
+                max: 0x7fff
+            }
+        );
+    }
+
+    /// xorshift64*, deterministic.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Random manifests over random memory maps: every plan either fails with OutOfMemory or
+    /// gives disjoint regions inside usable memory, each bounded exactly, and default caps
+    /// derive for each of them.
+    fn random_plans<F: CvmFormat>(seed: u64) {
+        let mut rng = Rng(seed | 1);
+        let mut planned = 0;
+        for _ in 0..400 {
+            let mut usable = Vec::new();
+            let mut at = 0x4000_0000 + (rng.below(0x1000) << 12);
+            for _ in 0..1 + rng.below(4) {
+                let size = (1 + rng.below(0x8000)) << 12;
+                usable.push(r(at, at + size));
+                at += size + (rng.below(0x100) << 12);
+            }
+            let sizes: Vec<u64> = (0..1 + rng.below(8))
+                .map(|_| {
+                    // Sizes of every magnitude from 128 KiB to 1 GiB, page multiples.
+                    let bits = 17 + rng.below(14);
+                    (rng.next() & ((1 << bits) - 1)).max(0x2_0000) & !0xfff
+                })
+                .collect();
+            let m = manifest(&sizes);
+            let regions = match plan_regions::<F>(&m, &usable) {
+                Ok(regions) => regions,
+                Err(e) => {
+                    assert!(matches!(e.kind, PlanErrorKind::OutOfMemory { .. }), "{e}");
+                    continue;
+                }
+            };
+            planned += 1;
+            assert_eq!(regions.len(), sizes.len());
+            for (i, (region, cvm)) in regions.iter().zip(&m.cvms).enumerate() {
+                assert!(region.size() >= cvm.memory_size);
+                assert!(region.start.0.is_multiple_of(REGION_ALIGN_MIN));
+                assert!(usable.iter().any(|u| u.covers(region)), "{region} not usable");
+                assert!(F::bounds_are_exact(region.start.0, region.size()), "{region}");
+                for other in regions.get(..i).unwrap_or(&[]) {
+                    assert!(!region.overlaps(other), "{region} overlaps {other}");
+                }
+                let code_size = (1 + rng.below(region.size() / 2 / 0x1000)) * 0x1000;
+                let (code, stack) = layout(*region, code_size.min(region.size() / 2));
+                let caps = default_caps::<F>(*region, code, stack, cvm.index)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(caps.code.base(), region.start.0);
+                assert_eq!(caps.data.top(), u128::from(region.end.0));
+                assert!(caps.data.base() >= code.end.0);
+            }
+        }
+        assert!(planned > 100, "too few plans succeeded ({planned}) to mean anything");
+    }
+
+    #[test]
+    fn morello_random_plans_are_disjoint_exact_and_derivable() {
+        random_plans::<Morello>(0x9a11_0001);
+    }
+
+    #[test]
+    fn riscv_random_plans_are_disjoint_exact_and_derivable() {
+        random_plans::<CheriRiscv>(0x9a11_0002);
+    }
+
+    #[test]
+    fn sizes_print_in_hex_and_units() {
+        assert_eq!(Size(0x10_0000).to_string(), "0x100000 (1 MiB)");
+        assert_eq!(Size(0x18_0000).to_string(), "0x180000 (1.5 MiB)");
+        assert_eq!(Size(0x800).to_string(), "0x800 (2 KiB)");
+        assert_eq!(Size(0x10).to_string(), "0x10");
+    }
+}

@@ -12,6 +12,12 @@ commands:
                     against the monitor's capability model
   fip --elf ELF [--fip IN] [--out OUT] [--rot-key KEY]
                     package the morello-sdp image as BL33 in a TF-A FIP (`fip --help`)
+  manifest check FILE.dts [--images DIR]
+                    compile a cVM manifest with dtc and check it (and its images)
+  bundle FILE.dts --images DIR --out BUNDLE.dtb
+                    build the bundle a board image embeds: the manifest plus its images
+  audit FILE.dts --dtb MACHINE.dtb --image-end HEX --images DIR [--arch morello|cheri-riscv] [--json]
+                    print each cVM's default capabilities on that machine (`audit --help`)
   help              show this message";
 
 fn main() -> ExitCode {
@@ -23,6 +29,9 @@ fn main() -> ExitCode {
     match command {
         Some("cap-vectors") => capmon_host::vectors::cap_vectors_command(rest),
         Some("fip") => capmon_host::fip::fip_command(rest),
+        Some("manifest") => capmon_host::manifest::manifest_command(rest),
+        Some("bundle") => capmon_host::manifest::bundle_command(rest),
+        Some("audit") => capmon_host::manifest::audit_command(rest),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -8,6 +8,7 @@ use core::arch::asm;
 use super::switch::{self, CvmContext, Exit};
 use crate::arch::syndrome::ArmSyndrome;
 use crate::cvm::event::{CapRole, CvmEvent, Fault};
+use crate::cvm::start::CapMismatch;
 
 /// The capability format regions are planned with (also on stock aarch64, so both builds lay
 /// out memory the same way).
@@ -38,7 +39,7 @@ impl CvmCpu {
 }
 
 /// One-time EL2 set-up for running cVMs at EL0.
-pub fn init() {
+pub fn init() -> Result<(), &'static str> {
     // CPTR_EL2 (E2H=0 layout): TFP (bit 10) = 0 so FP/SIMD is not trapped; on Morello TC
     // (bit 9) = 0 so capability instructions are not trapped (TF-A leaves CPTR_EL2 unknown).
     // The other low bits are RES1 on stock aarch64; on Morello bit 9 is TC, not RES1.
@@ -67,6 +68,7 @@ pub fn init() {
     switch::clear_executive_bank();
     #[cfg(feature = "cheri")]
     super::caps::capture_ddc(&mut ROOT.lock().0);
+    Ok(())
 }
 
 /// The root capability, captured from the monitor's DDC at boot. Every cVM capability is
@@ -74,22 +76,7 @@ pub fn init() {
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
-/// Where a cVM starts and what it may touch, in absolute addresses.
-pub struct Setup<'a> {
-    pub entry: u64,
-    pub stack_top: u64,
-    pub argc: u64,
-    pub argv: u64,
-    /// The model of its default capabilities (code, data, stack), from the planner.
-    pub caps: &'a crate::cvm::plan::DefaultCaps<Format>,
-}
-
-/// A capability the hardware produced that differs from the model: the cVM is not started.
-#[derive(Debug)]
-pub struct CapMismatch {
-    pub role: CapRole,
-    pub detail: alloc::string::String,
-}
+pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
 
 /// Fills `cpu` with a fresh cVM state: zeroed registers, entry PC, stack pointer, argc/argv, and
 /// (Morello) PCC/DDC/stack capabilities derived from the root and checked against the model.
@@ -135,26 +122,11 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     Ok(())
 }
 
-/// Compares what the hardware derived with the model's capability.
 #[cfg(feature = "cheri")]
 fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
     let hw = super::caps::inspect(slot);
-    let model_length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-    let same = hw.tag == model.tag()
-        && hw.base == model.base()
-        && hw.length == model_length
-        && hw.perms == u64::from(model.perms().bits());
-    if same {
-        Ok(())
-    } else {
-        Err(CapMismatch {
-            role,
-            detail: alloc::format!(
-                "hardware gave tag={} base={:#x} len={:#x} perms={:#x}, model says {}",
-                hw.tag as u8, hw.base, hw.length, hw.perms, model
-            ),
-        })
-    }
+    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    crate::cvm::start::check_against_model(observed, model, role)
 }
 
 pub fn save_fp(fp: &mut FpState) {

@@ -18,6 +18,11 @@ use crate::platform::{IrqController, Platform};
 global_asm!(include_str!("entry.S"));
 
 #[cfg(feature = "cheri")]
+pub mod caps;
+pub mod cvm;
+pub mod switch;
+
+#[cfg(feature = "cheri")]
 pub const ARCH_NAME: &str = "riscv64 (cheri)";
 #[cfg(not(feature = "cheri"))]
 pub const ARCH_NAME: &str = "riscv64";
@@ -112,6 +117,8 @@ pub fn power_off(pass: bool) -> ! {
         // SAFETY: `base` is the sifive,test device from the tree (or the board's fallback);
         // writing its control register ends the machine.
         unsafe { core::ptr::write_volatile(base as *mut u32, value) };
+        // QEMU ends the machine asynchronously; wait for it rather than print a false alarm.
+        halt()
     }
     crate::println!("capmon: no way to power off; halting");
     halt()
@@ -132,6 +139,31 @@ pub fn wait_for_interrupt() {
     }
 }
 
+/// Handles whatever interrupt made a cVM exit: the machine timer or PLIC sources.
+pub fn handle_interrupts() {
+    let mip: u64;
+    // SAFETY: reading mip has no side effects.
+    unsafe { asm!("csrr {}, mip", out(reg) mip, options(nomem, nostack)) };
+    if mip & (1 << 7) != 0 {
+        set_timer(u64::MAX);
+        crate::boot::on_timer();
+    }
+    if mip & (1 << 11) != 0 {
+        claim_external();
+    }
+}
+
+fn claim_external() {
+    loop {
+        let claimed = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).and_then(|p| p.claim());
+        let Some(irq) = claimed else { break };
+        crate::boot::on_interrupt(irq);
+        if let Some(p) = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()) {
+            p.complete(irq);
+        }
+    }
+}
+
 /// Called by `capmon_trap_vector` in entry.S for every trap taken to M-mode.
 #[no_mangle]
 extern "C" fn capmon_trap(frame: &mut TrapFrame) {
@@ -143,14 +175,7 @@ extern "C" fn capmon_trap(frame: &mut TrapFrame) {
                 set_timer(u64::MAX);
                 crate::boot::on_timer();
             }
-            11 => loop {
-                let claimed = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).and_then(|p| p.claim());
-                let Some(irq) = claimed else { break };
-                crate::boot::on_interrupt(irq);
-                if let Some(p) = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()) {
-                    p.complete(irq);
-                }
-            },
+            11 => claim_external(),
             _ => crate::boot::unexpected_exception(format_args!("{cause} at pc {:#x}", frame.mepc)),
         }
     } else {

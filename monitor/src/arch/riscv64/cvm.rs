@@ -1,0 +1,238 @@
+//! Running cVMs on riscv64: U-mode cVMs under the M-mode monitor. Builds a cVM's initial
+//! registers (on CHERI-RISC-V: derives its default capabilities in hardware from the root and
+//! checks each against the software model), programs the PMP window, saves FP state between
+//! cVMs, and turns a trap into a [`CvmEvent`].
+//!
+//! PMP is a second line of defence under the capabilities (and the only one on stock riscv64):
+//! U-mode may fetch from the code part of its region, read and write the rest, and nothing
+//! else. The code part is `[region start, data start)`, which contains the code capability's
+//! bounds; the data part is exactly the data capability's.
+
+use core::arch::asm;
+
+use super::switch::{self, CvmContext};
+use crate::arch::syndrome::RiscvCause;
+use crate::cvm::event::{CapRole, CvmEvent, Fault};
+use crate::cvm::start::CapMismatch;
+
+pub type Format = crate::cap::CheriRiscv;
+pub const MACHINE: crate::cvm::image::Machine = crate::cvm::image::Machine::Riscv64;
+pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
+
+/// f0..f31 and fcsr. The monitor never uses FP registers, so they are switched only when the
+/// CPU passes from one cVM to another.
+#[repr(C, align(16))]
+pub struct FpState {
+    f: [u64; 32],
+    fcsr: u64,
+}
+
+/// Everything the CPU holds for one cVM, plus its PMP window. Lives in a `Box` that never
+/// moves: on CHERI the context holds tagged capabilities.
+#[repr(C, align(16))]
+pub struct CvmCpu {
+    pub context: CvmContext,
+    pub fp: FpState,
+    /// PMP: [start, data) may be fetched and read, [data, end) read and written.
+    window: [u64; 3],
+}
+
+impl CvmCpu {
+    pub const fn new() -> Self {
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0 }, window: [0; 3] }
+    }
+}
+
+#[cfg(feature = "cheri")]
+static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
+
+/// MCCSR bit 30: ISAv9 "no relocation", integer addresses are absolute rather than DDC-relative.
+#[cfg(feature = "cheri")]
+const MCCSR_NO_RELOCATION: u64 = 1 << 30;
+
+/// One-time set-up for running cVMs. Fails on a CHERI-RISC-V hart in the legacy DDC-relative
+/// mode: capmon's loader and hostcall checks use absolute addresses.
+pub fn init() -> Result<(), &'static str> {
+    #[cfg(feature = "cheri")]
+    {
+        let mccsr: u64;
+        // SAFETY: reading MCCSR (CSR 0xBC0, read-only) has no side effects.
+        unsafe { asm!("csrr {}, 0xbc0", out(reg) mccsr, options(nomem, nostack)) };
+        if mccsr & MCCSR_NO_RELOCATION == 0 {
+            return Err("this CHERI-RISC-V hart uses legacy DDC-relative addressing; capmon needs ISAv9 (QEMU: -cpu rv64,Xcheri_v9=true)");
+        }
+    }
+    // mcounteren = 0: U-mode reading cycle/time/instret traps (cVMs ask the monitor for time).
+    // SAFETY: only affects U-mode counter access; no cVM runs yet.
+    unsafe { asm!("csrw mcounteren, zero", options(nomem, nostack)) };
+    #[cfg(feature = "cheri")]
+    super::caps::capture_ddc(&mut ROOT.lock().0);
+    Ok(())
+}
+
+/// Fills `cpu` with a fresh cVM state.
+pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
+    cpu.context = CvmContext::zeroed();
+    cpu.fp = FpState { f: [0; 32], fcsr: 0 };
+    cpu.context.regs[10][0] = setup.argc;
+    cpu.context.regs[11][0] = setup.argv;
+    let caps = setup.caps;
+    let region_start = caps.code.base();
+    let region_end = u64::try_from(caps.stack.top()).unwrap_or(u64::MAX);
+    cpu.window = [region_start, caps.data.base(), region_end];
+    #[cfg(not(feature = "cheri"))]
+    {
+        cpu.context.pc[0] = setup.entry;
+        cpu.context.regs[2][0] = setup.stack_top;
+    }
+    #[cfg(feature = "cheri")]
+    {
+        use super::caps;
+        let root = ROOT.lock();
+        let mut code = caps::CapSlot::null();
+        let mut stack = caps::CapSlot::null();
+        for (slot, model, role) in [
+            (&mut code.0, &caps.code, CapRole::Code),
+            (&mut cpu.context.ddc, &caps.data, CapRole::Data),
+            (&mut stack.0, &caps.stack, CapRole::Stack),
+        ] {
+            let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+            caps::derive(slot, &root.0, model.base(), length, u64::from(model.perms().bits()));
+            let hw = caps::inspect(slot);
+            let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+            crate::cvm::start::check_against_model(observed, model, role)?;
+        }
+        caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
+        // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the stack
+        // capability bounds it in the model and the audit.
+        cpu.context.regs[2][0] = setup.stack_top;
+        if !caps::inspect(&cpu.context.pc).tag {
+            return Err(CapMismatch { role: CapRole::Code, detail: "lost its tag when its address was set".into() });
+        }
+    }
+    Ok(())
+}
+
+const PMP_TOR: u64 = 0x08;
+const PMP_R: u64 = 0x01;
+const PMP_W: u64 = 0x02;
+const PMP_X: u64 = 0x04;
+
+fn program_pmp(window: &[u64; 3]) {
+    // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
+    // [data, end) R+W. No other entry matches, so U-mode can touch nothing else.
+    let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16);
+    // SAFETY: PMP entries without the L bit only restrict U/S-mode; the monitor (M-mode) is
+    // unaffected. The cVM is not running while they change.
+    unsafe {
+        asm!(
+            "csrw pmpaddr0, {a0}",
+            "csrw pmpaddr1, {a1}",
+            "csrw pmpaddr2, {a2}",
+            "csrw pmpcfg0, {cfg}",
+            a0 = in(reg) window[0] >> 2,
+            a1 = in(reg) window[1] >> 2,
+            a2 = in(reg) window[2] >> 2,
+            cfg = in(reg) cfg,
+            options(nomem, nostack),
+        );
+    }
+}
+
+pub fn save_fp(fp: &mut FpState) {
+    // SAFETY: stores f0..f31 and fcsr into `fp`; mstatus.FS is non-zero (the switcher sets
+    // it), so M-mode FP access does not trap. The monitor itself never uses FP registers.
+    unsafe {
+        asm!(
+            "fsd f0, 0({p})",    "fsd f1, 8({p})",    "fsd f2, 16({p})",   "fsd f3, 24({p})",
+            "fsd f4, 32({p})",   "fsd f5, 40({p})",   "fsd f6, 48({p})",   "fsd f7, 56({p})",
+            "fsd f8, 64({p})",   "fsd f9, 72({p})",   "fsd f10, 80({p})",  "fsd f11, 88({p})",
+            "fsd f12, 96({p})",  "fsd f13, 104({p})", "fsd f14, 112({p})", "fsd f15, 120({p})",
+            "fsd f16, 128({p})", "fsd f17, 136({p})", "fsd f18, 144({p})", "fsd f19, 152({p})",
+            "fsd f20, 160({p})", "fsd f21, 168({p})", "fsd f22, 176({p})", "fsd f23, 184({p})",
+            "fsd f24, 192({p})", "fsd f25, 200({p})", "fsd f26, 208({p})", "fsd f27, 216({p})",
+            "fsd f28, 224({p})", "fsd f29, 232({p})", "fsd f30, 240({p})", "fsd f31, 248({p})",
+            "frcsr {t}", "sd {t}, 256({p})",
+            p = in(reg) fp as *mut FpState,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+pub fn restore_fp(fp: &FpState) {
+    // SAFETY: the inverse of `save_fp`. FS must be on for M-mode to write FP registers: set it.
+    unsafe {
+        asm!(
+            "li {t}, 0x6000", "csrs mstatus, {t}",
+            "fld f0, 0({p})",    "fld f1, 8({p})",    "fld f2, 16({p})",   "fld f3, 24({p})",
+            "fld f4, 32({p})",   "fld f5, 40({p})",   "fld f6, 48({p})",   "fld f7, 56({p})",
+            "fld f8, 64({p})",   "fld f9, 72({p})",   "fld f10, 80({p})",  "fld f11, 88({p})",
+            "fld f12, 96({p})",  "fld f13, 104({p})", "fld f14, 112({p})", "fld f15, 120({p})",
+            "fld f16, 128({p})", "fld f17, 136({p})", "fld f18, 144({p})", "fld f19, 152({p})",
+            "fld f20, 160({p})", "fld f21, 168({p})", "fld f22, 176({p})", "fld f23, 184({p})",
+            "fld f24, 192({p})", "fld f25, 200({p})", "fld f26, 208({p})", "fld f27, 216({p})",
+            "fld f28, 224({p})", "fld f29, 232({p})", "fld f30, 240({p})", "fld f31, 248({p})",
+            "ld {t}, 256({p})", "fscsr {t}",
+            p = in(reg) fp as *const FpState,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+const ECALL_FROM_U: u64 = 8;
+
+/// Runs the cVM until its next trap and says what happened.
+pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
+    program_pmp(&cpu.window);
+    // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
+    // it holds this cVM's confined state; interrupts are masked in the monitor.
+    unsafe { switch::run_cvm(&mut cpu.context) };
+    let ctx = &cpu.context;
+    let cause = RiscvCause { mcause: ctx.mcause, mtval: ctx.mtval };
+    let pc = ctx.pc[0];
+    if cause.is_interrupt() {
+        return CvmEvent::Interrupt;
+    }
+    if cause.code() == ECALL_FROM_U {
+        let r = &ctx.regs;
+        let args = [r[10][0], r[11][0], r[12][0], r[13][0], r[14][0], r[15][0]];
+        let number = r[17][0];
+        advance_pc(cpu);
+        return CvmEvent::Hostcall { number, args };
+    }
+    let (cause_name, role) = match (cause.code(), cause.cheri_cause()) {
+        (_, Some((name, reg))) => (name, match reg.0 {
+            32 => CapRole::Code,
+            2 => CapRole::Stack,
+            _ => CapRole::Data,
+        }),
+        (0 | 1 | 12, None) => (cause.name(), CapRole::Code),
+        (2, None) => ("undefined or privileged instruction", CapRole::Code),
+        (_, None) => (cause.name(), CapRole::Data),
+    };
+    let address = match cause.code() {
+        0 | 1 | 4 | 5 | 6 | 7 | 12 | 13 | 15 => Some(ctx.mtval),
+        _ => None,
+    };
+    CvmEvent::Fault(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
+}
+
+fn advance_pc(cpu: &mut CvmCpu) {
+    #[cfg(feature = "cheri")]
+    super::caps::advance(&mut cpu.context.pc);
+    #[cfg(not(feature = "cheri"))]
+    {
+        cpu.context.pc[0] += 4;
+    }
+}
+
+/// Puts a hostcall's result in the cVM's a0 (as an integer).
+pub fn set_result(cpu: &mut CvmCpu, value: u64) {
+    cpu.context.regs[10] = [value, 0];
+}
+
+pub fn pc(cpu: &CvmCpu) -> u64 {
+    cpu.context.pc[0]
+}
