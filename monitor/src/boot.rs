@@ -48,6 +48,15 @@ pub enum PowerOffFallback {
     SifiveTest { base: u64 },
 }
 
+/// What a person must know about isolation on a board without capability hardware.
+pub const ISOLATION_WARNING: Option<&str> = if cfg!(feature = "cheri") {
+    None
+} else if cfg!(target_arch = "riscv64") {
+    Some("no capability hardware on this board: cVMs are confined by PMP only (page-granular, no capability checks)")
+} else {
+    Some("no capability hardware on this board: cVMs are NOT isolated")
+};
+
 /// The largest device tree capmon accepts (QEMU reserves 1 MiB for it).
 const MAX_DTB_SIZE: u32 = 1 << 20;
 /// The monitor's own heap, carved from the first usable range that fits.
@@ -163,8 +172,8 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         level,
         caps
     );
-    if !cfg!(feature = "cheri") {
-        println!("capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated");
+    if let Some(warning) = ISOLATION_WARNING {
+        println!("capmon: WARNING: {warning}");
     }
     if !level_ok {
         println!("capmon: entered at {level}, but capmon must run at EL2; stopping");

@@ -2,26 +2,30 @@
 //! `build` commands; `test` and `bench` live in `suite` and `bench`.
 
 use crate::boards::{self, LookupEnv, RunArgs, BOARDS};
+use crate::cvm_build;
 use crate::runner::{self, TempDir, Workspace};
 
 pub const USAGE: &str = "\
 capmon-run: build capmon board images and boot them under QEMU
 
 usage:
-  capmon-run boot <board> [--manifest NAME] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
-      build, print the QEMU command and run it with this terminal as the console
+  capmon-run boot <board> [MANIFEST] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
+      build the board with the cVMs of cvms/manifests/MANIFEST.dts (default: demo; `none`:
+      no cVMs), print the QEMU command and run it with this terminal as the console
       (Ctrl-A X quits QEMU; Ctrl-A H lists the other keys)
-  capmon-run debug <board> [--manifest NAME] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
+  capmon-run debug <board> [MANIFEST] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
       like boot, but QEMU waits halted for gdb (-s -S); prints the gdb command to attach
-  capmon-run demo [--manifest NAME] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
+  capmon-run demo [MANIFEST] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
       boot on qemu-morello if CHERI QEMU is installed, else on stock qemu-aarch64
   capmon-run build [--manifest NAME] [BOARD...]
-      build the boards (default: all) and print each image's size
+      build the boards (default: all; with no cVMs unless --manifest) and print each
+      image's size
   capmon-run test [--list] [--no-build] [FILTER]
       run the boot tests whose name contains FILTER (default: all)
   capmon-run bench [--no-build]
       image size and guest instructions from reset to the banner, per QEMU board
 options (any command):
+  --manifest NAME the same as the MANIFEST argument
   -v, --verbose   echo the console of tests and benchmarks as it arrives
   -h, --help      this text
 
@@ -85,6 +89,16 @@ fn option_value(
     }
 }
 
+/// The manifest given as a word or with `--manifest`, not both.
+fn one_manifest(word: Option<String>, option: Option<String>) -> Result<Option<String>, String> {
+    match (word, option) {
+        (Some(w), Some(o)) => Err(format!(
+            "two manifests given (`{w}` and --manifest {o}); name one"
+        )),
+        (w, o) => Ok(w.or(o)),
+    }
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
     let mut global = Global::default();
@@ -144,12 +158,15 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
     let cmd = match command.as_str() {
         "boot" | "debug" => {
             only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
-            let [board] = <[String; 1]>::try_from(words).map_err(|_| {
-                format!(
-                    "`{command}` takes exactly one board: {}",
+            let mut words = words.into_iter();
+            let (Some(board), positional, None) = (words.next(), words.next(), words.next())
+            else {
+                return Err(format!(
+                    "`{command}` takes one board and optionally a manifest: {}",
                     boards::board_names()
-                )
-            })?;
+                ));
+            };
+            let manifest = one_manifest(positional, manifest)?;
             Command::Boot {
                 board,
                 debug: command == "debug",
@@ -161,9 +178,19 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
         }
         "demo" => {
             only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
-            if !words.is_empty() {
-                return Err("`demo` takes no board: it picks qemu-morello or qemu-aarch64".into());
+            if words.len() > 1 {
+                return Err(
+                    "`demo` takes no board (it picks qemu-morello or qemu-aarch64), only a manifest"
+                        .into(),
+                );
             }
+            let word = words.into_iter().next();
+            if let Some(board) = word.as_deref().filter(|w| boards::board(w).is_some()) {
+                return Err(format!(
+                    "`demo` takes no board (it picks qemu-morello or qemu-aarch64);                      use `boot {board}`"
+                ));
+            }
+            let manifest = one_manifest(word, manifest)?;
             Command::Demo {
                 manifest,
                 append,
@@ -314,14 +341,8 @@ fn boot(
     })?;
     // Look for QEMU before building, so a missing CHERI QEMU is reported at once.
     let qemu = boards::find_qemu(spec, &LookupEnv::from_process()).map_err(|e| e.to_string())?;
-    if no_build && manifest.is_some() {
-        return Err("--manifest needs a build; drop --no-build".into());
-    }
-    let kernel = if no_build {
-        runner::existing_image(ws, board)?
-    } else {
-        runner::build_image(ws, board, manifest)?
-    };
+    let manifest = cvm_build::resolve_manifest(manifest, Some(cvm_build::DEFAULT_BOOT_MANIFEST));
+    let kernel = crate::suite::image_for(ws, board, manifest, no_build)?;
     let tmp = TempDir::new(board.name)?;
     let mut extra = Vec::new();
     if debug {
@@ -376,7 +397,7 @@ fn build(ws: &Workspace, names: &[String], manifest: Option<&str>) -> Result<i32
     };
     let mut results = Vec::new();
     for board in selected {
-        let outcome = runner::build_image(ws, board, manifest)
+        let outcome = runner::build_image(ws, board, cvm_build::resolve_manifest(manifest, None))
             .and_then(|elf| crate::elf::image_size_of(&elf).map(|size| (elf, size)));
         results.push((board.name, outcome));
     }
@@ -474,15 +495,36 @@ mod tests {
                 qemu_args: vec![],
             })
         );
-        assert!(p(&["demo", "qemu-aarch64"]).is_err());
+        assert!(p(&["demo", "qemu-aarch64"])
+            .unwrap_err()
+            .contains("use `boot qemu-aarch64`"));
+        // The manifest as a plain word (what `just qemu-morello NAME` passes).
+        assert_eq!(
+            p(&["demo", "attacks"]).map(|x| x.1),
+            Ok(Command::Demo {
+                manifest: Some("attacks".into()),
+                append: None,
+                no_build: false,
+                qemu_args: vec![],
+            })
+        );
+        let (_, c) = p(&["boot", "qemu-morello", "attacks", "--no-build"]).expect("parses");
+        assert!(matches!(c, Command::Boot { board, manifest: Some(m), no_build: true, .. }
+            if board == "qemu-morello" && m == "attacks"));
+        let (_, c) = p(&["boot", "qemu-morello"]).expect("parses");
+        assert!(matches!(c, Command::Boot { manifest: None, .. }));
     }
 
     #[test]
     fn mistakes_are_explained() {
-        assert!(p(&["boot"]).unwrap_err().contains("exactly one board"));
-        assert!(p(&["boot", "a", "b"])
+        assert!(p(&["boot"]).unwrap_err().contains("one board and optionally a manifest"));
+        assert!(p(&["boot", "a", "b", "c"])
             .unwrap_err()
-            .contains("exactly one board"));
+            .contains("one board and optionally a manifest"));
+        assert!(p(&["boot", "qemu-aarch64", "demo", "--manifest", "attacks"])
+            .unwrap_err()
+            .contains("two manifests"));
+        assert!(p(&["demo", "a", "b"]).unwrap_err().contains("only a manifest"));
         assert!(p(&["boot", "qemu-aarch64", "--append"])
             .unwrap_err()
             .contains("needs a value"));

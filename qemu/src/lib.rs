@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod boards;
 pub mod cli;
+pub mod cvm_build;
 pub mod dtb;
 pub mod elf;
 pub mod expect;

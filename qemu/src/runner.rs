@@ -63,8 +63,8 @@ impl Workspace {
             .join(board.bin)
     }
 
-    /// Where `test` keeps a copy of a board image per manifest, so variants built one after the
-    /// other do not overwrite each other before their tests run.
+    /// Where capmon-run keeps a copy of a board image per manifest (`default`: no bundle), so
+    /// variants built one after the other do not overwrite each other before they run.
     pub fn stashed_image_path(&self, board: &Board, manifest: Option<&str>) -> PathBuf {
         self.target_dir
             .join("capmon-run")
@@ -109,17 +109,24 @@ pub fn cargo_build_args(board: &Board) -> Vec<String> {
 }
 
 /// Builds a board image with cargo (its output goes straight to the terminal, so a long build
-/// shows progress) and returns the ELF path. `manifest` is passed to the build as
-/// `CAPMON_MANIFEST` (board crates pick the cVM manifest baked into the image from it).
+/// shows progress) and returns the path of its per-manifest copy
+/// ([`Workspace::stashed_image_path`]). With a `manifest`, the cVM images it names and its
+/// bundle are built first (`cvm_build`, next to that copy) and the board is built with
+/// `CAPMON_BUNDLE=<bundle>` (its build script embeds the file); without one, the image embeds
+/// no bundle.
 pub fn build_image(
     ws: &Workspace,
     board: &Board,
     manifest: Option<&str>,
 ) -> Result<PathBuf, String> {
+    let bundle = match manifest {
+        Some(m) => Some(crate::cvm_build::prepare_bundle(ws, board, m)?),
+        None => None,
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let args = cargo_build_args(board);
-    let shown = match manifest {
-        Some(m) => format!("CAPMON_MANIFEST={} ", boards::shell_quote(m)),
+    let shown = match &bundle {
+        Some(b) => format!("CAPMON_BUNDLE={} ", boards::shell_quote(&b.to_string_lossy())),
         None => String::new(),
     };
     eprintln!(
@@ -129,10 +136,10 @@ pub fn build_image(
     );
     let mut cmd = Command::new(&cargo);
     cmd.args(&args).current_dir(&ws.root);
-    match manifest {
-        Some(m) => cmd.env("CAPMON_MANIFEST", m),
+    match &bundle {
+        Some(b) => cmd.env("CAPMON_BUNDLE", b),
         // A stray value in the caller's environment must not change the default image.
-        None => cmd.env_remove("CAPMON_MANIFEST"),
+        None => cmd.env_remove("CAPMON_BUNDLE"),
     };
     let status = cmd
         .status()
@@ -147,11 +154,17 @@ pub fn build_image(
             elf.display()
         ));
     }
-    Ok(elf)
+    // Cargo's output is overwritten by the next variant built; the copy stays.
+    stash_image(ws, board, manifest, &elf)
 }
 
-/// Returns the image cargo built earlier, without building (`--no-build`).
+/// Returns the image without a bundle built earlier, without building (`--no-build`): the
+/// copy [`build_image`] kept, else cargo's output.
 pub fn existing_image(ws: &Workspace, board: &Board) -> Result<PathBuf, String> {
+    let stashed = ws.stashed_image_path(board, None);
+    if stashed.is_file() {
+        return Ok(stashed);
+    }
     let elf = ws.image_path(board);
     if elf.is_file() {
         Ok(elf)
@@ -171,6 +184,10 @@ pub fn stash_image(
     elf: &Path,
 ) -> Result<PathBuf, String> {
     let dest = ws.stashed_image_path(board, manifest);
+    // Copying a file onto itself would truncate it.
+    if dest == elf {
+        return Ok(dest);
+    }
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

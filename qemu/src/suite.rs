@@ -171,18 +171,17 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
     summary
 }
 
-/// Builds (or, with `no_build`, finds) a board image and keeps a per-manifest copy.
-fn image_for(
+/// Builds (or, with `no_build`, finds) a board image variant: the per-manifest copy
+/// [`runner::build_image`] keeps, so variants built one after the other stay apart.
+pub fn image_for(
     ws: &Workspace,
     board: &Board,
     manifest: Option<&str>,
     no_build: bool,
 ) -> Result<PathBuf, String> {
     match (no_build, manifest) {
-        // Cargo's own output is the newest default image (`build` or `boot` may have rebuilt it
-        // since the last test run).
         (true, None) => runner::existing_image(ws, board),
-        // Manifest variants only exist as the copies earlier test runs kept.
+        // Manifest variants only exist as the copies earlier runs kept.
         (true, Some(_)) => {
             let stashed = ws.stashed_image_path(board, manifest);
             if stashed.is_file() {
@@ -194,10 +193,7 @@ fn image_for(
                 ))
             }
         }
-        (false, _) => {
-            let elf = runner::build_image(ws, board, manifest)?;
-            runner::stash_image(ws, board, manifest, &elf)
-        }
+        (false, _) => runner::build_image(ws, board, manifest),
     }
 }
 

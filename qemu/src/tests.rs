@@ -179,7 +179,7 @@ impl Break {
 }
 
 const NO_ISOLATION_WARNING: &str =
-    r"^capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated$";
+    r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated|confined by PMP only \(page-granular, no capability checks\))$";
 
 /// Arm `virt` with `-m 2048 -smp 2`: RAM at 0x40000000; the DTB QEMU passes to an ELF kernel
 /// sits at the start of RAM. PL011 is SPI 1 (INTID 33); the EL2 (hypervisor) timer is PPI 10

@@ -241,3 +241,74 @@ mod tests {
         assert_eq!(timer.cheri_cause(), None);
     }
 }
+
+/// The address a RISC-V load or store would access, decoded from the instruction and the
+/// registers (`x[0]` must be 0). CHERI faults report only the cause and register in mtval, so
+/// the fault report recovers the address this way. `None` for anything but a load/store
+/// (32-bit, or the compressed C.LW/C.LD/C.SW/C.SD/C.FLD/C.FSD and their sp-relative forms).
+pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
+    let reg = |n: u32| x[(n & 31) as usize];
+    if insn & 3 == 3 {
+        let rs1 = (insn >> 15) & 31;
+        let imm = match insn & 0x7f {
+            0x03 | 0x07 => ((insn as i32) >> 20) as i64,                                        // loads
+            0x23 | 0x27 => ((((insn as i32) >> 25) << 5) | ((insn >> 7) & 31) as i32) as i64, // stores
+            _ => return None,
+        };
+        return Some(reg(rs1).wrapping_add(imm as u64));
+    }
+    let insn = insn & 0xffff;
+    let funct3 = insn >> 13;
+    let rs1_prime = 8 + ((insn >> 7) & 7);
+    match (insn & 3, funct3) {
+        // C.FLD/C.LW/C.LD/C.FSD/C.SW/C.SD: rs1' + zero-extended offset.
+        (0, 1) | (0, 3) | (0, 5) | (0, 7) => {
+            let off = ((insn >> 7) & 0x38) | ((insn << 1) & 0xc0);
+            Some(reg(rs1_prime).wrapping_add(u64::from(off)))
+        }
+        (0, 2) | (0, 6) => {
+            let off = ((insn >> 7) & 0x38) | ((insn >> 4) & 0x4) | ((insn << 1) & 0x40);
+            Some(reg(rs1_prime).wrapping_add(u64::from(off)))
+        }
+        // C.LWSP / C.LDSP / C.FLDSP: sp + offset.
+        (2, 2) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x20) | ((insn >> 2) & 0x1c) | ((insn << 4) & 0xc0)))),
+        (2, 1) | (2, 3) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x20) | ((insn >> 2) & 0x18) | ((insn << 4) & 0x1c0)))),
+        // C.SWSP / C.SDSP / C.FSDSP.
+        (2, 6) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x3c) | ((insn >> 1) & 0xc0)))),
+        (2, 5) | (2, 7) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x38) | ((insn >> 1) & 0x1c0)))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod access_address_tests {
+    use super::riscv_access_address;
+
+    fn regs() -> [u64; 32] {
+        let mut x = [0u64; 32];
+        x[2] = 0x1000; // sp
+        x[10] = 0x8000_0000; // a0
+        x[11] = 0x2000; // a1
+        x
+    }
+
+    #[test]
+    fn full_width_loads_and_stores() {
+        // ld a1, 16(a0) = 0x01053583; sd a1, -8(a0) = 0xfeb53c23; lw a1, 0(a0) = 0x00052583
+        assert_eq!(riscv_access_address(0x0105_3583, &regs()), Some(0x8000_0010));
+        assert_eq!(riscv_access_address(0xfeb5_3c23, &regs()), Some(0x7fff_fff8));
+        assert_eq!(riscv_access_address(0x0005_2583, &regs()), Some(0x8000_0000));
+        assert_eq!(riscv_access_address(0x0000_0013, &regs()), None, "addi is not an access");
+    }
+
+    #[test]
+    fn compressed_loads_and_stores() {
+        // c.ld a1, 8(a0) = 0x650c; c.sd a1, 0(a0) = 0xe10c; c.ldsp a1, 24(sp) = 0x65e2; c.sdsp a1, 16(sp) = 0xe82e
+        assert_eq!(riscv_access_address(0x650c, &regs()), Some(0x8000_0008));
+        assert_eq!(riscv_access_address(0xe10c, &regs()), Some(0x8000_0000));
+        assert_eq!(riscv_access_address(0x65e2, &regs()), Some(0x1018));
+        assert_eq!(riscv_access_address(0xe82e, &regs()), Some(0x1010));
+        // c.lw a1, 4(a0) = 0x414c
+        assert_eq!(riscv_access_address(0x414c, &regs()), Some(0x8000_0004));
+    }
+}

@@ -36,10 +36,7 @@ pub struct AuditRow {
 /// The permission names of `cap` without the brackets of its `Display`.
 fn perm_names<F: Format>(cap: &Capability<F>) -> String {
     let shown = format!("{}", cap.perms());
-    shown
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .into()
+    shown.trim_start_matches('[').trim_end_matches(']').into()
 }
 
 fn row<F: Format>(cvm: &str, role: &'static str, cap: &Capability<F>, otype: String) -> AuditRow {
@@ -67,7 +64,12 @@ pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
         row(cvm, ROLE_CODE, &caps.code, role_otype(&caps.code)),
         row(cvm, ROLE_DATA, &caps.data, role_otype(&caps.data)),
         row(cvm, ROLE_STACK, &caps.stack, role_otype(&caps.stack)),
-        row(cvm, ROLE_SEALING, &caps.sealer, format!("{:#x}", caps.otype)),
+        row(
+            cvm,
+            ROLE_SEALING,
+            &caps.sealer,
+            format!("{:#x}", caps.otype)
+        ),
     ]
 }
 
@@ -165,9 +167,9 @@ pub fn format_json(rows: &[AuditRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::PhysRange;
     use crate::cap::{CheriRiscv, Morello};
     use crate::cvm::plan::tests::{layout, manifest};
-    use crate::addr::PhysRange;
     use crate::cvm::plan::{default_caps, plan_regions, CvmFormat};
 
     /// Plans a two-cVM manifest over 1 GiB at 0x8000_0000 and audits it.

@@ -124,7 +124,9 @@ pub struct CvmSpec {
 pub enum OnFault {
     Stop,
     /// Reload and start it again, at most `max` times.
-    Restart { max: u32 },
+    Restart {
+        max: u32,
+    },
 }
 
 /// A manifest and the images it refers to, all borrowed from one blob.
@@ -281,7 +283,8 @@ fn read_nodes(blob: &[u8]) -> Result<Vec<RawNode<'_>>, &'static str> {
         let value = be32(blob, 4 * i).ok_or(BAD_HEADER)?;
         usize::try_from(value).map_err(|_| BAD_HEADER)
     };
-    let (totalsize, off_struct, off_strings, version) = (field(1)?, field(2)?, field(3)?, field(5)?);
+    let (totalsize, off_struct, off_strings, version) =
+        (field(1)?, field(2)?, field(3)?, field(5)?);
     let size_strings = field(8)?;
     // Version 16 has no size_dt_struct: the block runs at most to the end of the blob.
     let size_struct = if version >= 17 {
@@ -306,7 +309,8 @@ fn read_nodes(blob: &[u8]) -> Result<Vec<RawNode<'_>>, &'static str> {
         match token {
             FDT_BEGIN_NODE => {
                 let name_at = pos.checked_add(4).ok_or("node name out of range")?;
-                let name = cstr_at(structs, name_at, structs.len()).ok_or("unterminated node name")?;
+                let name =
+                    cstr_at(structs, name_at, structs.len()).ok_or("unterminated node name")?;
                 if nodes.len() >= MAX_NODES {
                     return Err("more than 512 nodes");
                 }
@@ -474,7 +478,9 @@ fn unit_index(node_name: &[u8]) -> Result<u32, String> {
     };
     let canonical = !unit.is_empty()
         && unit.len() <= 8
-        && unit.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && unit
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
         && (unit == b"0" || unit.first() != Some(&b'0'));
     let parsed = core::str::from_utf8(unit)
         .ok()
@@ -500,10 +506,7 @@ type Images<'a> = Vec<(String, &'a [u8])>;
 
 /// Checks the tree; returns what could be read plus every error. The manifest is only
 /// meaningful when there are no errors.
-fn check<'a>(
-    nodes: &[RawNode<'a>],
-    mode: Mode,
-) -> (Manifest, Images<'a>, Vec<ManifestError>) {
+fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<ManifestError>) {
     let mut errors = Vec::new();
     let mut manifest = Manifest {
         keep_running: false,
@@ -511,7 +514,10 @@ fn check<'a>(
     };
     let mut images = Vec::new();
     let Some(root) = nodes.first() else {
-        errors.push(ManifestError::root(None, "the device tree has no root node"));
+        errors.push(ManifestError::root(
+            None,
+            "the device tree has no root node",
+        ));
         return (manifest, images, errors);
     };
 
@@ -560,9 +566,10 @@ fn check<'a>(
                     "node /images: a manifest must not contain /images (capmon-tool bundle \
                      adds it from --images)",
                 )),
-                Mode::Bundle if images_seen => {
-                    errors.push(ManifestError::root(None, "node /images appears more than once"))
-                }
+                Mode::Bundle if images_seen => errors.push(ManifestError::root(
+                    None,
+                    "node /images appears more than once",
+                )),
                 Mode::Bundle => {
                     images_seen = true;
                     check_images(nodes, i, node, &mut images, &mut errors);
@@ -581,7 +588,11 @@ fn check<'a>(
                 None,
                 format!(
                     "unknown node /{shown}: the root holds only cvm@N nodes{}",
-                    if mode == Mode::Bundle { " and /images" } else { "" }
+                    if mode == Mode::Bundle {
+                        " and /images"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -606,7 +617,9 @@ fn check<'a>(
             let who = Some(CvmRef::Name(cvm.name.clone()));
             let image = images.iter().find(|(n, _)| *n == cvm.image);
             let message = match image {
-                None if images_seen => format!("no image \"{}\" in the bundle's /images", cvm.image),
+                None if images_seen => {
+                    format!("no image \"{}\" in the bundle's /images", cvm.image)
+                }
                 None => continue,
                 Some((_, bytes)) if !bytes.starts_with(&ELF_MAGIC) => format!(
                     "image \"{}\" is not an ELF file (it starts with {}, not 7f 45 4c 46)",
@@ -866,7 +879,10 @@ fn check_cvm(
 
     let memory_size = match f.memory_size {
         None => {
-            e.field("memory-size", "required: the bytes of the cVM's region (image, heap and stack)");
+            e.field(
+                "memory-size",
+                "required: the bytes of the cVM's region (image, heap and stack)",
+            );
             None
         }
         Some(v) => match cells_u64(v) {
@@ -876,7 +892,9 @@ fn check_cvm(
             }
             Ok(size) => {
                 let problem = if !size.is_multiple_of(PAGE_SIZE) {
-                    Some(format!("must be a multiple of 4 KiB (0x1000), is {size:#x}"))
+                    Some(format!(
+                        "must be a multiple of 4 KiB (0x1000), is {size:#x}"
+                    ))
                 } else if size < MIN_MEMORY_SIZE {
                     Some(format!("must be at least 64 KiB (0x10000), is {size:#x}"))
                 } else if size > MAX_MEMORY_SIZE {
@@ -906,7 +924,10 @@ fn check_cvm(
             None
         }
         Some(Ok(size)) if !size.is_multiple_of(STACK_ALIGN) => {
-            e.field("stack-size", format!("must be a multiple of 16, is {size:#x}"));
+            e.field(
+                "stack-size",
+                format!("must be a multiple of 16, is {size:#x}"),
+            );
             None
         }
         Some(Ok(size)) => Some(size),
@@ -951,7 +972,9 @@ fn check_cvm(
     let console_label = match f.console_label.map(string_value) {
         // The default is the name, cut to the label limit (names are ASCII, so any cut is
         // on a character boundary).
-        None => name.as_ref().map(|n| n.chars().take(CONSOLE_LABEL_MAX).collect()),
+        None => name
+            .as_ref()
+            .map(|n| n.chars().take(CONSOLE_LABEL_MAX).collect()),
         Some(Err(why)) => {
             e.field("console-label", why);
             None
@@ -1065,7 +1088,11 @@ fn check_cvm(
 }
 
 /// A required string field; reports a missing or malformed value.
-fn required_string<'a>(e: &mut CvmErrors<'_>, field: &str, value: Option<&'a [u8]>) -> Option<&'a str> {
+fn required_string<'a>(
+    e: &mut CvmErrors<'_>,
+    field: &str,
+    value: Option<&'a [u8]>,
+) -> Option<&'a str> {
     let Some(value) = value else {
         e.field(field, "required");
         return None;
@@ -1244,7 +1271,10 @@ pub(crate) mod tests {
         }
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cvm/testdata");
         for (name, committed) in FIXTURES {
-            let fresh = dtc(&dir.join(format!("{name}.dts")), &["-E", "no-name_is_string"]);
+            let fresh = dtc(
+                &dir.join(format!("{name}.dts")),
+                &["-E", "no-name_is_string"],
+            );
             assert!(
                 fresh == committed,
                 "testdata/{name}.dtb is stale: run monitor/src/cvm/testdata/build-manifests.sh"
@@ -1349,7 +1379,10 @@ pub(crate) mod tests {
             .find(|e| e.cvm == Some(CvmRef::Name("odd-memory".into())))
             .unwrap();
         assert_eq!(odd.field.as_deref(), Some("memory-size"));
-        assert_eq!(odd.message, "must be a multiple of 4 KiB (0x1000), is 0x10800");
+        assert_eq!(
+            odd.message,
+            "must be a multiple of 4 KiB (0x1000), is 0x10800"
+        );
         let unnamed = errors.first().unwrap();
         assert_eq!(unnamed.cvm, Some(CvmRef::Node("cvm@1".into())));
     }
@@ -1373,19 +1406,26 @@ pub(crate) mod tests {
     fn wrong_version_or_foreign_tree_gives_one_error() {
         assert_eq!(
             manifest_errors(WRONG_VERSION),
-            [r#"field "compatible": "capmon,manifest-v2" is a manifest version this monitor does not read (it reads "capmon,manifest-v1")"#]
+            [
+                r#"field "compatible": "capmon,manifest-v2" is a manifest version this monitor does not read (it reads "capmon,manifest-v1")"#
+            ]
         );
-        let machine = std::fs::read(workspace().join("../shared/testdata/dt/qemu-aarch64-virt.dtb"))
-            .expect("shared machine tree");
+        let machine =
+            std::fs::read(workspace().join("../shared/testdata/dt/qemu-aarch64-virt.dtb"))
+                .expect("shared machine tree");
         assert_eq!(
             manifest_errors(&machine),
-            [r#"field "compatible": not a capmon manifest: a capmon manifest's root has compatible = "capmon,manifest-v1""#]
+            [
+                r#"field "compatible": not a capmon manifest: a capmon manifest's root has compatible = "capmon,manifest-v1""#
+            ]
         );
         let mut no_compatible = Builder::new();
         no_compatible.begin("").end();
         assert_eq!(
             manifest_errors(&no_compatible.finish()),
-            [r#"field "compatible": missing: a capmon manifest's root has compatible = "capmon,manifest-v1""#]
+            [
+                r#"field "compatible": missing: a capmon manifest's root has compatible = "capmon,manifest-v1""#
+            ]
         );
     }
 
@@ -1398,23 +1438,36 @@ pub(crate) mod tests {
         let truncated = VALID.get(..VALID.len() - 8).unwrap();
         let errors = manifest_errors(truncated);
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].starts_with("not a valid device-tree blob: device tree truncated"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("not a valid device-tree blob: device tree truncated"),
+            "{errors:?}"
+        );
         assert_eq!(
             messages(&parse_bundle(&[]).unwrap_err()),
-            ["not a valid device-tree blob: device tree truncated: only 0 bytes, less than the \
-              40-byte FDT header"]
+            [
+                "not a valid device-tree blob: device tree truncated: only 0 bytes, less than the \
+              40-byte FDT header"
+            ]
         );
     }
 
     #[test]
     fn a_bundle_gives_its_manifest_and_images() {
         let bundle = parse_bundle(BUNDLE).expect("bundle.dts is valid");
-        let names: Vec<&str> = bundle.manifest.cvms.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = bundle
+            .manifest
+            .cvms
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["hello", "clock", "hello-again"]);
         assert_eq!(bundle.manifest.cvms[1].args, ["10"]);
         let images: Vec<&str> = bundle.images.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(images, ["hello", "clock"]);
-        assert_eq!(bundle.image("clock"), Some(&b"\x7fELF\x02\x01\x01\x00clock"[..]));
+        assert_eq!(
+            bundle.image("clock"),
+            Some(&b"\x7fELF\x02\x01\x01\x00clock"[..])
+        );
         assert_eq!(bundle.image("nope"), None);
         // The manifest alone refuses /images: only the bundler may add it.
         assert!(manifest_errors(BUNDLE)
@@ -1510,7 +1563,10 @@ pub(crate) mod tests {
         let demo = parse_manifest(&dtc(&dir.join("demo.dts"), &[])).expect("demo.dts");
         let names: Vec<&str> = demo.cvms.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["hello", "clock", "hello-c"]);
-        assert!(demo.cvms.iter().all(|c| c.memory_size == 0x10_0000 && c.image == c.name));
+        assert!(demo
+            .cvms
+            .iter()
+            .all(|c| c.memory_size == 0x10_0000 && c.image == c.name));
 
         let attacks = parse_manifest(&dtc(&dir.join("attacks.dts"), &[])).expect("attacks.dts");
         let names: Vec<&str> = attacks.cvms.iter().map(|c| c.name.as_str()).collect();
@@ -1589,7 +1645,8 @@ pub(crate) mod tests {
                         0 => blob[at] ^= 1 << rng.below(8),
                         1 => blob[at] = rng.next() as u8,
                         _ => {
-                            let specials = [0, 1, 2, 3, 4, 9, 0xffff_ffff, 0x8000_0000, 0xd00d_feed];
+                            let specials =
+                                [0, 1, 2, 3, 4, 9, 0xffff_ffff, 0x8000_0000, 0xd00d_feed];
                             let value = specials[rng.below(specials.len())];
                             let at = at & !3;
                             if let Some(w) = blob.get_mut(at..at + 4) {

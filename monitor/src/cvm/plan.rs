@@ -201,7 +201,10 @@ impl fmt::Display for PlanError {
                 write!(f, "derived {role} capability is wrong: {why}")
             }
             PlanErrorKind::OtypeOutOfRange { otype, max } => {
-                write!(f, "object type {otype:#x} is above the format's largest, {max:#x}")
+                write!(
+                    f,
+                    "object type {otype:#x} is above the format's largest, {max:#x}"
+                )
             }
         }
     }
@@ -287,7 +290,10 @@ pub fn plan_regions<F: Format>(
                     needed: size,
                     align,
                     largest_free: free.iter().map(PhysRange::size).max().unwrap_or(0),
-                    total_free: free.iter().map(PhysRange::size).fold(0, u64::saturating_add),
+                    total_free: free
+                        .iter()
+                        .map(PhysRange::size)
+                        .fold(0, u64::saturating_add),
                 },
             });
         };
@@ -576,11 +582,17 @@ pub(crate) mod tests {
         // leaves the top page of usable memory to the next, small cVM.
         assert_eq!(
             Morello::plan_region(0x3ff_f000),
-            Some(crate::cap::RegionPlan { size: 0x400_0000, align: 0x8000 })
+            Some(crate::cap::RegionPlan {
+                size: 0x400_0000,
+                align: 0x8000
+            })
         );
         assert_eq!(
             CheriRiscv::plan_region(0x3ff_f000),
-            Some(crate::cap::RegionPlan { size: 0x400_0000, align: 0x2_0000 })
+            Some(crate::cap::RegionPlan {
+                size: 0x400_0000,
+                align: 0x2_0000
+            })
         );
         let m = manifest(&[0x3ff_f000, 0x1000]);
         let usable = [r(0x8000_0000, 0x8800_1000)];
@@ -650,9 +662,18 @@ pub(crate) mod tests {
     #[test]
     fn morello_default_caps_have_exact_bounds_and_least_permissions() {
         let caps = default_caps_for::<Morello>();
-        assert_eq!(summary(&caps.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
-        assert_eq!(summary(&caps.data), "[Load,Store,Global] 0x7ff03000+0xfd000");
-        assert_eq!(summary(&caps.stack), "[Load,Store,Global] 0x7fff0000+0x10000");
+        assert_eq!(
+            summary(&caps.code),
+            "[Load,Execute,Global] 0x7ff00000+0x3000"
+        );
+        assert_eq!(
+            summary(&caps.data),
+            "[Load,Store,Global] 0x7ff03000+0xfd000"
+        );
+        assert_eq!(
+            summary(&caps.stack),
+            "[Load,Store,Global] 0x7fff0000+0x10000"
+        );
         assert_eq!(summary(&caps.sealer), "[Seal,Unseal,Global] 0x12+0x1");
         assert_eq!(caps.otype, FIRST_CVM_OTYPE + 2);
         for cap in [caps.code, caps.data, caps.stack, caps.sealer] {
@@ -680,9 +701,18 @@ pub(crate) mod tests {
     #[test]
     fn riscv_default_caps_have_exact_bounds_and_least_permissions() {
         let caps = default_caps_for::<CheriRiscv>();
-        assert_eq!(summary(&caps.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
-        assert_eq!(summary(&caps.data), "[Load,Store,Global] 0x7ff03000+0xfd000");
-        assert_eq!(summary(&caps.stack), "[Load,Store,Global] 0x7fff0000+0x10000");
+        assert_eq!(
+            summary(&caps.code),
+            "[Load,Execute,Global] 0x7ff00000+0x3000"
+        );
+        assert_eq!(
+            summary(&caps.data),
+            "[Load,Store,Global] 0x7ff03000+0xfd000"
+        );
+        assert_eq!(
+            summary(&caps.stack),
+            "[Load,Store,Global] 0x7fff0000+0x10000"
+        );
         assert_eq!(summary(&caps.sealer), "[Seal,Unseal,Global] 0x12+0x1");
         for cap in [caps.code, caps.data, caps.stack] {
             assert!(!cap.perms().contains(RiscvPerms::ACCESS_SYSTEM_REGS));
@@ -703,10 +733,8 @@ pub(crate) mod tests {
         let v = default_caps::<CheriRiscv>(region, code, stack, 0).unwrap();
         assert_eq!(summary(&v.code), "[Load,Execute,Global] 0x7ff00000+0x12380");
         assert_eq!(v.data.base(), 0x7ff1_2400);
-        for (code_top, data_base) in [
-            (m.code.top(), m.data.base()),
-            (v.code.top(), v.data.base()),
-        ] {
+        for (code_top, data_base) in [(m.code.top(), m.data.base()), (v.code.top(), v.data.base())]
+        {
             assert!(code_top >= u128::from(code.end.0));
             assert!(u128::from(data_base) >= code_top);
         }
@@ -716,7 +744,10 @@ pub(crate) mod tests {
         let code = r(tight.start.0, tight.start.0 + 0x1_2345);
         let stack = r(tight.end.0 - 0x1000, tight.end.0);
         let err = default_caps::<CheriRiscv>(tight, code, stack, 0).unwrap_err();
-        assert!(matches!(err.kind, PlanErrorKind::NotRepresentable { role: "region", .. }));
+        assert!(matches!(
+            err.kind,
+            PlanErrorKind::NotRepresentable { role: "region", .. }
+        ));
     }
 
     #[test]
@@ -730,7 +761,8 @@ pub(crate) mod tests {
             "cvm \"hello\": code [0x7feff000..0x7ff01000) is empty or not inside the region \
              [0x7ff00000..0x80000000)"
         );
-        let err = default_caps::<Morello>(region, code, r(0x7ff0_2000, 0x7ff1_0000), 5).unwrap_err();
+        let err =
+            default_caps::<Morello>(region, code, r(0x7ff0_2000, 0x7ff1_0000), 5).unwrap_err();
         assert_eq!(
             format!("{err}"),
             "cvm@5: stack [0x7ff02000..0x7ff10000) overlaps the code capability, which ends at \
@@ -806,8 +838,14 @@ pub(crate) mod tests {
             for (i, (region, cvm)) in regions.iter().zip(&m.cvms).enumerate() {
                 assert!(region.size() >= cvm.memory_size);
                 assert!(region.start.0.is_multiple_of(REGION_ALIGN_MIN));
-                assert!(usable.iter().any(|u| u.covers(region)), "{region} not usable");
-                assert!(F::bounds_are_exact(region.start.0, region.size()), "{region}");
+                assert!(
+                    usable.iter().any(|u| u.covers(region)),
+                    "{region} not usable"
+                );
+                assert!(
+                    F::bounds_are_exact(region.start.0, region.size()),
+                    "{region}"
+                );
                 for other in regions.get(..i).unwrap_or(&[]) {
                     assert!(!region.overlaps(other), "{region} overlaps {other}");
                 }
@@ -820,7 +858,10 @@ pub(crate) mod tests {
                 assert!(caps.data.base() >= code.end.0);
             }
         }
-        assert!(planned > 100, "too few plans succeeded ({planned}) to mean anything");
+        assert!(
+            planned > 100,
+            "too few plans succeeded ({planned}) to mean anything"
+        );
     }
 
     #[test]

@@ -104,8 +104,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         cvms.push(cvm);
     }
     print_audit(&cvms);
-    if !cfg!(feature = "cheri") {
-        println!("cvms: WARNING: no capability hardware: these cVMs are NOT isolated from each other or the monitor");
+    if let Some(warning) = crate::boot::ISOLATION_WARNING {
+        println!("cvms: WARNING: {warning}");
     }
     println!("cvms: starting {}", cvms.len());
 
@@ -179,6 +179,12 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         }
     }
     println!("cvms: all {} ended", cvms.len());
+    if bundle.manifest.keep_running {
+        println!("cvms: keeping the machine running (the manifest says keep-running); verdict would be {}", if pass { "pass" } else { "fail" });
+        loop {
+            arch::wait_for_interrupt();
+        }
+    }
     pass
 }
 

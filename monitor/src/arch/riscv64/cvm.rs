@@ -214,9 +214,29 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     };
     let address = match cause.code() {
         0 | 1 | 4 | 5 | 6 | 7 | 12 | 13 | 15 => Some(ctx.mtval),
+        // A CHERI fault reports cause and register, not the address: decode the access.
+        crate::arch::syndrome::CHERI_MCAUSE if role != CapRole::Code => faulting_access(cpu),
         _ => None,
     };
     CvmEvent::Fault(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
+}
+
+/// The address the load/store at the cVM's PC tried to access, if the PC lies in its code
+/// window and the instruction is a load or store.
+fn faulting_access(cpu: &CvmCpu) -> Option<u64> {
+    let pc = cpu.context.pc[0];
+    let [code_start, code_end, _] = cpu.window;
+    if pc < code_start || pc.checked_add(4)? > code_end {
+        return None;
+    }
+    // SAFETY: `pc..pc + 4` lies inside this cVM's code window, RAM the monitor owns and the
+    // cVM cannot write (PMP and its capabilities give it no store access there).
+    let insn = unsafe { core::ptr::read_unaligned(pc as *const u32) };
+    let mut x = [0u64; 32];
+    for (value, saved) in x.iter_mut().zip(cpu.context.regs.iter()).skip(1) {
+        *value = saved[0];
+    }
+    crate::arch::syndrome::riscv_access_address(insn, &x)
 }
 
 fn advance_pc(cpu: &mut CvmCpu) {
