@@ -354,10 +354,8 @@ fn audit_rows_for<F: CvmFormat>(
             }
         };
         let at = |offset: u64| region.start.0.saturating_add(offset);
-        let code = PhysRange::from_start_size(
-            at(layout.code.start),
-            layout.code.end.saturating_sub(layout.code.start),
-        );
+        let window = layout.code_window();
+        let code = PhysRange::from_start_size(at(window.start), window.end.saturating_sub(window.start));
         let stack = PhysRange::from_start_size(region.end.0 - cvm.stack_size, cvm.stack_size);
         let (Some(code), Some(stack)) = (code, stack) else {
             errors.push(fail("code or stack range wraps".to_string()));

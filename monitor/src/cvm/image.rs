@@ -182,6 +182,17 @@ pub struct ImageLayout {
     pub relocations: usize,
 }
 
+impl ImageLayout {
+    /// The window the code capability (and on RISC-V the PMP fetch window) covers, as offsets:
+    /// the code segment up to the page boundary where the SDK layout starts data. Page-granular
+    /// windows keep data out of reach as code and suit PMP; the monitor and the host audit both
+    /// use this, so their tables agree.
+    pub fn code_window(&self) -> Range<u64> {
+        let page = crate::platform::PAGE_SIZE;
+        self.code.start..self.code.end.div_ceil(page).saturating_mul(page)
+    }
+}
+
 /// Why an image was rejected.
 #[derive(Debug)]
 pub enum ImageError {

@@ -265,11 +265,9 @@ fn cstr_at(bytes: &[u8], off: usize, max: usize) -> Option<&[u8]> {
 /// Validates the blob with the platform's FDT checks, then reads its nodes.
 fn read_checked(blob: &[u8]) -> Result<Vec<RawNode<'_>>, Vec<ManifestError>> {
     let structural = |message: String| alloc::vec![ManifestError::root(None, message)];
-    // `nt_fw_config` is the platform module's public entry that runs the full structural
-    // validation (`Tree::new`: header, block bounds and alignment, every token, every property
-    // name, nesting depth) on an arbitrary blob without requiring a hardware description; its
-    // own result (TF-A's /platform-info, absent from manifests) is not used.
-    platform::nt_fw_config(blob)
+    // The platform's full structural validation (header, block bounds and alignment, every
+    // token, every property name, nesting depth) runs before any node is read.
+    platform::validate(blob)
         .map_err(|e| structural(format!("not a valid device-tree blob: {e}")))?;
     read_nodes(blob).map_err(|why| structural(format!("cannot read the device tree: {why}")))
 }

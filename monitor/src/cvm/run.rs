@@ -224,11 +224,8 @@ impl Cvm {
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
         let stack = PhysRange { start: crate::addr::PhysAddr(self.region.end.0 - stack_size), end: self.region.end };
-        // The code capability (and the PMP fetch window) runs to the page boundary where the
-        // SDK layout starts data: page-granular windows, and no data reachable as code.
-        let page = crate::platform::PAGE_SIZE;
-        let code_end = layout.code.end.div_ceil(page) * page;
-        let code = PhysRange { start: crate::addr::PhysAddr(base + layout.code.start), end: crate::addr::PhysAddr(base + code_end) };
+        let window = layout.code_window();
+        let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
         self.caps = plan::default_caps::<Format>(self.region, code, stack, self.spec.index).map_err(|e| alloc::format!("{e}"))?;
         let (argc, argv, stack_top) = self.write_args();
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };

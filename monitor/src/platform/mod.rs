@@ -34,6 +34,13 @@ pub use error::DtError;
 pub use fixed_str::FixedStr;
 pub use memory::PAGE_SIZE;
 
+/// Checks the whole structure of a flattened device tree (header, blocks, every token and
+/// property, bounded nesting) without interpreting it, for other blobs that use the format
+/// (the cVM manifest bundle).
+pub fn validate(blob: &[u8]) -> Result<(), DtError> {
+    blob::Tree::new(blob).map(|_| ())
+}
+
 use crate::addr::PhysRange;
 use crate::fixed::FixedVec;
 
