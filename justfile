@@ -5,33 +5,37 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 run := "cargo run -q --release -p capmon-host --bin capmon-run --"
 tool := "cargo run -q --release -p capmon-host --bin capmon-tool --"
 
+# The boot recipes (demo, qemu-*, debug) take a manifest name first: the cVMs of
+# cvms/manifests/MANIFEST.dts are built into the image (default demo; `none`: no cVMs), e.g.
+# `just qemu-morello attacks`. Options for capmon-run (--append, --no-build, -- QEMU-ARGS) follow.
+
 # List the recipes.
 default:
     @just --list
 
 # Boot the demos: on CHERI QEMU's Morello machine when it is installed, else on stock qemu-aarch64.
-demo:
-    {{run}} demo
+demo MANIFEST="demo" *ARGS:
+    {{run}} demo {{MANIFEST}} {{ARGS}}
 
 # Boot capmon on CHERI QEMU's Morello virt machine and show its console (Ctrl-A X quits).
-qemu-morello *ARGS:
-    {{run}} boot qemu-morello {{ARGS}}
+qemu-morello MANIFEST="demo" *ARGS:
+    {{run}} boot qemu-morello {{MANIFEST}} {{ARGS}}
 
 # Boot capmon on CHERI QEMU's RISC-V virt machine (-bios none) and show its console.
-qemu-riscv64cheri *ARGS:
-    {{run}} boot qemu-riscv64cheri {{ARGS}}
+qemu-riscv64cheri MANIFEST="demo" *ARGS:
+    {{run}} boot qemu-riscv64cheri {{MANIFEST}} {{ARGS}}
 
 # Boot capmon on stock qemu-system-aarch64 (no capabilities: cVMs are not isolated there).
-qemu-aarch64 *ARGS:
-    {{run}} boot qemu-aarch64 {{ARGS}}
+qemu-aarch64 MANIFEST="demo" *ARGS:
+    {{run}} boot qemu-aarch64 {{MANIFEST}} {{ARGS}}
 
 # Boot capmon on stock qemu-system-riscv64 (no capabilities: cVMs are not isolated there).
-qemu-riscv64 *ARGS:
-    {{run}} boot qemu-riscv64 {{ARGS}}
+qemu-riscv64 MANIFEST="demo" *ARGS:
+    {{run}} boot qemu-riscv64 {{MANIFEST}} {{ARGS}}
 
 # Start a board under QEMU halted with its GDB stub, and print the gdb-multiarch command to attach.
-debug BOARD:
-    {{run}} debug {{BOARD}}
+debug BOARD MANIFEST="demo" *ARGS:
+    {{run}} debug {{BOARD}} {{MANIFEST}} {{ARGS}}
 
 # Build every board image (or the ones named) and print their sizes.
 build *BOARDS:

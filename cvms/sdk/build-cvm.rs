@@ -21,9 +21,12 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
-    let script = script
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("{}: {e} (cVM crates live in cvms/<name>/)", script.display()));
+    let script = script.canonicalize().unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (cVM crates live in cvms/<name>/)",
+            script.display()
+        )
+    });
 
     let rustflags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let pie = rustflags
@@ -51,9 +54,11 @@ fn main() {
         "-ztext".into(),
         // Plain RELA entries: the loader rejects packed (Android/RELR) formats.
         "--pack-dyn-relocs=none".into(),
-        // Segments only need 4 KiB file alignment (the default on aarch64 is 64 KiB padding).
-        "-zmax-page-size=4096".into(),
-        "-zcommon-page-size=4096".into(),
+        // Nothing maps the file page by page (the monitor copies it), so segments need no
+        // page alignment in the file: no padding between them (aarch64 pads to 64 KiB by
+        // default). Addresses keep the layout cvm.ld gives them.
+        "-zmax-page-size=16".into(),
+        "-zcommon-page-size=16".into(),
         "-znorelro".into(),
         "--build-id=none".into(),
         // One small hash table instead of two.

@@ -233,8 +233,10 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     let since_reset_ns = u128::from(arch::now()) * 1_000_000_000 / u128::from(freq.max(1));
     println!("boot: banner after {since_reset_ns} ns");
 
-    let pass = self_test(freq, args.ticks.unwrap_or(DEFAULT_TICKS), args.echo);
-    if !pass {
+    // The tick self-test proves timer interrupts on an image without cVMs (the boot tests);
+    // with cVMs the scheduler's preemption proves it, so they don't wait 100 ms for it.
+    let ticks = args.ticks.unwrap_or(if bundle.is_empty() { DEFAULT_TICKS } else { 0 });
+    if !self_test(freq, ticks, args.echo) {
         finish(false);
     }
     if bundle.is_empty() {
@@ -355,11 +357,14 @@ pub fn on_timer() {
 
 /// Boot self-test: take `ticks` timer interrupts, and with `echo` read a line of input.
 fn self_test(freq: u64, ticks: u32, echo: bool) -> bool {
+    if ticks == 0 && !echo {
+        return true;
+    }
     let period = (freq / TICK_HZ).max(1);
     TICK_PERIOD.store(period, Ordering::Relaxed);
     arch::set_timer(arch::now() + period);
     let start = arch::now();
-    // Bounded: if the timer never fires, give up after 5 s of counter time (or a spin budget).
+    // Bounded: if the timer never fires, give up after 5 s of counter time.
     let limit = start + 5 * freq.max(1);
     while TICKS.load(Ordering::Relaxed) < ticks {
         arch::wait_for_interrupt();

@@ -159,8 +159,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
         "boot" | "debug" => {
             only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
             let mut words = words.into_iter();
-            let (Some(board), positional, None) = (words.next(), words.next(), words.next())
-            else {
+            let (Some(board), positional, None) = (words.next(), words.next(), words.next()) else {
                 return Err(format!(
                     "`{command}` takes one board and optionally a manifest: {}",
                     boards::board_names()
@@ -509,22 +508,30 @@ mod tests {
             })
         );
         let (_, c) = p(&["boot", "qemu-morello", "attacks", "--no-build"]).expect("parses");
-        assert!(matches!(c, Command::Boot { board, manifest: Some(m), no_build: true, .. }
-            if board == "qemu-morello" && m == "attacks"));
+        assert!(
+            matches!(c, Command::Boot { board, manifest: Some(m), no_build: true, .. }
+            if board == "qemu-morello" && m == "attacks")
+        );
         let (_, c) = p(&["boot", "qemu-morello"]).expect("parses");
         assert!(matches!(c, Command::Boot { manifest: None, .. }));
     }
 
     #[test]
     fn mistakes_are_explained() {
-        assert!(p(&["boot"]).unwrap_err().contains("one board and optionally a manifest"));
+        assert!(p(&["boot"])
+            .unwrap_err()
+            .contains("one board and optionally a manifest"));
         assert!(p(&["boot", "a", "b", "c"])
             .unwrap_err()
             .contains("one board and optionally a manifest"));
-        assert!(p(&["boot", "qemu-aarch64", "demo", "--manifest", "attacks"])
+        assert!(
+            p(&["boot", "qemu-aarch64", "demo", "--manifest", "attacks"])
+                .unwrap_err()
+                .contains("two manifests")
+        );
+        assert!(p(&["demo", "a", "b"])
             .unwrap_err()
-            .contains("two manifests"));
-        assert!(p(&["demo", "a", "b"]).unwrap_err().contains("only a manifest"));
+            .contains("only a manifest"));
         assert!(p(&["boot", "qemu-aarch64", "--append"])
             .unwrap_err()
             .contains("needs a value"));

@@ -78,7 +78,10 @@ pub fn image_spec(name: &str) -> Option<&'static ImageSpec> {
 }
 
 /// The manifest to build for a command: `requested`, else `default`; `none` means no bundle.
-pub fn resolve_manifest<'a>(requested: Option<&'a str>, default: Option<&'a str>) -> Option<&'a str> {
+pub fn resolve_manifest<'a>(
+    requested: Option<&'a str>,
+    default: Option<&'a str>,
+) -> Option<&'a str> {
     requested.or(default).filter(|m| *m != NO_MANIFEST)
 }
 
@@ -117,7 +120,10 @@ pub fn built_image_path(ws: &Workspace, arch: Arch, spec: &ImageSpec) -> PathBuf
 
 /// `target/capmon-run/<board>/<manifest>`: everything built for one image variant.
 pub fn variant_dir(ws: &Workspace, board: &Board, manifest: &str) -> PathBuf {
-    ws.target_dir.join("capmon-run").join(board.name).join(manifest)
+    ws.target_dir
+        .join("capmon-run")
+        .join(board.name)
+        .join(manifest)
 }
 
 /// The manifest source for a name.
@@ -206,11 +212,11 @@ pub fn gcc_args(root: &Path, arch: Arch, sources: &[&str], out: &Path) -> Vec<Os
     let mut include = OsString::from("-I");
     include.push(sdk.join("include"));
     args.push(include);
-    // The same layout as the Rust images; the rest mirrors build-cvm.rs.
+    // The same layout as the Rust images, and the same link options as build-cvm.rs.
     let mut link = OsString::from("-Wl,-T,");
     link.push(sdk.join("cvm.ld"));
     link.push(
-        ",--no-dynamic-linker,-z,text,-z,max-page-size=4096,-z,common-page-size=4096,\
+        ",--no-dynamic-linker,-z,text,-z,max-page-size=16,-z,common-page-size=16,\
          -z,norelro,--build-id=none,--hash-style=sysv",
     );
     args.push(link);
@@ -284,8 +290,8 @@ pub fn prepare_bundle(ws: &Workspace, board: &Board, manifest: &str) -> Result<P
 
     let bundle = dir.join("bundle.dtb");
     let fresh = dir.join("bundle.dtb.new");
-    let summary = crate::manifest::build_bundle(&source, &images, &fresh)
-        .map_err(|e| e.join("\n"))?;
+    let summary =
+        crate::manifest::build_bundle(&source, &images, &fresh).map_err(|e| e.join("\n"))?;
     replace_if_changed(&fresh, &bundle)?;
     eprintln!(
         "bundle for {} (manifest {manifest}): {} cVMs, {} images, {} bytes: {}",
@@ -308,13 +314,8 @@ fn replace_if_changed(fresh: &Path, dest: &Path) -> Result<(), String> {
     if same {
         std::fs::remove_file(fresh).map_err(|e| format!("cannot remove {}: {e}", fresh.display()))
     } else {
-        std::fs::rename(fresh, dest).map_err(|e| {
-            format!(
-                "cannot move {} to {}: {e}",
-                fresh.display(),
-                dest.display()
-            )
-        })
+        std::fs::rename(fresh, dest)
+            .map_err(|e| format!("cannot move {} to {}: {e}", fresh.display(), dest.display()))
     }
 }
 
@@ -358,7 +359,11 @@ fn build_c(ws: &Workspace, arch: Arch, spec: &ImageSpec, sources: &[&str]) -> Re
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    eprintln!("building cVM {}: {}", spec.name, boards::shell_line(cc, &shown));
+    eprintln!(
+        "building cVM {}: {}",
+        spec.name,
+        boards::shell_line(cc, &shown)
+    );
     let status = Command::new(cc)
         .args(&args)
         .current_dir(&ws.root)
@@ -408,7 +413,10 @@ pub fn loadable_part(elf: &[u8]) -> Option<Vec<u8>> {
     if phentsize < 56 {
         return None;
     }
-    let mut end = phnum.checked_mul(phentsize)?.checked_add(phoff)?.max(EHDR_SIZE);
+    let mut end = phnum
+        .checked_mul(phentsize)?
+        .checked_add(phoff)?
+        .max(EHDR_SIZE);
     let mut dynamic = false;
     for i in 0..phnum {
         let ph = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
@@ -463,11 +471,19 @@ mod tests {
                     let dir = root.join("cvms").join(package.trim_start_matches("cvm-"));
                     let toml = std::fs::read_to_string(dir.join("Cargo.toml"))
                         .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
-                    assert!(toml.contains(&format!("name = \"{package}\"")), "{}", spec.name);
+                    assert!(
+                        toml.contains(&format!("name = \"{package}\"")),
+                        "{}",
+                        spec.name
+                    );
                     let in_bin_dir = dir.join("src/bin").join(format!("{bin}.rs")).is_file();
                     let as_main = dir.join("src/main.rs").is_file()
                         && toml.contains(&format!("name = \"{bin}\""));
-                    assert!(in_bin_dir || as_main, "{}: no source for bin {bin}", spec.name);
+                    assert!(
+                        in_bin_dir || as_main,
+                        "{}: no source for bin {bin}",
+                        spec.name
+                    );
                 }
                 Recipe::C { sources } => {
                     for s in sources {
@@ -478,7 +494,10 @@ mod tests {
         }
         let members = std::fs::read_to_string(root.join("Cargo.toml")).expect("workspace");
         for dir in ["cvms/sdk", "cvms/hello", "cvms/clock", "cvms/attacks"] {
-            assert!(members.contains(&format!("\"{dir}\"")), "{dir} is a workspace member");
+            assert!(
+                members.contains(&format!("\"{dir}\"")),
+                "{dir} is a workspace member"
+            );
         }
     }
 
@@ -539,8 +558,14 @@ mod tests {
 
     #[test]
     fn manifest_selection() {
-        assert_eq!(resolve_manifest(None, Some(DEFAULT_BOOT_MANIFEST)), Some("demo"));
-        assert_eq!(resolve_manifest(Some("attacks"), Some("demo")), Some("attacks"));
+        assert_eq!(
+            resolve_manifest(None, Some(DEFAULT_BOOT_MANIFEST)),
+            Some("demo")
+        );
+        assert_eq!(
+            resolve_manifest(Some("attacks"), Some("demo")),
+            Some("attacks")
+        );
         assert_eq!(resolve_manifest(Some(NO_MANIFEST), Some("demo")), None);
         assert_eq!(resolve_manifest(None, None), None);
     }
@@ -552,7 +577,9 @@ mod tests {
             .map(|n| image_spec(n).expect("known"))
             .collect();
         assert_eq!(
-            cargo_args(Arch::Riscv64, &specs).expect("rust images").join(" "),
+            cargo_args(Arch::Riscv64, &specs)
+                .expect("rust images")
+                .join(" "),
             "build --release --target riscv64gc-unknown-none-elf -p cvm-hello -p cvm-attacks \
              --bin hello --bin spin --bin steady"
         );
@@ -563,7 +590,10 @@ mod tests {
             &["cvms/hello-c/hello.c"],
             Path::new("/o/hello-c"),
         );
-        let line: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let line: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let line = line.join(" ");
         for part in [
             "-ffreestanding -nostdlib -static-pie -fPIE -O2",
@@ -589,11 +619,11 @@ mod tests {
         assert_eq!(rd64(&trimmed, 0x28), Some(0), "no section headers");
         assert_eq!(rd16(&trimmed, 0x3c), Some(0));
         // Every segment's bytes are unchanged.
-        let phoff = rd64(&elf, 0x20).expect("phoff") as usize;
+        let phoff = usize::try_from(rd64(&elf, 0x20).expect("phoff")).expect("fits");
         for i in 0..usize::from(rd16(&elf, 0x38).expect("phnum")) {
             let ph = phoff + i * 56;
-            let off = rd64(&elf, ph + 8).expect("offset") as usize;
-            let size = rd64(&elf, ph + 32).expect("filesz") as usize;
+            let off = usize::try_from(rd64(&elf, ph + 8).expect("offset")).expect("fits");
+            let size = usize::try_from(rd64(&elf, ph + 32).expect("filesz")).expect("fits");
             assert_eq!(trimmed[off..off + size], elf[off..off + size]);
         }
         // Not an ELF, truncated tables, no PT_DYNAMIC: left alone.

@@ -44,6 +44,11 @@ pub enum Step {
         pattern: String,
         at_least: Option<u64>,
     },
+    /// Lines matching each of `patterns`, in any order (each pattern takes a line of its
+    /// own; lines matching none are skipped), after the lines matched by earlier steps. For
+    /// output whose interleaving is not fixed, such as several cVMs printing at once. The
+    /// step is complete when every pattern has matched.
+    ExpectAnyOrder { patterns: Vec<String> },
     /// Bytes to type into the console (QEMU's stdin) once the steps before it have matched.
     Type(String),
 }
@@ -74,6 +79,10 @@ enum Compiled {
         regex: Regex,
         pattern: String,
         at_least: Option<u64>,
+    },
+    AnyOrder {
+        /// Each pattern, its regex, and whether a line has matched it yet.
+        patterns: Vec<(String, Regex, bool)>,
     },
     Type(Vec<u8>),
 }
@@ -126,6 +135,17 @@ impl Matcher {
                         regex,
                         pattern: pattern.clone(),
                         at_least: *at_least,
+                    }
+                }
+                Step::ExpectAnyOrder { patterns } => {
+                    if patterns.is_empty() {
+                        return Err("an any-order expectation needs at least one pattern".into());
+                    }
+                    Compiled::AnyOrder {
+                        patterns: patterns
+                            .iter()
+                            .map(|p| Ok((p.clone(), compile(p)?, false)))
+                            .collect::<Result<_, String>>()?,
                     }
                 }
                 Step::Type(text) => Compiled::Type(text.as_bytes().to_vec()),
@@ -234,6 +254,17 @@ impl Matcher {
                 self.next += 1;
                 self.take_types(&mut actions);
             }
+        } else if let Some(Compiled::AnyOrder { patterns }) = self.steps.get_mut(self.next) {
+            if let Some(entry) = patterns
+                .iter_mut()
+                .find(|(_, regex, seen)| !*seen && regex.is_match(line))
+            {
+                entry.2 = true;
+            }
+            if patterns.iter().all(|(_, _, seen)| *seen) {
+                self.next += 1;
+                self.take_types(&mut actions);
+            }
         }
         actions
     }
@@ -275,6 +306,20 @@ impl Matcher {
                 format!(
                     "{} (step {} of {})",
                     describe(pattern, *at_least),
+                    self.next + 1,
+                    self.steps.len()
+                )
+            }
+            Some(Compiled::AnyOrder { patterns }) => {
+                let missing: Vec<String> = patterns
+                    .iter()
+                    .filter(|(_, _, seen)| !seen)
+                    .map(|(p, _, _)| describe(p, None))
+                    .collect();
+                format!(
+                    "{} more line(s) in any order: {} (step {} of {})",
+                    missing.len(),
+                    missing.join(", "),
                     self.next + 1,
                     self.steps.len()
                 )
@@ -483,6 +528,33 @@ mod tests {
             err,
             "QEMU exited (status 0) before /^two$/ (step 2 of 2) appeared"
         );
+    }
+
+    #[test]
+    fn any_order_group() {
+        let group = Step::ExpectAnyOrder {
+            patterns: vec!["^a".into(), "^b".into(), "^a".into()],
+        };
+        let steps = vec![expect("^start$"), group, expect("^end$")];
+        // Before `start` nothing counts; then each pattern takes its own line, in any order.
+        let mut m = script(steps.clone(), &[], End::KillWhenDone);
+        feed_all(&mut m, &["a1", "start", "b", "x", "a2"]);
+        assert!(!m.done());
+        assert!(m
+            .waiting_for()
+            .contains("1 more line(s) in any order: /^a/ (step 2 of 3)"));
+        feed_all(&mut m, &["end", "a3", "end"]);
+        assert!(m.done());
+        // A group still open when the verdict comes is reported by what it misses.
+        let mut m = script(steps, &[], End::PowerOff(Verdict::Pass));
+        let actions = feed_all(&mut m, &["start", "b", "capmon: powering off (pass)"]);
+        assert!(matches!(&actions[..], [Action::Fail(r)] if r.contains("2 more line(s)")));
+        let empty = Script {
+            steps: vec![Step::ExpectAnyOrder { patterns: vec![] }],
+            forbid: vec![],
+            end: End::KillWhenDone,
+        };
+        assert!(Matcher::new(&empty).is_err());
     }
 
     #[test]

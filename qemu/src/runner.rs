@@ -126,7 +126,10 @@ pub fn build_image(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let args = cargo_build_args(board);
     let shown = match &bundle {
-        Some(b) => format!("CAPMON_BUNDLE={} ", boards::shell_quote(&b.to_string_lossy())),
+        Some(b) => format!(
+            "CAPMON_BUNDLE={} ",
+            boards::shell_quote(&b.to_string_lossy())
+        ),
         None => String::new(),
     };
     eprintln!(

@@ -1,16 +1,17 @@
 //! The boot tests `capmon-run test` runs: a readable table of what each QEMU board must print.
 //!
 //! To add a test, add a [`TestSpec`] to [`all_tests`]. A spec names a board, optionally a
-//! manifest (built into its own image variant with `CAPMON_MANIFEST=<name>`), bootargs, extra
-//! QEMU arguments, device-tree edits, and an ordered script of expected lines, lines to type and
-//! forbidden lines, ending by default with the monitor powering off with `(pass)`:
+//! manifest (`cvms/manifests/<name>.dts`: its cVMs and bundle are built into an image variant
+//! of their own), bootargs, extra QEMU arguments, device-tree edits, and a script of expected
+//! lines (in order, or a group in any order), lines to type and forbidden lines, ending by
+//! default with the monitor powering off with `(pass)`:
 //!
 //! ```ignore
-//! TestSpec::new("qemu-aarch64-demo-hello", "qemu-aarch64")
-//!     .manifest("hello")
+//! TestSpec::new("qemu-aarch64-demo", "qemu-aarch64")
+//!     .manifest("demo")
 //!     .append("log=info")
-//!     .expect(r"^cvm hello: started$")
-//!     .expect(r"^cvm hello: exited 0$")
+//!     .expect_any_order(&[r"^\[hello\] hello from hello: ", r"^\[clock\] clock: .*: ok$"])
+//!     .forbid(r"^cvm \S+ fault: ")
 //!     .time_limit(90)
 //! ```
 
@@ -31,7 +32,7 @@ pub struct TestSpec {
     pub name: String,
     /// Board name from [`crate::boards::BOARDS`].
     pub board: &'static str,
-    /// Image variant: passed to the board build as `CAPMON_MANIFEST=<name>`.
+    /// Image variant: the board embeds the bundle of `cvms/manifests/<name>.dts`.
     pub manifest: Option<String>,
     /// Bootargs, passed with `-append`.
     pub append: Option<String>,
@@ -62,7 +63,7 @@ impl TestSpec {
         }
     }
 
-    /// Builds the board image with `CAPMON_MANIFEST=<name>`.
+    /// Builds the board image with the cVMs of `cvms/manifests/<name>.dts`.
     pub fn manifest(mut self, name: &str) -> Self {
         self.manifest = Some(name.to_string());
         self
@@ -91,6 +92,15 @@ impl TestSpec {
         self.script.steps.push(Step::Expect {
             pattern: pattern.to_string(),
             at_least: None,
+        });
+        self
+    }
+
+    /// Lines matching each of `patterns`, in any order (each on a line of its own), after the
+    /// previous expectation's line: for the interleaved output of several cVMs.
+    pub fn expect_any_order(mut self, patterns: &[&str]) -> Self {
+        self.script.steps.push(Step::ExpectAnyOrder {
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
         });
         self
     }
@@ -295,6 +305,8 @@ fn boot_test(b: &Banner) -> TestSpec {
         .expect(b.virtio)
         .expect(r"^boot: banner after \d+ ns$")
         .expect_at_least(r"^ticks: (\d+) timer interrupts at 100 Hz$", 10)
+        // Built without a manifest: no bundle, so no cVMs.
+        .expect(r"^cvms: none in this image$")
 }
 
 /// Bootargs reach the monitor (`-append` works with an ELF `-kernel` on both architectures).
@@ -325,6 +337,57 @@ fn bad_dtb_test(b: &Banner) -> TestSpec {
         .ends(End::PowerOff(Verdict::Fail))
 }
 
+/// The `demo` manifest (hello, clock, hello-c): every line each cVM prints, in any order
+/// across cVMs (they run concurrently), the clock's verdict `ok`, no fault and a `(pass)`.
+fn demo_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-demo"), board)
+        .manifest("demo")
+        .expect_any_order(&[
+            // argv[0] is the cVM's name; the rest are the manifest's `args`.
+            r"^\[hello\] hello from hello: argc=3 args=from the manifest$",
+            r#"^\[hello\] hello: I am cvm 0 "hello", region \[0x[0-9a-f]+\.\.0x[0-9a-f]+\)$"#,
+            r"^\[clock\] clock: tick 0 at \d+ ms$",
+            r"^\[clock\] clock: tick 1 at \d+ ms$",
+            r"^\[clock\] clock: tick 2 at \d+ ms$",
+            r"^\[clock\] clock: tick 3 at \d+ ms$",
+            r"^\[clock\] clock: tick 4 at \d+ ms$",
+            r"^\[clock\] clock: mean interval \d+\.\d ms$",
+            r"^\[clock\] clock: slept 5 x 20 ms, elapsed \d+ ms: ok$",
+            r"^\[hello-c\] hello from C: argc=1, 6 \* 7 = 42$",
+        ])
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid("TOO SHORT")
+}
+
+/// The attack cVMs (`attacks` manifest): each started (its `trying` line) and was stopped by
+/// the monitor with a fault report naming it; `bad-hostcall-ptr` saw both pointers refused;
+/// `steady` kept running to the end. No attack may succeed, and since cVMs faulted the monitor
+/// reports `(fail)`.
+fn attacks_test(board: &'static str) -> TestSpec {
+    let mut group: Vec<String> = Vec::new();
+    for (name, fault) in [
+        ("read-monitor", ""),
+        ("write-other", ""),
+        ("jump-out", ""),
+        ("forge-cap", ""),
+        ("privileged", ""),
+        ("spin", "time budget exhausted"),
+    ] {
+        group.push(format!(r"^\[{name}\] {name}: trying "));
+        group.push(format!(r"^cvm {name} fault: {fault}"));
+    }
+    group.push(r"^\[bad-hostcall-ptr\] bad-hostcall-ptr: refused: -1 -1$".into());
+    group.push(r"^\[steady\] steady: done, still alive$".into());
+    let group: Vec<&str> = group.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-attacks"), board)
+        .manifest("attacks")
+        .expect_any_order(&group)
+        .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm (steady|bad-hostcall-ptr) fault: ")
+        .ends(End::PowerOff(Verdict::Fail))
+        .time_limit(90)
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -334,9 +397,13 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(console_input_test(b));
         tests.push(bad_dtb_test(b));
     }
-    // Further tests (cVM demos, attack manifests) go here, e.g.:
-    // tests.push(TestSpec::new("qemu-morello-attack-oob", "qemu-morello").manifest("attack-oob")
-    //     .expect(r"^cvm attack-oob: capability fault").time_limit(90));
+    for b in banners().iter() {
+        tests.push(demo_test(b.board));
+    }
+    // Only capability hardware stops the attacks; stock boards would report them succeeding.
+    for board in ["qemu-morello", "qemu-riscv64cheri"] {
+        tests.push(attacks_test(board));
+    }
     tests
 }
 
@@ -356,7 +423,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 16);
+        assert_eq!(tests.len(), 22);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -385,6 +452,7 @@ virtio: 32 transports, 2 with a device
 heap: 1024 KiB at 0x40200000
 boot: banner after 295797 ns
 ticks: 10 timer interrupts at 100 Hz
+cvms: none in this image
 capmon: powering off (pass)"#;
 
     fn run(t: &TestSpec, console: &str) -> Result<(), String> {
@@ -452,8 +520,91 @@ poweroff: sifive,test0 at 0x100000
 virtio: 8 transports, 2 with a device
 boot: banner after 93700 ns
 ticks: 11 timer interrupts at 100 Hz
+cvms: none in this image
 capmon: powering off (pass)"#;
         assert_eq!(run(&t, banner), Ok(()));
+    }
+
+    /// The cVM part of a qemu-aarch64 `demo` run, as the monitor printed it.
+    const DEMO_CONSOLE: &str = r#"cvms: starting 3
+[hello] hello from hello: argc=3 args=from the manifest
+[hello] hello: I am cvm 0 "hello", region [0xbff00000..0xc0000000)
+cvm hello: exit 0
+[clock] clock: tick 0 at 151 ms
+[hello-c] hello from C: argc=1, 6 * 7 = 42
+cvm hello-c: exit 0
+[clock] clock: tick 1 at 173 ms
+[clock] clock: tick 2 at 194 ms
+[clock] clock: tick 3 at 214 ms
+[clock] clock: tick 4 at 235 ms
+[clock] clock: mean interval 20.9 ms
+[clock] clock: slept 5 x 20 ms, elapsed 104 ms: ok
+cvm clock: exit 0
+cvms: all 3 ended
+capmon: powering off (pass)"#;
+
+    #[test]
+    fn demo_test_accepts_a_real_run() {
+        for board in [
+            "qemu-aarch64",
+            "qemu-morello",
+            "qemu-riscv64",
+            "qemu-riscv64cheri",
+        ] {
+            assert_eq!(run(&find(&format!("{board}-demo")), DEMO_CONSOLE), Ok(()));
+        }
+        let t = find("qemu-aarch64-demo");
+        let short = DEMO_CONSOLE.replace("104 ms: ok", "12 ms: TOO SHORT");
+        assert!(run(&t, &short).unwrap_err().contains("forbidden"));
+        let no_c = DEMO_CONSOLE.replace("[hello-c] hello from C", "[hello-c] hullo");
+        assert!(run(&t, &no_c).unwrap_err().contains("hello from C"));
+    }
+
+    /// The cVM part of a qemu-morello `attacks` run, fault reports shortened.
+    const ATTACKS_CONSOLE: &str = r#"cvms: starting 8
+[read-monitor] read-monitor: trying to read capmon's image at 0x40200000
+cvm read-monitor fault: capability bounds fault at pc 0xbff00138, address 0x40200000, capability DDC tag=1
+[write-other] write-other: trying to write outside its region [0xbfe00000..0xbff00000) at 0xbff01000
+cvm write-other fault: capability bounds fault at pc 0xbfe0014c, address 0xbff01000, capability DDC tag=1
+[jump-out] jump-out: trying to execute its own stack at 0xbfdfff98
+cvm jump-out fault: capability tag fault at pc 0xbfdfff98, address 0xbfdfff98, capability PCC tag=1
+[bad-hostcall-ptr] bad-hostcall-ptr: trying console_write from capmon's image (0x40200000) and from past its region (0xbfd00000)
+cvm bad-hostcall-ptr: hostcall 0 refused: a buffer reaches outside its memory (args 0x40200000, 0x10)
+cvm bad-hostcall-ptr: hostcall 0 refused: a buffer reaches outside its memory (args 0xbfd00000, 0x10)
+[bad-hostcall-ptr] bad-hostcall-ptr: refused: -1 -1
+cvm bad-hostcall-ptr: exit 0
+[forge-cap] forge-cap: trying to load a capability forged from integers (high 0xffffc00000010005, address 0x40200000) and read through it
+[forge-cap] forge-cap: forged capability loaded, tag 0
+cvm forge-cap fault: capability tag fault at pc 0xbfb001c8, address 0x40200000, capability DDC tag=1
+[privileged] privileged: trying mrs x0, sctlr_el1 at EL0
+cvm privileged fault: undefined or privileged instruction at pc 0xbfa0010c, no fault address
+[spin] spin: trying to run forever without hostcalls
+[steady] steady: 0
+cvm spin fault: time budget exhausted at pc 0xbf900140, no fault address; used 500 ms of 500 ms
+[steady] steady: 1
+[steady] steady: done, still alive
+cvm steady: exit 0
+cvms: all 8 ended
+capmon: powering off (fail)"#;
+
+    #[test]
+    fn attacks_test_accepts_a_real_run() {
+        let t = find("qemu-morello-attacks");
+        assert_eq!(run(&t, ATTACKS_CONSOLE), Ok(()));
+        // An unisolated board: the attack reports success, which must fail the test.
+        let leaked = ATTACKS_CONSOLE.replace(
+            "cvm read-monitor fault: capability bounds fault",
+            "[read-monitor] read-monitor: ATTACK SUCCEEDED\ncvm read-monitor: exit 0\nx",
+        );
+        assert!(run(&t, &leaked).unwrap_err().contains("forbidden"));
+        // A missing fault report is named when the monitor powers off.
+        let lost = ATTACKS_CONSOLE.replace("cvm spin fault: time budget exhausted", "cvm spin: ?");
+        assert!(run(&t, &lost)
+            .unwrap_err()
+            .contains("cvm spin fault: time budget exhausted"));
+        // The verdict must be `fail`: cVMs faulted.
+        let pass = ATTACKS_CONSOLE.replace("(fail)", "(pass)");
+        assert!(run(&t, &pass).unwrap_err().contains("expected `fail`"));
     }
 
     #[test]
@@ -468,7 +619,8 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 4);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 5);
+        assert_eq!(select(all_tests(), Some("-attacks")).len(), 2);
         assert!(select(all_tests(), Some("no-such")).is_empty());
     }
 }

@@ -24,7 +24,10 @@ capmon_sdk::main!(clock);
 fn clock(_args: Args) -> i32 {
     let start = capmon_sdk::clock_ns();
     for i in 0..TICKS {
-        println!("clock: tick {i} at {} ms", capmon_sdk::clock_ns() / NS_PER_MS);
+        println!(
+            "clock: tick {i} at {} ms",
+            capmon_sdk::clock_ns() / NS_PER_MS
+        );
         capmon_sdk::sleep(Duration::from_millis(INTERVAL_MS));
     }
     let elapsed_ns = capmon_sdk::clock_ns() - start;

@@ -26,7 +26,11 @@ impl Args {
     /// string, and all of them must stay valid and unchanged for the rest of the program.
     pub unsafe fn from_raw(argc: usize, argv: *const *const u8) -> Args {
         let argc = if argv.is_null() { 0 } else { argc };
-        Args { argv, next: 0, argc }
+        Args {
+            argv,
+            next: 0,
+            argc,
+        }
     }
 }
 

@@ -23,10 +23,10 @@ mod sys;
 use core::time::Duration;
 
 pub use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX};
-pub use entry::Args;
 #[cfg(not(target_os = "none"))]
 #[doc(hidden)]
 pub use entry::__host_main;
+pub use entry::Args;
 #[doc(hidden)]
 pub use print::{__print, __print_line};
 pub use sys::hostcall;
@@ -127,12 +127,7 @@ pub fn whoami() -> WhoAmI {
     let size = core::mem::size_of::<WhoAmI>() as u64;
     // SAFETY: `me` is a local, valid for writes of its own size; WhoAmI is plain integers, so
     // any bytes the monitor writes are a valid value.
-    let result = unsafe {
-        hostcall(
-            Hostcall::WhoAmI,
-            [&raw mut me as u64, size, 0, 0, 0, 0],
-        )
-    };
+    let result = unsafe { hostcall(Hostcall::WhoAmI, [&raw mut me as u64, size, 0, 0, 0, 0]) };
     if let Err(e) = check(result) {
         panic!("whoami failed: {e:?}");
     }

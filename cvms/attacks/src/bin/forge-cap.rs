@@ -132,7 +132,10 @@ fn read_through(cap: &CapImage) -> u64 {
 /// Host builds: no capabilities to forge.
 #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
 fn attack(_args: Args) -> i32 {
-    trying(NAME, format_args!("nothing: no capabilities on this architecture"));
+    trying(
+        NAME,
+        format_args!("nothing: no capabilities on this architecture"),
+    );
     let _ = (MONITOR_IMAGE, succeeded as fn(&str) -> !);
     2
 }

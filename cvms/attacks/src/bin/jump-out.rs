@@ -28,10 +28,7 @@ capmon_sdk::main!(attack);
 fn attack(_args: Args) -> i32 {
     let code = core::hint::black_box(CODE);
     let addr = code.as_ptr() as usize;
-    trying(
-        NAME,
-        format_args!("to execute its own stack at {addr:#x}"),
-    );
+    trying(NAME, format_args!("to execute its own stack at {addr:#x}"));
     #[cfg(target_arch = "riscv64")]
     // SAFETY: fence.i only orders this hart's instruction fetches after its earlier stores;
     // it touches no memory or registers.

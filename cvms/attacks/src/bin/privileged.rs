@@ -36,7 +36,10 @@ fn attack(_args: Args) -> i32 {
 /// Host builds: there is no privileged register worth naming here.
 #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
 fn attack(_args: Args) -> i32 {
-    trying(NAME, format_args!("nothing: no known privileged register on this architecture"));
+    trying(
+        NAME,
+        format_args!("nothing: no known privileged register on this architecture"),
+    );
     let _ = succeeded as fn(&str) -> !;
     2
 }
