@@ -360,22 +360,46 @@ fn demo_test(board: &'static str) -> TestSpec {
 }
 
 /// The attack cVMs (`attacks` manifest): each started (its `trying` line) and was stopped by
-/// the monitor with a fault report naming it; `bad-hostcall-ptr` saw both pointers refused;
-/// `steady` kept running to the end. No attack may succeed, and since cVMs faulted the monitor
-/// reports `(fail)`.
+/// the monitor with a fault report naming it, the right cause and the capability (or, on
+/// stock riscv64, the PMP fault); `privileged` was restarted once and stopped again;
+/// `bad-hostcall-ptr` saw both pointers refused; `steady` kept running to the end. No attack
+/// may succeed, and since cVMs faulted the monitor reports `(fail)`.
 fn attacks_test(board: &'static str) -> TestSpec {
+    // (attack, the cause its fault report must give) per board.
+    let causes: [(&str, &str); 6] = match board {
+        "qemu-morello" => [
+            ("read-monitor", r"capability bounds fault .* capability DDC tag=1"),
+            ("write-other", r"capability bounds fault .* capability DDC tag=1"),
+            // A far jump makes PCC unrepresentable: QEMU reports tag, not bounds.
+            ("jump-out", r"capability (tag|bounds) fault .* capability PCC tag=1"),
+            ("forge-cap", r"capability tag fault "),
+            ("privileged", r"undefined or privileged instruction "),
+            ("spin", r"time budget exhausted "),
+        ],
+        "qemu-riscv64cheri" => [
+            ("read-monitor", r"length \(bounds\) violation .* capability DDC tag=1"),
+            ("write-other", r"length \(bounds\) violation .* capability DDC tag=1"),
+            ("jump-out", r"length \(bounds\) violation .* capability PCC tag=1"),
+            ("forge-cap", r"tag violation .* capability c\d+ tag=0"),
+            ("privileged", r"undefined or privileged instruction "),
+            ("spin", r"time budget exhausted "),
+        ],
+        // Stock riscv64: PMP stops them; forge-cap's capability load is an unknown opcode.
+        _ => [
+            ("read-monitor", r"load access fault "),
+            ("write-other", r"store access fault "),
+            ("jump-out", r"instruction access fault "),
+            ("forge-cap", r"undefined or privileged instruction "),
+            ("privileged", r"undefined or privileged instruction "),
+            ("spin", r"time budget exhausted "),
+        ],
+    };
     let mut group: Vec<String> = Vec::new();
-    for (name, fault) in [
-        ("read-monitor", ""),
-        ("write-other", ""),
-        ("jump-out", ""),
-        ("forge-cap", ""),
-        ("privileged", ""),
-        ("spin", "time budget exhausted"),
-    ] {
+    for (name, cause) in causes {
         group.push(format!(r"^\[{name}\] {name}: trying "));
-        group.push(format!(r"^cvm {name} fault: {fault}"));
+        group.push(format!(r"^cvm {name} fault: {cause}"));
     }
+    group.push(r"^cvm privileged: restarting \(1 of 1\)$".into());
     group.push(r"^\[bad-hostcall-ptr\] bad-hostcall-ptr: refused: -1 -1$".into());
     group.push(r"^\[steady\] steady: done, still alive$".into());
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
@@ -400,8 +424,9 @@ pub fn all_tests() -> Vec<TestSpec> {
     for b in banners().iter() {
         tests.push(demo_test(b.board));
     }
-    // Only capability hardware stops the attacks; stock boards would report them succeeding.
-    for board in ["qemu-morello", "qemu-riscv64cheri"] {
+    // Capabilities stop the attacks on the CHERI boards, PMP on stock riscv64; stock aarch64
+    // has no isolation (the attacks would succeed, as its banner warns).
+    for board in ["qemu-morello", "qemu-riscv64cheri", "qemu-riscv64"] {
         tests.push(attacks_test(board));
     }
     tests
@@ -423,7 +448,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 22);
+        assert_eq!(tests.len(), 23);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -578,6 +603,9 @@ cvm bad-hostcall-ptr: exit 0
 cvm forge-cap fault: capability tag fault at pc 0xbfb001c8, address 0x40200000, capability DDC tag=1
 [privileged] privileged: trying mrs x0, sctlr_el1 at EL0
 cvm privileged fault: undefined or privileged instruction at pc 0xbfa0010c, no fault address
+cvm privileged: restarting (1 of 1)
+[privileged] privileged: trying mrs x0, sctlr_el1 at EL0
+cvm privileged fault: undefined or privileged instruction at pc 0xbfa0010c, no fault address
 [spin] spin: trying to run forever without hostcalls
 [steady] steady: 0
 cvm spin fault: time budget exhausted at pc 0xbf900140, no fault address; used 500 ms of 500 ms
@@ -619,8 +647,8 @@ capmon: powering off (fail)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 5);
-        assert_eq!(select(all_tests(), Some("-attacks")).len(), 2);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 6);
+        assert_eq!(select(all_tests(), Some("-attacks")).len(), 3);
         assert!(select(all_tests(), Some("no-such")).is_empty());
     }
 }

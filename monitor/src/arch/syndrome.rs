@@ -242,10 +242,12 @@ mod tests {
     }
 }
 
-/// The address a RISC-V load or store would access, decoded from the instruction and the
-/// registers (`x[0]` must be 0). CHERI faults report only the cause and register in mtval, so
-/// the fault report recovers the address this way. `None` for anything but a load/store
-/// (32-bit, or the compressed C.LW/C.LD/C.SW/C.SD/C.FLD/C.FSD and their sp-relative forms).
+/// The address a RISC-V load, store or register jump would access, decoded from the
+/// instruction and the registers (`x[0]` must be 0). CHERI faults report only the cause and
+/// register in mtval (and a bad jump is caught at the jump itself), so the fault report
+/// recovers the address this way. `None` for anything else. Covers 32-bit loads, stores and
+/// JALR, and the compressed C.LW/C.LD/C.SW/C.SD/C.FLD/C.FSD, their sp-relative forms and
+/// C.JR/C.JALR.
 pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
     let reg = |n: u32| x[(n & 31) as usize];
     if insn & 3 == 3 {
@@ -253,6 +255,7 @@ pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
         let imm = match insn & 0x7f {
             0x03 | 0x07 => ((insn as i32) >> 20) as i64,                                        // loads
             0x23 | 0x27 => ((((insn as i32) >> 25) << 5) | ((insn >> 7) & 31) as i32) as i64, // stores
+            0x67 => return Some(reg(rs1).wrapping_add((((insn as i32) >> 20) as i64) as u64) & !1), // jalr
             _ => return None,
         };
         return Some(reg(rs1).wrapping_add(imm as u64));
@@ -276,6 +279,8 @@ pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
         // C.SWSP / C.SDSP / C.FSDSP.
         (2, 6) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x3c) | ((insn >> 1) & 0xc0)))),
         (2, 5) | (2, 7) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x38) | ((insn >> 1) & 0x1c0)))),
+        // C.JR / C.JALR: funct4 100x with rs2 = 0 and rs1 != 0.
+        (2, 4) if (insn >> 2) & 31 == 0 && (insn >> 7) & 31 != 0 => Some(reg((insn >> 7) & 31) & !1),
         _ => None,
     }
 }
@@ -310,5 +315,14 @@ mod access_address_tests {
         assert_eq!(riscv_access_address(0xe82e, &regs()), Some(0x1010));
         // c.lw a1, 4(a0) = 0x414c
         assert_eq!(riscv_access_address(0x414c, &regs()), Some(0x8000_0004));
+    }
+
+    #[test]
+    fn jumps() {
+        // jalr ra, 8(a0) = 0x008500e7; c.jalr a0 = 0x9502; c.jr a1 = 0x8582; c.mv a0, a1 is not a jump = 0x852e
+        assert_eq!(riscv_access_address(0x0085_00e7, &regs()), Some(0x8000_0008));
+        assert_eq!(riscv_access_address(0x9502, &regs()), Some(0x8000_0000));
+        assert_eq!(riscv_access_address(0x8582, &regs()), Some(0x2000));
+        assert_eq!(riscv_access_address(0x852e, &regs()), None);
     }
 }

@@ -13,14 +13,17 @@ pub enum CapRole {
     Data,
     /// The stack capability.
     Stack,
+    /// A general capability register the cVM loaded itself (CHERI-RISC-V names it: c0..c31).
+    Register(u8),
 }
 
-impl CapRole {
-    pub fn register_name(self) -> &'static str {
+impl fmt::Display for CapRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CapRole::Code => "PCC",
-            CapRole::Data => "DDC",
-            CapRole::Stack => "CSP",
+            CapRole::Code => write!(f, "PCC"),
+            CapRole::Data => write!(f, "DDC"),
+            CapRole::Stack => write!(f, "CSP"),
+            CapRole::Register(n) => write!(f, "c{n}"),
         }
     }
 }
@@ -59,7 +62,7 @@ impl fmt::Display for FaultReport<'_> {
             Some(a) => write!(f, ", address {a:#x}")?,
             None => write!(f, ", no fault address")?,
         }
-        write!(f, ", capability {} {}", fault.role.register_name(), self.capability)?;
+        write!(f, ", capability {} {}", fault.role, self.capability)?;
         if !fault.detail.is_empty() {
             write!(f, "; {}", fault.detail)?;
         }
@@ -96,5 +99,8 @@ mod tests {
         let fault = Fault { cause: "time budget exhausted", detail: String::new(), pc: 0x10, address: None, role: CapRole::Code };
         let line = FaultReport { cvm: "spin", fault: &fault, capability: &"x" }.to_string();
         assert_eq!(line, "cvm spin fault: time budget exhausted at pc 0x10, no fault address, capability PCC x");
+        let forged = Fault { role: CapRole::Register(11), ..fault };
+        let line = FaultReport { cvm: "forge-cap", fault: &forged, capability: &"tag=0" }.to_string();
+        assert!(line.contains("capability c11 tag=0"), "{line}");
     }
 }

@@ -229,7 +229,7 @@ impl Cvm {
         self.caps = plan::default_caps::<Format>(self.region, code, stack, self.spec.index).map_err(|e| alloc::format!("{e}"))?;
         let (argc, argv, stack_top) = self.write_args();
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
-        cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role.register_name(), m.detail))?;
+        cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
@@ -311,10 +311,15 @@ impl Cvm {
     /// Reports a fault and stops or restarts the cVM, per its manifest.
     fn fault(&mut self, fault: &Fault) -> Transition {
         self.flush_line();
+        let held;
         let cap = match fault.role {
             CapRole::Code => &self.caps.code,
             CapRole::Data => &self.caps.data,
             CapRole::Stack => &self.caps.stack,
+            CapRole::Register(n) => {
+                held = cpu::saved_capability(&self.cpu, n);
+                &held
+            }
         };
         if cfg!(feature = "cheri") {
             println!("{}", FaultReport { cvm: &self.spec.name, fault, capability: cap });

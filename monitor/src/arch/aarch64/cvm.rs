@@ -221,6 +221,20 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     }
 }
 
+/// What capability register `n` held when the cVM trapped, decoded by the model. Morello's
+/// syndrome never names a register, so the run loop only asks on CHERI-RISC-V; kept for one
+/// interface.
+pub fn saved_capability(cpu: &CvmCpu, n: u8) -> crate::cap::Capability<Format> {
+    let Some(slot) = cpu.context.regs.get(usize::from(n)) else {
+        return crate::cap::Capability::null();
+    };
+    #[cfg(feature = "cheri")]
+    let tag = super::caps::inspect(slot).tag;
+    #[cfg(not(feature = "cheri"))]
+    let tag = false;
+    crate::cap::Capability::from_memory(slot[1], slot[0], tag)
+}
+
 /// Puts a hostcall's result in the cVM's x0 (as an integer: any capability there is dropped).
 pub fn set_result(cpu: &mut CvmCpu, value: u64) {
     cpu.context.regs[0] = [value, 0];

@@ -205,7 +205,8 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     let (cause_name, role) = match (cause.code(), cause.cheri_cause()) {
         (_, Some((name, reg))) => (name, match reg.0 {
             32 => CapRole::Code,
-            2 => CapRole::Stack,
+            33 => CapRole::Data,
+            n @ 1..=31 => CapRole::Register(n),
             _ => CapRole::Data,
         }),
         (0 | 1 | 12, None) => (cause.name(), CapRole::Code),
@@ -215,14 +216,14 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     let address = match cause.code() {
         0 | 1 | 4 | 5 | 6 | 7 | 12 | 13 | 15 => Some(ctx.mtval),
         // A CHERI fault reports cause and register, not the address: decode the access.
-        crate::arch::syndrome::CHERI_MCAUSE if role != CapRole::Code => faulting_access(cpu),
+        crate::arch::syndrome::CHERI_MCAUSE => faulting_access(cpu),
         _ => None,
     };
     CvmEvent::Fault(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
 }
 
-/// The address the load/store at the cVM's PC tried to access, if the PC lies in its code
-/// window and the instruction is a load or store.
+/// The address the load, store or jump at the cVM's PC tried to reach, if the PC lies in its
+/// code window and the instruction is one of those.
 fn faulting_access(cpu: &CvmCpu) -> Option<u64> {
     let pc = cpu.context.pc[0];
     let [code_start, code_end, _] = cpu.window;
@@ -246,6 +247,19 @@ fn advance_pc(cpu: &mut CvmCpu) {
     {
         cpu.context.pc[0] += 4;
     }
+}
+
+/// What general capability register `n` held when the cVM trapped, decoded by the model (the
+/// tag is read from the saved slot by the hardware).
+pub fn saved_capability(cpu: &CvmCpu, n: u8) -> crate::cap::Capability<Format> {
+    let Some(slot) = cpu.context.regs.get(usize::from(n)) else {
+        return crate::cap::Capability::null();
+    };
+    #[cfg(feature = "cheri")]
+    let tag = super::caps::inspect(slot).tag;
+    #[cfg(not(feature = "cheri"))]
+    let tag = false;
+    crate::cap::Capability::from_memory(slot[1], slot[0], tag)
 }
 
 /// Puts a hostcall's result in the cVM's a0 (as an integer).
