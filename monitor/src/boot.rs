@@ -153,7 +153,8 @@ fn discover_platform(board: &Board, regs: [u64; 4]) -> Result<(Platform, &'stati
 /// masked and `.bss` zeroed. `regs` are the first four argument registers as the loader left
 /// them.
 pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
-    arch::install_exception_vectors();
+    // Printing needs no vectors; the first line goes out before any capability instruction, so
+    // a machine whose firmware left capabilities disabled still shows who stopped.
     console::set_uart(early_uart(board.early_console));
     set_power_off(board, None);
     console::init_logger(console::build_time_level());
@@ -172,6 +173,12 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         level,
         caps
     );
+    #[cfg(all(feature = "cheri", target_arch = "aarch64"))]
+    if let Err(e) = arch::enable_capabilities() {
+        println!("capmon: capability instructions are not usable at EL2: {e}");
+        finish(false);
+    }
+    arch::install_exception_vectors();
     if let Some(warning) = ISOLATION_WARNING {
         println!("capmon: WARNING: {warning}");
     }

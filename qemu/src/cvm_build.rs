@@ -70,6 +70,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("privileged", "cvm-attacks", "privileged"),
     rust("spin", "cvm-attacks", "spin"),
     rust("steady", "cvm-attacks", "steady"),
+    rust("bench", "cvm-bench", "bench"),
 ];
 
 /// The recipe for an image name.

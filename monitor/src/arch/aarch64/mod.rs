@@ -44,6 +44,35 @@ pub fn privilege_level() -> (&'static str, bool) {
     }
 }
 
+/// On Morello: makes capability instructions usable at EL2 and checks they work, before the
+/// first one runs. TF-A leaves CPTR_EL2 unknown, so TC (bit 9, trap capability instructions
+/// to EL2) is cleared here. If EL3 firmware left them disabled (TF-A built without
+/// ENABLE_MORELLO_CAP), the first capability instruction traps to EL3 and never returns:
+/// the console then stops right after the line printed before this call.
+#[cfg(feature = "cheri")]
+pub fn enable_capabilities() -> Result<(), &'static str> {
+    // SAFETY: CPTR_EL2 only controls trapping to EL2; TFP (bit 10) stays 0 so FP is not
+    // trapped either; the low RES1 bits other than TC are kept set.
+    unsafe { asm!("msr cptr_el2, {}", "isb", in(reg) 0x31ffu64, options(nomem, nostack)) };
+    let tag: u64;
+    // SAFETY: reads DDC into c9 and its tag into x10; c9/x9 and x10 are declared clobbered.
+    unsafe {
+        asm!(
+            ".inst {mrs}",      // mrs c9, DDC
+            ".inst {gctag}",    // gctag x10, c9
+            mrs = const crate::arch::insn::morello::mrs_cap(9, crate::arch::insn::morello::sysreg::DDC),
+            gctag = const crate::arch::insn::morello::gctag(10, 9),
+            out("x9") _,
+            out("x10") tag,
+            options(nomem, nostack),
+        );
+    }
+    if tag == 0 {
+        return Err("the DDC capmon was entered with is untagged, so every access would fault");
+    }
+    Ok(())
+}
+
 /// Points VBAR_EL2 (on Morello: CVBAR_EL2, a capability) at `capmon_exception_vectors`.
 pub fn install_exception_vectors() {
     #[cfg(not(feature = "cheri"))]
