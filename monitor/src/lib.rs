@@ -26,6 +26,8 @@ pub mod heap;
 #[cfg(all(target_os = "none", not(test)))]
 mod panic;
 pub mod platform;
+#[cfg(test)]
+mod testing;
 
 /// Defines a board's entry: `capmon::board!(BOARD)` in a board crate's `main.rs` makes the
 /// symbol the arch entry code calls, handing the board description and the cVM bundle its

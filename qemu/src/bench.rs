@@ -1,44 +1,176 @@
-//! `capmon-run bench`: image size and guest instructions from reset to the banner, per QEMU
-//! board, against capmon's targets.
+//! `capmon-run bench`: capmon's figures per QEMU board, against its targets: image size,
+//! guest instructions from reset to the banner and to the first cVM output, a null hostcall
+//! round trip, a `clock_ns` hostcall, and a switch between two cVMs.
 //!
-//! Boot time is measured in guest instructions, not wall time, so it does not depend on how
-//! loaded the host is: with `-icount shift=0` every instruction advances virtual time by 1 ns,
-//! and the monitor reports `boot: banner after <N> ns` from its own timer counter.
+//! Everything is measured in guest instructions, not wall time, so it does not depend on how
+//! loaded the host is: with `-icount shift=0,align=off,sleep=off` every instruction advances
+//! virtual time by 1 ns (and idling in `wfi` advances it too, so nothing measured may sleep).
+//! Each board boots twice:
+//!
+//! - the image without cVMs: its size, and `boot: banner after <N> ns`, which the monitor
+//!   prints from its own timer counter;
+//! - the image with `cvms/manifests/bench.dts`: the monitor's
+//!   `cvms: first cVM output after <N> ns`, and the lines of the `bench` cVM
+//!   (`cvms/bench`), e.g. `bench: null-hostcall median 263.0 min 263.0 (N=1000, …)`: per
+//!   operation, median and fastest of 50 batches timed with the `clock_ns` hostcall, minus the
+//!   same loop without the trap.
+//!
+//! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
+//! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
+//! `mtime`; a batch is hundreds of thousands of instructions, so a tick is a fraction of an
+//! instruction per operation, and the table says how much.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::boards::{self, LookupEnv, RunArgs, BOARDS};
+use crate::boards::{self, LookupEnv, QemuSpec, RunArgs, BOARDS};
 use crate::elf::{self, ImageSize};
-use crate::expect::{End, Script, Step};
-use crate::runner::{self, RunSettings, TempDir, Workspace};
-use crate::suite::{failure_lines, skipped_line};
+use crate::expect::{End, Script, Step, Verdict};
+use crate::runner::{self, RunReport, RunSettings, TempDir, Workspace};
+use crate::suite::{failure_lines, image_for, skipped_line};
 
 /// Target: the monitor image (text + data + bss) fits in 256 KiB.
 pub const IMAGE_LIMIT: u64 = 256 * 1024;
 /// Target: the banner is printed within 2,000,000 guest instructions of reset.
 pub const BANNER_LIMIT: u64 = 2_000_000;
+/// Target: the first cVM output within 5,000,000 guest instructions of reset.
+pub const FIRST_OUTPUT_LIMIT: u64 = 5_000_000;
+/// Target: a null hostcall round trip (trap, dispatch, every register saved and restored,
+/// return) in at most 150 guest instructions. For scale: Linux 6.1's getpid costs 497 on
+/// the same QEMU.
+pub const NULL_LIMIT: f64 = 150.0;
+/// Target: a switch from one cVM to another (`yield`) in at most 400 guest instructions.
+pub const SWITCH_LIMIT: f64 = 400.0;
 /// One instruction = 1 ns of virtual time, and no real-time throttling or sleeping.
 pub const ICOUNT_ARGS: [&str; 2] = ["-icount", "shift=0,align=off,sleep=off"];
 /// The monitor's own measurement line.
 pub const BANNER_PATTERN: &str = r"^boot: banner after (\d+) ns$";
+/// The manifest of the benchmark cVMs.
+pub const BENCH_MANIFEST: &str = "bench";
+/// The monitor's line at the first console write of any cVM (`monitor/src/cvm/run.rs`).
+pub const FIRST_OUTPUT_PATTERN: &str = r"^cvms: first cVM output after (\d+) ns$";
+/// The monitor's timer line at boot (`timer: 62500000 Hz, irq 26`, `timer: 10000000 Hz (clint …)`).
+pub const TIMER_PATTERN: &str = r"^timer: (\d+) Hz";
+/// A figure line of the `bench` cVM, behind the console label the monitor adds.
+pub const FIGURE_PATTERN: &str =
+    r"^(?:\[[^\]]*\] )?bench: ([a-z][a-z-]*) median (\d+(?:\.\d+)?) min (\d+(?:\.\d+)?) \((.*)\)$";
+/// The partner's last line: it took part in every switch batch.
+pub const PARTNER_PATTERN: &str = r"^(?:\[[^\]]*\] )?bench: partner done after (\d+) yields$";
+/// The measuring cVM's last line.
+pub const DONE_PATTERN: &str = r"^(?:\[[^\]]*\] )?bench: done$";
+/// A cVM fault would mean the figures came from a broken run.
+const FAULT_PATTERN: &str = r"^cvm \S+ fault:";
+/// The figure names the `bench` cVM prints.
+pub const NULL_FIGURE: &str = "null-hostcall";
+pub const CLOCK_FIGURE: &str = "clock-hostcall";
+pub const SWITCH_FIGURE: &str = "switch";
 /// icount slows TCG down; leave more time than a normal test.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
-/// One board's figures (None where it could not be measured).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Row {
-    pub board: String,
-    pub image: Option<ImageSize>,
-    pub banner_insns: Option<u64>,
+/// One per-operation figure of the `bench` cVM, in guest instructions under icount.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub median: f64,
+    pub min: f64,
+    /// What the cVM said in parentheses: batch size, batch count, overhead subtracted.
+    pub detail: String,
+}
+
+impl Figure {
+    /// Operations per batch: `<n> switches per batch` if given, else `N=<n>`.
+    pub fn ops_per_batch(&self) -> Option<u64> {
+        let number_after = |key: &str| -> Option<u64> {
+            let re = regex::Regex::new(key).ok()?;
+            re.captures(&self.detail)?.get(1)?.as_str().parse().ok()
+        };
+        number_after(r"(\d+) switches per batch").or_else(|| number_after(r"\bN=(\d+)"))
+    }
+}
+
+/// Reads one figure line: its name and the figure.
+pub fn parse_figure_line(line: &str) -> Option<(String, Figure)> {
+    let re = regex::Regex::new(FIGURE_PATTERN).ok()?;
+    let c = re.captures(line)?;
+    Some((
+        c[1].to_string(),
+        Figure {
+            median: c[2].parse().ok()?,
+            min: c[3].parse().ok()?,
+            detail: c[4].to_string(),
+        },
+    ))
+}
+
+/// Everything the bench boot printed that the table uses.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BenchFigures {
+    /// The monitor's counter frequency.
+    pub timer_hz: Option<u64>,
+    /// Guest instructions from reset to the first cVM output.
+    pub first_output: Option<u64>,
+    pub null: Option<Figure>,
+    pub clock: Option<Figure>,
+    pub switch: Option<Figure>,
+    /// Whether the partner cVM finished its yields (else the switch figure is not one).
+    pub partner_done: bool,
+}
+
+fn first_number(console: &[String], pattern: &str) -> Option<u64> {
+    let re = regex::Regex::new(pattern).ok()?;
+    console
+        .iter()
+        .find_map(|l| re.captures(l)?.get(1)?.as_str().parse().ok())
+}
+
+/// Reads the bench boot's console. The first line of each kind counts.
+pub fn parse_bench_console(console: &[String]) -> BenchFigures {
+    let mut out = BenchFigures {
+        timer_hz: first_number(console, TIMER_PATTERN),
+        first_output: first_number(console, FIRST_OUTPUT_PATTERN),
+        partner_done: first_number(console, PARTNER_PATTERN).is_some(),
+        ..BenchFigures::default()
+    };
+    for (name, figure) in console.iter().filter_map(|l| parse_figure_line(l)) {
+        let slot = match name.as_str() {
+            NULL_FIGURE => &mut out.null,
+            CLOCK_FIGURE => &mut out.clock,
+            SWITCH_FIGURE => &mut out.switch,
+            _ => continue,
+        };
+        slot.get_or_insert(figure);
+    }
+    out
+}
+
+/// Nanoseconds per timer tick.
+pub fn tick_ns(hz: u64) -> f64 {
+    1e9 / hz as f64
+}
+
+/// How far a per-operation figure can be off because of the clock's resolution: each batch
+/// time and the subtracted loop time can each be off by one tick.
+pub fn resolution_per_op(hz: u64, ops_per_batch: u64) -> f64 {
+    2.0 * tick_ns(hz) / ops_per_batch.max(1) as f64
 }
 
 /// Reads the instruction count from the monitor's banner-time line.
 pub fn banner_insns(console: &[String]) -> Option<u64> {
-    let re = regex::Regex::new(BANNER_PATTERN).ok()?;
-    console
-        .iter()
-        .find_map(|l| re.captures(l)?.get(1)?.as_str().parse().ok())
+    first_number(console, BANNER_PATTERN)
+}
+
+/// One board's figures (None where it could not be measured).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    pub board: String,
+    /// The image without cVMs.
+    pub image: Option<ImageSize>,
+    pub banner_insns: Option<u64>,
+    /// The image with the bench cVMs (informational: the cVM loader and the bundle).
+    pub bench_image: Option<ImageSize>,
+    pub bench: BenchFigures,
+    /// The exact QEMU command lines of the two boots.
+    pub banner_command: Option<String>,
+    pub bench_command: Option<String>,
 }
 
 fn verdict(value: Option<u64>, limit: u64) -> &'static str {
@@ -49,76 +181,232 @@ fn verdict(value: Option<u64>, limit: u64) -> &'static str {
     }
 }
 
-/// Formats the results table.
-pub fn format_table(rows: &[Row]) -> String {
-    let mut out = format!(
-        "{:<20} {:>12} {:>9} {:<6} {:>14} {:<6}\n",
-        "board", "image bytes", "KiB", "≤256K", "banner insns", "≤2M"
+fn verdict_f(value: Option<f64>, limit: f64) -> &'static str {
+    match value {
+        Some(v) if v <= limit => "ok",
+        Some(_) => "over",
+        None => "-",
+    }
+}
+
+/// `ok`, or `over by <d> (<p>%)`, or `-` when not measured.
+fn verdict_long(value: Option<f64>, limit: f64) -> String {
+    match value {
+        Some(v) if v <= limit => "ok".into(),
+        Some(v) => format!(
+            "over by {:.1} ({:+.0}%)",
+            v - limit,
+            (v - limit) / limit * 100.0
+        ),
+        None => "-".into(),
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn opt1(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.1}"))
+}
+
+/// One board's table: every figure, its target and mark, the QEMU commands, and what the
+/// per-operation figures mean (subtraction, batches, clock resolution).
+pub fn format_board(row: &Row) -> String {
+    let b = &row.bench;
+    let mut out = String::new();
+    let timer = match b.timer_hz {
+        Some(hz) => format!("timer {hz} Hz = {} ns per tick", trim(tick_ns(hz))),
+        None => "timer frequency not seen".into(),
+    };
+    out.push_str(&format!("== {} ({timer})\n", row.board));
+    out.push_str(&format!(
+        "  banner run: $ {}\n",
+        row.banner_command.as_deref().unwrap_or("(did not run)")
+    ));
+    out.push_str(&format!(
+        "  bench run:  $ {}\n",
+        row.bench_command.as_deref().unwrap_or("(did not run)")
+    ));
+    let line = |name: &str, median: String, min: String, target: String, mark: String| {
+        format!("  {name:<38} {median:>10} {min:>10}  {target:<11} {mark}\n")
+    };
+    out.push_str(&line(
+        "figure (guest instructions)",
+        "median".into(),
+        "min".into(),
+        "target".into(),
+        "".into(),
+    ));
+    let int_row = |name: &str, v: Option<u64>, limit: Option<u64>| {
+        line(
+            name,
+            opt(v),
+            "".into(),
+            limit.map_or("-".into(), |l| format!("≤ {l}")),
+            limit.map_or(String::new(), |l| {
+                verdict_long(v.map(|v| v as f64), l as f64)
+            }),
+        )
+    };
+    out.push_str(&int_row(
+        "image without cVMs (bytes)",
+        row.image.map(|s| s.total()),
+        Some(IMAGE_LIMIT),
+    ));
+    out.push_str(&int_row(
+        "image with the bench cVMs (bytes)",
+        row.bench_image.map(|s| s.total()),
+        None,
+    ));
+    out.push_str(&int_row(
+        "reset → banner",
+        row.banner_insns,
+        Some(BANNER_LIMIT),
+    ));
+    out.push_str(&int_row(
+        "reset → first cVM output",
+        b.first_output,
+        Some(FIRST_OUTPUT_LIMIT),
+    ));
+    let figure_rows = [
+        ("null hostcall round trip", &b.null, Some(NULL_LIMIT)),
+        ("clock_ns hostcall round trip", &b.clock, None),
+        (
+            "switch between two cVMs (yield)",
+            &b.switch,
+            Some(SWITCH_LIMIT),
+        ),
+    ];
+    for (name, figure, limit) in figure_rows {
+        let median = figure.as_ref().map(|f| f.median);
+        out.push_str(&line(
+            name,
+            opt1(median),
+            opt1(figure.as_ref().map(|f| f.min)),
+            limit.map_or("-".into(), |l| format!("≤ {l}")),
+            limit.map_or(String::new(), |l| verdict_long(median, l)),
+        ));
+        if let Some(f) = figure {
+            let resolution = match (b.timer_hz, f.ops_per_batch()) {
+                (Some(hz), Some(ops)) => format!(
+                    "; clock resolution ±{} per op",
+                    trim(resolution_per_op(hz, ops))
+                ),
+                _ => String::new(),
+            };
+            out.push_str(&format!("      ({}{resolution})\n", f.detail));
+        }
+    }
+    if b.switch.is_some() && !b.partner_done {
+        out.push_str(
+            "  WARNING: the partner cVM did not report; the switch figure may not be one\n",
+        );
+    }
+    out.push_str(
+        "  per operation: median and fastest of the batches, each timed with clock_ns, minus \
+         the median of the same loop without the trap\n",
     );
+    out
+}
+
+/// A number with at most three decimals and no trailing zeros.
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The summary over all boards.
+pub fn format_table(rows: &[Row]) -> String {
+    let header = format!(
+        "{:<18} {:>11} {:>7} {:<5} {:>9} {:<5} {:>9} {:<5} {:>7} {:<5} {:>7} {:>7} {:<5}\n",
+        "board",
+        "image bytes",
+        "KiB",
+        "≤256K",
+        "banner",
+        "≤2M",
+        "1st out",
+        "≤5M",
+        "null",
+        "≤150",
+        "clock",
+        "switch",
+        "≤400"
+    );
+    let mut out = header;
     for r in rows {
-        let bytes = r.image.map_or("-".to_string(), |s| s.total().to_string());
-        let kib = r.image.map_or("-".to_string(), |s| {
-            format!("{:.1}", s.total() as f64 / 1024.0)
-        });
-        let insns = r.banner_insns.map_or("-".to_string(), |n| n.to_string());
+        let b = &r.bench;
+        let null = b.null.as_ref().map(|f| f.median);
+        let clock = b.clock.as_ref().map(|f| f.median);
+        let switch = b.switch.as_ref().map(|f| f.median);
         out.push_str(&format!(
-            "{:<20} {:>12} {:>9} {:<6} {:>14} {:<6}\n",
+            "{:<18} {:>11} {:>7} {:<5} {:>9} {:<5} {:>9} {:<5} {:>7} {:<5} {:>7} {:>7} {:<5}\n",
             r.board,
-            bytes,
-            kib,
+            opt(r.image.map(|s| s.total())),
+            r.image.map_or("-".to_string(), |s| format!(
+                "{:.1}",
+                s.total() as f64 / 1024.0
+            )),
             verdict(r.image.map(|s| s.total()), IMAGE_LIMIT),
-            insns,
+            opt(r.banner_insns),
             verdict(r.banner_insns, BANNER_LIMIT),
+            opt(b.first_output),
+            verdict(b.first_output, FIRST_OUTPUT_LIMIT),
+            opt1(null),
+            verdict_f(null, NULL_LIMIT),
+            opt1(clock),
+            opt1(switch),
+            verdict_f(switch, SWITCH_LIMIT),
         ));
     }
     out.push_str(&format!(
-        "targets: image ≤ {IMAGE_LIMIT} bytes ({} KiB); banner within {BANNER_LIMIT} guest \
-         instructions of reset (-icount shift=0: 1 ns = 1 instruction)\n",
+        "targets: image ≤ {IMAGE_LIMIT} bytes ({} KiB); banner within {BANNER_LIMIT} and first \
+         cVM output within {FIRST_OUTPUT_LIMIT} guest instructions of reset; null hostcall ≤ \
+         {NULL_LIMIT} and switch ≤ {SWITCH_LIMIT} guest instructions (median per operation) \
+         (-icount shift=0: 1 ns = 1 instruction)\n",
         IMAGE_LIMIT / 1024
     ));
     out
 }
 
-/// Measures one board: returns (row, error if something failed to run).
-fn measure(
-    ws: &Workspace,
-    board: &'static boards::Board,
-    qemu: &Path,
-    no_build: bool,
-    verbose: bool,
-) -> (Row, Option<String>) {
-    let mut row = Row {
-        board: board.name.to_string(),
-        ..Row::default()
-    };
-    let Some(spec) = board.qemu.as_ref() else {
-        return (row, Some("no QEMU".into()));
-    };
-    let kernel = match if no_build {
-        runner::existing_image(ws, board)
-    } else {
-        runner::build_image(ws, board, None)
-    } {
-        Ok(k) => k,
-        Err(e) => return (row, Some(e)),
-    };
-    match elf::image_size_of(&kernel) {
-        Ok(size) => {
-            println!("{}: {}: {size}", board.name, kernel.display());
-            row.image = Some(size);
-        }
-        Err(e) => return (row, Some(e)),
+/// The script of the bench boot: every figure, then a clean power-off (both cVMs exit 0).
+fn bench_script() -> Script {
+    let figure = |name: &str| format!(r"bench: {name} median ");
+    Script {
+        steps: vec![
+            Step::Expect {
+                pattern: FIRST_OUTPUT_PATTERN.into(),
+                at_least: None,
+            },
+            Step::ExpectAnyOrder {
+                patterns: vec![
+                    PARTNER_PATTERN.into(),
+                    figure(SWITCH_FIGURE),
+                    figure(NULL_FIGURE),
+                    figure(CLOCK_FIGURE),
+                    DONE_PATTERN.into(),
+                ],
+            },
+        ],
+        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        end: End::PowerOff(Verdict::Pass),
     }
-    let tmp = match TempDir::new(&format!("bench-{}", board.name)) {
-        Ok(t) => t,
-        Err(e) => return (row, Some(e)),
-    };
-    let disk = match runner::scratch_disk(tmp.path()) {
-        Ok(d) => d,
-        Err(e) => return (row, Some(e)),
-    };
+}
+
+/// Boots `kernel` under icount with `script`; returns the report and the command line.
+fn boot(
+    board: &boards::Board,
+    spec: &QemuSpec,
+    qemu: &Path,
+    kernel: &Path,
+    script: &Script,
+    verbose: bool,
+) -> Result<(RunReport, String), String> {
+    let tmp = TempDir::new(&format!("bench-{}", board.name))?;
+    let disk = runner::scratch_disk(tmp.path())?;
     let run = RunArgs {
-        kernel,
+        kernel: kernel.to_path_buf(),
         disk,
         append: None,
         extra: ICOUNT_ARGS.iter().map(|s| s.to_string()).collect(),
@@ -126,35 +414,82 @@ fn measure(
     let args = boards::qemu_args(spec, &run);
     let command = boards::shell_line(&qemu.to_string_lossy(), &args);
     println!("{}: $ {command}", board.name);
-    let script = Script {
-        steps: vec![Step::Expect {
-            pattern: BANNER_PATTERN.into(),
-            at_least: None,
-        }],
-        forbid: vec![crate::tests::DEFAULT_FORBID.into()],
-        end: End::KillWhenDone,
-    };
     let report = runner::run_script(&RunSettings {
         qemu,
         args: &args,
-        script: &script,
+        script,
         status_is_verdict: spec.exit_status_is_verdict,
         time_limit: TIME_LIMIT,
         verbose,
     });
-    row.banner_insns = banner_insns(&report.console);
-    match &report.result {
-        Ok(()) => (row, None),
-        Err(reason) => {
-            let lines = failure_lines(
-                &format!("bench-{}", board.name),
-                reason,
-                None,
-                report.tail(runner::TAIL_LINES),
-            );
-            (row, Some(lines.join("\n")))
+    drop(tmp);
+    Ok((report, command))
+}
+
+fn failure(name: &str, report: &RunReport, command: &str) -> Option<String> {
+    let reason = report.result.as_ref().err()?;
+    Some(failure_lines(name, reason, Some(command), report.tail(runner::TAIL_LINES)).join("\n"))
+}
+
+/// Measures one board: returns the row and the errors (things that failed to build or run).
+fn measure(
+    ws: &Workspace,
+    board: &'static boards::Board,
+    qemu: &Path,
+    no_build: bool,
+    verbose: bool,
+) -> (Row, Vec<String>) {
+    let mut row = Row {
+        board: board.name.to_string(),
+        ..Row::default()
+    };
+    let mut errors = Vec::new();
+    let Some(spec) = board.qemu.as_ref() else {
+        return (row, vec!["no QEMU".into()]);
+    };
+
+    // 1. The image without cVMs: size and banner.
+    match image_for(ws, board, None, no_build).and_then(|kernel| {
+        let size = elf::image_size_of(&kernel)?;
+        println!("{}: {}: {size}", board.name, kernel.display());
+        row.image = Some(size);
+        let script = Script {
+            steps: vec![Step::Expect {
+                pattern: BANNER_PATTERN.into(),
+                at_least: None,
+            }],
+            forbid: vec![crate::tests::DEFAULT_FORBID.into()],
+            end: End::KillWhenDone,
+        };
+        boot(board, spec, qemu, &kernel, &script, verbose)
+    }) {
+        Ok((report, command)) => {
+            row.banner_insns = banner_insns(&report.console);
+            errors.extend(failure(&format!("bench-{}", board.name), &report, &command));
+            row.banner_command = Some(command);
         }
+        Err(e) => errors.push(e),
     }
+
+    // 2. The image with the bench cVMs: first output, hostcalls, switches.
+    match image_for(ws, board, Some(BENCH_MANIFEST), no_build).and_then(|kernel| {
+        let size = elf::image_size_of(&kernel)?;
+        println!("{}: {}: {size}", board.name, kernel.display());
+        row.bench_image = Some(size);
+        boot(board, spec, qemu, &kernel, &bench_script(), verbose)
+    }) {
+        Ok((report, command)) => {
+            row.bench = parse_bench_console(&report.console);
+            errors.extend(failure(
+                &format!("bench-{}-cvms", board.name),
+                &report,
+                &command,
+            ));
+            row.bench_command = Some(command);
+        }
+        Err(e) => errors.push(e),
+    }
+    (row, errors)
 }
 
 /// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something
@@ -182,13 +517,18 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
                 continue;
             }
         };
-        let (row, error) = measure(ws, board, &qemu, no_build, verbose);
-        if let Some(e) = error {
-            errors.push(format!("{}: {e}", board.name));
-        }
+        let (row, board_errors) = measure(ws, board, &qemu, no_build, verbose);
+        errors.extend(
+            board_errors
+                .into_iter()
+                .map(|e| format!("{}: {e}", board.name)),
+        );
         rows.push(row);
     }
     println!();
+    for row in &rows {
+        println!("{}", format_board(row));
+    }
     print!("{}", format_table(&rows));
     for e in &errors {
         eprintln!("capmon-run bench: {e}");
@@ -200,23 +540,138 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
 mod tests {
     use super::*;
 
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// A bench boot's console as the monitor and the `bench` cVM print it.
+    fn bench_console() -> Vec<String> {
+        lines(&[
+            "timer: 62500000 Hz, irq 26",
+            "boot: banner after 861792 ns",
+            "cvms: first cVM output after 1163664 ns",
+            "[bench] bench: start: figures are per operation in ns of the monitor's clock",
+            "[bench-partner] bench: partner done after 10200 yields",
+            "cvm bench-partner: exit 0",
+            "[bench] bench: switch median 333.0 min 332.9 (N=200 yields per cVM, 400 switches \
+             per batch, 50 batches, loop overhead 4.8 subtracted)",
+            "[bench] bench: null-hostcall median 263.0 min 263.0 (N=1000, hostcall 65535 → \
+             -NoSys, 50 batches, loop overhead 4.3 subtracted)",
+            "[bench] bench: clock-hostcall median 306.0 min 305.9 (N=1000, 50 batches, loop \
+             overhead 4.3 subtracted)",
+            "[bench] bench: null-hostcall median 1.0 min 1.0 (N=1, 1 batches, loop overhead \
+             0.0 subtracted)",
+            "[bench] bench: done",
+        ])
+    }
+
     #[test]
     fn reads_banner_line() {
-        let console: Vec<String> = [
+        let console = lines(&[
             "x",
             "boot: banner after 295797 ns",
             "boot: banner after 1 ns",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ]);
         assert_eq!(banner_insns(&console), Some(295797));
         assert_eq!(banner_insns(&[]), None);
     }
 
     #[test]
-    fn table_marks_targets() {
-        let rows = vec![
+    fn parses_figure_lines() {
+        let (name, f) = parse_figure_line(
+            "[bench] bench: null-hostcall median 263.0 min 262.5 (N=1000, hostcall 65535 → \
+             -NoSys, 50 batches, loop overhead 4.3 subtracted)",
+        )
+        .expect("a figure line");
+        assert_eq!(name, "null-hostcall");
+        assert_eq!((f.median, f.min), (263.0, 262.5));
+        assert!(
+            f.detail.starts_with("N=1000, hostcall 65535"),
+            "{}",
+            f.detail
+        );
+        assert!(f.detail.ends_with("loop overhead 4.3 subtracted"));
+        assert_eq!(f.ops_per_batch(), Some(1000));
+        // Without the console label, and with integers.
+        let (name, f) = parse_figure_line(
+            "bench: switch median 333 min 330 (N=200 yields per cVM, 400 switches per batch, \
+             50 batches, loop overhead 4.8 subtracted)",
+        )
+        .expect("unlabelled");
+        assert_eq!((name.as_str(), f.median, f.min), ("switch", 333.0, 330.0));
+        assert_eq!(f.ops_per_batch(), Some(400), "switches, not yields");
+        for not_a_figure in [
+            "[bench] bench: start: figures are per operation",
+            "[bench] bench: done",
+            "bench: null-hostcall median x min 1 (N=1)",
+            "bench: null-hostcall median 1 min 1",
+            "xbench: null-hostcall median 1 min 1 (N=1)",
+            "[bench] bench: null-hostcall median 1. min 1 (N=1)",
+            "",
+        ] {
+            assert_eq!(parse_figure_line(not_a_figure), None, "{not_a_figure}");
+        }
+        let no_count = Figure {
+            median: 1.0,
+            min: 1.0,
+            detail: "50 batches".into(),
+        };
+        assert_eq!(no_count.ops_per_batch(), None);
+    }
+
+    #[test]
+    fn parses_a_bench_console() {
+        let b = parse_bench_console(&bench_console());
+        assert_eq!(b.timer_hz, Some(62_500_000));
+        assert_eq!(b.first_output, Some(1_163_664));
+        assert!(b.partner_done);
+        assert_eq!(
+            b.null.as_ref().map(|f| f.median),
+            Some(263.0),
+            "the first one counts"
+        );
+        assert_eq!(b.clock.as_ref().map(|f| f.min), Some(305.9));
+        assert_eq!(b.switch.as_ref().map(|f| f.median), Some(333.0));
+        let riscv = parse_bench_console(&lines(&["timer: 10000000 Hz (clint 0x2000000)"]));
+        assert_eq!(riscv.timer_hz, Some(10_000_000));
+        assert_eq!(riscv.null, None);
+        assert!(!riscv.partner_done);
+        assert_eq!(parse_bench_console(&[]), BenchFigures::default());
+    }
+
+    #[test]
+    fn the_script_matches_the_console() {
+        let mut m = crate::expect::Matcher::new(&bench_script()).expect("script compiles");
+        assert!(m.start().is_empty());
+        for line in bench_console() {
+            assert!(m.feed(&line).is_empty(), "{line}");
+        }
+        assert!(!m.done(), "waits for the power-off");
+        assert!(m.feed("capmon: powering off (pass)").is_empty());
+        assert!(m.done());
+        let mut m = crate::expect::Matcher::new(&bench_script()).expect("script compiles");
+        let faulted = m.feed("cvm bench: fault: capability bounds at pc 0x0");
+        assert!(!faulted.is_empty(), "a fault fails the run");
+    }
+
+    #[test]
+    fn resolution() {
+        assert_eq!(tick_ns(62_500_000), 16.0);
+        assert_eq!(tick_ns(10_000_000), 100.0);
+        assert_eq!(tick_ns(1_000_000_000), 1.0);
+        assert_eq!(resolution_per_op(10_000_000, 1000), 0.2);
+        assert_eq!(resolution_per_op(62_500_000, 400), 0.08);
+        assert_eq!(trim(0.08), "0.08");
+        assert_eq!(trim(16.0), "16");
+    }
+
+    fn rows() -> Vec<Row> {
+        let figure = |median: f64| Figure {
+            median,
+            min: median - 0.5,
+            detail: "N=1000, 50 batches, loop overhead 4.3 subtracted".into(),
+        };
+        vec![
             Row {
                 board: "qemu-aarch64".into(),
                 image: Some(ImageSize {
@@ -225,6 +680,17 @@ mod tests {
                     bss: 0,
                 }),
                 banner_insns: Some(295_797),
+                bench: BenchFigures {
+                    timer_hz: Some(1_000_000_000),
+                    first_output: Some(1_000_000),
+                    null: Some(figure(150.0)),
+                    clock: Some(figure(200.0)),
+                    switch: Some(figure(400.0)),
+                    partner_done: true,
+                },
+                banner_command: Some("qemu-system-aarch64 -kernel a".into()),
+                bench_command: Some("qemu-system-aarch64 -kernel b".into()),
+                ..Row::default()
             },
             Row {
                 board: "qemu-riscv64".into(),
@@ -234,25 +700,97 @@ mod tests {
                     bss: 0,
                 }),
                 banner_insns: Some(2_000_001),
+                bench: BenchFigures {
+                    timer_hz: Some(10_000_000),
+                    first_output: Some(5_000_001),
+                    null: Some(figure(374.0)),
+                    clock: Some(figure(558.0)),
+                    switch: Some(figure(489.0)),
+                    partner_done: false,
+                },
+                ..Row::default()
             },
             Row {
                 board: "qemu-morello".into(),
-                image: None,
-                banner_insns: None,
+                ..Row::default()
             },
-        ];
-        let table = format_table(&rows);
+        ]
+    }
+
+    #[test]
+    fn table_marks_targets() {
+        let table = format_table(&rows());
         let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("board"));
         assert!(lines[1].starts_with("qemu-aarch64"));
         assert!(
             lines[1].contains("103424") && lines[1].contains("101.0"),
             "{}",
             lines[1]
         );
-        assert_eq!(lines[1].matches(" ok").count(), 2, "{}", lines[1]);
-        assert_eq!(lines[2].matches("over").count(), 2, "{}", lines[2]);
+        assert_eq!(
+            lines[1].matches(" ok").count(),
+            5,
+            "limits are inclusive: {}",
+            lines[1]
+        );
+        assert!(!lines[1].contains("over"), "{}", lines[1]);
+        assert_eq!(lines[2].matches("over").count(), 5, "{}", lines[2]);
+        assert!(lines[2].contains("374.0") && lines[2].contains("558.0"));
+        assert!(
+            !lines[3].contains("ok") && !lines[3].contains("over"),
+            "{}",
+            lines[3]
+        );
         assert!(lines[3].contains(" - "), "{}", lines[3]);
         assert!(lines[4].starts_with("targets:"));
+    }
+
+    #[test]
+    fn board_table_shows_targets_commands_and_resolution() {
+        let rows = rows();
+        let aarch64 = format_board(&rows[0]);
+        assert!(aarch64.starts_with("== qemu-aarch64 (timer 1000000000 Hz = 1 ns per tick)"));
+        assert!(aarch64.contains("banner run: $ qemu-system-aarch64 -kernel a"));
+        assert!(aarch64.contains("bench run:  $ qemu-system-aarch64 -kernel b"));
+        let null = aarch64
+            .lines()
+            .find(|l| l.contains("null hostcall"))
+            .expect("null row");
+        assert!(
+            null.contains("150.0") && null.contains("≤ 150") && null.ends_with("ok"),
+            "{null}"
+        );
+        assert!(
+            aarch64.contains("clock resolution ±0.002 per op"),
+            "{aarch64}"
+        );
+        assert!(!aarch64.contains("WARNING"));
+
+        let riscv = format_board(&rows[1]);
+        let null = riscv
+            .lines()
+            .find(|l| l.contains("null hostcall"))
+            .expect("null row");
+        assert!(null.ends_with("over by 224.0 (+149%)"), "{null}");
+        let first = riscv
+            .lines()
+            .find(|l| l.contains("first cVM output"))
+            .expect("first-output row");
+        assert!(
+            first.contains("5000001") && first.contains("over by 1.0"),
+            "{first}"
+        );
+        assert!(riscv.contains("clock resolution ±0.2 per op"), "{riscv}");
+        assert!(riscv.contains("WARNING: the partner cVM did not report"));
+
+        let missing = format_board(&rows[2]);
+        assert!(missing.contains("timer frequency not seen"));
+        assert!(missing.contains("(did not run)"));
+        assert!(
+            !missing.contains("ok") && !missing.contains("over"),
+            "{missing}"
+        );
     }
 
     #[test]

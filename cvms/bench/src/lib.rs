@@ -32,11 +32,12 @@ pub const CALLS_PER_BATCH: u32 = 1000;
 /// Yields per batch by each of the two switching cVMs (two switches per yield pair).
 pub const YIELDS_PER_BATCH: u32 = 200;
 /// Batches recorded per figure (one more runs first, unrecorded, as a warm-up).
-pub const BATCHES: usize = 50;
+pub const BATCHES: usize = BATCH_COUNT as usize;
+const BATCH_COUNT: u32 = 50;
 /// How many yields the partner does: exactly as many as the measuring cVM does in its switch
 /// batches and warm-up, so the two alternate one-for-one and the partner is finished (but
 /// not yet exited) when the last batch ends.
-pub const PARTNER_YIELDS: u32 = YIELDS_PER_BATCH * (BATCHES as u32 + 1);
+pub const PARTNER_YIELDS: u32 = YIELDS_PER_BATCH * (BATCH_COUNT + 1);
 
 // One loop of `n` hostcalls `$nr` (`$trap` is the trap instruction, or "" for the same loop
 // without it). Only calls that take no pointer go through here, so the asm touches no memory.
@@ -267,7 +268,11 @@ mod tests {
     #[test]
     fn tenths_round_and_print() {
         assert_eq!(Tenths::ratio(212_345, 1000), Tenths(2123));
-        assert_eq!(Tenths::ratio(212_350, 1000), Tenths(2124), "halves round up");
+        assert_eq!(
+            Tenths::ratio(212_350, 1000),
+            Tenths(2124),
+            "halves round up"
+        );
         assert_eq!(Tenths::ratio(5, 0), Tenths(0));
         assert_eq!(Tenths(2123).to_string(), "212.3");
         assert_eq!(Tenths(7).to_string(), "0.7");
@@ -316,7 +321,10 @@ mod tests {
 
     #[test]
     fn partner_matches_the_measuring_side() {
-        assert_eq!(PARTNER_YIELDS, YIELDS_PER_BATCH * (BATCHES as u32 + 1));
+        assert_eq!(
+            u64::from(PARTNER_YIELDS),
+            u64::from(YIELDS_PER_BATCH) * (BATCHES as u64 + 1)
+        );
         assert_eq!(NULL_RESULT as i64, -2);
         assert!(capmon_abi_unknown(NULL_HOSTCALL));
     }

@@ -4,26 +4,7 @@
 
 use super::{Capability, CheriRiscv, Format, Morello, PermSet};
 
-/// xorshift64*: tiny, deterministic and good enough to spread test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// A value of a random bit length below `max_bits`, so small and large magnitudes are
-    /// equally likely (uniform 64-bit values are almost all huge).
-    fn magnitude(&mut self, max_bits: u32) -> u64 {
-        let bits = u32::try_from(self.next() % u64::from(max_bits + 1)).unwrap_or(0);
-        self.next() & super::compress::low_mask(bits)
-    }
-}
+use crate::testing::Rng;
 
 const ITERATIONS: usize = 20_000;
 

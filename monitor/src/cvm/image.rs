@@ -1605,24 +1605,7 @@ mod tests {
         }
     }
 
-    /// xorshift64*: tiny, deterministic, good enough to pick offsets and values.
-    struct Rng(u64);
-
-    impl Rng {
-        fn new(seed: u64) -> Self {
-            // Mix the seed so nearby seeds diverge immediately; never zero.
-            Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-        }
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::testing::Rng;
 
     /// Corrupts `elf` a few ways, mostly where the loader looks: headers, dynamic, relocations.
     fn corrupt(elf: &mut [u8], rng: &mut Rng, hot: &[Range<usize>]) {

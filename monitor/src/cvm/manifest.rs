@@ -1586,20 +1586,7 @@ pub(crate) mod tests {
         assert!(spin.cpu_budget_ms.is_some());
     }
 
-    /// xorshift64*: deterministic, so a failure can be replayed from its seed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::testing::Rng;
 
     /// Parses `blob` every way the monitor and host tool do, formatting every error. The
     /// reader and the checks also run without the platform validation in front, so their own

@@ -789,20 +789,7 @@ pub(crate) mod tests {
         );
     }
 
-    /// xorshift64*, deterministic.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::testing::Rng;
 
     /// Random manifests over random memory maps: every plan either fails with OutOfMemory or
     /// gives disjoint regions inside usable memory, each bounded exactly, and default caps
@@ -812,16 +799,16 @@ pub(crate) mod tests {
         let mut planned = 0;
         for _ in 0..400 {
             let mut usable = Vec::new();
-            let mut at = 0x4000_0000 + (rng.below(0x1000) << 12);
-            for _ in 0..1 + rng.below(4) {
-                let size = (1 + rng.below(0x8000)) << 12;
+            let mut at = 0x4000_0000 + (rng.below_u64(0x1000) << 12);
+            for _ in 0..1 + rng.below_u64(4) {
+                let size = (1 + rng.below_u64(0x8000)) << 12;
                 usable.push(r(at, at + size));
-                at += size + (rng.below(0x100) << 12);
+                at += size + (rng.below_u64(0x100) << 12);
             }
-            let sizes: Vec<u64> = (0..1 + rng.below(8))
+            let sizes: Vec<u64> = (0..1 + rng.below_u64(8))
                 .map(|_| {
                     // Sizes of every magnitude from 128 KiB to 1 GiB, page multiples.
-                    let bits = 17 + rng.below(14);
+                    let bits = 17 + rng.below_u64(14);
                     (rng.next() & ((1 << bits) - 1)).max(0x2_0000) & !0xfff
                 })
                 .collect();
@@ -849,7 +836,7 @@ pub(crate) mod tests {
                 for other in regions.get(..i).unwrap_or(&[]) {
                     assert!(!region.overlaps(other), "{region} overlaps {other}");
                 }
-                let code_size = (1 + rng.below(region.size() / 2 / 0x1000)) * 0x1000;
+                let code_size = (1 + rng.below_u64(region.size() / 2 / 0x1000)) * 0x1000;
                 let (code, stack) = layout(*region, code_size.min(region.size() / 2));
                 let caps = default_caps::<F>(*region, code, stack, cvm.index)
                     .unwrap_or_else(|e| panic!("{e}"));

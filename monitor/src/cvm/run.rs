@@ -10,6 +10,7 @@ use core::ops::Range;
 use capmon_abi::{WhoAmI, NAME_MAX};
 
 use crate::addr::PhysRange;
+use crate::cap::Capability;
 use crate::arch::current as arch;
 use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
 use crate::cvm::event::{CapRole, CvmEvent, Fault, FaultReport};
@@ -317,7 +318,8 @@ impl Cvm {
             CapRole::Data => &self.caps.data,
             CapRole::Stack => &self.caps.stack,
             CapRole::Register(n) => {
-                held = cpu::saved_capability(&self.cpu, n);
+                held = cpu::saved_register(&self.cpu, n)
+                    .map_or_else(Capability::null, |slot| Capability::from_memory(slot[1], slot[0], cpu::slot_tag(slot)));
                 &held
             }
         };

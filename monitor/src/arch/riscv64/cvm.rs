@@ -249,17 +249,20 @@ fn advance_pc(cpu: &mut CvmCpu) {
     }
 }
 
-/// What general capability register `n` held when the cVM trapped, decoded by the model (the
-/// tag is read from the saved slot by the hardware).
-pub fn saved_capability(cpu: &CvmCpu, n: u8) -> crate::cap::Capability<Format> {
-    let Some(slot) = cpu.context.regs.get(usize::from(n)) else {
-        return crate::cap::Capability::null();
-    };
+/// Capability register `n` as the cVM left it (c0..c30 on Morello, c0..c31 on RISC-V).
+pub fn saved_register(cpu: &CvmCpu, n: u8) -> Option<&[u64; 2]> {
+    cpu.context.regs.get(usize::from(n))
+}
+
+/// The hardware tag of a saved capability slot (always false without capability hardware).
+pub fn slot_tag(slot: &[u64; 2]) -> bool {
     #[cfg(feature = "cheri")]
-    let tag = super::caps::inspect(slot).tag;
+    return super::caps::inspect(slot).tag;
     #[cfg(not(feature = "cheri"))]
-    let tag = false;
-    crate::cap::Capability::from_memory(slot[1], slot[0], tag)
+    {
+        let _ = slot;
+        false
+    }
 }
 
 /// Puts a hostcall's result in the cVM's a0 (as an integer).
