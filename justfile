@@ -51,7 +51,7 @@ test:
 boot-test FILTER="":
     {{run}} test {{FILTER}}
 
-# Print the figures: image sizes, guest instructions from reset to the banner (QEMU -icount).
+# Print the figures under QEMU -icount: image size, reset to banner and to first cVM output, null hostcall, cVM switch.
 bench:
     {{run}} bench
 

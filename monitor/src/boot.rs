@@ -204,7 +204,13 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         println!("log: level {} (from bootargs)", level_name(level));
     }
     if let Some(word) = args.unknown {
-        log::warn!("bootargs: ignoring {word:?} (known: log=<level> ticks=<n> echo)");
+        log::warn!("bootargs: ignoring {word:?} (known: log=<level> ticks=<n> echo disk-timeout-ms=<n>)");
+    }
+    if let Some(ms) = args.disk_timeout_ms {
+        crate::drivers::disks::set_timeout_ms(ms);
+        if ms == 0 {
+            println!("disk: requests wait for their interrupt without a time-out (from bootargs)");
+        }
     }
 
     print_platform(dtb, &platform);
@@ -351,6 +357,8 @@ pub fn on_interrupt(irq: u32) {
         on_timer();
     } else if irq == CONSOLE_IRQ.load(Ordering::Relaxed) {
         console::handle_input_interrupt();
+    } else if crate::drivers::disks::on_interrupt(irq) {
+        // A disk completion: acknowledged; the waiting request sees it in its used ring.
     } else {
         log::warn!("irq {irq}: no handler");
     }

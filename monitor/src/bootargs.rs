@@ -12,6 +12,10 @@ pub struct BootArgs<'a> {
     pub ticks: Option<u32>,
     /// `echo`: read one line from the console and echo it (exercises interrupt-driven input).
     pub echo: bool,
+    /// `disk-timeout-ms=<n>`: how long a disk request may take before its device counts as
+    /// stuck; 0: no time-out (for measuring under QEMU `-icount sleep=off`, where an armed
+    /// deadline is reached as soon as the CPU idles).
+    pub disk_timeout_ms: Option<u64>,
     /// The first word that was not understood, if any.
     pub unknown: Option<&'a str>,
 }
@@ -24,6 +28,7 @@ pub fn parse(args: &str) -> BootArgs<'_> {
         let understood = match word.split_once('=') {
             Some(("log", level)) => level.parse::<LevelFilter>().map(|l| parsed.log = Some(l)).is_ok(),
             Some(("ticks", n)) => n.parse::<u32>().map(|n| parsed.ticks = Some(n)).is_ok(),
+            Some(("disk-timeout-ms", n)) => n.parse::<u64>().map(|n| parsed.disk_timeout_ms = Some(n)).is_ok(),
             None if word == "echo" => {
                 parsed.echo = true;
                 true
@@ -43,7 +48,8 @@ mod tests {
 
     #[test]
     fn knobs_are_parsed() {
-        let a = parse("  log=debug ticks=20 echo ");
+        let a = parse("  log=debug ticks=20 echo disk-timeout-ms=0 ");
+        assert_eq!(a.disk_timeout_ms, Some(0));
         assert_eq!(a.log, Some(LevelFilter::Debug));
         assert_eq!(a.ticks, Some(20));
         assert!(a.echo);

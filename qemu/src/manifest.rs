@@ -696,7 +696,7 @@ mod tests {
 / {
     compatible = "capmon,manifest-v1";
     cvm@0 { name = "hello"; image = "hello"; memory-size = <0x100800>; };
-    cvm@1 { name = "hello"; image = "hello"; memory-size = <0x100000>; disk = "a.img"; };
+    cvm@1 { name = "hello"; image = "hello"; memory-size = <0x100000>; net = "n0"; };
 };
 "#,
         );
@@ -708,7 +708,7 @@ mod tests {
                     "{shown}: cvm \"hello\": field \"memory-size\": must be a multiple of 4 KiB \
                      (0x1000), is 0x100800"
                 ),
-                format!("{shown}: cvm@1: field \"disk\": not supported yet"),
+                format!("{shown}: cvm@1: field \"net\": not supported yet"),
                 format!(
                     "{shown}: cvm@1: field \"name\": \"hello\" is already the name of cvm@0: \
                      names must be unique"

@@ -253,6 +253,40 @@ pub fn scratch_disk(dir: &Path) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// Creates a raw disk image in `dir` holding exactly `contents` (its size is their length), for
+/// a test that starts from a known disk.
+pub fn disk_image(dir: &Path, contents: &[u8]) -> Result<PathBuf, String> {
+    let path = dir.join("disk.img");
+    std::fs::write(&path, contents)
+        .map_err(|e| format!("cannot write disk image {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Compares a disk image after a run with the bytes a test expects; the error names the first
+/// differing byte and its 512-byte sector.
+pub fn check_disk_image(path: &Path, expected: &[u8]) -> Result<(), String> {
+    let found = std::fs::read(path)
+        .map_err(|e| format!("cannot read disk image {} after the run: {e}", path.display()))?;
+    if found.len() != expected.len() {
+        return Err(format!(
+            "the disk image is {} bytes after the run, expected {}",
+            found.len(),
+            expected.len()
+        ));
+    }
+    match found.iter().zip(expected).position(|(f, e)| f != e) {
+        None => Ok(()),
+        Some(at) => Err(format!(
+            "the disk image differs at byte {at:#x} (sector {}, offset {}): found {:#04x}, \
+             expected {:#04x}",
+            at / 512,
+            at % 512,
+            found[at],
+            expected[at]
+        )),
+    }
+}
+
 // ---- Process groups and clean-up -------------------------------------------------------------
 
 /// Process groups of running QEMUs, for the signal handler (0 = free slot). A fixed array of
@@ -623,6 +657,23 @@ mod tests {
             ws.stashed_image_path(b, Some("attack-1")),
             Path::new("/w/target/capmon-run/qemu-riscv64/attack-1/capmon-qemu-riscv64")
         );
+    }
+
+    #[test]
+    fn disk_images_are_written_and_checked_byte_for_byte() {
+        let dir = TempDir::new("disk image").expect("tempdir");
+        let mut contents = vec![0u8; 2048];
+        contents[..8].copy_from_slice(b"CAPMONLG");
+        let disk = disk_image(dir.path(), &contents).expect("disk");
+        assert_eq!(check_disk_image(&disk, &contents), Ok(()));
+        contents[1000] = 7;
+        assert_eq!(
+            check_disk_image(&disk, &contents).unwrap_err(),
+            "the disk image differs at byte 0x3e8 (sector 1, offset 488): found 0x00, expected 0x07"
+        );
+        assert!(check_disk_image(&disk, &contents[..512])
+            .unwrap_err()
+            .contains("is 2048 bytes after the run, expected 512"));
     }
 
     #[test]

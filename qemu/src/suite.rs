@@ -216,7 +216,7 @@ pub fn run_test(
     verbose: bool,
 ) -> (RunReport, Option<String>) {
     let prepared = prepare(test, spec, qemu, kernel);
-    let (tmp, args) = match prepared {
+    let (tmp, disk, args) = match prepared {
         Ok(p) => p,
         Err(e) => return (failed_report(e), None),
     };
@@ -224,7 +224,7 @@ pub fn run_test(
     if verbose {
         println!("=== {}: {command}", test.name);
     }
-    let report = runner::run_script(&RunSettings {
+    let mut report = runner::run_script(&RunSettings {
         qemu,
         args: &args,
         script: &test.script,
@@ -232,22 +232,31 @@ pub fn run_test(
         time_limit: test.time_limit,
         verbose,
     });
+    // The disk is checked only after a run that passed: a failed run's console says more.
+    if let (Ok(()), Some(expected)) = (&report.result, &test.disk_expected) {
+        report.result = runner::check_disk_image(&disk, expected);
+    }
     drop(tmp);
     (report, Some(command))
 }
 
-/// Creates the test's scratch directory, disk and (if asked for) edited DTB; returns the
-/// directory (kept alive for the run) and QEMU's arguments.
+/// Creates the test's scratch directory, disk (the test's initial image, or a blank one) and
+/// (if asked for) edited DTB; returns the directory (kept alive for the run), the disk image
+/// and QEMU's arguments.
 fn prepare(
     test: &TestSpec,
     spec: &QemuSpec,
     qemu: &Path,
     kernel: &Path,
-) -> Result<(TempDir, Vec<String>), String> {
+) -> Result<(TempDir, PathBuf, Vec<String>), String> {
     let tmp = TempDir::new(&test.name)?;
+    let disk = match &test.disk_image {
+        Some(contents) => runner::disk_image(tmp.path(), contents)?,
+        None => runner::scratch_disk(tmp.path())?,
+    };
     let mut run = RunArgs {
         kernel: kernel.to_path_buf(),
-        disk: runner::scratch_disk(tmp.path())?,
+        disk: disk.clone(),
         append: test.append.clone(),
         extra: test.qemu_args.clone(),
     };
@@ -275,7 +284,7 @@ fn prepare(
         run.extra.push(edited.to_string_lossy().into_owned());
     }
     let args = boards::qemu_args(spec, &run);
-    Ok((tmp, args))
+    Ok((tmp, disk, args))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! manifest (`cvms/manifests/<name>.dts`: its cVMs and bundle are built into an image variant
 //! of their own), bootargs, extra QEMU arguments, device-tree edits, and a script of expected
 //! lines (in order, or a group in any order), lines to type and forbidden lines, ending by
-//! default with the monitor powering off with `(pass)`:
+//! default with the monitor powering off with `(pass)`. A test may also give the virtio-blk
+//! disk's initial contents and the exact bytes it must hold after QEMU exits:
 //!
 //! ```ignore
 //! TestSpec::new("qemu-aarch64-demo", "qemu-aarch64")
@@ -42,6 +43,11 @@ pub struct TestSpec {
     pub dtb_edits: Vec<DtsEdit>,
     pub script: Script,
     pub time_limit: Duration,
+    /// The virtio-blk disk's initial contents (its size is their length); default: a blank
+    /// disk of `runner::DISK_BYTES`.
+    pub disk_image: Option<Vec<u8>>,
+    /// What the disk must hold, byte for byte, after a run that passed.
+    pub disk_expected: Option<Vec<u8>>,
 }
 
 impl TestSpec {
@@ -60,7 +66,21 @@ impl TestSpec {
                 end: End::PowerOff(Verdict::Pass),
             },
             time_limit: DEFAULT_TIME_LIMIT,
+            disk_image: None,
+            disk_expected: None,
         }
+    }
+
+    /// Boots with a disk holding `contents`.
+    pub fn disk_image(mut self, contents: Vec<u8>) -> Self {
+        self.disk_image = Some(contents);
+        self
+    }
+
+    /// After QEMU exits, the disk must hold exactly `contents`.
+    pub fn expect_disk(mut self, contents: Vec<u8>) -> Self {
+        self.disk_expected = Some(contents);
+        self
     }
 
     /// Builds the board image with the cVMs of `cvms/manifests/<name>.dts`.
@@ -412,6 +432,76 @@ fn attacks_test(board: &'static str) -> TestSpec {
         .time_limit(90)
 }
 
+/// Bytes per disk sector.
+const SECTOR: usize = 512;
+
+/// A disk of `size` bytes holding the record log of `cvms/disk-log` (written out again here,
+/// independently, so a format slip on either side shows): sector 0 = `CAPMONLG` and the record
+/// count (u64 LE), then 64-byte NUL-padded records from byte 512.
+pub fn log_image(size: usize, records: &[String]) -> Vec<u8> {
+    let mut image = vec![0u8; size];
+    image[..8].copy_from_slice(b"CAPMONLG");
+    image[8..16].copy_from_slice(&(records.len() as u64).to_le_bytes());
+    for (i, text) in records.iter().enumerate() {
+        let at = SECTOR + 64 * i;
+        image[at..at + text.len()].copy_from_slice(text.as_bytes());
+    }
+    image
+}
+
+/// The `disk` manifest: the logger finds the 2 records the host wrote, appends 3, and the
+/// reader, whose grant is read-only, sees 5 and is refused a write. The disk must then hold
+/// exactly the 5-record log.
+fn disk_test(board: &'static str) -> TestSpec {
+    let host: Vec<String> = (0..2).map(|i| format!("record {i} from host")).collect();
+    let mut all = host.clone();
+    all.extend((2..5).map(|i| format!("record {i} from logger")));
+    let size = crate::runner::DISK_BYTES as usize;
+    TestSpec::new(format!("{board}-disk"), board)
+        .manifest("disk")
+        .disk_image(log_image(size, &host))
+        .expect_disk(log_image(size, &all))
+        .expect(r"^virtio: blk0 at 0x[0-9a-f]+: 2048 sectors \(1024 KiB\), virtio-mmio v[12].*, irq \d+$")
+        .expect(r"^cvm logger: disk grant blk0 sectors \[0\.\.2048\) read-write$")
+        .expect(r"^cvm reader: disk grant blk0 sectors \[0\.\.2048\) read-only$")
+        .expect(r"^\[logger\] disk-log: had 2 records, now 5$")
+        .expect(r"^\[reader\] reader: the log has 5 records$")
+        .expect(r"^\[reader\] reader: write refused: -4$")
+        .expect(r"^cvms: all 2 ended$")
+        // Each of the 6 requests completed through its interrupt.
+        .expect_at_least(r"^virtio: blk0: 6 requests, (\d+) completion interrupts$", 6)
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid("; disabled$")
+        .forbid("WRITE ALLOWED")
+}
+
+/// The byte `disk-bench` writes at `offset` of its grant (`cvms/disk-log/src/bin/disk-bench.rs`).
+fn bench_pattern(offset: usize) -> u8 {
+    (offset / 512 ^ offset / (64 << 10) * 7 ^ offset) as u8
+}
+
+/// `disk-bench` (manifest `disk-bench`): 1 MiB written and read back in 64 KiB requests on a
+/// 2 MiB disk whose grant starts at sector 1; the disk must then hold the pattern there and
+/// nothing else.
+fn disk_bench_test(board: &'static str) -> TestSpec {
+    let size = 2 << 20;
+    let mut expected = vec![0u8; size];
+    for (i, b) in expected[SECTOR..SECTOR + (1 << 20)].iter_mut().enumerate() {
+        *b = bench_pattern(i);
+    }
+    TestSpec::new(format!("{board}-disk-bench"), board)
+        .manifest("disk-bench")
+        .disk_image(vec![0u8; size])
+        .expect_disk(expected)
+        .expect(r"^virtio: blk0 at 0x[0-9a-f]+: 4096 sectors \(2048 KiB\)")
+        .expect(r"^\[disk-bench\] bench: disk-write 1048576 bytes in \d+ ns$")
+        .expect(r"^\[disk-bench\] bench: disk-read 1048576 bytes in \d+ ns$")
+        .expect(r"^\[disk-bench\] disk-bench: verified$")
+        .expect_at_least(r"^virtio: blk0: 32 requests, (\d+) completion interrupts$", 32)
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid("; disabled$")
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -428,6 +518,10 @@ pub fn all_tests() -> Vec<TestSpec> {
     // has no isolation (the attacks would succeed, as its banner warns).
     for board in ["qemu-morello", "qemu-riscv64cheri", "qemu-riscv64"] {
         tests.push(attacks_test(board));
+    }
+    for b in banners().iter() {
+        tests.push(disk_test(b.board));
+        tests.push(disk_bench_test(b.board));
     }
     tests
 }
@@ -448,7 +542,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 23);
+        assert_eq!(tests.len(), 31);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -635,6 +729,44 @@ capmon: powering off (fail)"#;
         assert!(run(&t, &pass).unwrap_err().contains("expected `fail`"));
     }
 
+    /// The cVM part of a qemu-aarch64 `disk` run.
+    const DISK_CONSOLE: &str = r#"virtio: blk0 at 0xa003e00: 2048 sectors (1024 KiB), virtio-mmio v1 (legacy), irq 79
+cvm logger: disk grant blk0 sectors [0..2048) read-write
+cvm reader: disk grant blk0 sectors [0..2048) read-only
+cvms: starting 2
+[logger] disk-log: had 2 records, now 5
+cvm logger: exit 0
+[reader] reader: the log has 5 records
+[reader] reader: write refused: -4
+cvm reader: exit 0
+cvms: all 2 ended
+virtio: blk0: 6 requests, 6 completion interrupts
+capmon: powering off (pass)"#;
+
+    #[test]
+    fn disk_test_accepts_a_real_run_and_knows_the_log() {
+        let t = find("qemu-riscv64-disk");
+        assert_eq!(run(&t, DISK_CONSOLE), Ok(()));
+        let polled = DISK_CONSOLE.replace("6 completion interrupts", "0 completion interrupts");
+        assert!(run(&t, &polled).unwrap_err().contains("want ≥ 6"));
+        let broken = DISK_CONSOLE.replace(
+            "cvms: starting 2",
+            "virtio: blk0 at 0xa003e00: no answer to a read in 2000 ms (queue stuck); disabled",
+        );
+        assert!(run(&t, &broken).unwrap_err().contains("forbidden"));
+        let initial = t.disk_image.as_deref().expect("initial image");
+        let expected = t.disk_expected.as_deref().expect("expected image");
+        assert_eq!(initial.len(), 1 << 20);
+        assert_eq!(&expected[..16], b"CAPMONLG\x05\0\0\0\0\0\0\0");
+        assert_eq!(&expected[512 + 64..512 + 64 + 18], b"record 1 from host");
+        assert_eq!(&expected[512 + 4 * 64..512 + 4 * 64 + 20], b"record 4 from logger");
+        assert_eq!(initial[512..512 + 128], expected[512..512 + 128], "the host's records stay");
+        let bench = find("qemu-aarch64-disk-bench");
+        let image = bench.disk_expected.expect("bench image");
+        assert_eq!(image.len(), 2 << 20);
+        assert!(image[..512].iter().all(|&b| b == 0) && image[512 + (1 << 20)..].iter().all(|&b| b == 0));
+    }
+
     #[test]
     fn builder_and_filter() {
         let t = TestSpec::new("x", "qemu-aarch64")
@@ -647,7 +779,8 @@ capmon: powering off (fail)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 6);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 8);
+        assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 3);
         assert!(select(all_tests(), Some("no-such")).is_empty());
     }

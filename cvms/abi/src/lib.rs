@@ -35,6 +35,21 @@ pub enum Hostcall {
     SleepNs = 5,
     /// `whoami(buf, len) -> size`: fills a [`WhoAmI`] record (`len` ≥ its size).
     WhoAmI = 6,
+    /// `disk_capacity() -> sectors`: the size of the caller's disk grant, in [`SECTOR_SIZE`]
+    /// sectors. [`Error::Denied`] without a grant.
+    DiskCapacity = 7,
+    /// `disk_read(sector, buf, count) -> count`: reads `count` sectors starting at grant-relative
+    /// `sector` into `buf` (`count * SECTOR_SIZE` bytes). At most [`DISK_MAX_SECTORS`] are read
+    /// per call; the result says how many. [`Error::Denied`] without a grant,
+    /// [`Error::Invalid`] for sectors outside it, [`Error::Fault`] for a bad buffer,
+    /// [`Error::Io`] when the device failed.
+    DiskRead = 8,
+    /// `disk_write(sector, buf, count) -> count`: like `disk_read`, the other way;
+    /// [`Error::Denied`] also on a read-only grant.
+    DiskWrite = 9,
+    /// `disk_flush() -> 0`: returns once every write completed so far is on stable storage.
+    /// [`Error::Denied`] without a grant or on a read-only one.
+    DiskFlush = 10,
 }
 
 impl Hostcall {
@@ -48,6 +63,10 @@ impl Hostcall {
             4 => Hostcall::ClockNs,
             5 => Hostcall::SleepNs,
             6 => Hostcall::WhoAmI,
+            7 => Hostcall::DiskCapacity,
+            8 => Hostcall::DiskRead,
+            9 => Hostcall::DiskWrite,
+            10 => Hostcall::DiskFlush,
             _ => return None,
         })
     }
@@ -67,6 +86,8 @@ pub enum Error {
     Denied = 4,
     /// Nothing to do now; try again later.
     Again = 5,
+    /// The device behind a grant failed the request, or was disabled for misbehaving.
+    Io = 6,
 }
 
 impl Error {
@@ -82,10 +103,17 @@ impl Error {
             -3 => Error::Invalid,
             -4 => Error::Denied,
             -5 => Error::Again,
+            -6 => Error::Io,
             _ => return Ok(result),
         })
     }
 }
+
+/// Bytes per disk sector: every disk hostcall counts in sectors of this size.
+pub const SECTOR_SIZE: u64 = 512;
+/// Most sectors one `disk_read`/`disk_write` moves (64 KiB); larger requests are cut and the
+/// result says how many sectors were done, so one call can't hold the monitor for long.
+pub const DISK_MAX_SECTORS: u64 = 128;
 
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
@@ -109,7 +137,7 @@ mod tests {
 
     #[test]
     fn errors_round_trip_through_the_result_register() {
-        for e in [Error::Fault, Error::NoSys, Error::Invalid, Error::Denied, Error::Again] {
+        for e in [Error::Fault, Error::NoSys, Error::Invalid, Error::Denied, Error::Again, Error::Io] {
             assert_eq!(Error::check(e.to_result()), Err(e));
         }
         assert_eq!(Error::check(42), Ok(42));
@@ -117,9 +145,9 @@ mod tests {
 
     #[test]
     fn numbers_decode() {
-        for n in 0..7 {
+        for n in 0..11 {
             assert_eq!(Hostcall::from_number(n).map(|h| h as u64), Some(n));
         }
-        assert_eq!(Hostcall::from_number(7), None);
+        assert_eq!(Hostcall::from_number(11), None);
     }
 }

@@ -31,7 +31,14 @@ enum {
     CAPMON_CLOCK_NS = 4,
     CAPMON_SLEEP_NS = 5,
     CAPMON_WHOAMI = 6,
+    CAPMON_DISK_CAPACITY = 7, /* () -> sectors of the disk grant */
+    CAPMON_DISK_READ = 8,     /* (sector, buf, count) -> sectors read (at most 128) */
+    CAPMON_DISK_WRITE = 9,    /* (sector, buf, count) -> sectors written (at most 128) */
+    CAPMON_DISK_FLUSH = 10,   /* () -> 0 */
 };
+
+/* Disk sectors are 512 bytes, numbered from the start of the grant. */
+#define CAPMON_SECTOR_SIZE 512
 
 /* Error codes (capmon_abi::Error), returned negated. */
 enum {
@@ -40,6 +47,7 @@ enum {
     CAPMON_EINVAL = 3,  /* an argument is out of range */
     CAPMON_EDENIED = 4, /* no grant for this resource */
     CAPMON_EAGAIN = 5,  /* nothing to do now */
+    CAPMON_EIO = 6,     /* the device failed the request or was disabled */
 };
 
 #define CAPMON_NAME_MAX 32
@@ -130,6 +138,27 @@ static inline void capmon_sleep_ns(uint64_t ns)
 static inline int64_t capmon_whoami(struct capmon_whoami *me)
 {
     return capmon_hostcall(CAPMON_WHOAMI, (uint64_t)(uintptr_t)me, sizeof *me, 0, 0, 0, 0);
+}
+
+/* The disk grant: size in sectors, reads and writes of whole sectors, flush. */
+static inline int64_t capmon_disk_capacity(void)
+{
+    return capmon_hostcall(CAPMON_DISK_CAPACITY, 0, 0, 0, 0, 0, 0);
+}
+
+static inline int64_t capmon_disk_read(uint64_t sector, void *buf, uint64_t count)
+{
+    return capmon_hostcall(CAPMON_DISK_READ, sector, (uint64_t)(uintptr_t)buf, count, 0, 0, 0);
+}
+
+static inline int64_t capmon_disk_write(uint64_t sector, const void *buf, uint64_t count)
+{
+    return capmon_hostcall(CAPMON_DISK_WRITE, sector, (uint64_t)(uintptr_t)buf, count, 0, 0, 0);
+}
+
+static inline int64_t capmon_disk_flush(void)
+{
+    return capmon_hostcall(CAPMON_DISK_FLUSH, 0, 0, 0, 0, 0, 0);
 }
 
 /* ---- Console helpers (no libc): whole lines are best written with one capmon_console_write,

@@ -1,7 +1,8 @@
 //! The capmon cVM SDK: what a cap-unaware Rust cVM needs to run under capmon.
 //!
 //! - safe wrappers for every hostcall of [`capmon_abi`] ([`console_write`], [`read`],
-//!   [`exit`], [`yield_now`], [`clock_ns`], [`sleep`], [`whoami`]) over the raw [`hostcall`];
+//!   [`exit`], [`yield_now`], [`clock_ns`], [`sleep`], [`whoami`], and the [`disk`] calls)
+//!   over the raw [`hostcall`];
 //! - [`print!`] and [`println!`] on the console;
 //! - the entry point (`_start`, first in `.text`), which hands `argc`/`argv` to the function
 //!   named with [`main!`] as an [`Args`] iterator and exits with its return value;
@@ -16,13 +17,14 @@
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
+pub mod disk;
 mod entry;
 mod print;
 mod sys;
 
 use core::time::Duration;
 
-pub use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX};
+pub use capmon_abi::{Error, Hostcall, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, SECTOR_SIZE};
 #[cfg(not(target_os = "none"))]
 #[doc(hidden)]
 pub use entry::__host_main;

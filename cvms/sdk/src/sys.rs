@@ -125,5 +125,9 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
             unsafe { (args[0] as *mut capmon_abi::WhoAmI).write_unaligned(me) };
             size as u64
         }
+        // A host process has no disk grant.
+        Hostcall::DiskCapacity | Hostcall::DiskRead | Hostcall::DiskWrite | Hostcall::DiskFlush => {
+            capmon_abi::Error::Denied.to_result()
+        }
     }
 }

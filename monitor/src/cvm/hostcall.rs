@@ -4,7 +4,9 @@
 
 use core::ops::Range;
 
-use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX};
+use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX, SECTOR_SIZE};
+
+use crate::cvm::grant::{self, Access, Extent, Grant};
 
 /// Longest single console write or read; larger requests are cut (the result says how much
 /// was done), so a cVM can't make the monitor copy gigabytes in one call.
@@ -48,6 +50,15 @@ pub trait Guest {
     fn identity(&self) -> WhoAmI;
     /// Nanoseconds since boot.
     fn now_ns(&self) -> u64;
+    /// The cVM's disk grant, checked against its device at boot; `None` without one.
+    fn disk_grant(&self) -> Option<Grant>;
+    /// Reads `extent` (device sectors, already checked against the grant) of the granted
+    /// device into checked guest memory `into`, which is exactly `extent.bytes()` long.
+    fn disk_read(&mut self, extent: Extent, into: Range<u64>) -> Result<(), Error>;
+    /// Writes checked guest memory `from` (exactly `extent.bytes()` long) to `extent`.
+    fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error>;
+    /// Makes every completed write to the granted device durable.
+    fn disk_flush(&mut self) -> Result<(), Error>;
 }
 
 /// Runs hostcall `number` with `args` for `guest`.
@@ -61,6 +72,12 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: [u64; 6]) -> Outcome 
         Some(Hostcall::ClockNs) => Ok(guest.now_ns()),
         Some(Hostcall::SleepNs) => return Outcome::Sleep(args[0]),
         Some(Hostcall::WhoAmI) => whoami(guest, args[0], args[1]),
+        Some(Hostcall::DiskCapacity) => guest.disk_grant().map(|g| g.sectors).ok_or(Error::Denied),
+        Some(Hostcall::DiskRead) => disk_transfer(guest, args[0], args[1], args[2], Access::Read),
+        Some(Hostcall::DiskWrite) => disk_transfer(guest, args[0], args[1], args[2], Access::Write),
+        Some(Hostcall::DiskFlush) => {
+            grant::check_flush(guest.disk_grant().as_ref()).and_then(|()| guest.disk_flush()).map(|()| 0)
+        }
     };
     Outcome::Return(match result {
         Ok(value) => value,
@@ -84,6 +101,23 @@ fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error
     let n = guest.console_read(&mut bytes[..len.min(MAX_TRANSFER) as usize]);
     guest.write(ptr, &bytes[..n]);
     Ok(n as u64)
+}
+
+/// `disk_read`/`disk_write`: the grant first (so a cVM without one learns nothing else), then
+/// the whole buffer the cVM named, then the transfer, cut to `DISK_MAX_SECTORS`.
+fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, access: Access) -> Result<u64, Error> {
+    let extent = grant::check(guest.disk_grant().as_ref(), sector, count, access)?;
+    let len = count.checked_mul(SECTOR_SIZE).ok_or(Error::Invalid)?;
+    let range = check_buffer(&guest.memory(), ptr, len)?;
+    if extent.count == 0 {
+        return Ok(0);
+    }
+    let part = range.start..range.start + extent.bytes();
+    match access {
+        Access::Read => guest.disk_read(extent, part)?,
+        Access::Write => guest.disk_write(extent, part)?,
+    }
+    Ok(extent.count)
 }
 
 fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
@@ -113,6 +147,19 @@ mod tests {
         bytes: Vec<u8>,
         printed: Vec<u8>,
         input: Vec<u8>,
+        disk: FakeDisk,
+    }
+
+    /// A whole device behind a grant: device sector `n` is `image[n * 512..]`.
+    #[derive(Default)]
+    struct FakeDisk {
+        grant: Option<Grant>,
+        image: Vec<u8>,
+        flushes: u32,
+        /// Fail every request, as a disabled device does.
+        broken: bool,
+        /// The extents the monitor asked for.
+        requests: Vec<Extent>,
     }
     const BASE: u64 = 0x1000;
 
@@ -145,12 +192,46 @@ mod tests {
         fn now_ns(&self) -> u64 {
             77
         }
+        fn disk_grant(&self) -> Option<Grant> {
+            self.disk.grant
+        }
+        fn disk_read(&mut self, extent: Extent, into: Range<u64>) -> Result<(), Error> {
+            self.disk.requests.push(extent);
+            assert_eq!(into.end - into.start, extent.bytes());
+            if self.disk.broken {
+                return Err(Error::Io);
+            }
+            let at = (extent.sector * SECTOR_SIZE) as usize;
+            let data = self.disk.image[at..at + extent.bytes() as usize].to_vec();
+            self.write(into.start, &data);
+            Ok(())
+        }
+        fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error> {
+            self.disk.requests.push(extent);
+            assert_eq!(from.end - from.start, extent.bytes());
+            if self.disk.broken {
+                return Err(Error::Io);
+            }
+            let mut data = std::vec![0; extent.bytes() as usize];
+            self.read(from, &mut data);
+            let at = (extent.sector * SECTOR_SIZE) as usize;
+            self.disk.image[at..at + data.len()].copy_from_slice(&data);
+            Ok(())
+        }
+        fn disk_flush(&mut self) -> Result<(), Error> {
+            self.disk.flushes += 1;
+            if self.disk.broken {
+                Err(Error::Io)
+            } else {
+                Ok(())
+            }
+        }
     }
 
     fn fake() -> Fake {
         let mut bytes = std::vec![0u8; 0x100];
         bytes[0x10..0x15].copy_from_slice(b"hi!\n\0");
-        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec() }
+        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default() }
     }
 
     fn call(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
@@ -188,7 +269,12 @@ mod tests {
 
     #[test]
     fn long_writes_are_cut_not_refused() {
-        let mut f = Fake { bytes: std::vec![b'x'; 3 * MAX_TRANSFER as usize], printed: Vec::new(), input: Vec::new() };
+        let mut f = Fake {
+            bytes: std::vec![b'x'; 3 * MAX_TRANSFER as usize],
+            printed: Vec::new(),
+            input: Vec::new(),
+            disk: FakeDisk::default(),
+        };
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
         assert_eq!(f.printed.len(), MAX_TRANSFER as usize);
@@ -221,6 +307,107 @@ mod tests {
         assert_eq!(call(&mut f, Hostcall::SleepNs, 5_000, 0), Outcome::Sleep(5_000));
         assert_eq!(call(&mut f, Hostcall::ClockNs, 0, 0), Outcome::Return(77));
         assert_eq!(dispatch(&mut f, 999, [0; 6]), Outcome::Return(Error::NoSys.to_result()));
+    }
+
+    /// A cVM with 128 KiB of memory and a grant of sectors [8, 8 + 300) of a 400-sector disk
+    /// whose sector `n` is filled with the byte `n`.
+    fn with_disk(read_only: bool) -> Fake {
+        let mut f = fake();
+        f.bytes = std::vec![0; 128 << 10];
+        let image = (0..400u32).flat_map(|n| [n as u8; SECTOR_SIZE as usize]).collect();
+        let grant = Grant { device: 0, first_sector: 8, sectors: 300, read_only };
+        f.disk = FakeDisk { grant: Some(grant), image, ..FakeDisk::default() };
+        f
+    }
+
+    fn disk(f: &mut Fake, h: Hostcall, sector: u64, ptr: u64, count: u64) -> Outcome {
+        dispatch(f, h as u64, [sector, ptr, count, 0, 0, 0])
+    }
+
+    fn err(e: Error) -> Outcome {
+        Outcome::Return(e.to_result())
+    }
+
+    #[test]
+    fn disk_reads_are_grant_relative_and_land_in_the_buffer() {
+        let mut f = with_disk(false);
+        assert_eq!(disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0), Outcome::Return(300));
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 2, BASE + 0x200, 3), Outcome::Return(3));
+        assert_eq!(f.disk.requests, [Extent { sector: 10, count: 3 }]);
+        assert!(f.bytes[0x200..0x400].iter().all(|&b| b == 10));
+        assert!(f.bytes[0x600..0x800].iter().all(|&b| b == 12));
+        assert_eq!(f.bytes[0x800], 0, "nothing past the buffer");
+        // The last sector of the grant, and an empty read at its end.
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 299, BASE, 1), Outcome::Return(1));
+        assert_eq!(f.bytes[0], 51, "sector 307, as a byte");
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 300, BASE, 0), Outcome::Return(0));
+        assert_eq!(f.disk.requests.len(), 2, "an empty read does no I/O");
+    }
+
+    #[test]
+    fn disk_writes_reach_the_device_and_long_requests_are_cut() {
+        let mut f = with_disk(false);
+        f.bytes[..0x400].fill(0xab);
+        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 2), Outcome::Return(2));
+        assert!(f.disk.image[8 * 512..10 * 512].iter().all(|&b| b == 0xab));
+        assert_eq!(f.disk.image[10 * 512], 10);
+        assert_eq!(f.disk.image[8 * 512 - 1], 7, "nothing before the grant changed");
+        // 200 sectors (100 KiB) fit the buffer and the grant: 128 are done.
+        let r = disk(&mut f, Hostcall::DiskRead, 0, BASE, 200);
+        assert_eq!(r, Outcome::Return(capmon_abi::DISK_MAX_SECTORS));
+        assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), Outcome::Return(0));
+        assert_eq!(f.disk.flushes, 1);
+    }
+
+    #[test]
+    fn disk_ranges_outside_the_grant_are_invalid() {
+        let mut f = with_disk(false);
+        for (sector, count) in [(300, 1), (299, 2), (u64::MAX, 1), (0, u64::MAX), (1 << 60, 1 << 60)] {
+            assert_eq!(disk(&mut f, Hostcall::DiskRead, sector, BASE, count), err(Error::Invalid), "{sector}+{count}");
+            assert_eq!(disk(&mut f, Hostcall::DiskWrite, sector, BASE, count), err(Error::Invalid), "{sector}+{count}");
+        }
+        assert!(f.disk.requests.is_empty());
+    }
+
+    #[test]
+    fn disk_buffers_are_checked_like_every_other() {
+        let mut f = with_disk(false);
+        let end = BASE + (128 << 10);
+        for (ptr, count) in [(0x40200000, 1), (BASE - 1, 1), (end - 511, 1), (end - 512, 2), (u64::MAX - 511, 1)] {
+            assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, ptr, count), err(Error::Fault), "read {ptr:#x}");
+            assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, ptr, count), err(Error::Fault), "write {ptr:#x}");
+        }
+        // The whole buffer named is checked, even the part a cut request would not use.
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, end - 512, 200), err(Error::Fault));
+        assert!(f.disk.requests.is_empty());
+        assert!(f.disk.image[8 * 512..].starts_with(&[8; 512]));
+    }
+
+    #[test]
+    fn read_only_grants_and_missing_grants_are_denied() {
+        let mut f = with_disk(true);
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, BASE, 1), Outcome::Return(1));
+        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1), err(Error::Denied));
+        assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), err(Error::Denied));
+        assert_eq!(f.disk.requests.len(), 1);
+        assert_eq!(f.disk.flushes, 0);
+
+        let mut f = fake();
+        for h in [Hostcall::DiskCapacity, Hostcall::DiskRead, Hostcall::DiskWrite, Hostcall::DiskFlush] {
+            assert_eq!(disk(&mut f, h, 0, BASE, 1), err(Error::Denied), "{h:?}");
+            // Even with wild arguments: Denied says nothing about them.
+            assert_eq!(disk(&mut f, h, u64::MAX, 0x40200000, u64::MAX), err(Error::Denied), "{h:?}");
+        }
+    }
+
+    #[test]
+    fn device_failures_are_io_errors() {
+        let mut f = with_disk(false);
+        f.disk.broken = true;
+        assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, BASE, 1), err(Error::Io));
+        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1), err(Error::Io));
+        assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), err(Error::Io));
+        assert_eq!(disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0), Outcome::Return(300));
     }
 
     #[test]

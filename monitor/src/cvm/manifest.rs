@@ -15,6 +15,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::cvm::grant::DiskSpec;
 use crate::platform;
 
 /// The root `compatible` of a version-1 manifest.
@@ -49,7 +50,11 @@ pub const MAX_ARGS_BYTES: usize = 1024;
 pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
 /// Fields the format reserves for later versions: a clear "not supported yet" beats
 /// "unknown field" for someone who read about them.
-pub const RESERVED_FIELDS: &[&str] = &["disk", "net", "files", "calls", "streams"];
+pub const RESERVED_FIELDS: &[&str] = &["net", "files", "calls", "streams"];
+/// Every field of a cVM's `disk { … }` child node (a grant of sectors on a virtio-blk device).
+pub const DISK_FIELDS: &[&str] = &["device", "first-sector", "sectors", "read-only"];
+/// Largest `disk/device` index: the platform keeps at most 32 virtio-mmio transports.
+pub const MAX_DISK_DEVICE: u32 = 31;
 /// Every field a cVM node may have in version 1.
 pub const CVM_FIELDS: &[&str] = &[
     "name",
@@ -117,6 +122,8 @@ pub struct CvmSpec {
     pub on_fault: OnFault,
     /// Total CPU time allowed; exceeding it is a fault.
     pub cpu_budget_ms: Option<u64>,
+    /// The `disk { … }` grant, if any (checked against the device at boot).
+    pub disk: Option<DiskSpec>,
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -825,6 +832,13 @@ fn check_cvm(
             b"on-fault" => &mut f.on_fault,
             b"restarts" => &mut f.restarts,
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
+            b"disk" => {
+                e.field(
+                    "disk",
+                    "is a node, not a property: write disk { device = <0>; };",
+                );
+                continue;
+            }
             _ if RESERVED_FIELDS.iter().any(|r| r.as_bytes() == *pname) => {
                 e.field(&shown, "not supported yet");
                 continue;
@@ -836,9 +850,18 @@ fn check_cvm(
         };
         *slot = Some(*value);
     }
-    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+    let mut disk = None;
+    let mut disks_seen = 0;
+    for (child_at, child) in nodes.iter().enumerate().filter(|(_, n)| n.parent == Some(at)) {
         let child_name = show_bytes(child.name);
-        if is_cvm_node(child.name) {
+        if child.name == b"disk" {
+            disks_seen += 1;
+            if disks_seen > 1 {
+                e.node("child node disk appears more than once: a cVM has at most one disk grant");
+            } else {
+                disk = check_disk(nodes, child_at, child, &mut e);
+            }
+        } else if is_cvm_node(child.name) {
             e.node(format!(
                 "child node {child_name}: nested cVMs are not supported yet"
             ));
@@ -1082,6 +1105,117 @@ fn check_cvm(
         share: share?,
         on_fault: on_fault?,
         cpu_budget_ms: cpu_budget_ms?,
+        disk,
+    })
+}
+
+/// Checks a cVM's `disk { … }` node. Errors name the field as `disk/<field>`; the grant's
+/// range is checked against the device's capacity at boot (`grant::resolve`), where the device
+/// is known.
+fn check_disk(
+    nodes: &[RawNode<'_>],
+    at: usize,
+    node: &RawNode<'_>,
+    e: &mut CvmErrors<'_>,
+) -> Option<DiskSpec> {
+    let before = e.count;
+    let (mut device, mut first, mut sectors, mut read_only) = (None, None, None, None);
+    for (i, (pname, value)) in node.props.iter().enumerate() {
+        let field = format!("disk/{}", show_bytes(pname));
+        if node.props.iter().take(i).any(|(n, _)| n == pname) {
+            e.field(&field, "appears more than once");
+            continue;
+        }
+        let slot = match *pname {
+            b"device" => &mut device,
+            b"first-sector" => &mut first,
+            b"sectors" => &mut sectors,
+            b"read-only" => &mut read_only,
+            _ => {
+                e.field(
+                    &field,
+                    format!("unknown field (a disk has {})", DISK_FIELDS.join(", ")),
+                );
+                continue;
+            }
+        };
+        *slot = Some(*value);
+    }
+    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+        e.node(format!(
+            "disk: unknown child node {}: a disk node has only properties",
+            show_bytes(child.name)
+        ));
+    }
+    let device = match device.map(cell_u32) {
+        None => {
+            e.field(
+                "disk/device",
+                "required: the index of the virtio-blk device (0 for the first)",
+            );
+            None
+        }
+        Some(Err(why)) => {
+            e.field("disk/device", why);
+            None
+        }
+        Some(Ok(d)) if d > MAX_DISK_DEVICE => {
+            e.field(
+                "disk/device",
+                format!("must be 0 to {MAX_DISK_DEVICE}, is {d}"),
+            );
+            None
+        }
+        Some(Ok(d)) => Some(d),
+    };
+    let first_sector = match first.map(cells_u64) {
+        None => Some(0),
+        Some(Err(why)) => {
+            e.field("disk/first-sector", why);
+            None
+        }
+        Some(Ok(s)) => Some(s),
+    };
+    let sectors = match sectors.map(cells_u64) {
+        None => Some(None),
+        Some(Err(why)) => {
+            e.field("disk/sectors", why);
+            None
+        }
+        Some(Ok(0)) => {
+            e.field("disk/sectors", "must not be 0");
+            None
+        }
+        Some(Ok(n)) => match first_sector.map(|f| f.checked_add(n)) {
+            Some(None) => {
+                e.field(
+                    "disk/sectors",
+                    format!("first-sector + sectors overflows 64 bits ({n:#x})"),
+                );
+                None
+            }
+            _ => Some(Some(n)),
+        },
+    };
+    let read_only = match read_only {
+        None => false,
+        Some([]) => true,
+        Some(_) => {
+            e.field(
+                "disk/read-only",
+                "is a flag: write `read-only;` without a value",
+            );
+            false
+        }
+    };
+    if e.count > before {
+        return None;
+    }
+    Some(DiskSpec {
+        device: device?,
+        first_sector: first_sector?,
+        sectors: sectors?,
+        read_only,
     })
 }
 
@@ -1296,6 +1430,7 @@ pub(crate) mod tests {
                 share: 1,
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
+                disk: None,
             },
             CvmSpec {
                 index: 1,
@@ -1309,6 +1444,7 @@ pub(crate) mod tests {
                 share: 1,
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
+                disk: None,
             },
             CvmSpec {
                 index: 2,
@@ -1321,6 +1457,12 @@ pub(crate) mod tests {
                 share: 4,
                 on_fault: OnFault::Restart { max: 3 },
                 cpu_budget_ms: Some(2000),
+                disk: Some(DiskSpec {
+                    device: 1,
+                    first_sector: 0x1_0000_0000,
+                    sectors: Some(2048),
+                    read_only: true,
+                }),
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -1342,7 +1484,7 @@ pub(crate) mod tests {
             r#"cvm "default-stack": field "stack-size": must be smaller than memory-size (0x10000), is the default 0x10000"#,
             r#"cvm "zero-stack": field "stack-size": must not be 0"#,
             r#"cvm "colour": field "colour": unknown field"#,
-            r#"cvm "disk": field "disk": not supported yet"#,
+            r#"cvm "disk": field "disk": is a node, not a property: write disk { device = <0>; };"#,
             r#"cvm "explode": field "on-fault": must be "stop" or "restart", is "explode""#,
             r#"cvm "stop-restarts": field "restarts": only allowed with on-fault = "restart""#,
             r#"cvm "restart-forever": field "restarts": required with on-fault = "restart": how many restarts at most (1 to 100)"#,
@@ -1365,6 +1507,14 @@ pub(crate) mod tests {
             r#"cvm "big-index": node cvm@40: index 64 is too large: at most 64 cVMs (cvm@0 to cvm@3f)"#,
             r#"cvm "leading-zero": node cvm@022: the unit address must be the cVM's index in lowercase hex without leading zeros (cvm@0, cvm@1, ..., cvm@a, ...)"#,
             r#"cvm "no-unit": node cvm: needs a unit address: name the node cvm@<index>"#,
+            r#"cvm "disk-no-device": field "disk/device": required: the index of the virtio-blk device (0 for the first)"#,
+            r#"cvm "disk-errors": field "disk/size": unknown field (a disk has device, first-sector, sectors, read-only)"#,
+            r#"cvm "disk-errors": field "disk/device": must be 0 to 31, is 32"#,
+            r#"cvm "disk-errors": field "disk/sectors": must not be 0"#,
+            r#"cvm "disk-errors": field "disk/read-only": is a flag: write `read-only;` without a value"#,
+            r#"cvm "disk-overflow": field "disk/sectors": first-sector + sectors overflows 64 bits (0x2)"#,
+            r#"cvm "disk-cells": field "disk/first-sector": expected one or two 32-bit cells (<N> or <HI LO>), found the string "0""#,
+            r#"cvm "disk-child": disk: unknown child node part: a disk node has only properties"#,
         ];
         assert_eq!(manifest_errors(CVM_ERRORS), expected);
     }
@@ -1584,6 +1734,20 @@ pub(crate) mod tests {
         assert!(attacks.cvms.iter().all(|c| c.image == c.name));
         let spin = attacks.cvms.iter().find(|c| c.name == "spin").unwrap();
         assert!(spin.cpu_budget_ms.is_some());
+
+        let disk = parse_manifest(&dtc(&dir.join("disk.dts"), &[])).expect("disk.dts");
+        let grants: Vec<_> = disk.cvms.iter().map(|c| (c.name.as_str(), c.disk)).collect();
+        let grant = |read_only| {
+            Some(DiskSpec {
+                device: 0,
+                first_sector: 0,
+                sectors: Some(2048),
+                read_only,
+            })
+        };
+        assert_eq!(grants, [("logger", grant(false)), ("reader", grant(true))]);
+        let bench = parse_manifest(&dtc(&dir.join("disk-bench.dts"), &[])).expect("disk-bench");
+        assert_eq!(bench.cvms[0].disk.map(|d| d.first_sector), Some(1));
     }
 
     use crate::testing::Rng;

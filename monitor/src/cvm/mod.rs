@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod event;
+pub mod grant;
 pub mod hostcall;
 pub mod image;
 pub mod manifest;

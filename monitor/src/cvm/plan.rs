@@ -539,6 +539,7 @@ pub(crate) mod tests {
             share: 1,
             on_fault: OnFault::Stop,
             cpu_budget_ms: None,
+            disk: None,
         }
     }
 

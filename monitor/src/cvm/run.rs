@@ -7,18 +7,20 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use capmon_abi::{WhoAmI, NAME_MAX};
+use capmon_abi::{Error, WhoAmI, NAME_MAX};
 
 use crate::addr::PhysRange;
 use crate::cap::Capability;
 use crate::arch::current as arch;
 use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
 use crate::cvm::event::{CapRole, CvmEvent, Fault, FaultReport};
+use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
 use crate::cvm::manifest::{self, CvmSpec, OnFault};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
 use crate::cvm::{audit, image};
+use crate::drivers::disks;
 use crate::platform::Platform;
 
 
@@ -55,6 +57,8 @@ struct Cvm {
     used_ticks: u64,
     restarts: u32,
     ending: Option<Ending>,
+    /// Its disk grant, checked against the device at boot.
+    grant: Option<Grant>,
 }
 
 /// Runs every cVM in `bundle`. Returns the verdict: true when each cVM exited with 0.
@@ -78,6 +82,11 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         }
     };
     let freq = arch::counter_frequency().max(1);
+    // The disks are driven only when a cVM has a grant on one.
+    let uses_disks = bundle.manifest.cvms.iter().any(|c| c.disk.is_some());
+    if uses_disks {
+        disks::init(platform);
+    }
     let mut cvms: Vec<Cvm> = Vec::new();
     for (spec, region) in bundle.manifest.cvms.iter().zip(regions) {
         let Some(&(_, image)) = bundle.images.iter().find(|(name, _)| *name == spec.image) else {
@@ -97,7 +106,27 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             used_ticks: 0,
             restarts: 0,
             ending: None,
+            grant: None,
         };
+        if let Some(spec_disk) = &spec.disk {
+            match grant::resolve(spec_disk, disks::info(spec_disk.device)) {
+                Ok(g) => {
+                    println!(
+                        "cvm {}: disk grant blk{} sectors [{}..{}) {}",
+                        spec.name,
+                        g.device,
+                        g.first_sector,
+                        g.first_sector + g.sectors,
+                        if g.read_only { "read-only" } else { "read-write" }
+                    );
+                    cvm.grant = Some(g);
+                }
+                Err(e) => {
+                    println!("cvm {}: not started: disk grant: {e}", spec.name);
+                    return false;
+                }
+            }
+        }
         if let Err(e) = cvm.start() {
             println!("cvm {}: not started: {e}", spec.name);
             return false;
@@ -133,12 +162,24 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     on_cpu = Some(index);
                 }
                 let budget_end = cvms[index].budget_ticks(freq).map(|b| now + b.saturating_sub(cvms[index].used_ticks));
-                arch::set_timer(budget_end.map_or(slice_end, |b| b.min(slice_end)));
-                let event = cpu::run(&mut cvms[index].cpu);
-                let after = arch::now();
+                let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
+                arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
-                cvm.used_ticks += after.saturating_sub(now);
-                match cvm.handle(event, freq) {
+                let mut entered = now;
+                let transition = loop {
+                    let event = cpu::run(&mut cvm.cpu);
+                    let after = arch::now();
+                    cvm.used_ticks += after.saturating_sub(entered);
+                    entered = after;
+                    match cvm.handle(event, freq) {
+                        // Fast path: a hostcall or interrupt that leaves the cVM runnable goes
+                        // straight back in while its slice and budget last (the timer is
+                        // already armed for the earlier of the two).
+                        Transition::Continue if after < deadline => continue,
+                        other => break other,
+                    }
+                };
+                match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
                     Transition::Restarted => {
@@ -180,6 +221,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         }
     }
     println!("cvms: all {} ended", cvms.len());
+    if uses_disks {
+        disks::print_stats();
+    }
     if bundle.manifest.keep_running {
         println!("cvms: keeping the machine running (the manifest says keep-running); verdict would be {}", if pass { "pass" } else { "fail" });
         loop {
@@ -187,6 +231,18 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         }
     }
     pass
+}
+
+/// Converts counter ticks to nanoseconds. Every counter capmon has met runs at a divisor of
+/// 1 GHz (1 GHz, 62.5 MHz, 50 MHz, 10 MHz), where one multiply does; others take the 128-bit
+/// path (a library division, hundreds of instructions on a hostcall's hot path).
+fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
+    const NS_PER_S: u64 = 1_000_000_000;
+    if freq != 0 && NS_PER_S % freq == 0 {
+        ticks.saturating_mul(NS_PER_S / freq)
+    } else {
+        u64::try_from(u128::from(ticks) * u128::from(NS_PER_S) / u128::from(freq.max(1))).unwrap_or(u64::MAX)
+    }
 }
 
 /// `range` minus `hole`, as up to two ranges.
@@ -418,7 +474,29 @@ impl Guest for GuestView<'_> {
         WhoAmI { id: u64::from(self.cvm.spec.index), region_base: self.cvm.region.start.0, region_size: self.cvm.region.size(), name }
     }
     fn now_ns(&self) -> u64 {
-        u64::try_from(u128::from(arch::now()) * 1_000_000_000 / u128::from(self.freq)).unwrap_or(u64::MAX)
+        ticks_to_ns(arch::now(), self.freq)
+    }
+    fn disk_grant(&self) -> Option<Grant> {
+        self.cvm.grant
+    }
+    fn disk_read(&mut self, extent: Extent, into: Range<u64>) -> Result<(), Error> {
+        let grant = self.cvm.grant.ok_or(Error::Denied)?;
+        let len = usize::try_from(into.end - into.start).map_err(|_| Error::Invalid)?;
+        // SAFETY: `dispatch` checked `into` against `memory()`, inside this cVM's region
+        // (monitor-accessible RAM no one else uses while the cVM is in a hostcall). The driver
+        // copies into it from its own bounce buffer; no device writes here.
+        let out = unsafe { core::slice::from_raw_parts_mut(into.start as *mut u8, len) };
+        disks::read(grant.device, extent.sector, out)
+    }
+    fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error> {
+        let grant = self.cvm.grant.ok_or(Error::Denied)?;
+        let len = usize::try_from(from.end - from.start).map_err(|_| Error::Invalid)?;
+        // SAFETY: as in `disk_read`; the driver copies out of it into its bounce buffer.
+        let data = unsafe { core::slice::from_raw_parts(from.start as *const u8, len) };
+        disks::write(grant.device, extent.sector, data)
+    }
+    fn disk_flush(&mut self) -> Result<(), Error> {
+        disks::flush(self.cvm.grant.ok_or(Error::Denied)?.device)
     }
 }
 

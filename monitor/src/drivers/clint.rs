@@ -21,6 +21,12 @@ impl Clint {
         unsafe { read_volatile((self.base + MTIME) as *const u64) }
     }
 
+    /// The deadline `set_deadline` last set for `hart`.
+    pub fn deadline(&self, hart: usize) -> u64 {
+        // SAFETY: `new`'s contract; mtimecmp for `hart` lies at this offset.
+        unsafe { read_volatile((self.base + MTIMECMP + 8 * hart) as *const u64) }
+    }
+
     pub fn set_deadline(&self, hart: usize, deadline: u64) {
         // SAFETY: `new`'s contract; mtimecmp for `hart` lies at this offset.
         unsafe { write_volatile((self.base + MTIMECMP + 8 * hart) as *mut u64, deadline) }

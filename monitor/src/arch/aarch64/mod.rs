@@ -154,11 +154,29 @@ pub fn now() -> u64 {
     CNTPCT_EL0.get()
 }
 
-/// Arms the EL2 physical timer (CNTHP) to fire at counter value `deadline`.
+/// Arms the EL2 physical timer (CNTHP) to fire at counter value `deadline`; `u64::MAX` (never)
+/// disables it instead, so that QEMU under `-icount sleep=off` does not count a "never"
+/// deadline as the next event to jump the clock to when the CPU idles.
 pub fn set_timer(deadline: u64) {
+    if deadline == u64::MAX {
+        CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::CLEAR + CNTHP_CTL_EL2::IMASK::SET);
+        return;
+    }
     // SAFETY: CNTHP_CVAL_EL2 is the EL2 timer's compare value; capmon owns this timer.
     unsafe { asm!("msr cnthp_cval_el2, {}", in(reg) deadline) };
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
+}
+
+/// The deadline the timer is armed for (u64::MAX: none), so code that borrows the timer can
+/// put it back.
+pub fn timer_deadline() -> u64 {
+    if !CNTHP_CTL_EL2.is_set(CNTHP_CTL_EL2::ENABLE) {
+        return u64::MAX;
+    }
+    let deadline: u64;
+    // SAFETY: reading CNTHP_CVAL_EL2 at EL2 has no side effects.
+    unsafe { asm!("mrs {}, cnthp_cval_el2", out(reg) deadline, options(nomem, nostack)) };
+    deadline
 }
 
 /// The EL2 physical timer's interrupt: PPI 10 (INTID 26) on every machine capmon knows,
@@ -212,11 +230,17 @@ pub fn enable_irq(intid: u32) -> bool {
     gic.set_interrupt_priority(id, Some(0), 0x80).is_ok() && gic.enable_interrupt(id, Some(0), true).is_ok()
 }
 
-/// Sleeps until an interrupt has been taken (and handled by `capmon_exception`).
+/// Sleeps until an interrupt is pending, then takes it (handled by `capmon_exception`).
+///
+/// `wfi` runs with IRQs still masked: a pending interrupt wakes it even then, so one that
+/// arrives after the caller last checked its condition ends the wait instead of being taken
+/// just before `wfi` and leaving the CPU asleep until the next one. Unmasking afterwards takes
+/// it; `isb` makes sure that happens before IRQs are masked again.
 pub fn wait_for_interrupt() {
     // SAFETY: unmasking IRQs here is the one place the monitor accepts them; the handler
-    // preserves all general registers, and this code holds no lock or capability register.
-    unsafe { asm!("msr daifclr, #2", "wfi", "msr daifset, #2", options(nomem, nostack)) };
+    // preserves all general registers, and callers hold no lock an interrupt handler takes and
+    // no capability register.
+    unsafe { asm!("wfi", "msr daifclr, #2", "isb", "msr daifset, #2", options(nomem, nostack)) };
 }
 
 const KIND_CURRENT_IRQ: u64 = 5;

@@ -9,6 +9,7 @@
 //! bounds; the data part is exactly the data capability's.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::switch::{self, CvmContext};
 use crate::arch::syndrome::RiscvCause;
@@ -20,11 +21,13 @@ pub const MACHINE: crate::cvm::image::Machine = crate::cvm::image::Machine::Risc
 pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
 
 /// f0..f31 and fcsr. The monitor never uses FP registers, so they are switched only when the
-/// CPU passes from one cVM to another.
+/// CPU passes from one cVM to another, and saved only if the cVM wrote them (mstatus.FS was
+/// Dirty at one of its exits since they were last restored).
 #[repr(C, align(16))]
 pub struct FpState {
     f: [u64; 32],
     fcsr: u64,
+    dirty: bool,
 }
 
 /// Everything the CPU holds for one cVM, plus its PMP window. Lives in a `Box` that never
@@ -39,7 +42,7 @@ pub struct CvmCpu {
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0 }, window: [0; 3] }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false }, window: [0; 3] }
     }
 }
 
@@ -73,7 +76,7 @@ pub fn init() -> Result<(), &'static str> {
 /// Fills `cpu` with a fresh cVM state.
 pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
-    cpu.fp = FpState { f: [0; 32], fcsr: 0 };
+    cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false };
     cpu.context.regs[10][0] = setup.argc;
     cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
@@ -118,7 +121,17 @@ const PMP_R: u64 = 0x01;
 const PMP_W: u64 = 0x02;
 const PMP_X: u64 = 0x04;
 
+/// The window PMP holds now, so a cVM resuming after a hostcall doesn't reprogram it
+/// (relaxed atomics: one hart, and the monitor is never preempted).
+static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
 fn program_pmp(window: &[u64; 3]) {
+    if PMP_WINDOW.iter().zip(window).all(|(held, w)| held.load(Ordering::Relaxed) == *w) {
+        return;
+    }
+    for (held, w) in PMP_WINDOW.iter().zip(window) {
+        held.store(*w, Ordering::Relaxed);
+    }
     // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
     // [data, end) R+W. No other entry matches, so U-mode can touch nothing else.
     let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16);
@@ -140,6 +153,10 @@ fn program_pmp(window: &[u64; 3]) {
 }
 
 pub fn save_fp(fp: &mut FpState) {
+    if !fp.dirty {
+        return;
+    }
+    fp.dirty = false;
     // SAFETY: stores f0..f31 and fcsr into `fp`; mstatus.FS is non-zero (the switcher sets
     // it), so M-mode FP access does not trap. The monitor itself never uses FP registers.
     unsafe {
@@ -189,6 +206,10 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
     // it holds this cVM's confined state; interrupts are masked in the monitor.
     unsafe { switch::run_cvm(&mut cpu.context) };
+    const MSTATUS_FS_DIRTY: u64 = 3 << 13;
+    if cpu.context.mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
+        cpu.fp.dirty = true;
+    }
     let ctx = &cpu.context;
     let cause = RiscvCause { mcause: ctx.mcause, mtval: ctx.mtval };
     let pc = ctx.pc[0];

@@ -95,10 +95,35 @@ pub fn now() -> u64 {
     DEVICES.lock().as_ref().map_or(0, |d| d.clint.now())
 }
 
+/// Arms the machine timer for `deadline`; `u64::MAX` (never) masks it instead: mtimecmp =
+/// u64::MAX would make QEMU arm its own timer at the end of time (an overflowed, arbitrary one
+/// in older QEMUs), which `-icount sleep=off` jumps the clock to as soon as the CPU idles. The
+/// comparator is left in the past, so its interrupt is pending but masked and wakes nothing.
 pub fn set_timer(deadline: u64) {
     if let Some(d) = DEVICES.lock().as_ref() {
-        d.clint.set_deadline(0, deadline);
+        if deadline == u64::MAX {
+            // SAFETY: clearing mie.MTIE only masks the timer interrupt.
+            unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
+            d.clint.set_deadline(0, 0);
+        } else {
+            d.clint.set_deadline(0, deadline);
+            // SAFETY: setting mie.MTIE takes effect only while mstatus.MIE is set (in
+            // `wait_for_interrupt`) or in U-mode, where the timer is meant to preempt.
+            unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
+        }
     }
+}
+
+/// The deadline the timer is armed for (u64::MAX: none), so code that borrows the timer can
+/// put it back.
+pub fn timer_deadline() -> u64 {
+    let mie: usize;
+    // SAFETY: reading mie has no side effects.
+    unsafe { asm!("csrr {}, mie", out(reg) mie, options(nomem, nostack)) };
+    if mie & MIE_MTIE == 0 {
+        return u64::MAX;
+    }
+    DEVICES.lock().as_ref().map_or(u64::MAX, |d| d.clint.deadline(0))
 }
 
 /// Remembers the `sifive,test` finisher used to end the run.
@@ -131,11 +156,15 @@ pub fn halt() -> ! {
     }
 }
 
+/// Sleeps until an interrupt is pending, then takes it. `wfi` runs with mstatus.MIE clear: an
+/// interrupt enabled in `mie` wakes it even then, so one that arrives after the caller last
+/// checked its condition ends the wait instead of being taken just before `wfi`.
 pub fn wait_for_interrupt() {
-    // SAFETY: setting mstatus.MIE around wfi is the one place the monitor takes interrupts;
-    // the trap vector preserves every general register and this code holds no lock.
+    // SAFETY: setting mstatus.MIE after wfi is the one place the monitor takes interrupts;
+    // the trap vector preserves every general register and callers hold no lock an interrupt
+    // handler takes.
     unsafe {
-        asm!("csrs mstatus, {m}", "wfi", "csrc mstatus, {m}", m = in(reg) MSTATUS_MIE, options(nomem, nostack));
+        asm!("wfi", "csrs mstatus, {m}", "csrc mstatus, {m}", m = in(reg) MSTATUS_MIE, options(nomem, nostack));
     }
 }
 
@@ -144,6 +173,11 @@ pub fn handle_interrupts() {
     let mip: u64;
     // SAFETY: reading mip has no side effects.
     unsafe { asm!("csrr {}, mip", out(reg) mip, options(nomem, nostack)) };
+    let mie: u64;
+    // SAFETY: reading mie has no side effects.
+    unsafe { asm!("csrr {}, mie", out(reg) mie, options(nomem, nostack)) };
+    // A masked timer (`set_timer(u64::MAX)`) stays pending in mip; it is not an interrupt.
+    let mip = mip & mie;
     if mip & (1 << 7) != 0 {
         set_timer(u64::MAX);
         crate::boot::on_timer();

@@ -16,7 +16,7 @@
 //!   MScratchC ← the monitor's root DDC with its address set to the context (the trap entry
 //!               finds the context through it; ISAv9 ignores DDC's address for checks)
 //!   MEPCC     ← context.pc (the cVM's code capability, integer mode: flags = 0)
-//!   mstatus   ← MPP = U, FS = dirty (cVMs may use FP)
+//!   mstatus   ← MPP = U, FS = Clean (cVMs may use FP; the hardware marks it Dirty if they do)
 //!   MTDC      ← the cVM's c31 (a stash: the last load must come through the monitor's DDC)
 //!   c1..c30   ← context; c31 ← the cVM's DDC, then DDC ← c31, then c31 ← MTDC; `mret`.
 //! Trapping (`cvm_trap`):
@@ -117,10 +117,12 @@ macro_rules! restore_monitor {
         )
     };
 }
-// mstatus for U-mode with FP usable: clear MPP (bits 12:11), set FS (bits 14:13) = dirty.
+// mstatus for U-mode with FP usable: MPP (bits 12:11) = U, FS (bits 14:13) = Clean. The
+// hardware marks FS Dirty when the cVM writes an FP register, so the run loop saves FP state
+// only for a cVM that used it.
 macro_rules! enter_user_mstatus {
     () => {
-        concat!("  li t0, 0x1800\n  csrc mstatus, t0\n", "  li t0, 0x6000\n  csrs mstatus, t0\n")
+        concat!("  li t0, 0x7800\n  csrc mstatus, t0\n", "  li t0, 0x4000\n  csrs mstatus, t0\n")
     };
 }
 

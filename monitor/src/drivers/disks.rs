@@ -1,0 +1,303 @@
+//! The machine's virtio-blk disks: found among the device tree's virtio-mmio transports, driven
+//! by [`virtio_blk`](super::virtio_blk) one request at a time, each completion awaited with the
+//! CPU asleep until the device's interrupt.
+//!
+//! **Design (for now):** a disk hostcall submits its request and the monitor sleeps in
+//! `wait_for_interrupt` until the completion interrupt (or the request's time-out); the calling
+//! cVM, and the others, wait that long. Letting other cVMs run meanwhile needs a "blocked on
+//! device" scheduler state and completion from the interrupt handler; the driver's split into
+//! submit / wait / complete is ready for it.
+//!
+//! **Locks:** `DISKS` is held for a whole request, across `wait_for_interrupt`. Interrupt
+//! handlers never take it: [`on_interrupt`] acknowledges the transport through a lock-free
+//! table of (interrupt, register base), so a completion can be taken while a request holds the
+//! lock. `DISKS` is a leaf: nothing else is locked while it is held (printing happens after it
+//! is released).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use capmon_abi::Error;
+use spin::Mutex;
+use virtio_drivers::transport::mmio::{MmioTransport, MmioVersion, VirtIOHeader};
+
+use super::virtio_blk::{self, Blk, BlkError, Waiter};
+use super::virtio_probe::{self, Transport as Probe};
+use crate::arch::current as arch;
+use crate::cvm::grant::DeviceInfo;
+use crate::platform::Platform;
+
+/// virtio device id of a block device.
+const VIRTIO_ID_BLOCK: u32 = 2;
+/// Most disks capmon drives (QEMU's virt machines have 32 or 8 transports).
+const MAX_DISKS: usize = 8;
+const NO_IRQ: u32 = u32::MAX;
+/// A device without a usable interrupt is polled this often while a request is in flight.
+const POLL_NS: u64 = 1_000_000;
+/// The request time-out (`disk-timeout-ms` bootarg), in ms; 0: none.
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(virtio_blk::REQUEST_TIMEOUT_NS / 1_000_000);
+
+/// Sets the request time-out; 0 waits for each completion however long it takes.
+pub fn set_timeout_ms(ms: u64) {
+    TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+/// virtio-mmio InterruptStatus / InterruptACK (the same in legacy and modern transports).
+const INTERRUPT_STATUS: usize = 0x60;
+const INTERRUPT_ACK: usize = 0x64;
+
+struct Disk {
+    base: u64,
+    /// None when the device failed to initialise (its index still counts, so the indices in
+    /// manifests do not shift).
+    blk: Option<Blk<MmioTransport<'static>>>,
+    /// Its interrupt is enabled at the interrupt controller.
+    irq: bool,
+}
+
+static DISKS: Mutex<Vec<Disk>> = Mutex::new(Vec::new());
+
+/// Interrupt routing the handler can read without a lock: the line and register base of disk
+/// `i`, and how many completion interrupts it took.
+static IRQ_LINE: [AtomicU32; MAX_DISKS] = [const { AtomicU32::new(NO_IRQ) }; MAX_DISKS];
+static IRQ_BASE: [AtomicUsize; MAX_DISKS] = [const { AtomicUsize::new(0) }; MAX_DISKS];
+static INTERRUPTS: [AtomicU64; MAX_DISKS] = [const { AtomicU64::new(0) }; MAX_DISKS];
+
+/// Finds and initialises every virtio-blk device, enables its interrupt, and prints one line
+/// per device. Returns how many are usable.
+pub fn init(platform: &Platform) -> usize {
+    let mut disks = DISKS.lock();
+    if !disks.is_empty() {
+        return disks.iter().filter(|d| d.blk.is_some()).count();
+    }
+    let mut lines: Vec<String> = Vec::new();
+    for t in platform.virtio.iter() {
+        let base = t.base.start.0;
+        let Ok(base_ptr) = usize::try_from(base) else {
+            continue;
+        };
+        // SAFETY: the address is a virtio-mmio transport named by the device tree.
+        if unsafe { virtio_probe::probe(base_ptr) }
+            != (Probe::Device {
+                id: VIRTIO_ID_BLOCK,
+            })
+        {
+            continue;
+        }
+        let index = disks.len();
+        if index == MAX_DISKS {
+            lines.push(format!(
+                "virtio: blk{index} at {base:#x}: more than {MAX_DISKS} disks; ignored"
+            ));
+            break;
+        }
+        let size = usize::try_from(t.base.size()).unwrap_or(0);
+        let (blk, line) = match NonNull::new(base_ptr as *mut VirtIOHeader) {
+            None => (
+                None,
+                format!("virtio: blk{index} at {base:#x}: address 0; disabled"),
+            ),
+            // SAFETY: the device tree names `[base, base + size)` as this transport's register
+            // window; capmon is the only driver of it and it stays mapped (identity) forever.
+            Some(header) => match unsafe { MmioTransport::new(header, size) } {
+                Err(e) => (
+                    None,
+                    format!("virtio: blk{index} at {base:#x}: {e}; disabled"),
+                ),
+                Ok(transport) => {
+                    let version = match transport.version() {
+                        MmioVersion::Legacy => "virtio-mmio v1 (legacy)",
+                        MmioVersion::Modern => "virtio-mmio v2",
+                    };
+                    match Blk::new(transport) {
+                        Err(e) => (
+                            None,
+                            format!("virtio: blk{index} at {base:#x}: {e}; disabled"),
+                        ),
+                        Ok(blk) => {
+                            let line = format!(
+                                "virtio: blk{index} at {base:#x}: {} sectors ({} KiB){}, {version}",
+                                blk.capacity(),
+                                blk.capacity() / 2,
+                                if blk.read_only() { ", read-only" } else { "" },
+                            );
+                            (Some(blk), line)
+                        }
+                    }
+                }
+            },
+        };
+        // The handler must know the device before its interrupt can arrive.
+        let mut irq = false;
+        let mut line = line;
+        if let (Some(_), Some(n)) = (&blk, t.irq) {
+            IRQ_BASE[index].store(base_ptr, Ordering::Relaxed);
+            IRQ_LINE[index].store(n, Ordering::Release);
+            irq = arch::enable_irq(n);
+            line.push_str(&if irq {
+                format!(", irq {n}")
+            } else {
+                format!(", irq {n} refused: polling")
+            });
+        } else if blk.is_some() {
+            line.push_str(", no interrupt: polling");
+        }
+        lines.push(line);
+        disks.push(Disk { base, blk, irq });
+    }
+    let usable = disks.iter().filter(|d| d.blk.is_some()).count();
+    drop(disks);
+    for line in lines {
+        println!("{line}");
+    }
+    usable
+}
+
+/// Interrupt dispatch: true if `irq` belongs to a disk. Acknowledges the transport's interrupt
+/// (its line stays asserted until then) without taking `DISKS`.
+pub fn on_interrupt(irq: u32) -> bool {
+    let mut ours = false;
+    for i in 0..MAX_DISKS {
+        if IRQ_LINE[i].load(Ordering::Acquire) != irq {
+            continue;
+        }
+        let base = IRQ_BASE[i].load(Ordering::Relaxed);
+        // SAFETY: `base` is a virtio-mmio transport `init` set up (the table entry is written
+        // before the interrupt is enabled); InterruptStatus and InterruptACK are 32-bit
+        // registers, and reading/acknowledging them does not disturb a request in flight.
+        unsafe {
+            let status = core::ptr::read_volatile((base + INTERRUPT_STATUS) as *const u32);
+            if status != 0 {
+                core::ptr::write_volatile((base + INTERRUPT_ACK) as *mut u32, status);
+                INTERRUPTS[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        ours = true;
+    }
+    ours
+}
+
+/// What a grant on disk `index` is checked against; `None` if there is no such usable disk.
+pub fn info(index: u32) -> Option<DeviceInfo> {
+    let disks = DISKS.lock();
+    let blk = disks.get(usize::try_from(index).ok()?)?.blk.as_ref()?;
+    (!blk.is_disabled()).then(|| DeviceInfo {
+        capacity: blk.capacity(),
+        read_only: blk.read_only(),
+    })
+}
+
+/// Sleeps in `wait_for_interrupt` until the deadline (or, for a device without an interrupt,
+/// the next poll).
+struct IrqWaiter {
+    freq: u64,
+    poll: bool,
+}
+
+impl IrqWaiter {
+    fn ticks(&self, ns: u64) -> u64 {
+        u64::try_from(u128::from(ns) * u128::from(self.freq) / 1_000_000_000).unwrap_or(u64::MAX)
+    }
+}
+
+impl Waiter for IrqWaiter {
+    fn now_ns(&mut self) -> u64 {
+        u64::try_from(u128::from(arch::now()) * 1_000_000_000 / u128::from(self.freq))
+            .unwrap_or(u64::MAX)
+    }
+    fn timeout_ns(&self) -> Option<u64> {
+        match TIMEOUT_MS.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms.saturating_mul(1_000_000)),
+        }
+    }
+    fn wait_until(&mut self, deadline_ns: u64) {
+        let mut deadline = if deadline_ns == u64::MAX {
+            u64::MAX
+        } else {
+            self.ticks(deadline_ns)
+        };
+        if self.poll {
+            deadline = deadline.min(arch::now().saturating_add(self.ticks(POLL_NS)));
+        }
+        arch::set_timer(deadline);
+        arch::wait_for_interrupt();
+    }
+}
+
+/// Runs `op` on disk `index`, mapping driver errors to hostcall errors and reporting a device
+/// that misbehaved (after releasing the lock).
+fn with_disk(
+    index: u32,
+    op: impl FnOnce(&mut Blk<MmioTransport<'static>>, &mut IrqWaiter) -> Result<(), BlkError>,
+) -> Result<(), Error> {
+    let mut disks = DISKS.lock();
+    let disk = usize::try_from(index)
+        .ok()
+        .and_then(|i| disks.get_mut(i))
+        .ok_or(Error::Io)?;
+    let base = disk.base;
+    let mut waiter = IrqWaiter {
+        freq: arch::counter_frequency().max(1),
+        poll: !disk.irq,
+    };
+    let blk = disk.blk.as_mut().ok_or(Error::Io)?;
+    // The wait borrows the timer: the run loop armed it for the cVM's slice and resumes the cVM
+    // without re-arming it, so it is put back.
+    let armed = arch::timer_deadline();
+    let result = op(blk, &mut waiter);
+    arch::set_timer(armed);
+    drop(disks);
+    match result {
+        Ok(()) => Ok(()),
+        Err(BlkError::Misbehaved(what)) => {
+            println!("virtio: blk{index} at {base:#x}: {what}; disabled");
+            Err(Error::Io)
+        }
+        Err(BlkError::Device(status)) => {
+            log::warn!("virtio: blk{index}: the device answered status {status}");
+            Err(Error::Io)
+        }
+        Err(BlkError::Disabled) => Err(Error::Io),
+        Err(BlkError::Invalid) => Err(Error::Invalid),
+    }
+}
+
+/// Reads whole sectors from `sector` of disk `index` into `out` (copied out of the driver's
+/// bounce buffer).
+pub fn read(index: u32, sector: u64, out: &mut [u8]) -> Result<(), Error> {
+    with_disk(index, |blk, w| blk.read(sector, out, w))
+}
+
+/// Writes whole sectors of `data` at `sector` of disk `index` (through the bounce buffer).
+pub fn write(index: u32, sector: u64, data: &[u8]) -> Result<(), Error> {
+    with_disk(index, |blk, w| blk.write(sector, data, w))
+}
+
+pub fn flush(index: u32) -> Result<(), Error> {
+    with_disk(index, |blk, w| blk.flush(w))
+}
+
+/// One line per disk: requests and completion interrupts taken.
+pub fn print_stats() {
+    let disks = DISKS.lock();
+    let lines: Vec<String> = disks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let blk = d.blk.as_ref()?;
+            Some(format!(
+                "virtio: blk{i}: {} requests, {} completion interrupts{}",
+                blk.requests,
+                INTERRUPTS.get(i).map_or(0, |n| n.load(Ordering::Relaxed)),
+                if blk.is_disabled() { " (disabled)" } else { "" }
+            ))
+        })
+        .collect();
+    drop(disks);
+    for line in lines {
+        println!("{line}");
+    }
+}
