@@ -41,9 +41,12 @@ pub struct Fault {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CvmEvent {
-    Hostcall { number: u64, args: [u64; 6] },
+    /// A hostcall; its arguments stay in the saved registers (`hostcall_args`), so the event
+    /// stays a few words and the hot path copies nothing.
+    Hostcall { number: u64 },
     Interrupt,
-    Fault(Fault),
+    /// Boxed: faults are the cold path, and a small event keeps hostcalls cheap.
+    Fault(alloc::boxed::Box<Fault>),
 }
 
 /// The report line. `capability` is how the involved capability is shown (its model, or

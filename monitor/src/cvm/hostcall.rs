@@ -62,7 +62,7 @@ pub trait Guest {
 }
 
 /// Runs hostcall `number` with `args` for `guest`.
-pub fn dispatch(guest: &mut impl Guest, number: u64, args: [u64; 6]) -> Outcome {
+pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome {
     let result = match Hostcall::from_number(number) {
         None => Err(Error::NoSys),
         Some(Hostcall::ConsoleWrite) => console_write(guest, args[0], args[1]),
@@ -235,7 +235,7 @@ mod tests {
     }
 
     fn call(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
-        dispatch(f, h as u64, [a0, a1, 0, 0, 0, 0])
+        dispatch(f, h as u64, &[a0, a1, 0, 0, 0, 0])
     }
 
     #[test]
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(call(&mut f, Hostcall::Yield, 0, 0), Outcome::Yield);
         assert_eq!(call(&mut f, Hostcall::SleepNs, 5_000, 0), Outcome::Sleep(5_000));
         assert_eq!(call(&mut f, Hostcall::ClockNs, 0, 0), Outcome::Return(77));
-        assert_eq!(dispatch(&mut f, 999, [0; 6]), Outcome::Return(Error::NoSys.to_result()));
+        assert_eq!(dispatch(&mut f, 999, &[0; 6]), Outcome::Return(Error::NoSys.to_result()));
     }
 
     /// A cVM with 128 KiB of memory and a grant of sectors [8, 8 + 300) of a 400-sector disk
@@ -321,7 +321,7 @@ mod tests {
     }
 
     fn disk(f: &mut Fake, h: Hostcall, sector: u64, ptr: u64, count: u64) -> Outcome {
-        dispatch(f, h as u64, [sector, ptr, count, 0, 0, 0])
+        dispatch(f, h as u64, &[sector, ptr, count, 0, 0, 0])
     }
 
     fn err(e: Error) -> Outcome {

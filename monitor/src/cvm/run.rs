@@ -330,8 +330,9 @@ impl Cvm {
                 arch::handle_interrupts();
                 Transition::Continue
             }
-            CvmEvent::Hostcall { number, args } => {
-                let outcome = hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, args);
+            CvmEvent::Hostcall { number } => {
+                let args = cpu::hostcall_args(&self.cpu);
+                let outcome = hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args);
                 match outcome {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {

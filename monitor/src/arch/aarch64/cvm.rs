@@ -188,8 +188,7 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
         Exit::Sync => {
             let syndrome = ArmSyndrome { esr: ctx.esr, far: ctx.far };
             if syndrome.exception_class() == 0x15 {
-                let args = [ctx.regs[0][0], ctx.regs[1][0], ctx.regs[2][0], ctx.regs[3][0], ctx.regs[4][0], ctx.regs[5][0]];
-                return CvmEvent::Hostcall { number: ctx.regs[8][0], args };
+                return CvmEvent::Hostcall { number: ctx.regs[8][0] };
             }
             let role = match syndrome.exception_class() {
                 0x20 | 0x21 | 0x22 => CapRole::Code,
@@ -203,21 +202,21 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
                     _ => syndrome.class_name(),
                 },
             };
-            CvmEvent::Fault(Fault {
+            CvmEvent::Fault(alloc::boxed::Box::new(Fault {
                 cause,
                 detail: alloc::format!("{syndrome}"),
                 pc,
                 address: syndrome.has_fault_address().then_some(syndrome.far),
                 role,
-            })
+            }))
         }
-        Exit::Other(kind) => CvmEvent::Fault(Fault {
+        Exit::Other(kind) => CvmEvent::Fault(alloc::boxed::Box::new(Fault {
             cause: "unexpected FIQ or SError",
             detail: alloc::format!("vector {kind}"),
             pc,
             address: None,
             role: CapRole::Code,
-        }),
+        })),
     }
 }
 
@@ -235,6 +234,12 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
         let _ = slot;
         false
     }
+}
+
+/// A hostcall's arguments: x0..x5.
+pub fn hostcall_args(cpu: &CvmCpu) -> [u64; 6] {
+    let r = &cpu.context.regs;
+    [r[0][0], r[1][0], r[2][0], r[3][0], r[4][0], r[5][0]]
 }
 
 /// Puts a hostcall's result in the cVM's x0 (as an integer: any capability there is dropped).

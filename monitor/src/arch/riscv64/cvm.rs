@@ -217,11 +217,9 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
         return CvmEvent::Interrupt;
     }
     if cause.code() == ECALL_FROM_U {
-        let r = &ctx.regs;
-        let args = [r[10][0], r[11][0], r[12][0], r[13][0], r[14][0], r[15][0]];
-        let number = r[17][0];
+        let number = ctx.regs[17][0];
         advance_pc(cpu);
-        return CvmEvent::Hostcall { number, args };
+        return CvmEvent::Hostcall { number };
     }
     let (cause_name, role) = match (cause.code(), cause.cheri_cause()) {
         (_, Some((name, reg))) => (name, match reg.0 {
@@ -240,7 +238,7 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
         crate::arch::syndrome::CHERI_MCAUSE => faulting_access(cpu),
         _ => None,
     };
-    CvmEvent::Fault(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
+    CvmEvent::Fault(alloc::boxed::Box::new(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role }))
 }
 
 /// The address the load, store or jump at the cVM's PC tried to reach, if the PC lies in its
@@ -284,6 +282,12 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
         let _ = slot;
         false
     }
+}
+
+/// A hostcall's arguments: a0..a5.
+pub fn hostcall_args(cpu: &CvmCpu) -> [u64; 6] {
+    let r = &cpu.context.regs;
+    [r[10][0], r[11][0], r[12][0], r[13][0], r[14][0], r[15][0]]
 }
 
 /// Puts a hostcall's result in the cVM's a0 (as an integer).

@@ -51,7 +51,6 @@ const MIE_MEIE: usize = 1 << 11;
 const MSTATUS_MIE: usize = 1 << 3;
 
 struct Devices {
-    clint: Clint,
     plic: Option<Plic>,
 }
 
@@ -74,9 +73,9 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     }
     let freq = platform.timer.freq_hz.ok_or("the device tree gives no timebase-frequency")?;
     TIMEBASE_HZ.store(usize::try_from(freq).map_err(|_| "timebase-frequency too large")?, Ordering::Relaxed);
-    // SAFETY: the CLINT's address comes from its device-tree node; capmon drives it alone.
-    let clint = unsafe { Clint::new(clint.start.as_usize()) };
-    *DEVICES.lock() = Some(Devices { clint, plic });
+    // The CLINT's address comes from its device-tree node; `clint()` relies on that.
+    CLINT_BASE.store(clint.start.as_usize(), Ordering::Relaxed);
+    *DEVICES.lock() = Some(Devices { plic });
     // SAFETY: enabling the machine timer and external interrupt sources in mie only takes
     // effect while mstatus.MIE is set, which only `wait_for_interrupt` does.
     unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE | MIE_MEIE) };
@@ -91,8 +90,21 @@ pub fn counter_frequency() -> u64 {
     TIMEBASE_HZ.load(Ordering::Relaxed) as u64
 }
 
+/// The CLINT's base, set once by `init_interrupts`. The timer is read and armed on every cVM
+/// exit, so it takes no lock: one hart, and the monitor is never preempted.
+static CLINT_BASE: AtomicUsize = AtomicUsize::new(0);
+
+fn clint() -> Option<Clint> {
+    match CLINT_BASE.load(Ordering::Relaxed) {
+        0 => None,
+        // SAFETY: a non-zero base was stored by `init_interrupts` from the CLINT's device-tree
+        // node; capmon is the only software driving it.
+        base => Some(unsafe { Clint::new(base) }),
+    }
+}
+
 pub fn now() -> u64 {
-    DEVICES.lock().as_ref().map_or(0, |d| d.clint.now())
+    clint().map_or(0, |c| c.now())
 }
 
 /// Arms the machine timer for `deadline`; `u64::MAX` (never) masks it instead: mtimecmp =
@@ -100,13 +112,13 @@ pub fn now() -> u64 {
 /// in older QEMUs), which `-icount sleep=off` jumps the clock to as soon as the CPU idles. The
 /// comparator is left in the past, so its interrupt is pending but masked and wakes nothing.
 pub fn set_timer(deadline: u64) {
-    if let Some(d) = DEVICES.lock().as_ref() {
+    if let Some(clint) = clint() {
         if deadline == u64::MAX {
             // SAFETY: clearing mie.MTIE only masks the timer interrupt.
             unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
-            d.clint.set_deadline(0, 0);
+            clint.set_deadline(0, 0);
         } else {
-            d.clint.set_deadline(0, deadline);
+            clint.set_deadline(0, deadline);
             // SAFETY: setting mie.MTIE takes effect only while mstatus.MIE is set (in
             // `wait_for_interrupt`) or in U-mode, where the timer is meant to preempt.
             unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
@@ -123,7 +135,7 @@ pub fn timer_deadline() -> u64 {
     if mie & MIE_MTIE == 0 {
         return u64::MAX;
     }
-    DEVICES.lock().as_ref().map_or(u64::MAX, |d| d.clint.deadline(0))
+    clint().map_or(u64::MAX, |c| c.deadline(0))
 }
 
 /// Remembers the `sifive,test` finisher used to end the run.
