@@ -10,7 +10,9 @@ impl PhysAddr {
     /// The address as a `usize`, for pointer arithmetic on the running machine.
     pub fn as_usize(self) -> usize {
         // capmon only builds for 64-bit targets (and 64-bit hosts), where this is lossless.
-        self.0 as usize
+        #[allow(clippy::cast_possible_truncation)]
+        let address = self.0 as usize;
+        address
     }
     /// Rounds down to a multiple of `align`, which must be a power of two.
     pub const fn align_down(self, align: u64) -> Self {
@@ -54,6 +56,13 @@ impl PhysRange {
     }
     pub const fn size(&self) -> u64 {
         self.end.0.saturating_sub(self.start.0)
+    }
+    /// The size as a `usize`, for slices over the range on the running machine.
+    pub fn size_usize(&self) -> usize {
+        // capmon only builds for 64-bit targets (and 64-bit hosts), where this is lossless.
+        #[allow(clippy::cast_possible_truncation)]
+        let size = self.size() as usize;
+        size
     }
     pub const fn is_empty(&self) -> bool {
         self.end.0 <= self.start.0

@@ -11,6 +11,8 @@ use crate::cvm::grant::{self, Access, Extent, Grant};
 /// Longest single console write or read; larger requests are cut (the result says how much
 /// was done), so a cVM can't make the monitor copy gigabytes in one call.
 pub const MAX_TRANSFER: u64 = 4096;
+/// [`MAX_TRANSFER`] as a buffer length.
+const MAX_TRANSFER_BYTES: usize = 4096;
 
 /// Checks that `[ptr, ptr + len)` lies inside `memory`; returns it as a range.
 /// Overflowing, out-of-bounds and partially-inside ranges are all `Error::Fault`.
@@ -88,7 +90,7 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
 fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     let range = check_buffer(&guest.memory(), ptr, len)?;
     let len = len.min(MAX_TRANSFER);
-    let mut bytes = [0u8; MAX_TRANSFER as usize];
+    let mut bytes = [0u8; MAX_TRANSFER_BYTES];
     let bytes = &mut bytes[..len as usize];
     guest.read(range.start..range.start + len, bytes);
     guest.console_write(bytes);
@@ -97,7 +99,7 @@ fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Erro
 
 fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     check_buffer(&guest.memory(), ptr, len)?;
-    let mut bytes = [0u8; MAX_TRANSFER as usize];
+    let mut bytes = [0u8; MAX_TRANSFER_BYTES];
     let n = guest.console_read(&mut bytes[..len.min(MAX_TRANSFER) as usize]);
     guest.write(ptr, &bytes[..n]);
     Ok(n as u64)
@@ -127,7 +129,7 @@ fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     }
     check_buffer(&guest.memory(), ptr, SIZE)?;
     let who = guest.identity();
-    let mut bytes = [0u8; SIZE as usize];
+    let mut bytes = [0u8; core::mem::size_of::<WhoAmI>()];
     bytes[0..8].copy_from_slice(&who.id.to_le_bytes());
     bytes[8..16].copy_from_slice(&who.region_base.to_le_bytes());
     bytes[16..24].copy_from_slice(&who.region_size.to_le_bytes());

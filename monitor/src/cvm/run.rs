@@ -269,7 +269,7 @@ impl Cvm {
         // SAFETY: the region was planned out of usable RAM (minus the monitor's image, heap,
         // device tree and firmware carve-outs) and given to this cVM alone; the monitor is
         // identity-mapped and the only code touching it while the cVM is not running.
-        unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size() as usize) }
+        unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size_usize()) }
     }
 
     /// Zeroes the region, loads the image, lays out argv, derives the default capabilities and
@@ -284,7 +284,7 @@ impl Cvm {
         let window = layout.code_window();
         let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
         self.caps = plan::default_caps::<Format>(self.region, code, stack, self.spec.index).map_err(|e| alloc::format!("{e}"))?;
-        let (argc, argv, stack_top) = self.write_args();
+        let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
         cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
         self.line.clear();
@@ -293,34 +293,37 @@ impl Cvm {
         Ok(())
     }
 
-    /// Writes argv (name first, then the manifest's args) at the top of the stack:
-    /// strings, then the pointer array; returns (argc, argv, new stack top).
-    fn write_args(&mut self) -> (u64, u64, u64) {
+    /// Writes argv (name first, then the manifest's args) at the top of the stack: strings,
+    /// then the pointer array; returns (argc, argv, new stack top). The arguments come from
+    /// the manifest, so everything is checked: they must fit in half the stack.
+    fn write_args(&mut self) -> Result<(u64, u64, u64), String> {
         let base = self.region.start.0;
         let size = self.region.size();
-        let mut strings: Vec<&[u8]> = Vec::new();
-        let name = self.spec.name.clone();
-        let args = self.spec.args.clone();
-        strings.push(name.as_bytes());
-        strings.extend(args.iter().map(|a| a.as_bytes()));
+        let limit = self.spec.stack_size / 2;
+        let strings: Vec<Vec<u8>> = core::iter::once(&self.spec.name).chain(&self.spec.args).map(|a| a.as_bytes().to_vec()).collect();
+        let too_big = || alloc::format!("its arguments need more than half its stack ({limit} bytes)");
         let memory = self.memory_mut();
         let mut top = size;
         let mut pointers = Vec::new();
         for s in &strings {
-            top -= s.len() as u64 + 1;
-            let at = top as usize;
-            memory[at..at + s.len()].copy_from_slice(s);
-            memory[at + s.len()] = 0;
+            let len = u64::try_from(s.len()).map_err(|_| too_big())?;
+            top = top.checked_sub(len + 1).filter(|t| size - t <= limit).ok_or_else(too_big)?;
+            let at = usize::try_from(top).map_err(|_| too_big())?;
+            let slot = memory.get_mut(at..at + s.len() + 1).ok_or_else(too_big)?;
+            slot[..s.len()].copy_from_slice(s);
+            slot[s.len()] = 0;
             pointers.push(base + top);
         }
         pointers.push(0);
-        top = (top - 8 * pointers.len() as u64) & !15;
+        let table = 8 * u64::try_from(pointers.len()).map_err(|_| too_big())?;
+        top = top.checked_sub(table).filter(|t| size - t <= limit).ok_or_else(too_big)? & !15;
+        let at = usize::try_from(top).map_err(|_| too_big())?;
         for (i, p) in pointers.iter().enumerate() {
-            let at = top as usize + 8 * i;
-            memory[at..at + 8].copy_from_slice(&p.to_le_bytes());
+            let slot = memory.get_mut(at + 8 * i..at + 8 * i + 8).ok_or_else(too_big)?;
+            slot.copy_from_slice(&p.to_le_bytes());
         }
         let argv = base + top;
-        (strings.len() as u64, argv, argv & !15)
+        Ok((u64::try_from(strings.len()).map_err(|_| too_big())?, argv, argv))
     }
 
     /// Acts on one exit.

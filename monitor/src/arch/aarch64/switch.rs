@@ -188,6 +188,9 @@ macro_rules! restore_monitor {
 }
 
 #[cfg(feature = "cheri")]
+// Context offsets are small constants; the encoders reject (at compile time) any that would
+// not fit their immediate field, and `try_into` is not available in const context.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 mod words {
     //! The Morello instruction words the switcher emits, from the one encoder module.
     use crate::arch::insn::morello::{self as m, sysreg};

@@ -127,6 +127,9 @@ macro_rules! enter_user_mstatus {
 }
 
 #[cfg(feature = "cheri")]
+// Context offsets are small constants; the encoders reject (at compile time) any that would
+// not fit their immediate field, and `try_into` is not available in const context.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 mod words {
     //! The CHERI-RISC-V instruction words the switcher emits, from the one encoder module.
     use crate::arch::insn::cheri_riscv::{self as r, scr};
