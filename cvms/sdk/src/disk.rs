@@ -55,17 +55,21 @@ pub fn write(sector: u64, buf: &[u8]) -> Result<u64, Error> {
     })
 }
 
+/// The bytes `done` sectors cover, checked against the `left` bytes still to move: a monitor
+/// that moves nothing (or more than asked) would make the `_all` loops spin, so it is an error.
+fn bytes_done(done: u64, left: usize) -> Result<usize, Error> {
+    let bytes = usize::try_from(done).map_err(|_| Error::Io)?.saturating_mul(SECTOR);
+    if done == 0 || bytes > left {
+        return Err(Error::Io);
+    }
+    Ok(bytes)
+}
+
 /// Reads all of `buf`, in as many calls as needed.
 pub fn read_all(mut sector: u64, mut buf: &mut [u8]) -> Result<(), Error> {
     while !buf.is_empty() {
         let done = read(sector, buf)?;
-        let bytes = usize::try_from(done)
-            .map_err(|_| Error::Io)?
-            .saturating_mul(SECTOR);
-        // A monitor that moves nothing would loop forever; report it instead.
-        if done == 0 || bytes > buf.len() {
-            return Err(Error::Io);
-        }
+        let bytes = bytes_done(done, buf.len())?;
         sector += done;
         buf = &mut buf[bytes..];
     }
@@ -76,12 +80,7 @@ pub fn read_all(mut sector: u64, mut buf: &mut [u8]) -> Result<(), Error> {
 pub fn write_all(mut sector: u64, mut buf: &[u8]) -> Result<(), Error> {
     while !buf.is_empty() {
         let done = write(sector, buf)?;
-        let bytes = usize::try_from(done)
-            .map_err(|_| Error::Io)?
-            .saturating_mul(SECTOR);
-        if done == 0 || bytes > buf.len() {
-            return Err(Error::Io);
-        }
+        let bytes = bytes_done(done, buf.len())?;
         sector += done;
         buf = &buf[bytes..];
     }
