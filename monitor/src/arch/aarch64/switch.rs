@@ -18,9 +18,10 @@
 //!   CELR_EL2     ← context.pc      becomes PCC on eret
 //!   SPSR_EL2     ← context.spsr    EL0t, A64 (bit 26 = C64 clear for cap-unaware code)
 //!   TPIDR_EL2    ← x0              where the vectors find the context again
-//! The executive-bank registers a Restricted cVM could otherwise observe (DDC_EL0, CSP_EL0,
-//! CTPIDR_EL0, CTPIDRRO_EL0, CID_EL0) are null from `clear_executive_bank` at boot and no
-//! monitor capability is ever put there, so nothing of the monitor's is visible.
+//!   CID_EL0      ← null           (EL0 can write it, so it is cleared on every entry)
+//! The executive-bank registers (DDC_EL0, CSP_EL0, CTPIDR_EL0) and CTPIDRRO_EL0 are null from
+//! `clear_executive_bank` at boot: a Restricted cVM can neither read the executive bank nor
+//! write CTPIDRRO_EL0, and no monitor capability is ever put there.
 //! Leaving a cVM (lower-EL vector → `cvm_exit`):
 //!   context ← c0..c30, RCSP_EL0, RDDC_EL0, RCTPIDR_EL0, CELR_EL2, SPSR_EL2, ESR_EL2, FAR_EL2
 //!   x19..x30, sp ← the monitor's, from its stack (integer loads: the cVM's capabilities
@@ -267,6 +268,7 @@ global_asm!(
     "  .inst {ldr_c1_tls}",  "  .inst {msr_rtls}",
     "  ldr x1, [x0, #{spsr}]",
     "  msr spsr_el2, x1",
+    "  .inst {null_cid}",      // CID_EL0 is EL0-writable: another cVM may have left a value there
     "  .inst {ldp0}", "  .inst {ldp1}", "  .inst {ldp2}", "  .inst {ldp3}", "  .inst {ldp4}",
     "  .inst {ldp5}", "  .inst {ldp6}", "  .inst {ldp7}", "  .inst {ldp8}", "  .inst {ldp9}",
     "  .inst {ldp10}", "  .inst {ldp11}", "  .inst {ldp12}", "  .inst {ldp13}",
