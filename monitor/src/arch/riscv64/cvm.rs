@@ -28,7 +28,13 @@ pub struct FpState {
     f: [u64; 32],
     fcsr: u64,
     dirty: bool,
+    /// The cVM has written FP registers at some point; until then its state is all zeros.
+    ever_used: bool,
 }
+
+/// The FP registers hold the all-zero state and no cVM has written them since, so switching
+/// to a cVM that never used FP needs no restore (and leaks nothing: there is nothing in them).
+static FP_REGS_PRISTINE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Everything the CPU holds for one cVM, plus its PMP window. Lives in a `Box` that never
 /// moves: on CHERI the context holds tagged capabilities.
@@ -42,7 +48,7 @@ pub struct CvmCpu {
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false }, window: [0; 3] }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3] }
     }
 }
 
@@ -76,7 +82,7 @@ pub fn init() -> Result<(), &'static str> {
 /// Fills `cpu` with a fresh cVM state.
 pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
-    cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false };
+    cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
     cpu.context.regs[10][0] = setup.argc;
     cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
@@ -178,6 +184,10 @@ pub fn save_fp(fp: &mut FpState) {
 }
 
 pub fn restore_fp(fp: &FpState) {
+    if !fp.ever_used && FP_REGS_PRISTINE.load(Ordering::Relaxed) {
+        return;
+    }
+    FP_REGS_PRISTINE.store(!fp.ever_used, Ordering::Relaxed);
     // SAFETY: the inverse of `save_fp`. FS must be on for M-mode to write FP registers: set it.
     unsafe {
         asm!(
@@ -209,6 +219,8 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
     const MSTATUS_FS_DIRTY: u64 = 3 << 13;
     if cpu.context.mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
         cpu.fp.dirty = true;
+        cpu.fp.ever_used = true;
+        FP_REGS_PRISTINE.store(false, Ordering::Relaxed);
     }
     let ctx = &cpu.context;
     let cause = RiscvCause { mcause: ctx.mcause, mtval: ctx.mtval };
