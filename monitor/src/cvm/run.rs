@@ -73,7 +73,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             return false;
         }
     };
-    let usable: Vec<PhysRange> = platform.usable.iter().flat_map(|r| subtract(*r, heap)).collect();
+    let usable = plan::without(&platform.usable, &[heap]);
     let regions = match plan::plan_regions::<Format>(&bundle.manifest, &usable) {
         Ok(r) => r,
         Err(e) => {
@@ -93,14 +93,18 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             println!("cvm {}: image {:?} is not in the bundle", spec.name, spec.image);
             return false;
         };
+        let caps = match plan_caps(spec, image, region) {
+            Ok(caps) => caps,
+            Err(e) => {
+                println!("cvm {}: not started: {e}", spec.name);
+                return false;
+            }
+        };
         let mut cvm = Cvm {
             spec: spec.clone(),
             image,
             region,
-            caps: match placeholder_caps(region) {
-                Some(c) => c,
-                None => return false,
-            },
+            caps,
             cpu: Box::new(CvmCpu::new()),
             line: Vec::new(),
             used_ticks: 0,
@@ -245,19 +249,15 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     }
 }
 
-/// `range` minus `hole`, as up to two ranges.
-fn subtract(range: PhysRange, hole: PhysRange) -> impl Iterator<Item = PhysRange> {
-    let below = PhysRange { start: range.start, end: range.end.min(hole.start) };
-    let above = PhysRange { start: range.start.max(hole.end), end: range.end };
-    [below, above].into_iter().filter(|r| !r.is_empty())
-}
-
-/// Capabilities for a cVM that has not been loaded yet (replaced by `start`).
-fn placeholder_caps(region: PhysRange) -> Option<DefaultCaps<Format>> {
-    let page = crate::platform::PAGE_SIZE;
-    let code = PhysRange::from_start_size(region.start.0, page)?;
-    let stack = PhysRange::from_start_size(region.end.0 - page, page)?;
-    plan::default_caps::<Format>(region, code, stack, 0).ok()
+/// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
+/// written) and its region, neither of which changes across restarts, so they are planned once.
+fn plan_caps(spec: &CvmSpec, image: &[u8], region: PhysRange) -> Result<DefaultCaps<Format>, String> {
+    let layout = image::inspect(image, cpu::MACHINE, region.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
+    let window = layout.code_window();
+    let base = region.start.0;
+    let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
+    let stack = PhysRange { start: crate::addr::PhysAddr(region.end.0 - spec.stack_size), end: region.end };
+    plan::default_caps::<Format>(region, code, stack, spec.index).map_err(|e| alloc::format!("{e}"))
 }
 
 impl Cvm {
@@ -272,18 +272,14 @@ impl Cvm {
         unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size_usize()) }
     }
 
-    /// Zeroes the region, loads the image, lays out argv, derives the default capabilities and
-    /// prepares the registers.
+    /// Zeroes the region, loads the image, lays out argv, and prepares the registers (deriving
+    /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
         self.memory_mut().fill(0);
         let base = self.region.start.0;
         let stack_size = self.spec.stack_size;
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
-        let stack = PhysRange { start: crate::addr::PhysAddr(self.region.end.0 - stack_size), end: self.region.end };
-        let window = layout.code_window();
-        let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
-        self.caps = plan::default_caps::<Format>(self.region, code, stack, self.spec.index).map_err(|e| alloc::format!("{e}"))?;
         let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
         cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
