@@ -357,8 +357,8 @@ pub fn on_interrupt(irq: u32) {
         on_timer();
     } else if irq == CONSOLE_IRQ.load(Ordering::Relaxed) {
         console::handle_input_interrupt();
-    } else if crate::drivers::disks::on_interrupt(irq) {
-        // A disk completion: acknowledged; the waiting request sees it in its used ring.
+    } else if crate::drivers::virtio_irq::on_interrupt(irq) {
+        // A virtio completion: acknowledged; its driver sees it in the used ring.
     } else {
         log::warn!("irq {irq}: no handler");
     }

@@ -144,7 +144,13 @@ struct ConsoleLogger;
 
 impl log::Log for ConsoleLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        // Crates capmon uses (virtio-drivers) log routine steps at `info`; capmon prints its
+        // own line per device, so their `info` counts as debug output (warnings stay).
+        let level = match metadata.level() {
+            log::Level::Info if !metadata.target().starts_with("capmon") => log::Level::Debug,
+            level => level,
+        };
+        level <= log::max_level()
     }
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {

@@ -15,6 +15,15 @@
 //!   operation, median and fastest of 50 batches timed with the `clock_ns` hostcall, minus the
 //!   same loop without the trap.
 //!
+//! Two more boots per board measure I/O:
+//!
+//! - `cvms/manifests/disk-bench.dts` with the bootarg `disk-timeout-ms=0` (an armed time-out
+//!   would let QEMU jump the idle clock to it): `bench: disk-write|disk-read <bytes> bytes in
+//!   <ns> ns` for 1 MiB in 64 KiB requests, reported as bytes per guest instruction;
+//! - `cvms/manifests/net.dts`: `net-ping` exchanges UDP datagrams with `udp-echo` through the
+//!   monitor's switch and prints `bench: udp-echo-round-trip median … min …`, guest
+//!   instructions per round trip (both cVMs' smoltcp stacks, four hostcalls and two switches).
+//!
 //! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
 //! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
 //! `mtime`; a batch is hundreds of thousands of instructions, so a tick is a fraction of an
@@ -64,6 +73,18 @@ const FAULT_PATTERN: &str = r"^cvm \S+ fault:";
 pub const NULL_FIGURE: &str = "null-hostcall";
 pub const CLOCK_FIGURE: &str = "clock-hostcall";
 pub const SWITCH_FIGURE: &str = "switch";
+/// Target: sequential disk reads and writes move at least 2 bytes per guest instruction.
+pub const DISK_BPI_TARGET: f64 = 2.0;
+/// The disk benchmark's manifest, the bootarg it needs under icount, and its lines.
+pub const DISK_MANIFEST: &str = "disk-bench";
+pub const DISK_BOOTARGS: &str = "disk-timeout-ms=0";
+pub const DISK_PATTERN: &str =
+    r"^(?:\[[^\]]*\] )?bench: disk-(write|read) (\d+) bytes in (\d+) ns$";
+/// The network benchmark's manifest and figure.
+pub const NET_MANIFEST: &str = "net";
+pub const UDP_FIGURE: &str = "udp-echo-round-trip";
+/// The disk the disk benchmark needs: its grant is 2048 sectors from sector 1.
+const DISK_BENCH_BYTES: usize = 2 << 20;
 /// icount slows TCG down; leave more time than a normal test.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
@@ -171,6 +192,81 @@ pub struct Row {
     /// The exact QEMU command lines of the two boots.
     pub banner_command: Option<String>,
     pub bench_command: Option<String>,
+    pub io: IoFigures,
+}
+
+/// The disk and network figures of one board.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IoFigures {
+    /// Bytes per guest instruction, writing and reading 1 MiB.
+    pub disk_write_bpi: Option<f64>,
+    pub disk_read_bpi: Option<f64>,
+    /// Guest instructions per UDP echo round trip between two cVMs.
+    pub udp_round_trip: Option<Figure>,
+    pub disk_command: Option<String>,
+    pub net_command: Option<String>,
+}
+
+/// Reads the disk benchmark's lines: (write, read) bytes per guest instruction.
+pub fn parse_disk_console(console: &[String]) -> (Option<f64>, Option<f64>) {
+    let Ok(re) = regex::Regex::new(DISK_PATTERN) else {
+        return (None, None);
+    };
+    let mut out = (None, None);
+    for c in console.iter().filter_map(|l| re.captures(l)) {
+        let (Ok(bytes), Ok(ns)) = (c[2].parse::<f64>(), c[3].parse::<f64>()) else {
+            continue;
+        };
+        if ns <= 0.0 {
+            continue;
+        }
+        let slot = if &c[1] == "write" {
+            &mut out.0
+        } else {
+            &mut out.1
+        };
+        slot.get_or_insert(bytes / ns);
+    }
+    out
+}
+
+/// The I/O summary: one line per board.
+pub fn format_io_table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<18} {:>12} {:>12} {:<5} {:>14} {:>10}\n",
+        "board", "disk write", "disk read", "≥2", "UDP echo RTT", "min"
+    );
+    for r in rows {
+        let io = &r.io;
+        let both = match (io.disk_write_bpi, io.disk_read_bpi) {
+            (Some(w), Some(rd)) if w >= DISK_BPI_TARGET && rd >= DISK_BPI_TARGET => "ok",
+            (Some(_), Some(_)) => "under",
+            _ => "-",
+        };
+        out.push_str(&format!(
+            "{:<18} {:>12} {:>12} {:<5} {:>14} {:>10}\n",
+            r.board,
+            io.disk_write_bpi
+                .map_or("-".into(), |v| format!("{v:.2} B/i")),
+            io.disk_read_bpi
+                .map_or("-".into(), |v| format!("{v:.2} B/i")),
+            both,
+            opt1(io.udp_round_trip.as_ref().map(|f| f.median)),
+            opt1(io.udp_round_trip.as_ref().map(|f| f.min)),
+        ));
+    }
+    out.push_str(&format!(
+        "disk: 1 MiB in 64 KiB requests from one cVM, bytes per guest instruction (target ≥ {DISK_BPI_TARGET}); \
+         UDP echo: guest instructions per round trip between two cVMs on one virtio-net device\n"
+    ));
+    for r in rows {
+        for (what, cmd) in [("disk", &r.io.disk_command), ("net", &r.io.net_command)] {
+            if let Some(cmd) = cmd {
+                out.push_str(&format!("  {} {what} run: $ {cmd}\n", r.board));
+            }
+        }
+    }
+    out
 }
 
 fn verdict(value: Option<u64>, limit: u64) -> &'static str {
@@ -394,6 +490,14 @@ fn bench_script() -> Script {
     }
 }
 
+/// How a benchmark boot differs from the plain one.
+#[derive(Default)]
+struct BootExtras {
+    append: Option<&'static str>,
+    /// A disk of this many zero bytes instead of the scratch disk.
+    disk_bytes: Option<usize>,
+}
+
 /// Boots `kernel` under icount with `script`; returns the report and the command line.
 fn boot(
     board: &boards::Board,
@@ -402,14 +506,19 @@ fn boot(
     kernel: &Path,
     script: &Script,
     verbose: bool,
+    extras: BootExtras,
 ) -> Result<(RunReport, String), String> {
     let tmp = TempDir::new(&format!("bench-{}", board.name))?;
-    let disk = runner::scratch_disk(tmp.path())?;
+    let disk = match extras.disk_bytes {
+        Some(n) => runner::disk_image(tmp.path(), &vec![0u8; n])?,
+        None => runner::scratch_disk(tmp.path())?,
+    };
     let run = RunArgs {
         kernel: kernel.to_path_buf(),
         disk,
-        append: None,
+        append: extras.append.map(str::to_string),
         extra: ICOUNT_ARGS.iter().map(|s| s.to_string()).collect(),
+        udp_forwards: Vec::new(),
     };
     let args = boards::qemu_args(spec, &run);
     let command = boards::shell_line(&qemu.to_string_lossy(), &args);
@@ -421,6 +530,7 @@ fn boot(
         status_is_verdict: spec.exit_status_is_verdict,
         time_limit: TIME_LIMIT,
         verbose,
+        udp_port: None,
     });
     drop(tmp);
     Ok((report, command))
@@ -461,7 +571,15 @@ fn measure(
             forbid: vec![crate::tests::DEFAULT_FORBID.into()],
             end: End::KillWhenDone,
         };
-        boot(board, spec, qemu, &kernel, &script, verbose)
+        boot(
+            board,
+            spec,
+            qemu,
+            &kernel,
+            &script,
+            verbose,
+            BootExtras::default(),
+        )
     }) {
         Ok((report, command)) => {
             row.banner_insns = banner_insns(&report.console);
@@ -476,7 +594,15 @@ fn measure(
         let size = elf::image_size_of(&kernel)?;
         println!("{}: {}: {size}", board.name, kernel.display());
         row.bench_image = Some(size);
-        boot(board, spec, qemu, &kernel, &bench_script(), verbose)
+        boot(
+            board,
+            spec,
+            qemu,
+            &kernel,
+            &bench_script(),
+            verbose,
+            BootExtras::default(),
+        )
     }) {
         Ok((report, command)) => {
             row.bench = parse_bench_console(&report.console);
@@ -486,6 +612,77 @@ fn measure(
                 &command,
             ));
             row.bench_command = Some(command);
+        }
+        Err(e) => errors.push(e),
+    }
+
+    // 3. Disk: 1 MiB each way, no request time-out armed.
+    let disk_script = Script {
+        steps: vec![Step::ExpectAnyOrder {
+            patterns: vec![
+                r"bench: disk-write \d+ bytes".into(),
+                r"bench: disk-read \d+ bytes".into(),
+                r"disk-bench: verified$".into(),
+            ],
+        }],
+        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        end: End::PowerOff(Verdict::Pass),
+    };
+    let extras = BootExtras {
+        append: Some(DISK_BOOTARGS),
+        disk_bytes: Some(DISK_BENCH_BYTES),
+    };
+    match image_for(ws, board, Some(DISK_MANIFEST), no_build)
+        .and_then(|kernel| boot(board, spec, qemu, &kernel, &disk_script, verbose, extras))
+    {
+        Ok((report, command)) => {
+            (row.io.disk_write_bpi, row.io.disk_read_bpi) = parse_disk_console(&report.console);
+            errors.extend(failure(
+                &format!("bench-{}-disk", board.name),
+                &report,
+                &command,
+            ));
+            row.io.disk_command = Some(command);
+        }
+        Err(e) => errors.push(e),
+    }
+
+    // 4. Network: UDP echo round trips between two cVMs (the echo cVM serves on: stop QEMU
+    // once the pinger is done).
+    let net_script = Script {
+        steps: vec![Step::ExpectAnyOrder {
+            patterns: vec![
+                format!(r"bench: {UDP_FIGURE} median "),
+                r"net-ping: ok$".into(),
+            ],
+        }],
+        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        end: End::KillWhenDone,
+    };
+    match image_for(ws, board, Some(NET_MANIFEST), no_build).and_then(|kernel| {
+        boot(
+            board,
+            spec,
+            qemu,
+            &kernel,
+            &net_script,
+            verbose,
+            BootExtras::default(),
+        )
+    }) {
+        Ok((report, command)) => {
+            row.io.udp_round_trip = report
+                .console
+                .iter()
+                .filter_map(|l| parse_figure_line(l))
+                .find(|(n, _)| n == UDP_FIGURE)
+                .map(|(_, f)| f);
+            errors.extend(failure(
+                &format!("bench-{}-net", board.name),
+                &report,
+                &command,
+            ));
+            row.io.net_command = Some(command);
         }
         Err(e) => errors.push(e),
     }
@@ -530,6 +727,8 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
         println!("{}", format_board(row));
     }
     print!("{}", format_table(&rows));
+    println!();
+    print!("{}", format_io_table(&rows));
     for e in &errors {
         eprintln!("capmon-run bench: {e}");
     }
@@ -796,5 +995,58 @@ mod tests {
     #[test]
     fn icount_makes_ns_instructions() {
         assert_eq!(ICOUNT_ARGS.join(" "), "-icount shift=0,align=off,sleep=off");
+    }
+
+    #[test]
+    fn disk_lines_become_bytes_per_instruction() {
+        let console: Vec<String> = [
+            "[disk-bench] bench: disk-write 1048576 bytes in 524288 ns",
+            "noise",
+            "[disk-bench] bench: disk-read 1048576 bytes in 350000 ns",
+            "[disk-bench] bench: disk-read 1048576 bytes in 1 ns",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (w, r) = parse_disk_console(&console);
+        assert_eq!(w, Some(2.0));
+        assert!(
+            (r.unwrap() - 2.995931).abs() < 1e-5,
+            "the first read line counts: {r:?}"
+        );
+        assert_eq!(
+            parse_disk_console(&["bench: disk-write 5 bytes in 0 ns".to_string()]),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn io_table_marks_the_disk_target() {
+        let mut fast = Row {
+            board: "qemu-a".into(),
+            ..Row::default()
+        };
+        fast.io.disk_write_bpi = Some(2.5);
+        fast.io.disk_read_bpi = Some(3.0);
+        fast.io.udp_round_trip = parse_figure_line(
+            "[net-ping] bench: udp-echo-round-trip median 41000.0 min 39000.0 (N=20)",
+        )
+        .map(|(_, f)| f);
+        let mut slow = Row {
+            board: "qemu-b".into(),
+            ..Row::default()
+        };
+        slow.io.disk_write_bpi = Some(1.5);
+        slow.io.disk_read_bpi = Some(3.0);
+        let table = format_io_table(&[fast, slow]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].starts_with("qemu-a")
+                && lines[1].contains("2.50 B/i")
+                && lines[1].contains(" ok ")
+                && lines[1].contains("41000.0"),
+            "{table}"
+        );
+        assert!(lines[2].contains("under"), "{table}");
     }
 }

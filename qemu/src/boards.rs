@@ -313,6 +313,8 @@ pub struct RunArgs {
     pub disk: PathBuf,
     /// `-append` value (bootargs), if any.
     pub append: Option<String>,
+    /// UDP forwards into the guest, as `(host port on 127.0.0.1, guest port)`.
+    pub udp_forwards: Vec<(u16, u16)>,
     /// Further arguments appended at the end (e.g. `-dtb file`, `-icount ...`, `-s -S`).
     pub extra: Vec<String>,
 }
@@ -334,7 +336,7 @@ pub fn qemu_args(spec: &QemuSpec, run: &RunArgs) -> Vec<String> {
             "-device",
             "virtio-blk-device,drive=hd0",
             "-netdev",
-            "user,id=n0",
+            &netdev_user(&run.udp_forwards),
             "-device",
             "virtio-net-device,netdev=n0",
             "-kernel",
@@ -349,6 +351,15 @@ pub fn qemu_args(spec: &QemuSpec, run: &RunArgs) -> Vec<String> {
     }
     args.extend(run.extra.iter().cloned());
     args
+}
+
+/// The user-network backend, with its forwards.
+fn netdev_user(udp_forwards: &[(u16, u16)]) -> String {
+    let mut s = String::from("user,id=n0");
+    for (host, guest) in udp_forwards {
+        s.push_str(&format!(",hostfwd=udp:127.0.0.1:{host}-:{guest}"));
+    }
+    s
 }
 
 /// Quotes one word for a POSIX shell, so printed command lines can be pasted back.
@@ -506,6 +517,7 @@ mod tests {
             disk: PathBuf::from("/tmp/a,b/disk.img"),
             append: Some("log=debug ticks=20".into()),
             extra: vec!["-dtb".into(), "/tmp/x.dtb".into()],
+            udp_forwards: Vec::new(),
         };
         let args = qemu_args(spec, &run);
         let line = args.join(" ");
@@ -515,6 +527,20 @@ mod tests {
         assert!(line.contains("file=/tmp/a,,b/disk.img,id=hd0"), "{line}");
         assert!(line.contains("-device virtio-blk-device,drive=hd0"));
         assert!(line.contains("-netdev user,id=n0 -device virtio-net-device,netdev=n0"));
+        let forwarded = qemu_args(
+            spec,
+            &RunArgs {
+                udp_forwards: vec![(5555, 7), (6000, 9)],
+                ..run.clone()
+            },
+        );
+        assert!(
+            forwarded.contains(
+                &"user,id=n0,hostfwd=udp:127.0.0.1:5555-:7,hostfwd=udp:127.0.0.1:6000-:9"
+                    .to_string()
+            ),
+            "{forwarded:?}"
+        );
         let append = args.iter().position(|a| a == "-append").expect("-append");
         assert_eq!(args[append + 1], "log=debug ticks=20");
         assert_eq!(&args[args.len() - 2..], ["-dtb", "/tmp/x.dtb"]);

@@ -17,6 +17,9 @@ usage:
       like boot, but QEMU waits halted for gdb (-s -S); prints the gdb command to attach
   capmon-run demo [MANIFEST] [--append BOOTARGS] [--no-build] [-- QEMU-ARGS...]
       boot on qemu-morello if CHERI QEMU is installed, else on stock qemu-aarch64
+  --udp-port PORT (boot, debug, demo)
+      forward UDP 127.0.0.1:PORT to the guest's UDP echo service (port 7); the `net`
+      manifest gets 5555 without it
   capmon-run build [--manifest NAME] [BOARD...]
       build the boards (default: all; with no cVMs unless --manifest) and print each
       image's size
@@ -45,6 +48,8 @@ pub enum Command {
         append: Option<String>,
         no_build: bool,
         qemu_args: Vec<String>,
+        /// Host UDP port forwarded to the guest's UDP echo service.
+        udp_port: Option<u16>,
     },
     /// `demo`: `boot` on qemu-morello, or on qemu-aarch64 without CHERI QEMU.
     Demo {
@@ -52,6 +57,8 @@ pub enum Command {
         append: Option<String>,
         no_build: bool,
         qemu_args: Vec<String>,
+        /// Host UDP port forwarded to the guest's UDP echo service.
+        udp_port: Option<u16>,
     },
     Build {
         boards: Vec<String>,
@@ -105,6 +112,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
     let mut words = Vec::new();
     let mut manifest = None;
     let mut append = None;
+    let mut udp_port = None;
     let mut no_build = false;
     let mut list = false;
     let mut qemu_args = Vec::new();
@@ -119,6 +127,12 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
             manifest = Some(v?);
         } else if let Some(v) = option_value(&arg, "--append", &mut rest) {
             append = Some(v?);
+        } else if let Some(v) = option_value(&arg, "--udp-port", &mut rest) {
+            let v = v?;
+            udp_port =
+                Some(v.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| {
+                    format!("--udp-port wants a port number 1 to 65535, not `{v}`")
+                })?);
         } else {
             match arg.as_str() {
                 "-v" | "--verbose" => global.verbose = true,
@@ -143,6 +157,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
         let used = [
             ("--manifest", manifest.is_some()),
             ("--append", append.is_some()),
+            ("--udp-port", udp_port.is_some()),
             ("--no-build", no_build),
             ("--list", list),
             ("-- QEMU-ARGS", !qemu_args.is_empty()),
@@ -157,7 +172,13 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
     };
     let cmd = match command.as_str() {
         "boot" | "debug" => {
-            only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
+            only(&[
+                "--manifest",
+                "--append",
+                "--udp-port",
+                "--no-build",
+                "-- QEMU-ARGS",
+            ])?;
             let mut words = words.into_iter();
             let (Some(board), positional, None) = (words.next(), words.next(), words.next()) else {
                 return Err(format!(
@@ -173,10 +194,17 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
                 append,
                 no_build,
                 qemu_args,
+                udp_port,
             }
         }
         "demo" => {
-            only(&["--manifest", "--append", "--no-build", "-- QEMU-ARGS"])?;
+            only(&[
+                "--manifest",
+                "--append",
+                "--udp-port",
+                "--no-build",
+                "-- QEMU-ARGS",
+            ])?;
             if words.len() > 1 {
                 return Err(
                     "`demo` takes no board (it picks qemu-morello or qemu-aarch64), only a manifest"
@@ -195,6 +223,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
                 append,
                 no_build,
                 qemu_args,
+                udp_port,
             }
         }
         "build" => {
@@ -264,6 +293,7 @@ pub fn main(args: Vec<String>) -> i32 {
             append,
             no_build,
             qemu_args,
+            udp_port,
         } => boot(
             &ws,
             &board,
@@ -272,12 +302,14 @@ pub fn main(args: Vec<String>) -> i32 {
             append,
             no_build,
             qemu_args,
+            udp_port,
         ),
         Command::Demo {
             manifest,
             append,
             no_build,
             qemu_args,
+            udp_port,
         } => {
             let board = demo_board(&LookupEnv::from_process());
             boot(
@@ -288,6 +320,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 append,
                 no_build,
                 qemu_args,
+                udp_port,
             )
         }
         Command::Build { boards, manifest } => build(&ws, &boards, manifest.as_deref()),
@@ -330,6 +363,7 @@ fn boot(
     append: Option<String>,
     no_build: bool,
     qemu_args: Vec<String>,
+    udp_port: Option<u16>,
 ) -> Result<i32, String> {
     let board = boards::board_or_err(board)?;
     let spec = board.qemu.as_ref().ok_or_else(|| {
@@ -348,11 +382,21 @@ fn boot(
         extra.extend(["-s".to_string(), "-S".to_string()]);
     }
     extra.extend(qemu_args);
+    // The `net` manifest's UDP echo service is reachable from the host.
+    let udp_forwards = match (udp_port, manifest) {
+        (Some(port), _) => vec![(port, cvm_build::NET_ECHO_PORT)],
+        (None, Some("net")) => vec![(cvm_build::DEFAULT_UDP_PORT, cvm_build::NET_ECHO_PORT)],
+        _ => Vec::new(),
+    };
+    for (host, guest) in &udp_forwards {
+        println!("UDP 127.0.0.1:{host} is forwarded to the guest's port {guest} (try: echo hi | nc -u -w1 127.0.0.1 {host})");
+    }
     let run = RunArgs {
         kernel: kernel.clone(),
         disk: runner::scratch_disk(tmp.path())?,
         append,
         extra,
+        udp_forwards,
     };
     let args = boards::qemu_args(spec, &run);
     if debug {
@@ -446,8 +490,23 @@ mod tests {
                 append: Some("log=debug ticks=20".into()),
                 no_build: false,
                 qemu_args: vec!["-d".into(), "int".into(), "-v".into()],
+                udp_port: None,
             }
         );
+        let (_, c) = p(&["boot", "qemu-riscv64", "net", "--udp-port", "6000"]).expect("parses");
+        assert!(matches!(
+            c,
+            Command::Boot {
+                udp_port: Some(6000),
+                ..
+            }
+        ));
+        assert!(p(&["boot", "qemu-riscv64", "net", "--udp-port=0"])
+            .unwrap_err()
+            .contains("1 to 65535"));
+        assert!(p(&["test", "--udp-port", "5"])
+            .unwrap_err()
+            .contains("does not take --udp-port"));
         let (_, c) = p(&["debug", "--manifest=attack", "qemu-riscv64"]).expect("parses");
         assert!(matches!(c, Command::Boot { debug: true, manifest: Some(m), .. } if m == "attack"));
     }
@@ -492,6 +551,7 @@ mod tests {
                 append: None,
                 no_build: false,
                 qemu_args: vec![],
+                udp_port: None,
             })
         );
         assert!(p(&["demo", "qemu-aarch64"])
@@ -505,6 +565,7 @@ mod tests {
                 append: None,
                 no_build: false,
                 qemu_args: vec![],
+                udp_port: None,
             })
         );
         let (_, c) = p(&["boot", "qemu-morello", "attacks", "--no-build"]).expect("parses");

@@ -21,6 +21,10 @@ use std::process::Command;
 use crate::boards::{self, Arch, Board};
 use crate::runner::Workspace;
 
+/// The UDP port the `net` manifest's echo cVM serves (`cvms/net`, `udp-echo`).
+pub const NET_ECHO_PORT: u16 = 7;
+/// The host port `boot … net` forwards to it unless told otherwise.
+pub const DEFAULT_UDP_PORT: u16 = 5555;
 /// The manifest `boot`, `debug` and `demo` use when none is named.
 pub const DEFAULT_BOOT_MANIFEST: &str = "demo";
 /// The manifest name that means "no bundle": the image prints `cvms: none in this image`.
@@ -74,6 +78,8 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),
     rust("disk-bench", "cvm-disk-log", "disk-bench"),
+    rust("udp-echo", "cvm-net", "udp-echo"),
+    rust("net-ping", "cvm-net", "net-ping"),
 ];
 
 /// The recipe for an image name.

@@ -51,6 +51,9 @@ pub enum Step {
     ExpectAnyOrder { patterns: Vec<String> },
     /// Bytes to type into the console (QEMU's stdin) once the steps before it have matched.
     Type(String),
+    /// Once the steps before it have matched, the runner sends this many UDP datagrams to the
+    /// guest's forwarded UDP port and checks that each comes back unchanged.
+    UdpEcho { datagrams: u32 },
 }
 
 /// A test script: ordered steps, lines that must never appear, and the expected end.
@@ -67,6 +70,8 @@ pub struct Script {
 pub enum Action {
     /// Write these bytes to QEMU's stdin.
     Type(Vec<u8>),
+    /// Exchange this many datagrams with the guest's UDP echo service.
+    UdpEcho(u32),
     /// The test has failed for this reason; stop QEMU.
     Fail(String),
 }
@@ -85,6 +90,7 @@ enum Compiled {
         patterns: Vec<(String, Regex, bool)>,
     },
     Type(Vec<u8>),
+    UdpEcho(u32),
 }
 
 /// Matching state for one run of a script.
@@ -149,6 +155,7 @@ impl Matcher {
                     }
                 }
                 Step::Type(text) => Compiled::Type(text.as_bytes().to_vec()),
+                Step::UdpEcho { datagrams } => Compiled::UdpEcho(*datagrams),
             });
         }
         let forbid = script
@@ -176,8 +183,12 @@ impl Matcher {
     }
 
     fn take_types(&mut self, actions: &mut Vec<Action>) {
-        while let Some(Compiled::Type(bytes)) = self.steps.get(self.next) {
-            actions.push(Action::Type(bytes.clone()));
+        loop {
+            match self.steps.get(self.next) {
+                Some(Compiled::Type(bytes)) => actions.push(Action::Type(bytes.clone())),
+                Some(Compiled::UdpEcho(n)) => actions.push(Action::UdpEcho(*n)),
+                _ => break,
+            }
             self.next += 1;
         }
     }
@@ -325,6 +336,7 @@ impl Matcher {
                 )
             }
             Some(Compiled::Type(_)) => "input to be typed".to_string(),
+            Some(Compiled::UdpEcho(_)) => "a UDP echo exchange".to_string(),
             None => match self.end {
                 End::PowerOff(v) => format!("`capmon: powering off ({})`", v.word()),
                 End::KillWhenDone => "nothing".to_string(),

@@ -355,7 +355,8 @@ fn audit_rows_for<F: CvmFormat>(
         };
         let at = |offset: u64| region.start.0.saturating_add(offset);
         let window = layout.code_window();
-        let code = PhysRange::from_start_size(at(window.start), window.end.saturating_sub(window.start));
+        let code =
+            PhysRange::from_start_size(at(window.start), window.end.saturating_sub(window.start));
         let stack = PhysRange::from_start_size(region.end.0 - cvm.stack_size, cvm.stack_size);
         let (Some(code), Some(stack)) = (code, stack) else {
             errors.push(fail("code or stack range wraps".to_string()));
@@ -696,7 +697,7 @@ mod tests {
 / {
     compatible = "capmon,manifest-v1";
     cvm@0 { name = "hello"; image = "hello"; memory-size = <0x100800>; };
-    cvm@1 { name = "hello"; image = "hello"; memory-size = <0x100000>; net = "n0"; };
+    cvm@1 { name = "hello"; image = "hello"; memory-size = <0x100000>; streams = "s0"; };
 };
 "#,
         );
@@ -708,7 +709,7 @@ mod tests {
                     "{shown}: cvm \"hello\": field \"memory-size\": must be a multiple of 4 KiB \
                      (0x1000), is 0x100800"
                 ),
-                format!("{shown}: cvm@1: field \"net\": not supported yet"),
+                format!("{shown}: cvm@1: field \"streams\": not supported yet"),
                 format!(
                     "{shown}: cvm@1: field \"name\": \"hello\" is already the name of cvm@0: \
                      names must be unique"

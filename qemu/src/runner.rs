@@ -265,8 +265,12 @@ pub fn disk_image(dir: &Path, contents: &[u8]) -> Result<PathBuf, String> {
 /// Compares a disk image after a run with the bytes a test expects; the error names the first
 /// differing byte and its 512-byte sector.
 pub fn check_disk_image(path: &Path, expected: &[u8]) -> Result<(), String> {
-    let found = std::fs::read(path)
-        .map_err(|e| format!("cannot read disk image {} after the run: {e}", path.display()))?;
+    let found = std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read disk image {} after the run: {e}",
+            path.display()
+        )
+    })?;
     if found.len() != expected.len() {
         return Err(format!(
             "the disk image is {} bytes after the run, expected {}",
@@ -509,6 +513,8 @@ pub struct RunSettings<'a> {
     pub time_limit: Duration,
     /// Echo the console as it arrives.
     pub verbose: bool,
+    /// The host port forwarded to the guest's UDP echo service, for [`Action::UdpEcho`].
+    pub udp_port: Option<u16>,
 }
 
 /// Boots QEMU, feeds its console to the script, types input when the script says so, and ends
@@ -568,6 +574,16 @@ fn run_script_inner(
         for action in actions.drain(..) {
             match action {
                 Action::Type(bytes) => type_into(&mut stdin, &bytes)?,
+                Action::UdpEcho(n) => {
+                    let port = s
+                        .udp_port
+                        .ok_or("the script exchanges UDP datagrams but no port is forwarded")?;
+                    let line = udp_echo_exchange(port, n, deadline)?;
+                    if s.verbose {
+                        println!("    {line}");
+                    }
+                    transcript.push(line);
+                }
                 Action::Fail(reason) => return Err(reason),
             }
         }
@@ -608,6 +624,70 @@ fn run_script_inner(
         Some(status) => matcher.judge_exit(status.code(), s.status_is_verdict),
         None => Err(timed_out(&matcher)),
     }
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago (QEMU binds it for a forward).
+pub fn free_udp_port() -> Result<u16, String> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")
+        .map_err(|e| format!("no free UDP port on 127.0.0.1: {e}"))?;
+    socket
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("no free UDP port on 127.0.0.1: {e}"))
+}
+
+/// Sends `datagrams` distinct datagrams to 127.0.0.1:`port` one at a time and checks that each
+/// comes back unchanged. The first may need retries (QEMU's user network resolves the guest's
+/// MAC with ARP first and drops what it sent meanwhile). Returns a line for the transcript.
+pub fn udp_echo_exchange(port: u16, datagrams: u32, deadline: Instant) -> Result<String, String> {
+    use std::net::UdpSocket;
+    const WAIT: Duration = Duration::from_millis(500);
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("host UDP socket: {e}"))?;
+    socket
+        .connect(("127.0.0.1", port))
+        .map_err(|e| format!("host UDP socket: {e}"))?;
+    socket
+        .set_read_timeout(Some(WAIT))
+        .map_err(|e| format!("host UDP socket: {e}"))?;
+    let mut resent = 0;
+    let mut buf = [0u8; 2048];
+    for i in 0..datagrams {
+        // Lengths vary from 1 byte to well over a few hundred, so copies of every size are tried.
+        let len = 1 + (i as usize * 97) % 1000;
+        let payload: Vec<u8> = (0..len)
+            .map(|j| (j as u32 ^ i.wrapping_mul(31)) as u8)
+            .collect();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(format!("UDP echo: no echo of datagram {i} of {datagrams} from 127.0.0.1:{port} before the time limit ({resent} resent)"));
+            }
+            socket
+                .send(&payload)
+                .map_err(|e| format!("UDP echo: sending datagram {i}: {e}"))?;
+            match socket.recv(&mut buf) {
+                Ok(n) if buf[..n] == payload[..] => break,
+                Ok(n) => {
+                    return Err(format!(
+                        "UDP echo: datagram {i} ({len} bytes) came back as {n} different bytes"
+                    ))
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    resent += 1
+                }
+                Err(e) => return Err(format!("UDP echo: receiving datagram {i}: {e}")),
+            }
+        }
+    }
+    Ok(format!(
+        "host: {datagrams} UDP datagrams echoed unchanged by 127.0.0.1:{port} ({resent} resent)"
+    ))
 }
 
 /// Runs QEMU interactively (the person's terminal is its console) and returns its exit code.
@@ -713,6 +793,7 @@ mod tests {
             status_is_verdict,
             time_limit: Duration::from_secs(limit),
             verbose: false,
+            udp_port: None,
         }
     }
 

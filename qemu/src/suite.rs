@@ -216,7 +216,7 @@ pub fn run_test(
     verbose: bool,
 ) -> (RunReport, Option<String>) {
     let prepared = prepare(test, spec, qemu, kernel);
-    let (tmp, disk, args) = match prepared {
+    let (tmp, disk, args, udp_port) = match prepared {
         Ok(p) => p,
         Err(e) => return (failed_report(e), None),
     };
@@ -231,6 +231,7 @@ pub fn run_test(
         status_is_verdict: spec.exit_status_is_verdict,
         time_limit: test.time_limit,
         verbose,
+        udp_port,
     });
     // The disk is checked only after a run that passed: a failed run's console says more.
     if let (Ok(()), Some(expected)) = (&report.result, &test.disk_expected) {
@@ -248,7 +249,7 @@ fn prepare(
     spec: &QemuSpec,
     qemu: &Path,
     kernel: &Path,
-) -> Result<(TempDir, PathBuf, Vec<String>), String> {
+) -> Result<(TempDir, PathBuf, Vec<String>, Option<u16>), String> {
     let tmp = TempDir::new(&test.name)?;
     let disk = match &test.disk_image {
         Some(contents) => runner::disk_image(tmp.path(), contents)?,
@@ -259,7 +260,11 @@ fn prepare(
         disk: disk.clone(),
         append: test.append.clone(),
         extra: test.qemu_args.clone(),
+        udp_forwards: Vec::new(),
     };
+    if let Some(guest) = test.udp_forward {
+        run.udp_forwards.push((runner::free_udp_port()?, guest));
+    }
     if !test.dtb_edits.is_empty() {
         // Dump the DTB QEMU would pass with exactly these arguments, so the edited tree differs
         // from the real one only by the edits.
@@ -284,7 +289,8 @@ fn prepare(
         run.extra.push(edited.to_string_lossy().into_owned());
     }
     let args = boards::qemu_args(spec, &run);
-    Ok((tmp, disk, args))
+    let udp_port = run.udp_forwards.first().map(|(host, _)| *host);
+    Ok((tmp, disk, args, udp_port))
 }
 
 #[cfg(test)]

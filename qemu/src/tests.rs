@@ -48,6 +48,8 @@ pub struct TestSpec {
     pub disk_image: Option<Vec<u8>>,
     /// What the disk must hold, byte for byte, after a run that passed.
     pub disk_expected: Option<Vec<u8>>,
+    /// A guest UDP port QEMU's user network forwards a free host port on 127.0.0.1 to.
+    pub udp_forward: Option<u16>,
 }
 
 impl TestSpec {
@@ -68,6 +70,7 @@ impl TestSpec {
             time_limit: DEFAULT_TIME_LIMIT,
             disk_image: None,
             disk_expected: None,
+            udp_forward: None,
         }
     }
 
@@ -140,6 +143,15 @@ impl TestSpec {
         self
     }
 
+    /// Forwards a free host UDP port to the guest's `guest_port` and, once the expectations so
+    /// far have matched, sends `datagrams` datagrams there, each of which must come back
+    /// unchanged.
+    pub fn then_udp_echo(mut self, guest_port: u16, datagrams: u32) -> Self {
+        self.udp_forward = Some(guest_port);
+        self.script.steps.push(Step::UdpEcho { datagrams });
+        self
+    }
+
     /// No line may ever match `pattern`.
     pub fn forbid(mut self, pattern: &str) -> Self {
         self.script.forbid.push(pattern.to_string());
@@ -208,8 +220,7 @@ impl Break {
     }
 }
 
-const NO_ISOLATION_WARNING: &str =
-    r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated|confined by PMP only \(page-granular, no capability checks\))$";
+const NO_ISOLATION_WARNING: &str = r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated|confined by PMP only \(page-granular, no capability checks\))$";
 
 /// Arm `virt` with `-m 2048 -smp 2`: RAM at 0x40000000; the DTB QEMU passes to an ELF kernel
 /// sits at the start of RAM. PL011 is SPI 1 (INTID 33); the EL2 (hypervisor) timer is PPI 10
@@ -388,18 +399,36 @@ fn attacks_test(board: &'static str) -> TestSpec {
     // (attack, the cause its fault report must give) per board.
     let causes: [(&str, &str); 6] = match board {
         "qemu-morello" => [
-            ("read-monitor", r"capability bounds fault .* capability DDC tag=1"),
-            ("write-other", r"capability bounds fault .* capability DDC tag=1"),
+            (
+                "read-monitor",
+                r"capability bounds fault .* capability DDC tag=1",
+            ),
+            (
+                "write-other",
+                r"capability bounds fault .* capability DDC tag=1",
+            ),
             // A far jump makes PCC unrepresentable: QEMU reports tag, not bounds.
-            ("jump-out", r"capability (tag|bounds) fault .* capability PCC tag=1"),
+            (
+                "jump-out",
+                r"capability (tag|bounds) fault .* capability PCC tag=1",
+            ),
             ("forge-cap", r"capability tag fault "),
             ("privileged", r"undefined or privileged instruction "),
             ("spin", r"time budget exhausted "),
         ],
         "qemu-riscv64cheri" => [
-            ("read-monitor", r"length \(bounds\) violation .* capability DDC tag=1"),
-            ("write-other", r"length \(bounds\) violation .* capability DDC tag=1"),
-            ("jump-out", r"length \(bounds\) violation .* capability PCC tag=1"),
+            (
+                "read-monitor",
+                r"length \(bounds\) violation .* capability DDC tag=1",
+            ),
+            (
+                "write-other",
+                r"length \(bounds\) violation .* capability DDC tag=1",
+            ),
+            (
+                "jump-out",
+                r"length \(bounds\) violation .* capability PCC tag=1",
+            ),
             ("forge-cap", r"tag violation .* capability c\d+ tag=0"),
             ("privileged", r"undefined or privileged instruction "),
             ("spin", r"time budget exhausted "),
@@ -497,9 +526,37 @@ fn disk_bench_test(board: &'static str) -> TestSpec {
         .expect(r"^\[disk-bench\] bench: disk-write 1048576 bytes in \d+ ns$")
         .expect(r"^\[disk-bench\] bench: disk-read 1048576 bytes in \d+ ns$")
         .expect(r"^\[disk-bench\] disk-bench: verified$")
-        .expect_at_least(r"^virtio: blk0: 32 requests, (\d+) completion interrupts$", 32)
+        .expect_at_least(
+            r"^virtio: blk0: 32 requests, (\d+) completion interrupts$",
+            32,
+        )
         .forbid(r"^cvm \S+ fault: ")
         .forbid("; disabled$")
+}
+
+/// The `net` manifest: `net-ping` pings `udp-echo` and exchanges UDP datagrams with it through
+/// the monitor's switch (both print what they did), then the harness sends datagrams from the
+/// host through QEMU's user network to the forwarded port, and each must come back unchanged.
+/// udp-echo serves on, so QEMU is stopped once everything matched.
+fn net_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-net"), board)
+        .manifest("net")
+        .expect(r"^virtio: net0 at 0x[0-9a-f]+: mac 52:54:00:12:34:56, link up, ")
+        .expect(r"^cvm udp-echo: net grant net0 mac 52:54:00:c0:ff:15$")
+        .expect(r"^cvm net-ping: net grant net0 mac 52:54:00:c0:ff:16$")
+        .expect_any_order(&[
+            r"^\[udp-echo\] udp-echo: listening on 10\.0\.2\.15:7, mac 52:54:00:c0:ff:15$",
+            r"^\[net-ping\] net-ping: icmp reply from 10\.0\.2\.15 seq=1$",
+            r"^\[net-ping\] net-ping: icmp reply from 10\.0\.2\.15 seq=5$",
+            r"^\[net-ping\] bench: udp-echo-round-trip median ",
+            r"^\[net-ping\] net-ping: ok$",
+            r"^cvm net-ping: exit 0$",
+        ])
+        .then_udp_echo(7, 20)
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid("; disabled$")
+        .forbid(r"^\[net-ping\] net-ping: .*(error|timed out|wrong|failed)")
+        .ends(End::KillWhenDone)
 }
 
 /// Every test, in the order `capmon-run test` runs them.
@@ -522,6 +579,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     for b in banners().iter() {
         tests.push(disk_test(b.board));
         tests.push(disk_bench_test(b.board));
+        tests.push(net_test(b.board));
     }
     tests
 }
@@ -542,7 +600,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 31);
+        assert_eq!(tests.len(), 35);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -759,12 +817,22 @@ capmon: powering off (pass)"#;
         assert_eq!(initial.len(), 1 << 20);
         assert_eq!(&expected[..16], b"CAPMONLG\x05\0\0\0\0\0\0\0");
         assert_eq!(&expected[512 + 64..512 + 64 + 18], b"record 1 from host");
-        assert_eq!(&expected[512 + 4 * 64..512 + 4 * 64 + 20], b"record 4 from logger");
-        assert_eq!(initial[512..512 + 128], expected[512..512 + 128], "the host's records stay");
+        assert_eq!(
+            &expected[512 + 4 * 64..512 + 4 * 64 + 20],
+            b"record 4 from logger"
+        );
+        assert_eq!(
+            initial[512..512 + 128],
+            expected[512..512 + 128],
+            "the host's records stay"
+        );
         let bench = find("qemu-aarch64-disk-bench");
         let image = bench.disk_expected.expect("bench image");
         assert_eq!(image.len(), 2 << 20);
-        assert!(image[..512].iter().all(|&b| b == 0) && image[512 + (1 << 20)..].iter().all(|&b| b == 0));
+        assert!(
+            image[..512].iter().all(|&b| b == 0)
+                && image[512 + (1 << 20)..].iter().all(|&b| b == 0)
+        );
     }
 
     #[test]
@@ -779,7 +847,17 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 8);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 9);
+        assert_eq!(select(all_tests(), Some("-net")).len(), 4);
+        // A UDP exchange is a step after the expectations so far, with a forward to set up.
+        let t = TestSpec::new("y", "qemu-aarch64")
+            .expect("^ready$")
+            .then_udp_echo(7, 3);
+        assert_eq!(t.udp_forward, Some(7));
+        let mut m = Matcher::new(&t.script).expect("compiles");
+        assert!(m.start().is_empty());
+        assert!(m.feed("not yet").is_empty());
+        assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
         assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 3);
         assert!(select(all_tests(), Some("no-such")).is_empty());

@@ -58,6 +58,7 @@ fn time_out_kills_qemu() {
         status_is_verdict: false,
         time_limit: Duration::from_secs(2),
         verbose: false,
+        udp_port: None,
     });
     let err = report.result.expect_err("must time out");
     assert!(
@@ -90,6 +91,7 @@ fn qemu_errors_reach_the_report() {
         status_is_verdict: false,
         time_limit: Duration::from_secs(30),
         verbose: false,
+        udp_port: None,
     });
     let err = report.result.clone().expect_err("QEMU refuses the machine");
     assert!(

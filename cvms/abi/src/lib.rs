@@ -50,6 +50,23 @@ pub enum Hostcall {
     /// `disk_flush() -> 0`: returns once every write completed so far is on stable storage.
     /// [`Error::Denied`] without a grant or on a read-only one.
     DiskFlush = 10,
+    /// `net_info(buf, len) -> size`: fills a [`NetInfo`] record (`len` ≥ its size) about the
+    /// caller's network grant. [`Error::Denied`] without a grant.
+    NetInfo = 11,
+    /// `net_send(frame, len) -> len`: queues one Ethernet frame (destination, source, type,
+    /// payload; no frame check sequence) for sending. Its source address must be the cVM's own
+    /// MAC ([`Error::Denied`] otherwise, so a cVM cannot pose as another); [`Error::Invalid`]
+    /// for a length outside [`NET_MIN_FRAME`]..=[`NET_MAX_FRAME`]; [`Error::Again`] when the
+    /// transmit queue is full (the frame was not taken); [`Error::Io`] when the device failed.
+    NetSend = 12,
+    /// `net_recv(buf, len) -> len`: takes the oldest frame waiting for the caller (addressed to
+    /// its MAC, or broadcast). Never blocks: [`Error::Again`] when none is waiting;
+    /// [`Error::Invalid`] when `len` is shorter than that frame (which stays queued).
+    NetRecv = 13,
+    /// `net_wait(timeout_ns) -> waiting`: the caller is not runnable until a frame is waiting
+    /// for it or `timeout_ns` has passed; returns how many frames are waiting (0: timed out).
+    /// A timeout of 0 only asks. [`Error::Denied`] without a grant.
+    NetWait = 14,
 }
 
 impl Hostcall {
@@ -67,6 +84,10 @@ impl Hostcall {
             8 => Hostcall::DiskRead,
             9 => Hostcall::DiskWrite,
             10 => Hostcall::DiskFlush,
+            11 => Hostcall::NetInfo,
+            12 => Hostcall::NetSend,
+            13 => Hostcall::NetRecv,
+            14 => Hostcall::NetWait,
             _ => return None,
         })
     }
@@ -115,6 +136,60 @@ pub const SECTOR_SIZE: u64 = 512;
 /// result says how many sectors were done, so one call can't hold the monitor for long.
 pub const DISK_MAX_SECTORS: u64 = 128;
 
+/// Shortest frame `net_send` takes: an Ethernet header (two MACs and the type).
+pub const NET_MIN_FRAME: u64 = 14;
+/// Longest frame `net_send` takes and `net_recv` returns: a 1500-byte payload and its header.
+pub const NET_MAX_FRAME: u64 = 1514;
+/// The largest payload ([`NET_MAX_FRAME`] minus the header).
+pub const NET_MTU: u32 = 1500;
+
+/// What `net_info` returns. Plain integers, little-endian, no pointers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetInfo {
+    /// The cVM's own MAC address: the only source address `net_send` accepts, and (with
+    /// broadcast) the only destination `net_recv` delivers.
+    pub mac: [u8; 6],
+    /// 1 when the device reports its link up (or cannot say), 0 when down.
+    pub link_up: u8,
+    /// Index of the granted virtio-net device.
+    pub device: u8,
+    /// Largest payload, [`NET_MTU`].
+    pub mtu: u32,
+    /// Frames for this cVM dropped because its receive queue was full, since it started.
+    pub rx_dropped: u32,
+}
+
+impl NetInfo {
+    /// The record's size on the wire.
+    pub const SIZE: usize = 16;
+
+    /// The bytes the monitor writes.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..6].copy_from_slice(&self.mac);
+        b[6] = self.link_up;
+        b[7] = self.device;
+        b[8..12].copy_from_slice(&self.mtu.to_le_bytes());
+        b[12..16].copy_from_slice(&self.rx_dropped.to_le_bytes());
+        b
+    }
+
+    /// Reads the record the monitor wrote.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> Self {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&b[0..6]);
+        NetInfo {
+            mac,
+            link_up: b[6],
+            device: b[7],
+            mtu: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+            rx_dropped: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+        }
+    }
+}
+const _: () = assert!(core::mem::size_of::<NetInfo>() == NetInfo::SIZE);
+
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
 
@@ -145,9 +220,17 @@ mod tests {
 
     #[test]
     fn numbers_decode() {
-        for n in 0..11 {
+        for n in 0..15 {
             assert_eq!(Hostcall::from_number(n).map(|h| h as u64), Some(n));
         }
-        assert_eq!(Hostcall::from_number(11), None);
+        assert_eq!(Hostcall::from_number(15), None);
+    }
+
+    #[test]
+    fn net_info_round_trips_through_bytes() {
+        let info = NetInfo { mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], link_up: 1, device: 2, mtu: NET_MTU, rx_dropped: 7 };
+        let bytes = info.to_bytes();
+        assert_eq!(&bytes[..8], &[0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 2]);
+        assert_eq!(NetInfo::from_bytes(&bytes), info);
     }
 }

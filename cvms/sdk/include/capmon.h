@@ -35,10 +35,20 @@ enum {
     CAPMON_DISK_READ = 8,     /* (sector, buf, count) -> sectors read (at most 128) */
     CAPMON_DISK_WRITE = 9,    /* (sector, buf, count) -> sectors written (at most 128) */
     CAPMON_DISK_FLUSH = 10,   /* () -> 0 */
+    CAPMON_NET_INFO = 11,     /* (buf, len) -> size of struct capmon_net_info */
+    CAPMON_NET_SEND = 12,     /* (frame, len) -> len */
+    CAPMON_NET_RECV = 13,     /* (buf, len) -> frame length; -CAPMON_EAGAIN when none waits */
+    CAPMON_NET_WAIT = 14,     /* (timeout_ns) -> frames waiting (0: timed out) */
 };
 
 /* Disk sectors are 512 bytes, numbered from the start of the grant. */
 #define CAPMON_SECTOR_SIZE 512
+
+/* Ethernet frames as the net calls move them: destination, source, type, payload; no frame
+ * check sequence. A CAPMON_NET_MAX_FRAME-byte receive buffer takes any frame. */
+#define CAPMON_NET_MIN_FRAME 14
+#define CAPMON_NET_MAX_FRAME 1514
+#define CAPMON_NET_MTU 1500
 
 /* Error codes (capmon_abi::Error), returned negated. */
 enum {
@@ -59,6 +69,16 @@ struct capmon_whoami {
     uint64_t region_size;
     char name[CAPMON_NAME_MAX]; /* NUL-padded */
 };
+
+/* What capmon_net_info() fills in (capmon_abi::NetInfo): plain integers, no pointers. */
+struct capmon_net_info {
+    uint8_t mac[6];      /* the cVM's own MAC: the only source capmon_net_send accepts */
+    uint8_t link_up;     /* 1 when the link is up (or the device cannot say) */
+    uint8_t device;      /* index of the granted virtio-net device */
+    uint32_t mtu;        /* largest payload, CAPMON_NET_MTU */
+    uint32_t rx_dropped; /* frames for this cVM dropped because its receive queue was full */
+};
+_Static_assert(sizeof(struct capmon_net_info) == 16, "capmon_abi::NetInfo::SIZE");
 
 /* The raw hostcall. "memory": some calls write the cVM's memory (read, whoami). */
 static inline int64_t capmon_hostcall(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2,
@@ -159,6 +179,36 @@ static inline int64_t capmon_disk_write(uint64_t sector, const void *buf, uint64
 static inline int64_t capmon_disk_flush(void)
 {
     return capmon_hostcall(CAPMON_DISK_FLUSH, 0, 0, 0, 0, 0, 0);
+}
+
+/* The network grant: whole Ethernet frames to and from the cVM's own MAC. Every call returns
+ * -CAPMON_EDENIED without a grant. */
+
+/* Fills *info; returns its size or -error. */
+static inline int64_t capmon_net_info(struct capmon_net_info *info)
+{
+    return capmon_hostcall(CAPMON_NET_INFO, (uint64_t)(uintptr_t)info, sizeof *info, 0, 0, 0, 0);
+}
+
+/* Queues one frame whose source is the cVM's MAC; returns len, or -CAPMON_EAGAIN when the
+ * transmit queue is full (the frame was not taken: send it again a little later). */
+static inline int64_t capmon_net_send(const void *frame, size_t len)
+{
+    return capmon_hostcall(CAPMON_NET_SEND, (uint64_t)(uintptr_t)frame, len, 0, 0, 0, 0);
+}
+
+/* Takes the oldest waiting frame; returns its length, -CAPMON_EAGAIN when none is waiting
+ * (never blocks), -CAPMON_EINVAL when len is too short for it (it stays queued). */
+static inline int64_t capmon_net_recv(void *buf, size_t len)
+{
+    return capmon_hostcall(CAPMON_NET_RECV, (uint64_t)(uintptr_t)buf, len, 0, 0, 0, 0);
+}
+
+/* Sleeps until a frame is waiting or timeout_ns has passed (0 only asks); returns how many
+ * frames are waiting (0: timed out) or -error. */
+static inline int64_t capmon_net_wait(uint64_t timeout_ns)
+{
+    return capmon_hostcall(CAPMON_NET_WAIT, timeout_ns, 0, 0, 0, 0, 0);
 }
 
 /* ---- Console helpers (no libc): whole lines are best written with one capmon_console_write,

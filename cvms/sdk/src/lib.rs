@@ -1,7 +1,8 @@
 //! The capmon cVM SDK: what a cap-unaware Rust cVM needs to run under capmon.
 //!
 //! - safe wrappers for every hostcall of [`capmon_abi`] ([`console_write`], [`read`],
-//!   [`exit`], [`yield_now`], [`clock_ns`], [`sleep`], [`whoami`], and the [`disk`] calls)
+//!   [`exit`], [`yield_now`], [`clock_ns`], [`sleep`], [`whoami`], the [`disk`] and [`net`]
+//!   calls)
 //!   over the raw [`hostcall`];
 //! - [`print!`] and [`println!`] on the console;
 //! - the entry point (`_start`, first in `.text`), which hands `argc`/`argv` to the function
@@ -18,13 +19,17 @@
 extern crate std;
 
 pub mod disk;
+pub mod net;
 mod entry;
 mod print;
 mod sys;
 
 use core::time::Duration;
 
-pub use capmon_abi::{Error, Hostcall, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, SECTOR_SIZE};
+pub use capmon_abi::{
+    Error, Hostcall, NetInfo, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, NET_MAX_FRAME, NET_MIN_FRAME,
+    NET_MTU, SECTOR_SIZE,
+};
 #[cfg(not(target_os = "none"))]
 #[doc(hidden)]
 pub use entry::__host_main;

@@ -125,9 +125,14 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
             unsafe { (args[0] as *mut capmon_abi::WhoAmI).write_unaligned(me) };
             size as u64
         }
-        // A host process has no disk grant.
-        Hostcall::DiskCapacity | Hostcall::DiskRead | Hostcall::DiskWrite | Hostcall::DiskFlush => {
-            capmon_abi::Error::Denied.to_result()
-        }
+        // A host process has no disk or network grant.
+        Hostcall::DiskCapacity
+        | Hostcall::DiskRead
+        | Hostcall::DiskWrite
+        | Hostcall::DiskFlush
+        | Hostcall::NetInfo
+        | Hostcall::NetSend
+        | Hostcall::NetRecv
+        | Hostcall::NetWait => capmon_abi::Error::Denied.to_result(),
     }
 }

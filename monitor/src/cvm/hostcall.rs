@@ -4,13 +4,17 @@
 
 use core::ops::Range;
 
-use capmon_abi::{Error, Hostcall, WhoAmI, NAME_MAX, SECTOR_SIZE};
+use capmon_abi::{Error, Hostcall, NetInfo, WhoAmI, NAME_MAX, NET_MAX_FRAME, SECTOR_SIZE};
 
 use crate::cvm::grant::{self, Access, Extent, Grant};
+use crate::cvm::net_grant::{self, NetGrant};
 
 /// Longest single console write or read; larger requests are cut (the result says how much
 /// was done), so a cVM can't make the monitor copy gigabytes in one call.
 pub const MAX_TRANSFER: u64 = 4096;
+/// [`NET_MAX_FRAME`] as a buffer length.
+const MAX_FRAME_BYTES: usize = 1514;
+const _: () = assert!(MAX_FRAME_BYTES as u64 == NET_MAX_FRAME);
 /// [`MAX_TRANSFER`] as a buffer length.
 const MAX_TRANSFER_BYTES: usize = 4096;
 
@@ -35,6 +39,9 @@ pub enum Outcome {
     Yield,
     /// Not runnable until this many nanoseconds have passed (result 0).
     Sleep(u64),
+    /// Not runnable until a frame is waiting for the cVM or this many nanoseconds have passed;
+    /// the result is then how many frames are waiting.
+    WaitNet(u64),
 }
 
 /// The calling cVM, as dispatch sees it. The real one is backed by the cVM's region; tests use
@@ -61,6 +68,18 @@ pub trait Guest {
     fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error>;
     /// Makes every completed write to the granted device durable.
     fn disk_flush(&mut self) -> Result<(), Error>;
+    /// The cVM's network grant, checked at boot; `None` without one.
+    fn net_grant(&self) -> Option<NetGrant>;
+    /// The `net_info` record for the grant.
+    fn net_info(&self) -> NetInfo;
+    /// Sends a frame already checked by [`net_grant::check_send`].
+    fn net_send(&mut self, frame: &[u8]) -> Result<(), Error>;
+    /// Moves the oldest frame waiting for the cVM into checked guest memory `into` and returns
+    /// its length: [`Error::Again`] when none is waiting, [`Error::Invalid`] (the frame stays)
+    /// when it is longer than `into`.
+    fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error>;
+    /// How many frames are waiting for the cVM.
+    fn net_waiting(&self) -> u64;
 }
 
 /// Runs hostcall `number` with `args` for `guest`.
@@ -80,6 +99,16 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
         Some(Hostcall::DiskFlush) => {
             grant::check_flush(guest.disk_grant().as_ref()).and_then(|()| guest.disk_flush()).map(|()| 0)
         }
+        Some(Hostcall::NetInfo) => net_info(guest, args[0], args[1]),
+        Some(Hostcall::NetSend) => net_send(guest, args[0], args[1]),
+        Some(Hostcall::NetRecv) => net_recv(guest, args[0], args[1]),
+        Some(Hostcall::NetWait) => match guest.net_grant() {
+            None => Err(Error::Denied),
+            Some(_) => match guest.net_waiting() {
+                0 if args[0] > 0 => return Outcome::WaitNet(args[0]),
+                waiting => Ok(waiting),
+            },
+        },
     };
     Outcome::Return(match result {
         Ok(value) => value,
@@ -122,6 +151,36 @@ fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, acce
     Ok(extent.count)
 }
 
+fn net_info(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
+    guest.net_grant().ok_or(Error::Denied)?;
+    const SIZE: u64 = NetInfo::SIZE as u64;
+    if len < SIZE {
+        return Err(Error::Invalid);
+    }
+    check_buffer(&guest.memory(), ptr, SIZE)?;
+    guest.write(ptr, &guest.net_info().to_bytes());
+    Ok(SIZE)
+}
+
+/// `net_send`: the grant first, then the buffer, then the frame's own checks (length, source
+/// address) on a copy the cVM can no longer change.
+fn net_send(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
+    let grant = guest.net_grant().ok_or(Error::Denied)?;
+    let range = check_buffer(&guest.memory(), ptr, len)?;
+    let mut bytes = [0u8; MAX_FRAME_BYTES];
+    let frame = usize::try_from(len).ok().and_then(|n| bytes.get_mut(..n)).ok_or(Error::Invalid)?;
+    guest.read(range, frame);
+    net_grant::check_send(Some(&grant), frame)?;
+    guest.net_send(frame)?;
+    Ok(len)
+}
+
+fn net_recv(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
+    guest.net_grant().ok_or(Error::Denied)?;
+    let range = check_buffer(&guest.memory(), ptr, len)?;
+    guest.net_recv(range)
+}
+
 fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     const SIZE: u64 = core::mem::size_of::<WhoAmI>() as u64;
     if len < SIZE {
@@ -150,6 +209,17 @@ mod tests {
         printed: Vec<u8>,
         input: Vec<u8>,
         disk: FakeDisk,
+        net: FakeNet,
+    }
+
+    /// A network grant with a queue of frames waiting, and what was sent.
+    #[derive(Default)]
+    struct FakeNet {
+        grant: Option<NetGrant>,
+        waiting: std::collections::VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+        /// The transmit queue is full.
+        full: bool,
     }
 
     /// A whole device behind a grant: device sector `n` is `image[n * 512..]`.
@@ -228,12 +298,38 @@ mod tests {
                 Ok(())
             }
         }
+        fn net_grant(&self) -> Option<NetGrant> {
+            self.net.grant
+        }
+        fn net_info(&self) -> NetInfo {
+            let mac = self.net.grant.map_or([0; 6], |g| g.mac);
+            NetInfo { mac, link_up: 1, device: 0, mtu: capmon_abi::NET_MTU, rx_dropped: 0 }
+        }
+        fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
+            if self.net.full {
+                return Err(Error::Again);
+            }
+            self.net.sent.push(frame.to_vec());
+            Ok(())
+        }
+        fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error> {
+            let frame = self.net.waiting.front().ok_or(Error::Again)?;
+            if frame.len() as u64 > into.end - into.start {
+                return Err(Error::Invalid);
+            }
+            let frame = self.net.waiting.pop_front().unwrap();
+            self.write(into.start, &frame);
+            Ok(frame.len() as u64)
+        }
+        fn net_waiting(&self) -> u64 {
+            self.net.waiting.len() as u64
+        }
     }
 
     fn fake() -> Fake {
         let mut bytes = std::vec![0u8; 0x100];
         bytes[0x10..0x15].copy_from_slice(b"hi!\n\0");
-        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default() }
+        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default(), net: FakeNet::default() }
     }
 
     fn call(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
@@ -276,6 +372,7 @@ mod tests {
             printed: Vec::new(),
             input: Vec::new(),
             disk: FakeDisk::default(),
+            net: FakeNet::default(),
         };
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
@@ -410,6 +507,80 @@ mod tests {
         assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1), err(Error::Io));
         assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), err(Error::Io));
         assert_eq!(disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0), Outcome::Return(300));
+    }
+
+    const MINE: [u8; 6] = [0x52, 0x54, 0, 0xc0, 0xff, 0x15];
+
+    /// A cVM with 8 KiB of memory and a network grant for `MINE`.
+    fn with_net() -> Fake {
+        let mut f = fake();
+        f.bytes = std::vec![0; 8 << 10];
+        f.net.grant = Some(NetGrant { device: 0, mac: MINE });
+        f
+    }
+
+    fn net(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
+        dispatch(f, h as u64, &[a0, a1, 0, 0, 0, 0])
+    }
+
+    #[test]
+    fn net_sends_are_copied_then_checked() {
+        let mut f = with_net();
+        // A 60-byte frame from MINE to the broadcast address at BASE + 0x100.
+        f.bytes[0x100..0x106].fill(0xff);
+        f.bytes[0x106..0x10c].copy_from_slice(&MINE);
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), Outcome::Return(60));
+        assert_eq!(f.net.sent.len(), 1);
+        assert_eq!(&f.net.sent[0][6..12], &MINE);
+        // Someone else's source address, lengths the wire can't carry, wild buffers.
+        f.bytes[0x10b] ^= 1;
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), err(Error::Denied));
+        f.bytes[0x10b] ^= 1;
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 13), err(Error::Invalid));
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 1515), err(Error::Invalid));
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + (8 << 10) - 30, 60), err(Error::Fault));
+        assert_eq!(net(&mut f, Hostcall::NetSend, 0x40200000, 60), err(Error::Fault));
+        assert_eq!(net(&mut f, Hostcall::NetSend, u64::MAX - 10, 60), err(Error::Fault));
+        f.net.full = true;
+        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), err(Error::Again));
+        assert_eq!(f.net.sent.len(), 1, "nothing refused was sent");
+    }
+
+    #[test]
+    fn net_receives_take_whole_frames_in_order() {
+        let mut f = with_net();
+        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), err(Error::Again));
+        f.net.waiting.push_back(std::vec![1; 100]);
+        f.net.waiting.push_back(std::vec![2; 42]);
+        assert_eq!(net(&mut f, Hostcall::NetWait, 1_000_000, 0), Outcome::Return(2), "frames waiting: no wait");
+        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 99), err(Error::Invalid), "too short: the frame stays");
+        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE + (8 << 10) - 50, 100), err(Error::Fault));
+        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), Outcome::Return(100));
+        assert!(f.bytes[..100].iter().all(|&b| b == 1));
+        assert_eq!(f.bytes[100], 0, "nothing past the frame");
+        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), Outcome::Return(42));
+        assert_eq!(net(&mut f, Hostcall::NetWait, 0, 0), Outcome::Return(0), "a zero timeout only asks");
+        assert_eq!(net(&mut f, Hostcall::NetWait, 5_000, 0), Outcome::WaitNet(5_000));
+    }
+
+    #[test]
+    fn net_info_fills_the_record() {
+        let mut f = with_net();
+        let size = NetInfo::SIZE as u64;
+        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + 0x10, size), Outcome::Return(size));
+        assert_eq!(&f.bytes[0x10..0x16], &MINE);
+        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + 0x10, size - 1), err(Error::Invalid));
+        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + (8 << 10) - 8, size), err(Error::Fault));
+    }
+
+    #[test]
+    fn net_calls_without_a_grant_are_denied_whatever_the_arguments() {
+        let mut f = fake();
+        for h in [Hostcall::NetInfo, Hostcall::NetSend, Hostcall::NetRecv, Hostcall::NetWait] {
+            assert_eq!(net(&mut f, h, BASE, 60), err(Error::Denied), "{h:?}");
+            assert_eq!(net(&mut f, h, 0x40200000, u64::MAX), err(Error::Denied), "{h:?}");
+        }
+        assert!(f.net.sent.is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::cvm::grant::DiskSpec;
+use crate::cvm::net_grant::NetSpec;
 use crate::platform;
 
 /// The root `compatible` of a version-1 manifest.
@@ -50,10 +51,12 @@ pub const MAX_ARGS_BYTES: usize = 1024;
 pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
 /// Fields the format reserves for later versions: a clear "not supported yet" beats
 /// "unknown field" for someone who read about them.
-pub const RESERVED_FIELDS: &[&str] = &["net", "files", "calls", "streams"];
+pub const RESERVED_FIELDS: &[&str] = &["files", "calls", "streams"];
 /// Every field of a cVM's `disk { … }` child node (a grant of sectors on a virtio-blk device).
 pub const DISK_FIELDS: &[&str] = &["device", "first-sector", "sectors", "read-only"];
-/// Largest `disk/device` index: the platform keeps at most 32 virtio-mmio transports.
+/// Every field of a cVM's `net { … }` child node (an interface on a virtio-net device).
+pub const NET_FIELDS: &[&str] = &["device", "mac"];
+/// Largest `disk/device` or `net/device` index: the platform keeps at most 32 virtio-mmio transports.
 pub const MAX_DISK_DEVICE: u32 = 31;
 /// Every field a cVM node may have in version 1.
 pub const CVM_FIELDS: &[&str] = &[
@@ -124,6 +127,8 @@ pub struct CvmSpec {
     pub cpu_budget_ms: Option<u64>,
     /// The `disk { … }` grant, if any (checked against the device at boot).
     pub disk: Option<DiskSpec>,
+    /// The `net { … }` grant, if any (checked against the device at boot).
+    pub net: Option<NetSpec>,
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -839,6 +844,13 @@ fn check_cvm(
                 );
                 continue;
             }
+            b"net" => {
+                e.field(
+                    "net",
+                    "is a node, not a property: write net { device = <0>; };",
+                );
+                continue;
+            }
             _ if RESERVED_FIELDS.iter().any(|r| r.as_bytes() == *pname) => {
                 e.field(&shown, "not supported yet");
                 continue;
@@ -852,6 +864,8 @@ fn check_cvm(
     }
     let mut disk = None;
     let mut disks_seen = 0;
+    let mut net = None;
+    let mut nets_seen = 0;
     for (child_at, child) in nodes.iter().enumerate().filter(|(_, n)| n.parent == Some(at)) {
         let child_name = show_bytes(child.name);
         if child.name == b"disk" {
@@ -860,6 +874,13 @@ fn check_cvm(
                 e.node("child node disk appears more than once: a cVM has at most one disk grant");
             } else {
                 disk = check_disk(nodes, child_at, child, &mut e);
+            }
+        } else if child.name == b"net" {
+            nets_seen += 1;
+            if nets_seen > 1 {
+                e.node("child node net appears more than once: a cVM has at most one network grant");
+            } else {
+                net = check_net(nodes, child_at, child, &mut e);
             }
         } else if is_cvm_node(child.name) {
             e.node(format!(
@@ -1106,7 +1127,76 @@ fn check_cvm(
         on_fault: on_fault?,
         cpu_budget_ms: cpu_budget_ms?,
         disk,
+        net,
     })
+}
+
+/// Checks a cVM's `net { … }` node. Errors name the field as `net/<field>`; the device and
+/// the MAC's uniqueness are checked at boot (`net_grant::resolve`), where the devices are
+/// known.
+fn check_net(
+    nodes: &[RawNode<'_>],
+    at: usize,
+    node: &RawNode<'_>,
+    e: &mut CvmErrors<'_>,
+) -> Option<NetSpec> {
+    let before = e.count;
+    let (mut device, mut mac) = (None, None);
+    for (i, (pname, value)) in node.props.iter().enumerate() {
+        let field = format!("net/{}", show_bytes(pname));
+        if node.props.iter().take(i).any(|(n, _)| n == pname) {
+            e.field(&field, "appears more than once");
+            continue;
+        }
+        let slot = match *pname {
+            b"device" => &mut device,
+            b"mac" => &mut mac,
+            _ => {
+                e.field(&field, format!("unknown field (a net node has {})", NET_FIELDS.join(", ")));
+                continue;
+            }
+        };
+        *slot = Some(*value);
+    }
+    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+        e.node(format!(
+            "net: unknown child node {}: a net node has only properties",
+            show_bytes(child.name)
+        ));
+    }
+    let device = match device.map(cell_u32) {
+        None => Some(0),
+        Some(Err(why)) => {
+            e.field("net/device", why);
+            None
+        }
+        Some(Ok(d)) if d > MAX_DISK_DEVICE => {
+            e.field("net/device", format!("must be 0 to {MAX_DISK_DEVICE}, is {d}"));
+            None
+        }
+        Some(Ok(d)) => Some(d),
+    };
+    let mac = match mac {
+        None => Some(None),
+        Some(bytes) => match <[u8; 6]>::try_from(bytes) {
+            Err(_) => {
+                e.field(
+                    "net/mac",
+                    format!("must be 6 bytes, written mac = [52 54 00 12 34 56]; found {} bytes", bytes.len()),
+                );
+                None
+            }
+            Ok(m) if !crate::cvm::net_grant::is_unicast(&m) => {
+                e.field("net/mac", format!("{} is not a unicast address (the first byte must be even, and not all zero)", crate::cvm::net_grant::Mac(m)));
+                None
+            }
+            Ok(m) => Some(Some(m)),
+        },
+    };
+    if e.count > before {
+        return None;
+    }
+    Some(NetSpec { device: device?, mac: mac? })
 }
 
 /// Checks a cVM's `disk { … }` node. Errors name the field as `disk/<field>`; the grant's
@@ -1431,6 +1521,7 @@ pub(crate) mod tests {
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
                 disk: None,
+                net: None,
             },
             CvmSpec {
                 index: 1,
@@ -1445,6 +1536,7 @@ pub(crate) mod tests {
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
                 disk: None,
+                net: None,
             },
             CvmSpec {
                 index: 2,
@@ -1463,6 +1555,7 @@ pub(crate) mod tests {
                     sectors: Some(2048),
                     read_only: true,
                 }),
+                net: Some(NetSpec { device: 0, mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]) }),
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -1515,6 +1608,12 @@ pub(crate) mod tests {
             r#"cvm "disk-overflow": field "disk/sectors": first-sector + sectors overflows 64 bits (0x2)"#,
             r#"cvm "disk-cells": field "disk/first-sector": expected one or two 32-bit cells (<N> or <HI LO>), found the string "0""#,
             r#"cvm "disk-child": disk: unknown child node part: a disk node has only properties"#,
+            r#"cvm "net-prop": field "net": is a node, not a property: write net { device = <0>; };"#,
+            r#"cvm "net-errors": field "net/speed": unknown field (a net node has device, mac)"#,
+            r#"cvm "net-errors": field "net/device": must be 0 to 31, is 40"#,
+            r#"cvm "net-errors": field "net/mac": must be 6 bytes, written mac = [52 54 00 12 34 56]; found 5 bytes"#,
+            r#"cvm "net-group": field "net/mac": 01:00:5e:00:00:01 is not a unicast address (the first byte must be even, and not all zero)"#,
+            r#"cvm "net-twice": unknown child node net@1: a cVM node has only properties"#,
         ];
         assert_eq!(manifest_errors(CVM_ERRORS), expected);
     }

@@ -540,6 +540,7 @@ pub(crate) mod tests {
             on_fault: OnFault::Stop,
             cpu_budget_ms: None,
             disk: None,
+            net: None,
         }
     }
 

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use capmon_abi::{Error, WhoAmI, NAME_MAX};
+use capmon_abi::{Error, NetInfo, WhoAmI, NAME_MAX};
 
 use crate::addr::PhysRange;
 use crate::cap::Capability;
@@ -17,10 +17,11 @@ use crate::cvm::event::{CapRole, CvmEvent, Fault, FaultReport};
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
 use crate::cvm::manifest::{self, CvmSpec, OnFault};
+use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
 use crate::cvm::{audit, image};
-use crate::drivers::disks;
+use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
 
@@ -59,6 +60,12 @@ struct Cvm {
     ending: Option<Ending>,
     /// Its disk grant, checked against the device at boot.
     grant: Option<Grant>,
+    /// Its network grant, checked against the device and the other grants at boot.
+    net: Option<NetGrant>,
+    /// Its index in the run loop (how the network switch names it).
+    slot: usize,
+    /// It is in `net_wait`: when it runs again its result is the number of frames waiting.
+    net_waiting: bool,
 }
 
 /// Runs every cVM in `bundle`. Returns the verdict: true when each cVM exited with 0.
@@ -87,8 +94,25 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     if uses_disks {
         disks::init(platform);
     }
+    let uses_net = bundle.manifest.cvms.iter().any(|c| c.net.is_some());
+    let net_grants = if uses_net {
+        nets::init(platform);
+        let specs: Vec<(&str, Option<net_grant::NetSpec>)> = bundle.manifest.cvms.iter().map(|c| (c.name.as_str(), c.net)).collect();
+        match net_grant::resolve(&specs, nets::device_mac) {
+            Ok(grants) => grants,
+            Err(errors) => {
+                println!("cvms: the network grants cannot be given; starting nothing:");
+                for e in errors {
+                    println!("  {e}");
+                }
+                return false;
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let mut cvms: Vec<Cvm> = Vec::new();
-    for (spec, region) in bundle.manifest.cvms.iter().zip(regions) {
+    for (slot, (spec, region)) in bundle.manifest.cvms.iter().zip(regions).enumerate() {
         let Some(&(_, image)) = bundle.images.iter().find(|(name, _)| *name == spec.image) else {
             println!("cvm {}: image {:?} is not in the bundle", spec.name, spec.image);
             return false;
@@ -111,7 +135,14 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             restarts: 0,
             ending: None,
             grant: None,
+            net: net_grants.get(slot).copied().flatten(),
+            slot,
+            net_waiting: false,
         };
+        if let Some(g) = &cvm.net {
+            println!("cvm {}: net grant net{} mac {}", spec.name, g.device, Mac(g.mac));
+            nets::attach(slot, g);
+        }
         if let Some(spec_disk) = &spec.disk {
             match grant::resolve(spec_disk, disks::info(spec_disk.device)) {
                 Ok(g) => {
@@ -148,16 +179,32 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let mut scheduler = Scheduler::new(&shares, slice);
     let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
     let mut slice_end = 0;
+    // A net device without an interrupt is polled this often while the machine is idle.
+    let net_poll_ticks = freq / 1000;
     loop {
+        if uses_net && nets::pending() {
+            let woken = nets::poll();
+            for (i, _) in cvms.iter().enumerate().filter(|(i, _)| *i < 64 && woken & (1 << i) != 0) {
+                scheduler.wake(i);
+            }
+        }
         let now = arch::now();
         match scheduler.decide(now, now >= slice_end) {
             Decision::AllEnded => break,
             Decision::Idle { until } => {
-                arch::set_timer(until.unwrap_or(u64::MAX));
+                let until = until.unwrap_or(u64::MAX);
+                let poll = if uses_net && nets::needs_polling() { now.saturating_add(net_poll_ticks) } else { u64::MAX };
+                arch::set_timer(until.min(poll));
                 arch::wait_for_interrupt();
             }
             Decision::Run { index, slice_end: end } => {
                 slice_end = end;
+                if cvms[index].net_waiting {
+                    let cvm = &mut cvms[index];
+                    cvm.net_waiting = false;
+                    let waiting = cvm.net.map_or(0, |g| nets::waiting(&g, cvm.slot));
+                    cpu::set_result(&mut cvm.cpu, waiting);
+                }
                 if on_cpu != Some(index) {
                     if let Some(previous) = on_cpu {
                         cpu::save_fp(&mut cvms[previous].cpu.fp);
@@ -179,7 +226,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         // Fast path: a hostcall or interrupt that leaves the cVM runnable goes
                         // straight back in while its slice and budget last (the timer is
                         // already armed for the earlier of the two).
-                        Transition::Continue if after < deadline => continue,
+                        // A frame for another cVM ends it too, so the frame is delivered.
+                        Transition::Continue if after < deadline && !(uses_net && nets::pending()) => continue,
                         other => break other,
                     }
                 };
@@ -227,6 +275,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     println!("cvms: all {} ended", cvms.len());
     if uses_disks {
         disks::print_stats();
+    }
+    if uses_net {
+        nets::print_stats();
     }
     if bundle.manifest.keep_running {
         println!("cvms: keeping the machine running (the manifest says keep-running); verdict would be {}", if pass { "pass" } else { "fail" });
@@ -286,6 +337,10 @@ impl Cvm {
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
+        self.net_waiting = false;
+        if let Some(g) = &self.net {
+            nets::clear(g, self.slot);
+        }
         Ok(())
     }
 
@@ -347,6 +402,12 @@ impl Cvm {
                         cpu::set_result(&mut self.cpu, 0);
                         Transition::Yield
                     }
+                    Outcome::WaitNet(ns) => {
+                        // The result is set when it runs again (`net_waiting`).
+                        self.net_waiting = true;
+                        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+                        Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
+                    }
                     Outcome::Sleep(ns) => {
                         cpu::set_result(&mut self.cpu, 0);
                         let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
@@ -402,6 +463,9 @@ impl Cvm {
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
         self.memory_mut().fill(0);
+        if let Some(g) = &self.net {
+            nets::clear(g, self.slot);
+        }
     }
 
     fn flush_line(&mut self) {
@@ -497,6 +561,27 @@ impl Guest for GuestView<'_> {
     }
     fn disk_flush(&mut self) -> Result<(), Error> {
         disks::flush(self.cvm.grant.ok_or(Error::Denied)?.device)
+    }
+    fn net_grant(&self) -> Option<NetGrant> {
+        self.cvm.net
+    }
+    fn net_info(&self) -> NetInfo {
+        self.cvm.net.map_or(NetInfo { mac: [0; 6], link_up: 0, device: 0, mtu: 0, rx_dropped: 0 }, |g| nets::info(&g, self.cvm.slot))
+    }
+    fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
+        nets::send(&self.cvm.net.ok_or(Error::Denied)?, self.cvm.slot, frame)
+    }
+    fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error> {
+        let grant = self.cvm.net.ok_or(Error::Denied)?;
+        let len = usize::try_from(into.end - into.start).map_err(|_| Error::Invalid)?;
+        // SAFETY: `dispatch` checked `into` against `memory()`, inside this cVM's region
+        // (monitor-accessible RAM no one else uses while the cVM is in a hostcall); the switch
+        // copies a queued frame into it.
+        let out = unsafe { core::slice::from_raw_parts_mut(into.start as *mut u8, len) };
+        nets::recv(&grant, self.cvm.slot, out).map(|n| u64::try_from(n).unwrap_or(0))
+    }
+    fn net_waiting(&self) -> u64 {
+        self.cvm.net.map_or(0, |g| nets::waiting(&g, self.cvm.slot))
     }
 }
 

@@ -1,5 +1,5 @@
 //! The scheduling decision: preemptive round robin over the cVMs, with shares (consecutive
-//! slices per turn), yield and sleep. Pure logic over times in timer ticks, unit-tested on the
+//! slices per turn), yield, sleep, and waiting for a device event with a time-out. Pure logic over times in timer ticks, unit-tested on the
 //! host; the run loop applies its decisions. Nothing here assumes one core: a per-core run
 //! loop would own one `Scheduler` over its own cVMs.
 
@@ -9,7 +9,20 @@ use alloc::vec::Vec;
 pub enum State {
     Ready,
     Sleeping { until: u64 },
+    /// Blocked on a device (a frame for its network interface) until [`Scheduler::wake`], or
+    /// until the time-out.
+    Waiting { until: u64 },
     Ended,
+}
+
+impl State {
+    /// When the state ends by itself.
+    fn wakes_at(self) -> Option<u64> {
+        match self {
+            State::Sleeping { until } | State::Waiting { until } => Some(until),
+            State::Ready | State::Ended => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +70,18 @@ impl Scheduler {
         }
     }
 
+    /// The event cVM `index` waits for has happened: it is ready again (a cVM in any other
+    /// state is left alone). Returns whether it was waiting.
+    pub fn wake(&mut self, index: usize) -> bool {
+        match self.entries.get_mut(index) {
+            Some(e) if matches!(e.state, State::Waiting { .. }) => {
+                e.state = State::Ready;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The current cVM gives up the rest of its turn (yield) but stays ready.
     pub fn end_turn(&mut self) {
         if let Some((i, _)) = self.turn {
@@ -68,10 +93,8 @@ impl Scheduler {
     /// `slice_expired` says the running cVM used up its current slice.
     pub fn decide(&mut self, now: u64, slice_expired: bool) -> Decision {
         for e in &mut self.entries {
-            if let State::Sleeping { until } = e.state {
-                if until <= now {
-                    e.state = State::Ready;
-                }
+            if e.state.wakes_at().is_some_and(|until| until <= now) {
+                e.state = State::Ready;
             }
         }
         if let Some((index, left)) = self.turn {
@@ -91,14 +114,7 @@ impl Scheduler {
             }
         }
         self.turn = None;
-        let next_wake = self
-            .entries
-            .iter()
-            .filter_map(|e| match e.state {
-                State::Sleeping { until } => Some(until),
-                _ => None,
-            })
-            .min();
+        let next_wake = self.entries.iter().filter_map(|e| e.state.wakes_at()).min();
         match next_wake {
             Some(until) => Decision::Idle { until: Some(until) },
             None if self.entries.iter().all(|e| e.state == State::Ended) => Decision::AllEnded,
@@ -164,6 +180,25 @@ mod tests {
         assert_eq!(s.decide(2, false), Decision::Idle { until: Some(30) });
         assert_eq!(run_index(s.decide(30, false)), 1);
         assert_eq!(run_index(s.decide(55, true)), 0);
+    }
+
+    #[test]
+    fn waiters_wake_on_their_event_or_their_time_out() {
+        let mut s = Scheduler::new(&[1, 1], 10);
+        assert_eq!(run_index(s.decide(0, false)), 0);
+        s.set_state(0, State::Waiting { until: 100 });
+        assert_eq!(run_index(s.decide(1, false)), 1);
+        s.set_state(1, State::Waiting { until: 40 });
+        assert_eq!(s.decide(2, false), Decision::Idle { until: Some(40) });
+        assert!(s.wake(0), "a frame arrived for cVM 0");
+        assert!(!s.wake(0), "already ready");
+        assert_eq!(run_index(s.decide(3, false)), 0);
+        assert_eq!(run_index(s.decide(40, true)), 1, "cVM 1 timed out");
+        // wake leaves sleepers and ended cVMs alone.
+        s.set_state(0, State::Sleeping { until: 1000 });
+        s.set_state(1, State::Ended);
+        assert!(!s.wake(0) && !s.wake(1) && !s.wake(7));
+        assert_eq!(s.state(0), Some(State::Sleeping { until: 1000 }));
     }
 
     #[test]

@@ -9,22 +9,23 @@
 //! submit / wait / complete is ready for it.
 //!
 //! **Locks:** `DISKS` is held for a whole request, across `wait_for_interrupt`. Interrupt
-//! handlers never take it: [`on_interrupt`] acknowledges the transport through a lock-free
-//! table of (interrupt, register base), so a completion can be taken while a request holds the
-//! lock. `DISKS` is a leaf: nothing else is locked while it is held (printing happens after it
+//! handlers never take it: [`virtio_irq`](super::virtio_irq) acknowledges the transport through
+//! a lock-free table of (interrupt, register base), so a completion can be taken while a
+//! request holds the lock. `DISKS` is a leaf: nothing else is locked while it is held (printing happens after it
 //! is released).
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use capmon_abi::Error;
 use spin::Mutex;
 use virtio_drivers::transport::mmio::{MmioTransport, MmioVersion, VirtIOHeader};
 
 use super::virtio_blk::{self, Blk, BlkError, Waiter};
+use super::virtio_irq::{self, Slot};
 use super::virtio_probe::{self, Transport as Probe};
 use crate::arch::current as arch;
 use crate::cvm::grant::DeviceInfo;
@@ -34,7 +35,6 @@ use crate::platform::Platform;
 const VIRTIO_ID_BLOCK: u32 = 2;
 /// Most disks capmon drives (QEMU's virt machines have 32 or 8 transports).
 const MAX_DISKS: usize = 8;
-const NO_IRQ: u32 = u32::MAX;
 /// A device without a usable interrupt is polled this often while a request is in flight.
 const POLL_NS: u64 = 1_000_000;
 /// The request time-out (`disk-timeout-ms` bootarg), in ms; 0: none.
@@ -44,26 +44,16 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(virtio_blk::REQUEST_TIMEOUT_NS / 1
 pub fn set_timeout_ms(ms: u64) {
     TIMEOUT_MS.store(ms, Ordering::Relaxed);
 }
-/// virtio-mmio InterruptStatus / InterruptACK (the same in legacy and modern transports).
-const INTERRUPT_STATUS: usize = 0x60;
-const INTERRUPT_ACK: usize = 0x64;
-
 struct Disk {
     base: u64,
     /// None when the device failed to initialise (its index still counts, so the indices in
     /// manifests do not shift).
     blk: Option<Blk<MmioTransport<'static>>>,
-    /// Its interrupt is enabled at the interrupt controller.
-    irq: bool,
+    /// Its interrupt's slot, when it is enabled at the interrupt controller.
+    irq: Option<Slot>,
 }
 
 static DISKS: Mutex<Vec<Disk>> = Mutex::new(Vec::new());
-
-/// Interrupt routing the handler can read without a lock: the line and register base of disk
-/// `i`, and how many completion interrupts it took.
-static IRQ_LINE: [AtomicU32; MAX_DISKS] = [const { AtomicU32::new(NO_IRQ) }; MAX_DISKS];
-static IRQ_BASE: [AtomicUsize; MAX_DISKS] = [const { AtomicUsize::new(0) }; MAX_DISKS];
-static INTERRUPTS: [AtomicU64; MAX_DISKS] = [const { AtomicU64::new(0) }; MAX_DISKS];
 
 /// Finds and initialises every virtio-blk device, enables its interrupt, and prints one line
 /// per device. Returns how many are usable.
@@ -129,21 +119,8 @@ pub fn init(platform: &Platform) -> usize {
                 }
             },
         };
-        // The handler must know the device before its interrupt can arrive.
-        let mut irq = false;
         let mut line = line;
-        if let (Some(_), Some(n)) = (&blk, t.irq) {
-            IRQ_BASE[index].store(base_ptr, Ordering::Relaxed);
-            IRQ_LINE[index].store(n, Ordering::Release);
-            irq = arch::enable_irq(n);
-            line.push_str(&if irq {
-                format!(", irq {n}")
-            } else {
-                format!(", irq {n} refused: polling")
-            });
-        } else if blk.is_some() {
-            line.push_str(", no interrupt: polling");
-        }
+        let irq = if blk.is_some() { enable_interrupt(t.irq, base_ptr, &mut line) } else { None };
         lines.push(line);
         disks.push(Disk { base, blk, irq });
     }
@@ -155,28 +132,26 @@ pub fn init(platform: &Platform) -> usize {
     usable
 }
 
-/// Interrupt dispatch: true if `irq` belongs to a disk. Acknowledges the transport's interrupt
-/// (its line stays asserted until then) without taking `DISKS`.
-pub fn on_interrupt(irq: u32) -> bool {
-    let mut ours = false;
-    for i in 0..MAX_DISKS {
-        if IRQ_LINE[i].load(Ordering::Acquire) != irq {
-            continue;
-        }
-        let base = IRQ_BASE[i].load(Ordering::Relaxed);
-        // SAFETY: `base` is a virtio-mmio transport `init` set up (the table entry is written
-        // before the interrupt is enabled); InterruptStatus and InterruptACK are 32-bit
-        // registers, and reading/acknowledging them does not disturb a request in flight.
-        unsafe {
-            let status = core::ptr::read_volatile((base + INTERRUPT_STATUS) as *const u32);
-            if status != 0 {
-                core::ptr::write_volatile((base + INTERRUPT_ACK) as *mut u32, status);
-                INTERRUPTS[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        ours = true;
+/// Routes a device's interrupt (`irq` from the device tree) to its transport at `base` and
+/// enables it; appends how it will be served to the device's boot line. `None`: the device is
+/// polled.
+pub(super) fn enable_interrupt(irq: Option<u32>, base: usize, line: &mut String) -> Option<Slot> {
+    let Some(n) = irq else {
+        line.push_str(", no interrupt: polling");
+        return None;
+    };
+    // The handler must know the device before its interrupt can arrive.
+    let Some(slot) = virtio_irq::register(n, base) else {
+        line.push_str(&format!(", irq {n}: no routing slot left: polling"));
+        return None;
+    };
+    if arch::enable_irq(n) {
+        line.push_str(&format!(", irq {n}"));
+        Some(slot)
+    } else {
+        line.push_str(&format!(", irq {n} refused: polling"));
+        None
     }
-    ours
 }
 
 /// What a grant on disk `index` is checked against; `None` if there is no such usable disk.
@@ -241,7 +216,7 @@ fn with_disk(
     let base = disk.base;
     let mut waiter = IrqWaiter {
         freq: arch::counter_frequency().max(1),
-        poll: !disk.irq,
+        poll: disk.irq.is_none(),
     };
     let blk = disk.blk.as_mut().ok_or(Error::Io)?;
     // The wait borrows the timer: the run loop armed it for the cVM's slice and resumes the cVM
@@ -291,7 +266,7 @@ pub fn print_stats() {
             Some(format!(
                 "virtio: blk{i}: {} requests, {} completion interrupts{}",
                 blk.requests,
-                INTERRUPTS.get(i).map_or(0, |n| n.load(Ordering::Relaxed)),
+                d.irq.map_or(0, Slot::count),
                 if blk.is_disabled() { " (disabled)" } else { "" }
             ))
         })
