@@ -53,9 +53,9 @@ pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
 /// "unknown field" for someone who read about them.
 pub const RESERVED_FIELDS: &[&str] = &["files", "calls", "streams"];
 /// Every field of a cVM's `disk { … }` child node (a grant of sectors on a virtio-blk device).
-pub const DISK_FIELDS: &[&str] = &["device", "first-sector", "sectors", "read-only"];
+pub const DISK_FIELDS: &[&str; 4] = &["device", "first-sector", "sectors", "read-only"];
 /// Every field of a cVM's `net { … }` child node (an interface on a virtio-net device).
-pub const NET_FIELDS: &[&str] = &["device", "mac"];
+pub const NET_FIELDS: &[&str; 2] = &["device", "mac"];
 /// Largest `disk/device` or `net/device` index: the platform keeps at most 32 virtio-mmio transports.
 pub const MAX_DISK_DEVICE: u32 = 31;
 /// Every field a cVM node may have in version 1.
@@ -1141,29 +1141,7 @@ fn check_net(
     e: &mut CvmErrors<'_>,
 ) -> Option<NetSpec> {
     let before = e.count;
-    let (mut device, mut mac) = (None, None);
-    for (i, (pname, value)) in node.props.iter().enumerate() {
-        let field = format!("net/{}", show_bytes(pname));
-        if node.props.iter().take(i).any(|(n, _)| n == pname) {
-            e.field(&field, "appears more than once");
-            continue;
-        }
-        let slot = match *pname {
-            b"device" => &mut device,
-            b"mac" => &mut mac,
-            _ => {
-                e.field(&field, format!("unknown field (a net node has {})", NET_FIELDS.join(", ")));
-                continue;
-            }
-        };
-        *slot = Some(*value);
-    }
-    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
-        e.node(format!(
-            "net: unknown child node {}: a net node has only properties",
-            show_bytes(child.name)
-        ));
-    }
+    let [device, mac] = grant_fields(nodes, at, node, "net", NET_FIELDS, e);
     let device = match device.map(cell_u32) {
         None => Some(0),
         Some(Err(why)) => {
@@ -1199,6 +1177,37 @@ fn check_net(
     Some(NetSpec { device: device?, mac: mac? })
 }
 
+/// The values of a grant node's (`disk`, `net`) properties, in the order of `names`; reports
+/// repeated and unknown properties and any child node as `<kind>/<field>` errors.
+fn grant_fields<'a, const N: usize>(
+    nodes: &[RawNode<'_>],
+    at: usize,
+    node: &RawNode<'a>,
+    kind: &str,
+    names: &[&str; N],
+    e: &mut CvmErrors<'_>,
+) -> [Option<&'a [u8]>; N] {
+    let mut values = [None; N];
+    for (i, (pname, value)) in node.props.iter().enumerate() {
+        let field = format!("{kind}/{}", show_bytes(pname));
+        if node.props.iter().take(i).any(|(n, _)| n == pname) {
+            e.field(&field, "appears more than once");
+            continue;
+        }
+        match names.iter().position(|n| n.as_bytes() == *pname) {
+            Some(slot) => values[slot] = Some(*value),
+            None => e.field(&field, format!("unknown field (a {kind} node has {})", names.join(", "))),
+        }
+    }
+    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
+        e.node(format!(
+            "{kind}: unknown child node {}: a {kind} node has only properties",
+            show_bytes(child.name)
+        ));
+    }
+    values
+}
+
 /// Checks a cVM's `disk { … }` node. Errors name the field as `disk/<field>`; the grant's
 /// range is checked against the device's capacity at boot (`grant::resolve`), where the device
 /// is known.
@@ -1209,34 +1218,7 @@ fn check_disk(
     e: &mut CvmErrors<'_>,
 ) -> Option<DiskSpec> {
     let before = e.count;
-    let (mut device, mut first, mut sectors, mut read_only) = (None, None, None, None);
-    for (i, (pname, value)) in node.props.iter().enumerate() {
-        let field = format!("disk/{}", show_bytes(pname));
-        if node.props.iter().take(i).any(|(n, _)| n == pname) {
-            e.field(&field, "appears more than once");
-            continue;
-        }
-        let slot = match *pname {
-            b"device" => &mut device,
-            b"first-sector" => &mut first,
-            b"sectors" => &mut sectors,
-            b"read-only" => &mut read_only,
-            _ => {
-                e.field(
-                    &field,
-                    format!("unknown field (a disk has {})", DISK_FIELDS.join(", ")),
-                );
-                continue;
-            }
-        };
-        *slot = Some(*value);
-    }
-    for child in nodes.iter().filter(|n| n.parent == Some(at)) {
-        e.node(format!(
-            "disk: unknown child node {}: a disk node has only properties",
-            show_bytes(child.name)
-        ));
-    }
+    let [device, first, sectors, read_only] = grant_fields(nodes, at, node, "disk", DISK_FIELDS, e);
     let device = match device.map(cell_u32) {
         None => {
             e.field(
@@ -1601,7 +1583,7 @@ pub(crate) mod tests {
             r#"cvm "leading-zero": node cvm@022: the unit address must be the cVM's index in lowercase hex without leading zeros (cvm@0, cvm@1, ..., cvm@a, ...)"#,
             r#"cvm "no-unit": node cvm: needs a unit address: name the node cvm@<index>"#,
             r#"cvm "disk-no-device": field "disk/device": required: the index of the virtio-blk device (0 for the first)"#,
-            r#"cvm "disk-errors": field "disk/size": unknown field (a disk has device, first-sector, sectors, read-only)"#,
+            r#"cvm "disk-errors": field "disk/size": unknown field (a disk node has device, first-sector, sectors, read-only)"#,
             r#"cvm "disk-errors": field "disk/device": must be 0 to 31, is 32"#,
             r#"cvm "disk-errors": field "disk/sectors": must not be 0"#,
             r#"cvm "disk-errors": field "disk/read-only": is a flag: write `read-only;` without a value"#,
