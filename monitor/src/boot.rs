@@ -54,7 +54,8 @@ pub const ISOLATION_WARNING: Option<&str> = if cfg!(feature = "cheri") {
 } else if cfg!(target_arch = "riscv64") {
     Some("no capability hardware on this board: cVMs are confined by PMP only (page-granular, no capability checks)")
 } else {
-    Some("no capability hardware on this board: cVMs are NOT isolated")
+    // The page tables keep EL0 out of the monitor's memory, but every cVM shares one map.
+    Some("no capability hardware on this board: cVMs are NOT isolated from each other (the MMU only keeps them out of the monitor)")
 };
 
 /// The largest device tree capmon accepts (QEMU reserves 1 MiB for it).
@@ -173,6 +174,15 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         level,
         caps
     );
+    // On Arm, EL2 becomes a VHE host first: that also sets the capability and FP trap controls
+    // the next step relies on.
+    #[cfg(target_arch = "aarch64")]
+    if level_ok {
+        if let Err(e) = arch::mmu::enter_host_mode() {
+            println!("capmon: {e}; stopping");
+            finish(false);
+        }
+    }
     #[cfg(all(feature = "cheri", target_arch = "aarch64"))]
     if let Err(e) = arch::enable_capabilities() {
         println!("capmon: capability instructions are not usable at EL2: {e}");
@@ -222,6 +232,8 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         }
     };
     println!("heap: {} KiB at {}", heap_range.size() / 1024, heap_range.start);
+    #[cfg(target_arch = "aarch64")]
+    enable_mmu(board, &platform, heap_range);
 
     if let Err(e) = arch::init_interrupts(&platform) {
         println!("capmon: interrupts unusable: {e}");
@@ -265,6 +277,41 @@ fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
         finish(false);
     }
     finish(crate::cvm::run::run_bundle(bundle, platform, heap))
+}
+
+/// Maps RAM, the monitor, the device trees and the MMIO of every device capmon drives (plus
+/// the board's early UART, which stays the console when the tree names none), turns the MMU
+/// and caches on, and says so.
+#[cfg(target_arch = "aarch64")]
+fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
+    let mut devices: alloc::vec::Vec<PhysRange> = alloc::vec::Vec::new();
+    match board.early_console {
+        EarlyConsole::Pl011 { base } | EarlyConsole::Ns16550 { base, .. } => {
+            devices.extend(PhysRange::from_start_size(base as u64, 0x1000));
+        }
+    }
+    devices.extend(platform.console.as_ref().map(|c| c.base));
+    if let Some(platform::IrqController::GicV3 { dist, redist }) = platform.irq {
+        devices.extend([dist, redist]);
+    }
+    devices.extend(platform.virtio.iter().map(|v| v.base));
+    let trees: alloc::vec::Vec<PhysRange> =
+        platform.reserved.iter().filter(|r| r.why == platform::ReservedKind::DeviceTree).map(|r| r.range).collect();
+    match arch::mmu::enable(&platform.usable, heap, &trees, &devices) {
+        Ok(report) => println!(
+            "mmu: on, EL2&0 (VHE), 4 KiB pages, {}-bit PA: {} MiB RAM write-back ({} MiB for cVMs, EL0), {} KiB devices nGnRE, {} tables{}",
+            report.address_bits,
+            report.map.normal >> 20,
+            report.map.cvm >> 20,
+            report.map.device >> 10,
+            report.tables,
+            if cfg!(feature = "cheri") { ", capability loads/stores on (LC, SC)" } else { "" }
+        ),
+        Err(e) => {
+            println!("capmon: cannot turn the MMU on: {e}");
+            finish(false);
+        }
+    }
 }
 
 /// Timer interrupts go through the interrupt controller on Arm, directly to the hart on
