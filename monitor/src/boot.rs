@@ -62,6 +62,9 @@ pub const ISOLATION_WARNING: Option<&str> = if cfg!(feature = "cheri") {
 const MAX_DTB_SIZE: u32 = 1 << 20;
 /// The monitor's own heap, carved from the first usable range that fits.
 const HEAP_SIZE: u64 = 4 << 20;
+/// The heap's part usable before the MMU is on (aarch64): the page tables and the map's
+/// scratch vectors fit easily, and only this much needs invalidating when the caches come on.
+const EARLY_HEAP: u64 = if cfg!(target_arch = "aarch64") { 256 << 10 } else { HEAP_SIZE };
 const TICK_HZ: u64 = 100;
 const DEFAULT_TICKS: u32 = 10;
 
@@ -224,7 +227,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     }
 
     print_platform(dtb, &platform);
-    let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE) {
+    let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE, EARLY_HEAP) {
         Some(r) => r,
         None => {
             println!("capmon: no usable memory range holds a {} KiB heap", HEAP_SIZE / 1024);
@@ -234,6 +237,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     println!("heap: {} KiB at {}", heap_range.size() / 1024, heap_range.start);
     #[cfg(target_arch = "aarch64")]
     enable_mmu(board, &platform, heap_range);
+    heap::grow(heap_range, EARLY_HEAP);
 
     if let Err(e) = arch::init_interrupts(&platform) {
         println!("capmon: interrupts unusable: {e}");
@@ -297,7 +301,8 @@ fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
     devices.extend(platform.virtio.iter().map(|v| v.base));
     let trees: alloc::vec::Vec<PhysRange> =
         platform.reserved.iter().filter(|r| r.why == platform::ReservedKind::DeviceTree).map(|r| r.range).collect();
-    match arch::mmu::enable(&platform.usable, heap, &trees, &devices) {
+    let heap_in_use = PhysRange::from_start_size(heap.start.0, EARLY_HEAP).unwrap_or(heap);
+    match arch::mmu::enable(&platform.usable, heap, heap_in_use, &trees, &devices) {
         Ok(report) => println!(
             "mmu: on, EL2&0 (VHE), 4 KiB pages, {}-bit PA: {} MiB RAM write-back ({} MiB for cVMs, EL0), {} KiB devices nGnRE, {} tables{}",
             report.address_bits,

@@ -139,8 +139,15 @@ pub struct MmuReport {
 
 /// Builds the identity map (monitor image from the linker's section symbols, `heap`, the rest of
 /// `usable` for cVMs, `read_only` blobs, `devices`) and turns the MMU and caches on. Call once,
-/// in host mode (after [`enter_host_mode`]), with interrupts masked.
-pub fn enable(usable: &[PhysRange], heap: PhysRange, read_only: &[PhysRange], devices: &[PhysRange]) -> Result<MmuReport, alloc::string::String> {
+/// in host mode (after [`enter_host_mode`]), with interrupts masked, and with the allocator
+/// confined to `heap_in_use` (the part of the heap written so far: it is invalidated).
+pub fn enable(
+    usable: &[PhysRange],
+    heap: PhysRange,
+    heap_in_use: PhysRange,
+    read_only: &[PhysRange],
+    devices: &[PhysRange],
+) -> Result<MmuReport, alloc::string::String> {
     let mmfr0 = ID_AA64MMFR0_EL1.extract();
     if mmfr0.read(ID_AA64MMFR0_EL1::TGran4) == 0b1111 {
         return Err("the CPU has no 4 KiB translation granule".into());
@@ -168,9 +175,9 @@ pub fn enable(usable: &[PhysRange], heap: PhysRange, read_only: &[PhysRange], de
     // Everything written so far went straight to memory (data accesses with the MMU off are
     // non-cacheable), but firmware may have left lines for those addresses in the caches: drop
     // them before the first cacheable access could hit one. That covers the image's writable
-    // part (data, bss, stack) and the whole heap (allocator state and the tables themselves).
+    // part (data, bss, stack) and the heap's part in use (allocator state, the tables).
     invalidate_data(layout.data);
-    invalidate_data(heap);
+    invalidate_data(heap_in_use);
     install(tables.root(), parange);
     let tables_used = tables.table_count();
     *TABLES.lock() = Some(tables);
@@ -223,6 +230,23 @@ enum LineOp {
     CleanToUnification,
 }
 
+/// One `dc <op>` per line from `start` (line aligned) while below `end` (> start): a four-
+/// instruction loop, so maintenance over a large buffer stays cheap.
+macro_rules! dc_loop {
+    ($op:literal, $start:expr, $end:expr, $line:expr) => {
+        asm!(
+            concat!("1: dc ", $op, ", {address}"),
+            "add {address}, {address}, {line}",
+            "cmp {address}, {end}",
+            "b.lo 1b",
+            address = inout(reg) $start => _,
+            line = in(reg) $line,
+            end = in(reg) $end,
+            options(nostack),
+        )
+    };
+}
+
 /// Applies `op` to every data-cache line of `[start, end)`, then waits for completion (DSB SY:
 /// a device outside the inner shareable domain must see it).
 fn by_line(start: usize, end: usize, op: LineOp) {
@@ -230,21 +254,18 @@ fn by_line(start: usize, end: usize, op: LineOp) {
         return;
     }
     let line = dcache_line();
-    let mut address = start & !(line - 1);
-    while address < end {
-        // SAFETY: data-cache maintenance by VA on memory the monitor maps (its own or a
-        // buffer it owns); cleaning never loses data, and callers invalidate only lines whose
-        // contents they do not need (written with the MMU off, or rewritten by a device).
-        // On Morello the address is checked against the monitor's root DDC.
-        unsafe {
-            match op {
-                LineOp::Invalidate => asm!("dc ivac, {}", in(reg) address, options(nostack, preserves_flags)),
-                LineOp::Clean => asm!("dc cvac, {}", in(reg) address, options(nostack, preserves_flags)),
-                LineOp::CleanInvalidate => asm!("dc civac, {}", in(reg) address, options(nostack, preserves_flags)),
-                LineOp::CleanToUnification => asm!("dc cvau, {}", in(reg) address, options(nostack, preserves_flags)),
-            }
+    let first = start & !(line - 1);
+    // SAFETY: data-cache maintenance by VA on memory the monitor maps (its own or a buffer it
+    // owns), `first < end`; cleaning never loses data, and callers invalidate only lines whose
+    // contents they do not need (written with the MMU off, or rewritten by a device). On
+    // Morello the addresses are checked against the monitor's root DDC.
+    unsafe {
+        match op {
+            LineOp::Invalidate => dc_loop!("ivac", first, end, line),
+            LineOp::Clean => dc_loop!("cvac", first, end, line),
+            LineOp::CleanInvalidate => dc_loop!("civac", first, end, line),
+            LineOp::CleanToUnification => dc_loop!("cvau", first, end, line),
         }
-        address += line;
     }
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
 }
