@@ -243,22 +243,27 @@ impl PageTables {
 
     /// Maps `range` (aligned, inside the address space) with `attrs`, largest blocks first.
     fn map(&mut self, range: PhysRange, attrs: u64) {
-        let mut address = range.start.0;
-        while address < range.end.0 {
-            let remaining = range.end.0 - address;
-            let mut table = 0;
-            for (level, &size) in LEVEL_SIZE.iter().enumerate() {
-                let slot = entry_index(address, level);
-                let entry = self.tables[table].0[slot];
-                let fits = level >= 1 && address.is_multiple_of(size) && remaining >= size;
-                if fits && !is_table(entry, level) {
-                    let kind = if level == 3 { bits::TABLE_OR_PAGE } else { bits::BLOCK };
-                    self.tables[table].0[slot] = address | attrs | kind;
-                    address += size;
-                    break;
-                }
-                table = self.next_table(table, slot, level);
+        self.map_in(0, 0, range.start.0, range.end.0, attrs);
+    }
+
+    /// Maps `[start, end)`, which lies within the span of `table` (at `level`): one pass over
+    /// the entries it touches, so a large range costs one write per block, not one walk.
+    fn map_in(&mut self, table: usize, level: usize, start: u64, end: u64, attrs: u64) {
+        let size = LEVEL_SIZE[level];
+        let mut address = start;
+        while address < end {
+            let slot = entry_index(address, level);
+            let entry_end = ((address & !(size - 1)) + size).min(end);
+            let entry = self.tables[table].0[slot];
+            let whole = level >= 1 && address.is_multiple_of(size) && entry_end - address == size;
+            if whole && !is_table(entry, level) {
+                let kind = if level == 3 { bits::TABLE_OR_PAGE } else { bits::BLOCK };
+                self.tables[table].0[slot] = address | attrs | kind;
+            } else {
+                let next = self.next_table(table, slot, level);
+                self.map_in(next, level + 1, address, entry_end, attrs);
             }
+            address = entry_end;
         }
     }
 
