@@ -54,13 +54,17 @@ pub const ISOLATION_WARNING: Option<&str> = if cfg!(feature = "cheri") {
 } else if cfg!(target_arch = "riscv64") {
     Some("no capability hardware on this board: cVMs are confined by PMP only (page-granular, no capability checks)")
 } else {
-    Some("no capability hardware on this board: cVMs are NOT isolated")
+    // The page tables keep EL0 out of the monitor's memory, but every cVM shares one map.
+    Some("no capability hardware on this board: cVMs are NOT isolated from each other (the MMU only keeps them out of the monitor)")
 };
 
 /// The largest device tree capmon accepts (QEMU reserves 1 MiB for it).
 const MAX_DTB_SIZE: u32 = 1 << 20;
 /// The monitor's own heap, carved from the first usable range that fits.
 const HEAP_SIZE: u64 = 4 << 20;
+/// The heap's part usable before the MMU is on (aarch64): the page tables and the map's
+/// scratch vectors fit easily, and only this much needs invalidating when the caches come on.
+const EARLY_HEAP: u64 = if cfg!(target_arch = "aarch64") { 256 << 10 } else { HEAP_SIZE };
 const TICK_HZ: u64 = 100;
 const DEFAULT_TICKS: u32 = 10;
 
@@ -173,6 +177,15 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         level,
         caps
     );
+    // On Arm, EL2 becomes a VHE host first: that also sets the capability and FP trap controls
+    // the next step relies on.
+    #[cfg(target_arch = "aarch64")]
+    if level_ok {
+        if let Err(e) = arch::mmu::enter_host_mode() {
+            println!("capmon: {e}; stopping");
+            finish(false);
+        }
+    }
     #[cfg(all(feature = "cheri", target_arch = "aarch64"))]
     if let Err(e) = arch::enable_capabilities() {
         println!("capmon: capability instructions are not usable at EL2: {e}");
@@ -214,7 +227,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     }
 
     print_platform(dtb, &platform);
-    let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE) {
+    let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE, EARLY_HEAP) {
         Some(r) => r,
         None => {
             println!("capmon: no usable memory range holds a {} KiB heap", HEAP_SIZE / 1024);
@@ -222,6 +235,9 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         }
     };
     println!("heap: {} KiB at {}", heap_range.size() / 1024, heap_range.start);
+    #[cfg(target_arch = "aarch64")]
+    enable_mmu(board, &platform, heap_range);
+    heap::grow(heap_range, EARLY_HEAP);
 
     if let Err(e) = arch::init_interrupts(&platform) {
         println!("capmon: interrupts unusable: {e}");
@@ -265,6 +281,42 @@ fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
         finish(false);
     }
     finish(crate::cvm::run::run_bundle(bundle, platform, heap))
+}
+
+/// Maps RAM, the monitor, the device trees and the MMIO of every device capmon drives (plus
+/// the board's early UART, which stays the console when the tree names none), turns the MMU
+/// and caches on, and says so.
+#[cfg(target_arch = "aarch64")]
+fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
+    let mut devices: alloc::vec::Vec<PhysRange> = alloc::vec::Vec::new();
+    match board.early_console {
+        EarlyConsole::Pl011 { base } | EarlyConsole::Ns16550 { base, .. } => {
+            devices.extend(PhysRange::from_start_size(base as u64, 0x1000));
+        }
+    }
+    devices.extend(platform.console.as_ref().map(|c| c.base));
+    if let Some(platform::IrqController::GicV3 { dist, redist }) = platform.irq {
+        devices.extend([dist, redist]);
+    }
+    devices.extend(platform.virtio.iter().map(|v| v.base));
+    let trees: alloc::vec::Vec<PhysRange> =
+        platform.reserved.iter().filter(|r| r.why == platform::ReservedKind::DeviceTree).map(|r| r.range).collect();
+    let heap_in_use = PhysRange::from_start_size(heap.start.0, EARLY_HEAP).unwrap_or(heap);
+    match arch::mmu::enable(&platform.usable, heap, heap_in_use, &trees, &devices) {
+        Ok(report) => println!(
+            "mmu: on, EL2&0 (VHE), 4 KiB pages, {}-bit PA: {} MiB RAM write-back ({} MiB for cVMs, EL0), {} KiB devices nGnRE, {} tables{}",
+            report.address_bits,
+            report.map.normal >> 20,
+            report.map.cvm >> 20,
+            report.map.device >> 10,
+            report.tables,
+            if cfg!(feature = "cheri") { ", capability loads/stores on (LC, SC)" } else { "" }
+        ),
+        Err(e) => {
+            println!("capmon: cannot turn the MMU on: {e}");
+            finish(false);
+        }
+    }
 }
 
 /// Timer interrupts go through the interrupt controller on Arm, directly to the hart on

@@ -220,7 +220,8 @@ impl Break {
     }
 }
 
-const NO_ISOLATION_WARNING: &str = r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated|confined by PMP only \(page-granular, no capability checks\))$";
+const NO_ISOLATION_WARNING: &str =
+    r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated from each other \(the MMU only keeps them out of the monitor\)|confined by PMP only \(page-granular, no capability checks\))$";
 
 /// Arm `virt` with `-m 2048 -smp 2`: RAM at 0x40000000; the DTB QEMU passes to an ELF kernel
 /// sits at the start of RAM. PL011 is SPI 1 (INTID 33); the EL2 (hypervisor) timer is PPI 10
@@ -326,15 +327,22 @@ fn boot_test(b: &Banner) -> TestSpec {
     } else {
         t.forbid("no capability hardware")
     };
-    t.expect(b.dtb)
+    t = t
+        .expect(b.dtb)
         .expect(b.cpus)
         .expect(b.bank)
         .expect(b.console)
         .expect(b.irqchip)
         .expect(b.timer)
         .expect(b.power)
-        .expect(b.virtio)
-        .expect(r"^boot: banner after \d+ ns$")
+        .expect(b.virtio);
+    // The aarch64 boards run with the MMU on; on Morello with capability loads/stores enabled.
+    t = match b.board {
+        "qemu-morello" => t.expect(&format!("{MMU_LINE}, capability loads/stores on \\(LC, SC\\)$")),
+        "qemu-aarch64" => t.expect(&format!("{MMU_LINE}$")),
+        _ => t.forbid("^mmu: "),
+    };
+    t.expect(r"^boot: banner after \d+ ns$")
         .expect_at_least(r"^ticks: (\d+) timer interrupts at 100 Hz$", 10)
         // Built without a manifest: no bundle, so no cVMs.
         .expect(r"^cvms: none in this image$")
@@ -452,14 +460,38 @@ fn attacks_test(board: &'static str) -> TestSpec {
     group.push(r"^\[bad-hostcall-ptr\] bad-hostcall-ptr: refused: -1 -1$".into());
     group.push(r"^\[steady\] steady: done, still alive$".into());
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
-    TestSpec::new(format!("{board}-attacks"), board)
-        .manifest("attacks")
-        .expect_any_order(&group)
+    let mut t = TestSpec::new(format!("{board}-attacks"), board).manifest("attacks");
+    if board == "qemu-morello" {
+        // The attacks run under the MMU: capability faults must still win over the page tables.
+        t = t.expect(MMU_LINE);
+    }
+    t.expect_any_order(&group)
         .forbid("ATTACK SUCCEEDED")
         .forbid(r"^cvm (steady|bad-hostcall-ptr) fault: ")
         .ends(End::PowerOff(Verdict::Fail))
         .time_limit(90)
 }
+
+/// Stock aarch64 has no capabilities, but the MMU keeps EL0 out of the monitor's memory: the
+/// `read-monitor` attack takes a stage-1 permission fault, reported as a contained cVM fault
+/// (the monitor carries on and `steady` finishes).
+fn monitor_guard_test() -> TestSpec {
+    TestSpec::new("qemu-aarch64-monitor-guard", "qemu-aarch64")
+        .manifest("monitor-guard")
+        .expect(MMU_LINE)
+        .expect_any_order(&[
+            r"^\[read-monitor\] read-monitor: trying ",
+            r"^cvm read-monitor fault: permission fault at pc 0x[0-9a-f]+, address 0x40200000",
+            r"^\[steady\] steady: done, still alive$",
+        ])
+        .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm steady fault: ")
+        .ends(End::PowerOff(Verdict::Fail))
+        .time_limit(60)
+}
+
+/// The boot line of the aarch64 boards' MMU set-up (VHE host, page tables, caches on).
+const MMU_LINE: &str = r"^mmu: on, EL2&0 \(VHE\), 4 KiB pages, \d+-bit PA: \d+ MiB RAM write-back \(\d+ MiB for cVMs, EL0\), \d+ KiB devices nGnRE, \d+ tables";
 
 /// Bytes per disk sector.
 const SECTOR: usize = 512;
@@ -576,6 +608,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     for board in ["qemu-morello", "qemu-riscv64cheri", "qemu-riscv64"] {
         tests.push(attacks_test(board));
     }
+    tests.push(monitor_guard_test());
     for b in banners().iter() {
         tests.push(disk_test(b.board));
         tests.push(disk_bench_test(b.board));
@@ -600,7 +633,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 35);
+        assert_eq!(tests.len(), 36);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -614,7 +647,7 @@ mod unit {
 
     /// The banner from the brief, as the monitor prints it on qemu-aarch64.
     const AARCH64_BANNER: &str = r#"capmon 0.1.0: board qemu-aarch64, arch aarch64, EL2, capabilities: none
-capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated
+capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated from each other (the MMU only keeps them out of the monitor)
 dtb: at 0x40000000, 1048576 bytes, model "linux,dummy-virt"
 cpus: 2 (hwid 0x0 0x1)
 memory: bank [0x40000000..0xc0000000) 2048 MiB
@@ -627,6 +660,7 @@ timer: 1000000000 Hz, irq 26
 psci: smc
 virtio: 32 transports, 2 with a device
 heap: 1024 KiB at 0x40200000
+mmu: on, EL2&0 (VHE), 4 KiB pages, 48-bit PA: 2048 MiB RAM write-back (2042 MiB for cVMs, EL0), 15828 KiB devices nGnRE, 10 tables
 boot: banner after 295797 ns
 ticks: 10 timer interrupts at 100 Hz
 cvms: none in this image
@@ -672,7 +706,8 @@ capmon: powering off (pass)"#;
                 "board qemu-morello, arch aarch64 (morello),",
             )
             .replace("capabilities: none", "capabilities: morello")
-            .replace("timer: 1000000000 Hz", "timer: 62500000 Hz");
+            .replace("timer: 1000000000 Hz", "timer: 62500000 Hz")
+            .replace("10 tables", "10 tables, capability loads/stores on (LC, SC)");
         let without_warning: String = banner
             .lines()
             .filter(|l| !l.contains("WARNING"))
@@ -686,7 +721,7 @@ capmon: powering off (pass)"#;
     fn riscv_banner() {
         let t = find("qemu-riscv64-boot");
         let banner = r#"capmon 0.1.0: board qemu-riscv64, arch riscv64, M-mode, capabilities: none
-capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated
+capmon: WARNING: no capability hardware on this board: cVMs are NOT isolated from each other (the MMU only keeps them out of the monitor)
 dtb: at 0xbfe00000, 6037 bytes, model "riscv-virtio,qemu"
 cpus: 2 (hwid 0x0 0x1)
 memory: bank [0x80000000..0xc0000000) 1024 MiB
@@ -738,7 +773,8 @@ capmon: powering off (pass)"#;
     }
 
     /// The cVM part of a qemu-morello `attacks` run, fault reports shortened.
-    const ATTACKS_CONSOLE: &str = r#"cvms: starting 8
+    const ATTACKS_CONSOLE: &str = r#"mmu: on, EL2&0 (VHE), 4 KiB pages, 48-bit PA: 2048 MiB RAM write-back (2042 MiB for cVMs, EL0), 15828 KiB devices nGnRE, 10 tables, capability loads/stores on (LC, SC)
+cvms: starting 8
 [read-monitor] read-monitor: trying to read capmon's image at 0x40200000
 cvm read-monitor fault: capability bounds fault at pc 0xbff00138, address 0x40200000, capability DDC tag=1
 [write-other] write-other: trying to write outside its region [0xbfe00000..0xbff00000) at 0xbff01000

@@ -331,6 +331,9 @@ impl Cvm {
         let stack_size = self.spec.stack_size;
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        // The loader wrote the code with data stores: the cVM must fetch what it wrote.
+        let code = layout.code_window();
+        arch::sync_code(PhysRange { start: crate::addr::PhysAddr(base + code.start), end: crate::addr::PhysAddr(base + code.end) });
         let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
         cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;

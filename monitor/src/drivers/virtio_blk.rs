@@ -89,13 +89,66 @@ bitflags! {
 /// DMA memory for virtio-drivers: zeroed, page-aligned pages from the monitor's heap, which is
 /// identity-mapped (physical address = pointer).
 ///
-/// On QEMU capmon runs with the MMU and data caches off (aarch64: every access is Device
-/// memory; RISC-V M-mode: no translation), so what the CPU writes is what the device reads and
-/// `share`/`unshare` have nothing to do. Once the MMU and caches are on (Morello SDP with
-/// cacheable RAM and a non-coherent device), `share` must clean the buffer to the point of
-/// coherency and `unshare` invalidate it for device-to-driver buffers.
+/// On aarch64 the heap is cacheable (the MMU is on), and a device need not be coherent with
+/// the CPU's caches, so every hand-over goes through `arch::dma_clean` / `arch::dma_invalidate`
+/// (RISC-V: fences): `share`/`unshare` for the request buffers, [`Rings`] for the queue.
 #[derive(Debug)]
 pub struct HeapHal;
+
+/// The queue's own DMA memory, as `VirtQueue::new` allocated it through `HeapHal::dma_alloc`:
+/// the part the driver writes (descriptor table, available ring) and the part the device writes
+/// (used ring), or one region holding both (legacy layout).
+#[derive(Clone, Copy, Debug, Default)]
+struct RingArea {
+    start: usize,
+    len: usize,
+    driver_writes: bool,
+    device_writes: bool,
+}
+
+/// Ring areas allocated since the last [`take_new_rings`] (the driver creates one queue at a
+/// time, with interrupts masked, on the one CPU capmon runs on).
+static NEW_RINGS: spin::Mutex<Option<crate::fixed::FixedVec<RingArea, 4>>> = spin::Mutex::new(None);
+
+fn take_new_rings() -> crate::fixed::FixedVec<RingArea, 4> {
+    NEW_RINGS.lock().take().unwrap_or_default()
+}
+
+/// The bytes of a queue area that DMA touches: the split-queue parts for `QUEUE_SIZE` (virtio
+/// 1.2, 2.7) when the area holds one kind, else the whole allocation.
+fn ring_area(start: usize, pages: usize, direction: BufferDirection) -> RingArea {
+    let descriptors_and_avail = 16 * QUEUE_SIZE + 6 + 2 * QUEUE_SIZE;
+    let used = 6 + 8 * QUEUE_SIZE;
+    let (len, driver_writes, device_writes) = match direction {
+        BufferDirection::DriverToDevice => (descriptors_and_avail, true, false),
+        BufferDirection::DeviceToDriver => (used, false, true),
+        BufferDirection::Both => (pages * PAGE_SIZE, true, true),
+    };
+    RingArea { start, len: len.min(pages * PAGE_SIZE), driver_writes, device_writes }
+}
+
+/// Cache maintenance for a queue's rings at the two hand-over points of a request.
+#[derive(Debug)]
+struct Rings(crate::fixed::FixedVec<RingArea, 4>);
+
+impl Rings {
+    fn bytes(area: &RingArea) -> *const [u8] {
+        core::ptr::slice_from_raw_parts(area.start as *const u8, area.len)
+    }
+    /// After queueing a request, before notifying: the device must see the new descriptors.
+    fn for_device(&self) {
+        for area in self.0.iter().filter(|a| a.driver_writes) {
+            crate::arch::dma_clean(Self::bytes(area));
+        }
+    }
+    /// Before reading the used ring: the driver must see what the device wrote. (A legacy area
+    /// also holds the driver's part, cleaned before the notify, so invalidating it loses nothing.)
+    fn for_driver(&self) {
+        for area in self.0.iter().filter(|a| a.device_writes) {
+            crate::arch::dma_invalidate(Self::bytes(area));
+        }
+    }
+}
 
 fn dma_layout(pages: usize) -> Option<Layout> {
     let size = pages.checked_mul(PAGE_SIZE).filter(|&s| s > 0)?;
@@ -107,7 +160,7 @@ fn dma_layout(pages: usize) -> Option<Layout> {
 // are the same (identity mapping); `share` returns the buffer's own address, which the device
 // may use because the monitor's memory is identity-mapped and (see above) coherent.
 unsafe impl Hal for HeapHal {
-    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+    fn dma_alloc(pages: usize, direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let Some(layout) = dma_layout(pages) else {
             return (0, NonNull::dangling());
         };
@@ -115,7 +168,12 @@ unsafe impl Hal for HeapHal {
         let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
         match NonNull::new(ptr) {
             // Physical address 0 means "failed" to virtio-drivers; the heap is never at 0.
-            Some(p) => (p.as_ptr() as usize as PhysAddr, p),
+            Some(p) => {
+                // Recorded for the queue being created (`Blk::new` takes them); a full list
+                // only means some other caller's pages, which need no ring maintenance.
+                let _ = NEW_RINGS.lock().get_or_insert_with(crate::fixed::FixedVec::new).push(ring_area(p.as_ptr() as usize, pages, direction));
+                (p.as_ptr() as usize as PhysAddr, p)
+            }
             None => (0, NonNull::dangling()),
         }
     }
@@ -133,11 +191,20 @@ unsafe impl Hal for HeapHal {
         NonNull::new(usize::try_from(paddr).unwrap_or(0) as *mut u8).unwrap_or(NonNull::dangling())
     }
 
-    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+    unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
+        match direction {
+            BufferDirection::DriverToDevice => crate::arch::dma_clean(buffer.as_ptr()),
+            // No dirty line may be written back over what the device is about to write.
+            BufferDirection::DeviceToDriver | BufferDirection::Both => crate::arch::dma_invalidate(buffer.as_ptr()),
+        }
         buffer.cast::<u8>().as_ptr() as usize as PhysAddr
     }
 
-    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+    unsafe fn unshare(_paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        if direction != BufferDirection::DriverToDevice {
+            crate::arch::dma_invalidate(buffer.as_ptr());
+        }
+    }
 }
 
 /// How the driver waits for a completion.
@@ -188,6 +255,8 @@ impl fmt::Display for Op {
 pub struct Blk<T: Transport> {
     transport: T,
     queue: VirtQueue<HeapHal, QUEUE_SIZE>,
+    /// The queue's ring memory, for cache maintenance around each request.
+    rings: Rings,
     /// `BUFFER_PAGES` pages from `HeapHal::dma_alloc`: header, status and data. Never freed: a
     /// device that was disabled mid-request might still write there.
     buffers: NonNull<u8>,
@@ -231,6 +300,7 @@ impl<T: Transport> Blk<T> {
                 return Err(e);
             }
         };
+        take_new_rings();
         let queue = match VirtQueue::new(&mut transport, 0, false, false) {
             Ok(q) => q,
             Err(e) => {
@@ -238,7 +308,10 @@ impl<T: Transport> Blk<T> {
                 return Err(format!("queue 0: {e}"));
             }
         };
+        let rings = Rings(take_new_rings());
         let (paddr, buffers) = HeapHal::dma_alloc(BUFFER_PAGES, BufferDirection::Both);
+        // The bounce pages are maintained per request buffer, by `share`/`unshare`.
+        take_new_rings();
         if paddr == 0 {
             transport.set_status(DeviceStatus::empty());
             return Err(format!(
@@ -250,6 +323,7 @@ impl<T: Transport> Blk<T> {
         Ok(Blk {
             transport,
             queue,
+            rings,
             buffers,
             capacity,
             features,
@@ -406,6 +480,12 @@ impl<T: Transport> Blk<T> {
         }
     }
 
+    /// Whether the device has returned a used element (reading the used ring afresh).
+    fn poll_used(&self) -> bool {
+        self.rings.for_driver();
+        self.queue.can_pop()
+    }
+
     /// Adds the buffers to the queue, notifies the device, waits for the used element and
     /// pops it; returns the used length.
     fn submit<'a>(
@@ -422,15 +502,17 @@ impl<T: Transport> Blk<T> {
             Ok(t) => t,
             Err(e) => return Err(self.misbehaved(format!("cannot queue a {op}: {e}"))),
         };
+        self.rings.for_device();
+        self.rings.for_driver();
         if self.queue.should_notify() {
             self.transport.notify(0);
         }
         self.requests += 1;
         let timeout = waiter.timeout_ns();
         let deadline = timeout.map_or(u64::MAX, |t| waiter.now_ns().saturating_add(t));
-        while !self.queue.can_pop() {
+        while !self.poll_used() {
             if waiter.now_ns() >= deadline {
-                if (0..GRACE_POLLS).any(|_| self.queue.can_pop()) {
+                if (0..GRACE_POLLS).any(|_| self.poll_used()) {
                     break;
                 }
                 return Err(self.misbehaved(format!(

@@ -40,25 +40,8 @@ impl CvmCpu {
 
 /// One-time EL2 set-up for running cVMs at EL0.
 pub fn init() -> Result<(), &'static str> {
-    // CPTR_EL2 (E2H=0 layout): TFP (bit 10) = 0 so FP/SIMD is not trapped; on Morello TC
-    // (bit 9) = 0 so capability instructions are not trapped (TF-A leaves CPTR_EL2 unknown).
-    // The other low bits are RES1 on stock aarch64; on Morello bit 9 is TC, not RES1.
-    let cptr: u64 = if cfg!(feature = "cheri") { 0x31ff } else { 0x33ff };
-    // CPACR_EL1: FPEN = 0b11 (bits 21:20) and, on Morello, CEN = 0b11 (bits 19:18) so EL0 may
-    // execute FP and capability instructions (the capability ones it has authority for).
-    let cpacr: u64 = (3 << 20) | if cfg!(feature = "cheri") { 3 << 18 } else { 0 };
-    // SAFETY: these registers only control trapping of lower-EL and EL2 FP/capability
-    // instructions; nothing is running at EL0/EL1 yet.
-    unsafe {
-        asm!(
-            "msr cptr_el2, {cptr}",
-            "msr cpacr_el1, {cpacr}",
-            "isb",
-            cptr = in(reg) cptr,
-            cpacr = in(reg) cpacr,
-            options(nostack),
-        );
-    }
+    // FP/SIMD and capability instructions are already untrapped at EL0: in host mode
+    // (E2H = TGE = 1) CPTR_EL2.FPEN/CEN govern EL0, and `mmu::enter_host_mode` set both.
     #[cfg(feature = "cheri")]
     // SAFETY: CCTLR_EL0 = 0: cVM addresses are absolute (no DDC/PCC base offsetting) and EL0
     // exceptions... are unaffected; only cVM execution reads it.
@@ -131,7 +114,7 @@ fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole)
 
 pub fn save_fp(fp: &mut FpState) {
     // SAFETY: stores q0..q31/FPCR/FPSR into `fp` (16-byte aligned, 528 bytes); EL2 FP is not
-    // trapped (CPTR_EL2.TFP = 0, set in `init`). The monitor itself never uses FP registers.
+    // trapped (CPTR_EL2.FPEN = 0b11, set by `mmu::enter_host_mode`). The monitor itself never uses FP registers.
     unsafe {
         asm!(
             ".arch_extension fp",

@@ -1,4 +1,5 @@
-//! The aarch64 backend: capmon runs at EL2 (non-secure), identity-mapped, and is the only
+//! The aarch64 backend: capmon runs at EL2 (non-secure) as a VHE host (HCR_EL2.E2H = 1,
+//! TGE = 1), identity-mapped with the MMU and caches on (`mmu.rs`), and is the only
 //! privileged code. Entry, vectors and exception returns are in `entry.S`.
 //!
 //! Interrupt policy: the monitor runs with IRQs masked and unmasks them only while idle
@@ -8,7 +9,7 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CurrentEL, HCR_EL2};
+use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CurrentEL};
 use arm_gic::gicv3::registers::{Gicd, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicV3};
 use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
@@ -44,16 +45,13 @@ pub fn privilege_level() -> (&'static str, bool) {
     }
 }
 
-/// On Morello: makes capability instructions usable at EL2 and checks they work, before the
-/// first one runs. TF-A leaves CPTR_EL2 unknown, so TC (bit 9, trap capability instructions
-/// to EL2) is cleared here. If EL3 firmware left them disabled (TF-A built without
-/// ENABLE_MORELLO_CAP), the first capability instruction traps to EL3 and never returns:
-/// the console then stops right after the line printed before this call.
+/// On Morello: checks that capability instructions work at EL2, before the first one runs.
+/// `mmu::enter_host_mode` has already set CPTR_EL2.CEN (TF-A leaves CPTR_EL2 unknown). If EL3
+/// firmware left them disabled (TF-A built without ENABLE_MORELLO_CAP), the first capability
+/// instruction traps to EL3 and never returns: the console then stops right after the line
+/// printed before this call.
 #[cfg(feature = "cheri")]
 pub fn enable_capabilities() -> Result<(), &'static str> {
-    // SAFETY: CPTR_EL2 only controls trapping to EL2; TFP (bit 10) stays 0 so FP is not
-    // trapped either; the low RES1 bits other than TC are kept set.
-    unsafe { asm!("msr cptr_el2, {}", "isb", in(reg) 0x31ffu64, options(nomem, nostack)) };
     let tag: u64;
     // SAFETY: reads DDC into c9 and its tag into x10; c9/x9 and x10 are declared clobbered.
     unsafe {
@@ -206,10 +204,7 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     // software driving the GIC (it runs with no OS), and the GIC is identity-accessible.
     let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(gicd), gicr, cpus) }
         .map_err(|_| "GICv3 redistributor layout not understood")?;
-    // Route physical IRQs, FIQs and SErrors to EL2: with IMO=0 they would target EL1 and be
-    // masked while capmon runs at EL2. TGE makes EL0 (where cVMs will run) trap straight to
-    // EL2, with no EL1 state to manage.
-    HCR_EL2.write(HCR_EL2::RW::EL1IsAarch64 + HCR_EL2::TGE::SET + HCR_EL2::AMO::SET + HCR_EL2::IMO::SET + HCR_EL2::FMO::SET);
+    // Physical IRQs already target EL2: `mmu::enter_host_mode` set HCR_EL2 (TGE, IMO, ...).
     // EL2 must enable its own system-register interface before the EL1 one used below.
     GicCpuInterface::enable_system_register_el2(true);
     gic.setup(0);
@@ -276,4 +271,7 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
 #[cfg(feature = "cheri")]
 pub mod caps;
 pub mod cvm;
+pub mod mmu;
 pub mod switch;
+
+pub use mmu::{dma_clean, dma_invalidate, sync_code};

@@ -231,3 +231,26 @@ extern "C" fn capmon_trap(frame: &mut TrapFrame) {
         ));
     }
 }
+
+/// DMA cache maintenance, the same interface as aarch64's. The RISC-V machines capmon runs on
+/// (QEMU virt, M-mode, no translation) keep device DMA coherent with the CPU, so only the
+/// ordering remains: every earlier memory access completes before any later one or any MMIO
+/// access (e.g. the notify that hands the buffer to the device).
+pub fn dma_clean(buffer: *const [u8]) {
+    let _ = buffer;
+    // SAFETY: a fence only orders this hart's memory and I/O accesses.
+    unsafe { asm!("fence iorw, iorw", options(nostack, preserves_flags)) };
+}
+
+/// After a device wrote `buffer` (and before it starts): on these coherent machines, ordering only.
+pub fn dma_invalidate(buffer: *const [u8]) {
+    dma_clean(buffer);
+}
+
+/// After the monitor wrote code with data stores (the ELF loader): makes this hart's
+/// instruction fetches see it.
+pub fn sync_code(range: crate::addr::PhysRange) {
+    let _ = range;
+    // SAFETY: fence.i only synchronizes this hart's instruction fetches with its earlier stores.
+    unsafe { asm!("fence.i", options(nostack, preserves_flags)) };
+}
