@@ -87,6 +87,7 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
     })
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     let range = check_buffer(&guest.memory(), ptr, len)?;
     let len = len.min(MAX_TRANSFER);
@@ -97,6 +98,7 @@ fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Erro
     Ok(len)
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     check_buffer(&guest.memory(), ptr, len)?;
     let mut bytes = [0u8; MAX_TRANSFER_BYTES];
@@ -107,6 +109,7 @@ fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error
 
 /// `disk_read`/`disk_write`: the grant first (so a cVM without one learns nothing else), then
 /// the whole buffer the cVM named, then the transfer, cut to `DISK_MAX_SECTORS`.
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, access: Access) -> Result<u64, Error> {
     let extent = grant::check(guest.disk_grant().as_ref(), sector, count, access)?;
     let len = count.checked_mul(SECTOR_SIZE).ok_or(Error::Invalid)?;
@@ -122,6 +125,7 @@ fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, acce
     Ok(extent.count)
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     const SIZE: u64 = core::mem::size_of::<WhoAmI>() as u64;
     if len < SIZE {

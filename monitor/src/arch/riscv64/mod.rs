@@ -19,6 +19,8 @@ global_asm!(include_str!("entry.S"));
 
 #[cfg(feature = "cheri")]
 pub mod caps;
+#[cfg(feature = "cheri")]
+use crate::arch::insn::cheri_riscv as r;
 pub mod cvm;
 pub mod switch;
 
@@ -171,12 +173,45 @@ pub fn halt() -> ! {
 /// Sleeps until an interrupt is pending, then takes it. `wfi` runs with mstatus.MIE clear: an
 /// interrupt enabled in `mie` wakes it even then, so one that arrives after the caller last
 /// checked its condition ends the wait instead of being taken just before `wfi`.
+///
+/// MEPCC (mepc) is kept across the interrupt: a hostcall handler waits here (for a disk) while
+/// the cVM's PC is in MEPCC (`switch`), and the trap would overwrite it.
 pub fn wait_for_interrupt() {
-    // SAFETY: setting mstatus.MIE after wfi is the one place the monitor takes interrupts;
-    // the trap vector preserves every general register and callers hold no lock an interrupt
-    // handler takes.
+    #[cfg(feature = "cheri")]
+    {
+        let mut saved = caps::CapSlot::null();
+        // SAFETY: setting mstatus.MIE after wfi is the one place the monitor takes interrupts;
+        // the trap vector preserves every general register (as integers) and callers hold no
+        // lock an interrupt handler takes. MEPCC goes through the scratch c6 (x6 declared
+        // clobbered) into `saved`, a 16-byte aligned slot (capability store: the tag is kept),
+        // and back after the trap; no capability stays in a register across it.
+        unsafe {
+            asm!(
+                ".word {read}",   // cspecialrw c6, mepcc, c0
+                ".word {store}",  // sc c6, 0(a0)
+                "wfi", "csrs mstatus, {m}", "csrc mstatus, {m}",
+                ".word {load}",   // lc c6, 0(a0)
+                ".word {write}",  // cspecialrw c0, mepcc, c6
+                read = const r::cspecialrw(6, r::scr::MEPCC, 0),
+                store = const r::sc(6, 10, 0),
+                load = const r::lc(6, 10, 0),
+                write = const r::cspecialrw(0, r::scr::MEPCC, 6),
+                m = in(reg) MSTATUS_MIE,
+                in("x10") saved.0.as_mut_ptr(),
+                out("x6") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(feature = "cheri"))]
+    // SAFETY: as above; mepc is kept in a general register, which the trap vector restores.
     unsafe {
-        asm!("wfi", "csrs mstatus, {m}", "csrc mstatus, {m}", m = in(reg) MSTATUS_MIE, options(nomem, nostack));
+        asm!(
+            "csrr {e}, mepc", "wfi", "csrs mstatus, {m}", "csrc mstatus, {m}", "csrw mepc, {e}",
+            m = in(reg) MSTATUS_MIE,
+            e = out(reg) _,
+            options(nomem, nostack),
+        );
     }
 }
 
