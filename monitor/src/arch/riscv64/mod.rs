@@ -109,16 +109,30 @@ pub fn now() -> u64 {
     clint().map_or(0, |c| c.now())
 }
 
-/// Arms the machine timer for `deadline`; `u64::MAX` (never) masks it instead: mtimecmp =
-/// u64::MAX would make QEMU arm its own timer at the end of time (an overflowed, arbitrary one
-/// in older QEMUs), which `-icount sleep=off` jumps the clock to as soon as the CPU idles. The
-/// comparator is left in the past, so its interrupt is pending but masked and wakes nothing.
+/// Arms the machine timer for `deadline`; `u64::MAX` (never) disarms it: masks it (mie.MTIE)
+/// and moves mtimecmp to two ticks from now, after which its interrupt is pending but masked
+/// and wakes nothing.
+///
+/// Why not simply mtimecmp = u64::MAX or a value in the past: QEMU's CLINT runs a timer of its
+/// own for mtimecmp, and `-icount sleep=off` jumps the clock to it as soon as the CPU idles.
+/// u64::MAX arms it at the end of time (an overflowed, arbitrary deadline in older QEMUs; QEMU
+/// livelocks on either); a value in the past raises the interrupt but leaves QEMU's timer
+/// armed for the previous deadline (e.g. the end of a cVM's slice, milliseconds away), which
+/// an idle wait then jumps to. Two ticks ahead replaces that timer with one that expires by
+/// itself within 200 ns (at 10 MHz); one tick could already have passed between the read of
+/// mtime and the write. Disarming an already disarmed timer does nothing, so a caller that
+/// disarms early (the disk requests) has its wait find no QEMU timer left at all.
 pub fn set_timer(deadline: u64) {
     if let Some(clint) = clint() {
         if deadline == u64::MAX {
-            // SAFETY: clearing mie.MTIE only masks the timer interrupt.
-            unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
-            clint.set_deadline(0, 0);
+            let mie: usize;
+            // SAFETY: reading mie has no side effects.
+            unsafe { asm!("csrr {}, mie", out(reg) mie, options(nomem, nostack)) };
+            if mie & MIE_MTIE != 0 {
+                // SAFETY: clearing mie.MTIE only masks the timer interrupt.
+                unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
+                clint.set_deadline(0, clint.now().saturating_add(2));
+            }
         } else {
             clint.set_deadline(0, deadline);
             // SAFETY: setting mie.MTIE takes effect only while mstatus.MIE is set (in

@@ -340,28 +340,20 @@ global_asm!(
     "cvm_resume:",                    // s1 = cvm_trap, s0 = context, mscratch/mepc = the cVM's t6/PC
     "  csrw mtvec, s1",
     "  mv t6, s0",
-    "  ld x1, 16(t6)",   "  ld x2, 32(t6)",   "  ld x3, 48(t6)",   "  ld x4, 64(t6)",
-    "  ld x5, 80(t6)",   "  ld x6, 96(t6)",   "  ld x7, 112(t6)",  "  ld x8, 128(t6)",
-    "  ld x9, 144(t6)",  "  ld x10, 160(t6)", "  ld x11, 176(t6)", "  ld x12, 192(t6)",
-    "  ld x13, 208(t6)", "  ld x14, 224(t6)", "  ld x15, 240(t6)", "  ld x16, 256(t6)",
-    "  ld x17, 272(t6)", "  ld x18, 288(t6)", "  ld x19, 304(t6)", "  ld x20, 320(t6)",
-    "  ld x21, 336(t6)", "  ld x22, 352(t6)", "  ld x23, 368(t6)", "  ld x24, 384(t6)",
-    "  ld x25, 400(t6)", "  ld x26, 416(t6)", "  ld x27, 432(t6)", "  ld x28, 448(t6)",
-    "  ld x29, 464(t6)", "  ld x30, 480(t6)",
+    // x1..x30 ← the context (x<n> at 16n).
+    ".irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
+    "  ld x\\n, (16 * \\n)(t6)",
+    ".endr",
     "  csrrw t6, mscratch, t6",       // t6 = the cVM's t6, mscratch = context
     "  mret",
     "",
     ".balign 4",
     "cvm_trap:",                      // x1..x31, mepc the cVM's; mscratch = context
     "  csrrw t6, mscratch, t6",       // t6 = context, mscratch = the cVM's t6
-    "  sd x1, 16(t6)",   "  sd x2, 32(t6)",   "  sd x3, 48(t6)",   "  sd x4, 64(t6)",
-    "  sd x5, 80(t6)",   "  sd x6, 96(t6)",   "  sd x7, 112(t6)",  "  sd x8, 128(t6)",
-    "  sd x9, 144(t6)",  "  sd x10, 160(t6)", "  sd x11, 176(t6)", "  sd x12, 192(t6)",
-    "  sd x13, 208(t6)", "  sd x14, 224(t6)", "  sd x15, 240(t6)", "  sd x16, 256(t6)",
-    "  sd x17, 272(t6)", "  sd x18, 288(t6)", "  sd x19, 304(t6)", "  sd x20, 320(t6)",
-    "  sd x21, 336(t6)", "  sd x22, 352(t6)", "  sd x23, 368(t6)", "  sd x24, 384(t6)",
-    "  sd x25, 400(t6)", "  sd x26, 416(t6)", "  sd x27, 432(t6)", "  sd x28, 448(t6)",
-    "  sd x29, 464(t6)", "  sd x30, 480(t6)",
+    // x1..x30 → the context (x<n> at 16n).
+    ".irp n, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
+    "  sd x\\n, (16 * \\n)(t6)",
+    ".endr",
     "  mv s0, t6",                    // s0 = context, for `cvm_resume` (callee-saved)
     call_handler!(),
     monitor_sp = const MONITOR_SP, handler = const HANDLER, handler_data = const HANDLER_DATA,
