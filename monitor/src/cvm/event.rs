@@ -49,6 +49,22 @@ pub enum CvmEvent {
     Fault(alloc::boxed::Box<Fault>),
 }
 
+/// The run loop's side of running one cVM: the architecture's `run_until` hands it each exit
+/// of the cVM, with the cVM's registers saved in `cpu()`, and resumes the cVM while `exit`
+/// answers `Continue` (on RISC-V straight from the trap path, without leaving the switcher).
+pub trait Exits {
+    /// The architecture's per-cVM CPU state.
+    type Cpu;
+    /// What ends the run.
+    type Done;
+    fn cpu(&mut self) -> &mut Self::Cpu;
+    /// A hostcall or interrupt (never a fault). Before a `Continue` it may change the saved
+    /// hostcall result register, nothing else of the cVM's saved state.
+    fn exit(&mut self, event: CvmEvent) -> core::ops::ControlFlow<Self::Done>;
+    /// A fault always ends the run (the handler may restart the cVM, replacing its state).
+    fn fault(&mut self, fault: alloc::boxed::Box<Fault>) -> Self::Done;
+}
+
 /// The report line. `capability` is how the involved capability is shown (its model, or
 /// "none (no capability hardware)" on stock boards).
 pub struct FaultReport<'a> {

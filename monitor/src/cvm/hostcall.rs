@@ -116,6 +116,7 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
     })
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     let range = check_buffer(&guest.memory(), ptr, len)?;
     let len = len.min(MAX_TRANSFER);
@@ -126,6 +127,7 @@ fn console_write(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Erro
     Ok(len)
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     check_buffer(&guest.memory(), ptr, len)?;
     let mut bytes = [0u8; MAX_TRANSFER_BYTES];
@@ -136,6 +138,7 @@ fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error
 
 /// `disk_read`/`disk_write`: the grant first (so a cVM without one learns nothing else), then
 /// the whole buffer the cVM named, then the transfer, cut to `DISK_MAX_SECTORS`.
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, access: Access) -> Result<u64, Error> {
     let extent = grant::check(guest.disk_grant().as_ref(), sector, count, access)?;
     let len = count.checked_mul(SECTOR_SIZE).ok_or(Error::Invalid)?;
@@ -164,6 +167,7 @@ fn net_info(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
 
 /// `net_send`: the grant first, then the buffer, then the frame's own checks (length, source
 /// address) on a copy the cVM can no longer change.
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn net_send(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     let grant = guest.net_grant().ok_or(Error::Denied)?;
     let range = check_buffer(&guest.memory(), ptr, len)?;
@@ -181,6 +185,7 @@ fn net_recv(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     guest.net_recv(range)
 }
 
+#[inline(never)] // keeps its buffer off the frame of the hostcall fast path
 fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     const SIZE: u64 = core::mem::size_of::<WhoAmI>() as u64;
     if len < SIZE {

@@ -5,7 +5,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::ops::Range;
+use core::ops::{ControlFlow, Range};
 
 use capmon_abi::{Error, NetInfo, WhoAmI, NAME_MAX};
 
@@ -13,7 +13,7 @@ use crate::addr::PhysRange;
 use crate::cap::Capability;
 use crate::arch::current as arch;
 use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
-use crate::cvm::event::{CapRole, CvmEvent, Fault, FaultReport};
+use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault, FaultReport};
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
 use crate::cvm::manifest::{self, CvmSpec, OnFault};
@@ -216,21 +216,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
-                let mut entered = now;
-                let transition = loop {
-                    let event = cpu::run(&mut cvm.cpu);
-                    let after = arch::now();
-                    cvm.used_ticks += after.saturating_sub(entered);
-                    entered = after;
-                    match cvm.handle(event, freq) {
-                        // Fast path: a hostcall or interrupt that leaves the cVM runnable goes
-                        // straight back in while its slice and budget last (the timer is
-                        // already armed for the earlier of the two).
-                        // A frame for another cVM ends it too, so the frame is delivered.
-                        Transition::Continue if after < deadline && !(uses_net && nets::pending()) => continue,
-                        other => break other,
-                    }
-                };
+                let transition = cpu::run_until(&mut Turn { cvm: &mut *cvm, freq, deadline, accounted: now , uses_net });
                 match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
@@ -252,7 +238,12 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                             };
                             match cvm.fault(&fault) {
                                 Transition::Set(state) => scheduler.set_state(index, state),
-                                _ => on_cpu = on_cpu.filter(|&i| i != index),
+                                _ => {
+                                    // Restarted: whatever it was sleeping or waiting for is
+                                    // gone with its old run.
+                                    on_cpu = on_cpu.filter(|&i| i != index);
+                                    scheduler.set_state(index, State::Ready);
+                                }
                             }
                         }
                     }
@@ -286,6 +277,59 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         }
     }
     pass
+}
+
+/// One turn of a cVM on the CPU: each exit is handled, and the cVM resumes while it may.
+struct Turn<'a> {
+    cvm: &'a mut Cvm,
+    freq: u64,
+    /// The end of its slice or budget, whichever is first; the timer is armed for it.
+    deadline: u64,
+    /// Counter ticks up to which its CPU time is accounted.
+    accounted: u64,
+    /// Some cVM has a network grant: a device interrupt ends the turn so `nets::poll` runs.
+    uses_net: bool,
+}
+
+impl Turn<'_> {
+    /// Charges the cVM for its time since the last call; returns the time now.
+    fn account(&mut self) -> u64 {
+        let now = arch::now();
+        self.cvm.used_ticks += now.saturating_sub(self.accounted);
+        self.accounted = now;
+        now
+    }
+}
+
+impl Exits for Turn<'_> {
+    type Cpu = CvmCpu;
+    type Done = Transition;
+    fn cpu(&mut self) -> &mut CvmCpu {
+        &mut self.cvm.cpu
+    }
+    fn exit(&mut self, event: CvmEvent) -> ControlFlow<Transition> {
+        let interrupt = matches!(event, CvmEvent::Interrupt);
+        let transition = self.cvm.handle(event, self.freq);
+        // Fast path: a hostcall that leaves the cVM runnable goes straight back in, with no
+        // clock read and no scheduler decision. The timer is armed for the deadline (a disk
+        // wait puts it back), so once that has passed its interrupt is pending and preempts
+        // the cVM as soon as it runs; that exit takes the check below.
+        if matches!(transition, Transition::Continue) && !interrupt {
+            return ControlFlow::Continue(());
+        }
+        let now = self.account();
+        match transition {
+            // An interrupt resumes the cVM while its slice and budget last, unless it brought
+            // frames: then the run loop delivers them (and wakes their cVMs) first.
+            Transition::Continue if now < self.deadline && !(self.uses_net && nets::pending()) => ControlFlow::Continue(()),
+            other => ControlFlow::Break(other),
+        }
+    }
+    fn fault(&mut self, fault: Box<Fault>) -> Transition {
+        // Charged before a restart starts its count afresh.
+        self.account();
+        self.cvm.fault(&fault)
+    }
 }
 
 /// Converts counter ticks to nanoseconds. Every counter capmon has met runs at a divisor of
@@ -380,56 +424,84 @@ impl Cvm {
         Ok((u64::try_from(strings.len()).map_err(|_| too_big())?, argv, argv))
     }
 
-    /// Acts on one exit.
+    /// Acts on one exit. The common case (a hostcall that returns a value) stays inline and
+    /// call-free; everything else is outlined, so the hostcall fast path's frame stays small.
+    #[inline(always)]
     fn handle(&mut self, event: CvmEvent, freq: u64) -> Transition {
         match event {
-            CvmEvent::Interrupt => {
-                arch::handle_interrupts();
-                Transition::Continue
-            }
+            CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
                 let args = cpu::hostcall_args(&self.cpu);
-                let outcome = hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args);
-                match outcome {
+                match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
-                            println!(
-                                "cvm {}: hostcall {number} refused: a buffer reaches outside its memory (args {:#x}, {:#x})",
-                                self.spec.name, args[0], args[1]
-                            );
+                            self.refused(number);
                         }
                         cpu::set_result(&mut self.cpu, value);
                         Transition::Continue
                     }
-                    Outcome::Yield => {
-                        cpu::set_result(&mut self.cpu, 0);
-                        Transition::Yield
-                    }
-                    Outcome::WaitNet(ns) => {
-                        // The result is set when it runs again (`net_waiting`).
-                        self.net_waiting = true;
-                        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
-                        Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
-                    }
-                    Outcome::Sleep(ns) => {
-                        cpu::set_result(&mut self.cpu, 0);
-                        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
-                        Transition::Set(State::Sleeping { until: arch::now().saturating_add(ticks) })
-                    }
-                    Outcome::Exit(code) => {
-                        self.flush_line();
-                        println!("cvm {}: exit {code}", self.spec.name);
-                        self.ending = Some(Ending::Exited(code));
-                        self.end();
-                        Transition::Set(State::Ended)
-                    }
+                    outcome => self.end_turn(outcome, freq),
                 }
             }
             CvmEvent::Fault(fault) => self.fault(&fault),
         }
     }
 
+    #[inline(never)]
+    fn interrupt() -> Transition {
+        arch::handle_interrupts();
+        Transition::Continue
+    }
+
+    /// Logs a hostcall refused for a buffer outside the cVM's memory.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, number: u64) {
+        let args = cpu::hostcall_args(&self.cpu);
+        println!(
+            "cvm {}: hostcall {number} refused: a buffer reaches outside its memory (args {:#x}, {:#x})",
+            self.spec.name, args[0], args[1]
+        );
+    }
+
+    /// A hostcall outcome other than a returned value: the cVM's turn ends.
+    #[inline(always)]
+    fn end_turn(&mut self, outcome: Outcome, freq: u64) -> Transition {
+        match outcome {
+            Outcome::Return(value) => {
+                cpu::set_result(&mut self.cpu, value);
+                Transition::Continue
+            }
+            Outcome::Yield => {
+                cpu::set_result(&mut self.cpu, 0);
+                Transition::Yield
+            }
+            Outcome::Sleep(ns) => {
+                cpu::set_result(&mut self.cpu, 0);
+                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+                Transition::Set(State::Sleeping { until: arch::now().saturating_add(ticks) })
+            }
+            Outcome::WaitNet(ns) => {
+                // The result is set when it runs again (`net_waiting`).
+                self.net_waiting = true;
+                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+                Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
+            }
+            Outcome::Exit(code) => self.exited(code),
+        }
+    }
+
+    #[inline(never)]
+    fn exited(&mut self, code: i64) -> Transition {
+        self.flush_line();
+        println!("cvm {}: exit {code}", self.spec.name);
+        self.ending = Some(Ending::Exited(code));
+        self.end();
+        Transition::Set(State::Ended)
+    }
+
     /// Reports a fault and stops or restarts the cVM, per its manifest.
+    #[inline(never)]
     fn fault(&mut self, fault: &Fault) -> Transition {
         self.flush_line();
         let held;
@@ -467,7 +539,7 @@ impl Cvm {
     fn end(&mut self) {
         self.memory_mut().fill(0);
         if let Some(g) = &self.net {
-            nets::clear(g, self.slot);
+            nets::detach(g, self.slot);
         }
     }
 

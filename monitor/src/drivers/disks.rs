@@ -220,8 +220,12 @@ fn with_disk(
     };
     let blk = disk.blk.as_mut().ok_or(Error::Io)?;
     // The wait borrows the timer: the run loop armed it for the cVM's slice and resumes the cVM
-    // without re-arming it, so it is put back.
+    // without re-arming it, so it is put back. It is disarmed first, well before the request
+    // waits: on RISC-V, QEMU's CLINT keeps a timer of its own a tick or two after a disarm
+    // (`arch::set_timer`), and this way it has expired before the CPU idles, so `-icount
+    // sleep=off` has no deadline to jump the clock to while the device works.
     let armed = arch::timer_deadline();
+    arch::set_timer(u64::MAX);
     let result = op(blk, &mut waiter);
     arch::set_timer(armed);
     drop(disks);

@@ -49,6 +49,8 @@ struct Interface {
     dropped: u32,
     received: u64,
     sent: u64,
+    /// Its cVM ended: nothing is queued for it any more (the entry stays for the statistics).
+    ended: bool,
 }
 
 struct Device {
@@ -72,7 +74,8 @@ struct Nets {
 static NETS: Mutex<Nets> = Mutex::new(Nets { devices: Vec::new(), woken: 0 });
 /// Slots of net devices in `virtio_irq`'s pending mask.
 static IRQ_MASK: AtomicU32 = AtomicU32::new(0);
-/// A local delivery woke a cVM; [`poll`] reports it.
+/// A local delivery woke a cVM, or a device has more completions than one poll takes:
+/// [`poll`] has work without an interrupt.
 static LOCAL_WAKE: AtomicBool = AtomicBool::new(false);
 /// Some device is polled (no interrupt): [`pending`] is always true.
 static POLLED: AtomicBool = AtomicBool::new(false);
@@ -161,7 +164,7 @@ pub fn device_mac(index: u32) -> Option<[u8; 6]> {
 pub fn attach(cvm: usize, grant: &NetGrant) {
     let mut nets = NETS.lock();
     if let Some(device) = usize::try_from(grant.device).ok().and_then(|d| nets.devices.get_mut(d)) {
-        device.interfaces.push(Interface { cvm, mac: grant.mac, queue: VecDeque::new(), dropped: 0, received: 0, sent: 0 });
+        device.interfaces.push(Interface { cvm, mac: grant.mac, queue: VecDeque::new(), dropped: 0, received: 0, sent: 0, ended: false });
     }
 }
 
@@ -181,7 +184,7 @@ pub fn needs_polling() -> bool {
 fn deliver(interfaces: &mut [Interface], to: &[usize], frame: &[u8]) -> u64 {
     let mut woken = 0;
     for &i in to {
-        let Some(iface) = interfaces.get_mut(i) else { continue };
+        let Some(iface) = interfaces.get_mut(i).filter(|iface| !iface.ended) else { continue };
         if iface.queue.len() >= QUEUE_FRAMES {
             iface.dropped = iface.dropped.saturating_add(1);
             continue;
@@ -224,6 +227,13 @@ pub fn poll() -> u64 {
         let mut unclaimed = 0;
         let result = nic.receive(|frame| {
             let Some(dest) = net_grant::destination(frame) else { return };
+            // A frame "from" a local interface came back from the wire (a backend that loops
+            // frames back, or someone spoofing a cVM): its local copies were delivered when it
+            // was sent.
+            if frame.get(6..12).is_some_and(|src| macs.iter().any(|m| m[..] == *src)) {
+                unclaimed += 1;
+                return;
+            }
             let route = net_grant::route(&dest, None, &macs);
             if route.local.is_empty() {
                 unclaimed += 1;
@@ -235,6 +245,9 @@ pub fn poll() -> u64 {
             Ok(r) => {
                 device.from_wire += r.frames;
                 device.unclaimed += r.malformed;
+                if r.more {
+                    LOCAL_WAKE.store(true, Ordering::Relaxed);
+                }
             }
             Err(NetError::Misbehaved(what)) => reports.push(disable(index, device, &what)),
             Err(_) => {}
@@ -336,6 +349,15 @@ pub fn clear(grant: &NetGrant, cvm: usize) {
     let _ = with_interface(grant, cvm, |iface| {
         iface.queue.clear();
         iface.dropped = 0;
+    });
+}
+
+/// Retires cVM `cvm`'s interface (it ended): its queue is emptied and nothing more is queued
+/// for its MAC.
+pub fn detach(grant: &NetGrant, cvm: usize) {
+    let _ = with_interface(grant, cvm, |iface| {
+        iface.queue.clear();
+        iface.ended = true;
     });
 }
 

@@ -63,6 +63,10 @@ pub struct Received {
     pub frames: u64,
     /// Runts and oversized frames, dropped.
     pub malformed: u64,
+    /// More completions are waiting (the batch ended first): poll again soon. With
+    /// `RING_EVENT_IDX` the device interrupts only once the driver has caught up, so without
+    /// another poll they would wait for ever.
+    pub more: bool,
 }
 
 /// One virtio-net device.
@@ -172,6 +176,11 @@ impl<T: Transport> Nic<T> {
             }
             self.post(slot)?;
         }
+        // `pop_used` publishes how far the driver got (`used_event`) and the device publishes
+        // new entries: a full fence keeps this check from being ordered before that store, so
+        // a completion can't slip between them unannounced.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        done.more = self.raw.poll_receive().is_some();
         Ok(done)
     }
 

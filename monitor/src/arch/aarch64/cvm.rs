@@ -4,10 +4,11 @@
 //! exit from `switch::run_cvm` into a [`CvmEvent`].
 
 use core::arch::asm;
+use core::ops::ControlFlow;
 
 use super::switch::{self, CvmContext, Exit};
 use crate::arch::syndrome::ArmSyndrome;
-use crate::cvm::event::{CapRole, CvmEvent, Fault};
+use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault};
 use crate::cvm::start::CapMismatch;
 
 /// The capability format regions are planned with (also on stock aarch64, so both builds lay
@@ -159,8 +160,22 @@ pub fn restore_fp(fp: &FpState) {
     }
 }
 
+/// Runs the cVM in `exits.cpu()`, handing each of its exits to `exits.exit`, until that
+/// answers `Break`.
+pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
+    loop {
+        let event = match run(exits.cpu()) {
+            CvmEvent::Fault(fault) => return exits.fault(fault),
+            event => event,
+        };
+        if let ControlFlow::Break(done) = exits.exit(event) {
+            return done;
+        }
+    }
+}
+
 /// Runs the cVM until its next exception and says what happened.
-pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
+fn run(cpu: &mut CvmCpu) -> CvmEvent {
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
     // it holds this cVM's confined state; interrupts are masked in the monitor.
     let exit = unsafe { switch::run_cvm(&mut cpu.context) };

@@ -80,23 +80,6 @@ pub fn with_address(dst: &mut [u64; 2], src: &[u64; 2], address: u64) {
     }
 }
 
-/// Moves a slot's address on by 4 bytes (past an `ecall`).
-pub fn advance(slot: &mut [u64; 2]) {
-    // SAFETY: loads the aligned slot into c6, CIncOffsetImm 4, stores it back.
-    unsafe {
-        asm!(
-            ".word {ld}",       // lc c6, 0(a0)
-            ".word {inc}",      // cincoffsetimm c6, c6, 4
-            ".word {st}",       // sc c6, 0(a0)
-            ld = const r::lc(6, 10, 0),
-            inc = const r::cincoffsetimm(6, 6, 4),
-            st = const r::sc(6, 10, 0),
-            in("x10") slot.as_mut_ptr(),
-            out("x6") _,
-        );
-    }
-}
-
 /// What the hardware says a slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HwCap {

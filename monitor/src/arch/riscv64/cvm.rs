@@ -9,11 +9,12 @@
 //! bounds; the data part is exactly the data capability's.
 
 use core::arch::asm;
+use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::switch::{self, CvmContext};
 use crate::arch::syndrome::RiscvCause;
-use crate::cvm::event::{CapRole, CvmEvent, Fault};
+use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault};
 use crate::cvm::start::CapMismatch;
 
 pub type Format = crate::cap::CheriRiscv;
@@ -132,12 +133,14 @@ const PMP_X: u64 = 0x04;
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
 fn program_pmp(window: &[u64; 3]) {
-    if PMP_WINDOW.iter().zip(window).all(|(held, w)| held.load(Ordering::Relaxed) == *w) {
+    let [start, data, end] = *window;
+    let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
+    if held(0) == start && held(1) == data && held(2) == end {
         return;
     }
-    for (held, w) in PMP_WINDOW.iter().zip(window) {
-        held.store(*w, Ordering::Relaxed);
-    }
+    PMP_WINDOW[0].store(start, Ordering::Relaxed);
+    PMP_WINDOW[1].store(data, Ordering::Relaxed);
+    PMP_WINDOW[2].store(end, Ordering::Relaxed);
     // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
     // [data, end) R+W. No other entry matches, so U-mode can touch nothing else.
     let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16);
@@ -149,9 +152,9 @@ fn program_pmp(window: &[u64; 3]) {
             "csrw pmpaddr1, {a1}",
             "csrw pmpaddr2, {a2}",
             "csrw pmpcfg0, {cfg}",
-            a0 = in(reg) window[0] >> 2,
-            a1 = in(reg) window[1] >> 2,
-            a2 = in(reg) window[2] >> 2,
+            a0 = in(reg) start >> 2,
+            a1 = in(reg) data >> 2,
+            a2 = in(reg) end >> 2,
             cfg = in(reg) cfg,
             options(nomem, nostack),
         );
@@ -210,29 +213,80 @@ pub fn restore_fp(fp: &FpState) {
 
 const ECALL_FROM_U: u64 = 8;
 
-/// Runs the cVM until its next trap and says what happened.
-pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
+/// One `run_until`: the run loop's handler and, once it breaks, its answer.
+struct Turn<'a, E: Exits> {
+    exits: &'a mut E,
+    done: Option<E::Done>,
+}
+
+/// Runs the cVM in `exits.cpu()`, handing each of its exits to `exits.exit` (on the monitor
+/// stack, from the trap path), until that answers `Break`.
+pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
+    let mut turn = Turn { exits, done: None };
+    let cpu = turn.exits.cpu();
     program_pmp(&cpu.window);
-    // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
-    // it holds this cVM's confined state; interrupts are masked in the monitor.
-    unsafe { switch::run_cvm(&mut cpu.context) };
+    let context: *mut CvmContext = &mut cpu.context;
+    // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher and
+    // the handler, which changes nothing but a0 and the PC before a resume), so it holds this
+    // cVM's confined state; interrupts are masked in the monitor. `context` and `turn` both
+    // come from `exits` and stay valid for the call; the switcher touches the context only
+    // while `on_trap` (the one Rust code that uses `turn` meanwhile) is not running.
+    unsafe { switch::run_cvm(context, on_trap::<E>, core::ptr::from_mut(&mut turn).cast()) };
+    match turn.done {
+        Some(done) => done,
+        // `run_cvm` returns only after `on_trap` stored an answer.
+        None => unreachable!("the switcher left without an answer"),
+    }
+}
+
+/// The switcher's handler: decodes the trap (before anything can overwrite mcause and mtval)
+/// and asks the run loop. Returns 0 to resume the cVM, 1 to leave `run_cvm`.
+extern "C" fn on_trap<E: Exits<Cpu = CvmCpu>>(data: *mut ()) -> u64 {
+    // SAFETY: `data` is the `Turn` `run_until` passed to `run_cvm`, alive on its stack for the
+    // whole call, and nothing else uses it while this runs.
+    let turn = unsafe { &mut *data.cast::<Turn<'_, E>>() };
+    let cpu = turn.exits.cpu();
+    let (mcause, mstatus): (u64, u64);
+    // SAFETY: reading mcause and mstatus has no side effects.
+    unsafe { asm!("csrr {}, mcause", "csrr {}, mstatus", out(reg) mcause, out(reg) mstatus, options(nomem, nostack)) };
     const MSTATUS_FS_DIRTY: u64 = 3 << 13;
-    if cpu.context.mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
+    if mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
         cpu.fp.dirty = true;
         cpu.fp.ever_used = true;
         FP_REGS_PRISTINE.store(false, Ordering::Relaxed);
     }
-    let ctx = &cpu.context;
-    let cause = RiscvCause { mcause: ctx.mcause, mtval: ctx.mtval };
-    let pc = ctx.pc[0];
-    if cause.is_interrupt() {
-        return CvmEvent::Interrupt;
+    let event = if mcause == ECALL_FROM_U {
+        switch::step_past_ecall();
+        CvmEvent::Hostcall { number: cpu.context.regs[17][0] }
+    } else if mcause >> 63 == 1 {
+        // Bit 63 of mcause: an interrupt.
+        CvmEvent::Interrupt
+    } else {
+        // A fault: its report reads the PC and maybe c31, and it may restart the cVM (which
+        // replaces the context), so everything goes into the context first.
+        switch::spill(&mut cpu.context);
+        let fault = fault_event(cpu, mcause);
+        turn.done = Some(turn.exits.fault(fault));
+        return 1;
+    };
+    match turn.exits.exit(event) {
+        ControlFlow::Continue(()) => 0,
+        ControlFlow::Break(done) => {
+            // A hostcall or interrupt never replaces the context: complete it before leaving.
+            switch::spill(&mut turn.exits.cpu().context);
+            turn.done = Some(done);
+            1
+        }
     }
-    if cause.code() == ECALL_FROM_U {
-        let number = ctx.regs[17][0];
-        advance_pc(cpu);
-        return CvmEvent::Hostcall { number };
-    }
+}
+
+#[inline(never)]
+fn fault_event(cpu: &CvmCpu, mcause: u64) -> alloc::boxed::Box<Fault> {
+    let mtval: u64;
+    // SAFETY: reading mtval has no side effects.
+    unsafe { asm!("csrr {}, mtval", out(reg) mtval, options(nomem, nostack)) };
+    let cause = RiscvCause { mcause, mtval };
+    let pc = cpu.context.pc[0];
     let (cause_name, role) = match (cause.code(), cause.cheri_cause()) {
         (_, Some((name, reg))) => (name, match reg.0 {
             32 => CapRole::Code,
@@ -245,12 +299,12 @@ pub fn run(cpu: &mut CvmCpu) -> CvmEvent {
         (_, None) => (cause.name(), CapRole::Data),
     };
     let address = match cause.code() {
-        0 | 1 | 4 | 5 | 6 | 7 | 12 | 13 | 15 => Some(ctx.mtval),
+        0 | 1 | 4 | 5 | 6 | 7 | 12 | 13 | 15 => Some(mtval),
         // A CHERI fault reports cause and register, not the address: decode the access.
         crate::arch::syndrome::CHERI_MCAUSE => faulting_access(cpu),
         _ => None,
     };
-    CvmEvent::Fault(alloc::boxed::Box::new(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role }))
+    alloc::boxed::Box::new(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
 }
 
 /// The address the load, store or jump at the cVM's PC tried to reach, if the PC lies in its
@@ -269,15 +323,6 @@ fn faulting_access(cpu: &CvmCpu) -> Option<u64> {
         *value = saved[0];
     }
     crate::arch::syndrome::riscv_access_address(insn, &x)
-}
-
-fn advance_pc(cpu: &mut CvmCpu) {
-    #[cfg(feature = "cheri")]
-    super::caps::advance(&mut cpu.context.pc);
-    #[cfg(not(feature = "cheri"))]
-    {
-        cpu.context.pc[0] += 4;
-    }
 }
 
 /// Capability register `n` as the cVM left it (c0..c30 on Morello, c0..c31 on RISC-V).

@@ -19,6 +19,8 @@ global_asm!(include_str!("entry.S"));
 
 #[cfg(feature = "cheri")]
 pub mod caps;
+#[cfg(feature = "cheri")]
+use crate::arch::insn::cheri_riscv as r;
 pub mod cvm;
 pub mod switch;
 
@@ -107,16 +109,30 @@ pub fn now() -> u64 {
     clint().map_or(0, |c| c.now())
 }
 
-/// Arms the machine timer for `deadline`; `u64::MAX` (never) masks it instead: mtimecmp =
-/// u64::MAX would make QEMU arm its own timer at the end of time (an overflowed, arbitrary one
-/// in older QEMUs), which `-icount sleep=off` jumps the clock to as soon as the CPU idles. The
-/// comparator is left in the past, so its interrupt is pending but masked and wakes nothing.
+/// Arms the machine timer for `deadline`; `u64::MAX` (never) disarms it: masks it (mie.MTIE)
+/// and moves mtimecmp to two ticks from now, after which its interrupt is pending but masked
+/// and wakes nothing.
+///
+/// Why not simply mtimecmp = u64::MAX or a value in the past: QEMU's CLINT runs a timer of its
+/// own for mtimecmp, and `-icount sleep=off` jumps the clock to it as soon as the CPU idles.
+/// u64::MAX arms it at the end of time (an overflowed, arbitrary deadline in older QEMUs; QEMU
+/// livelocks on either); a value in the past raises the interrupt but leaves QEMU's timer
+/// armed for the previous deadline (e.g. the end of a cVM's slice, milliseconds away), which
+/// an idle wait then jumps to. Two ticks ahead replaces that timer with one that expires by
+/// itself within 200 ns (at 10 MHz); one tick could already have passed between the read of
+/// mtime and the write. Disarming an already disarmed timer does nothing, so a caller that
+/// disarms early (the disk requests) has its wait find no QEMU timer left at all.
 pub fn set_timer(deadline: u64) {
     if let Some(clint) = clint() {
         if deadline == u64::MAX {
-            // SAFETY: clearing mie.MTIE only masks the timer interrupt.
-            unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
-            clint.set_deadline(0, 0);
+            let mie: usize;
+            // SAFETY: reading mie has no side effects.
+            unsafe { asm!("csrr {}, mie", out(reg) mie, options(nomem, nostack)) };
+            if mie & MIE_MTIE != 0 {
+                // SAFETY: clearing mie.MTIE only masks the timer interrupt.
+                unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
+                clint.set_deadline(0, clint.now().saturating_add(2));
+            }
         } else {
             clint.set_deadline(0, deadline);
             // SAFETY: setting mie.MTIE takes effect only while mstatus.MIE is set (in
@@ -171,12 +187,45 @@ pub fn halt() -> ! {
 /// Sleeps until an interrupt is pending, then takes it. `wfi` runs with mstatus.MIE clear: an
 /// interrupt enabled in `mie` wakes it even then, so one that arrives after the caller last
 /// checked its condition ends the wait instead of being taken just before `wfi`.
+///
+/// MEPCC (mepc) is kept across the interrupt: a hostcall handler waits here (for a disk) while
+/// the cVM's PC is in MEPCC (`switch`), and the trap would overwrite it.
 pub fn wait_for_interrupt() {
-    // SAFETY: setting mstatus.MIE after wfi is the one place the monitor takes interrupts;
-    // the trap vector preserves every general register and callers hold no lock an interrupt
-    // handler takes.
+    #[cfg(feature = "cheri")]
+    {
+        let mut saved = caps::CapSlot::null();
+        // SAFETY: setting mstatus.MIE after wfi is the one place the monitor takes interrupts;
+        // the trap vector preserves every general register (as integers) and callers hold no
+        // lock an interrupt handler takes. MEPCC goes through the scratch c6 (x6 declared
+        // clobbered) into `saved`, a 16-byte aligned slot (capability store: the tag is kept),
+        // and back after the trap; no capability stays in a register across it.
+        unsafe {
+            asm!(
+                ".word {read}",   // cspecialrw c6, mepcc, c0
+                ".word {store}",  // sc c6, 0(a0)
+                "wfi", "csrs mstatus, {m}", "csrc mstatus, {m}",
+                ".word {load}",   // lc c6, 0(a0)
+                ".word {write}",  // cspecialrw c0, mepcc, c6
+                read = const r::cspecialrw(6, r::scr::MEPCC, 0),
+                store = const r::sc(6, 10, 0),
+                load = const r::lc(6, 10, 0),
+                write = const r::cspecialrw(0, r::scr::MEPCC, 6),
+                m = in(reg) MSTATUS_MIE,
+                in("x10") saved.0.as_mut_ptr(),
+                out("x6") _,
+                options(nostack),
+            );
+        }
+    }
+    #[cfg(not(feature = "cheri"))]
+    // SAFETY: as above; mepc is kept in a general register, which the trap vector restores.
     unsafe {
-        asm!("wfi", "csrs mstatus, {m}", "csrc mstatus, {m}", m = in(reg) MSTATUS_MIE, options(nomem, nostack));
+        asm!(
+            "csrr {e}, mepc", "wfi", "csrs mstatus, {m}", "csrc mstatus, {m}", "csrw mepc, {e}",
+            m = in(reg) MSTATUS_MIE,
+            e = out(reg) _,
+            options(nomem, nostack),
+        );
     }
 }
 
