@@ -550,7 +550,7 @@ mod tests {
     }
 
     fn received(frames: u64, malformed: u64) -> Received {
-        Received { frames, malformed }
+        Received { frames, malformed, more: false }
     }
 
     fn assert_misbehaved<T: core::fmt::Debug>(result: Result<T, NetError>, expected: &str) {
@@ -692,10 +692,11 @@ mod tests {
             write(q.used + 2, q.used_idx);
         });
         let batch = RECEIVE_BATCH as u64;
-        for expected in [batch, batch, batch, 100 - 3 * batch, 0] {
+        // Each cut-short batch says more are waiting, so the caller polls again.
+        for (expected, more) in [(batch, true), (batch, true), (batch, true), (100 - 3 * batch, false), (0, false)] {
             assert_eq!(
                 receive(&mut nic).map(|(done, _)| done),
-                Ok(received(expected, 0))
+                Ok(Received { more, ..received(expected, 0) })
             );
         }
     }
