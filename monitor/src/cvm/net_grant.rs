@@ -114,6 +114,13 @@ pub fn destination(frame: &[u8]) -> Option<[u8; 6]> {
     frame.get(0..6)?.try_into().ok()
 }
 
+/// Whether a frame that arrived on the wire claims a local interface as its source: it came back
+/// (a backend that loops frames back) or someone poses as a cVM. Either way it is dropped: a
+/// cVM's frames reached their local addressees when it sent them.
+pub fn from_local_source(frame: &[u8], interfaces: &[[u8; 6]]) -> bool {
+    frame.get(6..12).is_some_and(|src| interfaces.iter().any(|m| m[..] == *src))
+}
+
 /// Where one frame goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -221,6 +228,15 @@ mod tests {
         assert_eq!(route(&DEV, Some(0), &macs), Route { local: vec![], wire: true }, "to the world");
         assert_eq!(route(&BROADCAST, Some(1), &macs), Route { local: vec![0], wire: true });
         assert_eq!(route(&[0x01, 0, 0x5e, 0, 0, 1], Some(1), &macs), Route { local: vec![], wire: true });
+    }
+
+    #[test]
+    fn wire_frames_posing_as_a_local_interface_are_recognised() {
+        let macs = [A, B];
+        assert!(from_local_source(&frame(BROADCAST, A, 60), &macs), "A's broadcast, looped back");
+        assert!(from_local_source(&frame(A, B, 60), &macs), "someone posing as B");
+        assert!(!from_local_source(&frame(A, DEV, 60), &macs));
+        assert!(!from_local_source(&[0; 11], &macs), "a runt has no source");
     }
 
     #[test]

@@ -227,10 +227,7 @@ pub fn poll() -> u64 {
         let mut unclaimed = 0;
         let result = nic.receive(|frame| {
             let Some(dest) = net_grant::destination(frame) else { return };
-            // A frame "from" a local interface came back from the wire (a backend that loops
-            // frames back, or someone spoofing a cVM): its local copies were delivered when it
-            // was sent.
-            if frame.get(6..12).is_some_and(|src| macs.iter().any(|m| m[..] == *src)) {
+            if net_grant::from_local_source(frame, &macs) {
                 unclaimed += 1;
                 return;
             }
