@@ -37,6 +37,9 @@ environment: CHERI_QEMU_DIR (where qemu-system-morello / qemu-system-riscv64cher
   CAPMON_WORKSPACE (workspace to build from), CARGO_TARGET_DIR
 ";
 
+/// The options `boot`, `debug` and `demo` take.
+const BOOT_OPTIONS: &[&str] = &["--manifest", "--append", "--udp-port", "--no-build", "-- QEMU-ARGS"];
+
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -172,13 +175,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
     };
     let cmd = match command.as_str() {
         "boot" | "debug" => {
-            only(&[
-                "--manifest",
-                "--append",
-                "--udp-port",
-                "--no-build",
-                "-- QEMU-ARGS",
-            ])?;
+            only(BOOT_OPTIONS)?;
             let mut words = words.into_iter();
             let (Some(board), positional, None) = (words.next(), words.next(), words.next()) else {
                 return Err(format!(
@@ -198,13 +195,7 @@ pub fn parse(args: Vec<String>) -> Result<(Global, Command), String> {
             }
         }
         "demo" => {
-            only(&[
-                "--manifest",
-                "--append",
-                "--udp-port",
-                "--no-build",
-                "-- QEMU-ARGS",
-            ])?;
+            only(BOOT_OPTIONS)?;
             if words.len() > 1 {
                 return Err(
                     "`demo` takes no board (it picks qemu-morello or qemu-aarch64), only a manifest"
