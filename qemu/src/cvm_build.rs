@@ -75,6 +75,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("spin", "cvm-attacks", "spin"),
     rust("steady", "cvm-attacks", "steady"),
     rust("bench", "cvm-bench", "bench"),
+    rust("regs", "cvm-regs", "regs"),
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),
     rust("disk-bench", "cvm-disk-log", "disk-bench"),

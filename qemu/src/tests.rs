@@ -591,6 +591,29 @@ fn net_test(board: &'static str) -> TestSpec {
         .ends(End::KillWhenDone)
 }
 
+/// The `regs` manifest: the `regs` cVM fills every general-purpose register it may (distinct
+/// tagged capabilities derived from DDC on the CHERI boards, distinct integers on the stock
+/// ones), makes a null hostcall, a `yield` (the partner is runnable, so the monitor switches
+/// to it and back) and `clock_ns`, and reads every register back: the hostcall ABI preserves
+/// them all, capabilities whole. A capability instruction is undefined on a stock core, so
+/// the stock boards get `regs-plain` (the same cVMs, `args = "plain"`) instead.
+fn regs_test(board: &'static str) -> TestSpec {
+    let manifest = match board {
+        "qemu-morello" | "qemu-riscv64cheri" => "regs",
+        _ => "regs-plain",
+    };
+    TestSpec::new(format!("{board}-regs"), board)
+        .manifest(manifest)
+        .expect_any_order(&[
+            r"^\[regs\] regs: \d+ registers checked across null hostcall, yield, clock: all preserved$",
+            r"^cvm regs: exit 0$",
+            r"^\[regs-partner\] regs: partner done after \d+ yields$",
+            r"^cvm regs-partner: exit 0$",
+        ])
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid(r"^\[regs\] regs: .*changed")
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -614,6 +637,9 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(disk_bench_test(b.board));
         tests.push(net_test(b.board));
     }
+    for b in banners().iter() {
+        tests.push(regs_test(b.board));
+    }
     tests
 }
 
@@ -633,7 +659,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 36);
+        assert_eq!(tests.len(), 40);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -883,7 +909,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 9);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 10);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")
@@ -896,6 +922,7 @@ capmon: powering off (pass)"#;
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
         assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 3);
+        assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
         assert!(select(all_tests(), Some("no-such")).is_empty());
     }
 }

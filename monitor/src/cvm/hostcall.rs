@@ -102,13 +102,7 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
         Some(Hostcall::NetInfo) => net_info(guest, args[0], args[1]),
         Some(Hostcall::NetSend) => net_send(guest, args[0], args[1]),
         Some(Hostcall::NetRecv) => net_recv(guest, args[0], args[1]),
-        Some(Hostcall::NetWait) => match guest.net_grant() {
-            None => Err(Error::Denied),
-            Some(_) => match guest.net_waiting() {
-                0 if args[0] > 0 => return Outcome::WaitNet(args[0]),
-                waiting => Ok(waiting),
-            },
-        },
+        Some(Hostcall::NetWait) => return net_wait(guest, args[0]),
     };
     Outcome::Return(match result {
         Ok(value) => value,
@@ -154,6 +148,7 @@ fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, acce
     Ok(extent.count)
 }
 
+#[inline(never)] // keeps the hostcall fast path small
 fn net_info(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     guest.net_grant().ok_or(Error::Denied)?;
     const SIZE: u64 = NetInfo::SIZE as u64;
@@ -179,10 +174,24 @@ fn net_send(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     Ok(len)
 }
 
+#[inline(never)] // keeps the hostcall fast path small
 fn net_recv(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     guest.net_grant().ok_or(Error::Denied)?;
     let range = check_buffer(&guest.memory(), ptr, len)?;
     guest.net_recv(range)
+}
+
+/// `net_wait`: returns at once when frames are waiting or the time-out is 0, else blocks.
+#[inline(never)] // keeps the hostcall fast path small
+fn net_wait(guest: &mut impl Guest, timeout_ns: u64) -> Outcome {
+    let result = match guest.net_grant() {
+        None => Err(Error::Denied),
+        Some(_) => match guest.net_waiting() {
+            0 if timeout_ns > 0 => return Outcome::WaitNet(timeout_ns),
+            waiting => Ok(waiting),
+        },
+    };
+    Outcome::Return(result.unwrap_or_else(Error::to_result))
 }
 
 #[inline(never)] // keeps its buffer off the frame of the hostcall fast path

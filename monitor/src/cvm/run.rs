@@ -179,31 +179,24 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let mut scheduler = Scheduler::new(&shares, slice);
     let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
     let mut slice_end = 0;
-    // A net device without an interrupt is polled this often while the machine is idle.
-    let net_poll_ticks = freq / 1000;
     loop {
         if uses_net && nets::pending() {
-            let woken = nets::poll();
-            for (i, _) in cvms.iter().enumerate().filter(|(i, _)| *i < 64 && woken & (1 << i) != 0) {
-                scheduler.wake(i);
-            }
+            deliver_frames(&mut scheduler, cvms.len());
         }
         let now = arch::now();
         match scheduler.decide(now, now >= slice_end) {
             Decision::AllEnded => break,
             Decision::Idle { until } => {
                 let until = until.unwrap_or(u64::MAX);
-                let poll = if uses_net && nets::needs_polling() { now.saturating_add(net_poll_ticks) } else { u64::MAX };
+                // A net device without an interrupt is polled every millisecond.
+                let poll = if uses_net && nets::needs_polling() { now.saturating_add(freq / 1000) } else { u64::MAX };
                 arch::set_timer(until.min(poll));
                 arch::wait_for_interrupt();
             }
             Decision::Run { index, slice_end: end } => {
                 slice_end = end;
                 if cvms[index].net_waiting {
-                    let cvm = &mut cvms[index];
-                    cvm.net_waiting = false;
-                    let waiting = cvm.net.map_or(0, |g| nets::waiting(&g, cvm.slot));
-                    cpu::set_result(&mut cvm.cpu, waiting);
+                    cvms[index].end_net_wait();
                 }
                 if on_cpu != Some(index) {
                     if let Some(previous) = on_cpu {
@@ -329,6 +322,16 @@ impl Exits for Turn<'_> {
         // Charged before a restart starts its count afresh.
         self.account();
         self.cvm.fault(&fault)
+    }
+}
+
+/// Takes the frames the network devices completed and wakes the cVMs that got one. Out of line:
+/// the run loop's registers stay free for the common path.
+#[inline(never)]
+fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) {
+    let woken = nets::poll();
+    for i in (0..cvms.min(64)).filter(|i| woken & (1 << i) != 0) {
+        scheduler.wake(i);
     }
 }
 
@@ -481,14 +484,26 @@ impl Cvm {
                 let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
                 Transition::Set(State::Sleeping { until: arch::now().saturating_add(ticks) })
             }
-            Outcome::WaitNet(ns) => {
-                // The result is set when it runs again (`net_waiting`).
-                self.net_waiting = true;
-                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
-                Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
-            }
+            Outcome::WaitNet(ns) => self.wait_net(ns, freq),
             Outcome::Exit(code) => self.exited(code),
         }
+    }
+
+    /// A cVM that blocked in `net_wait` runs again: its result is the number of frames waiting.
+    #[inline(never)]
+    fn end_net_wait(&mut self) {
+        self.net_waiting = false;
+        let waiting = self.net.map_or(0, |g| nets::waiting(&g, self.slot));
+        cpu::set_result(&mut self.cpu, waiting);
+    }
+
+    /// `net_wait` with nothing waiting: not runnable until a frame or the time-out. The result
+    /// is set when it runs again (`net_waiting`).
+    #[inline(never)]
+    fn wait_net(&mut self, ns: u64, freq: u64) -> Transition {
+        self.net_waiting = true;
+        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+        Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
     }
 
     #[inline(never)]
