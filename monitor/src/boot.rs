@@ -405,14 +405,26 @@ static TICK_PERIOD: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU6
 
 /// Interrupt dispatch from the arch layer (interrupts masked, on the monitor's stack).
 pub fn on_interrupt(irq: u32) {
+    use crate::drivers::virtio_irq::{self, Taken};
     if irq == TIMER_IRQ.load(Ordering::Relaxed) {
         on_timer();
     } else if irq == CONSOLE_IRQ.load(Ordering::Relaxed) {
         console::handle_input_interrupt();
-    } else if crate::drivers::virtio_irq::on_interrupt(irq) {
-        // A virtio completion: acknowledged; its driver sees it in the used ring.
     } else {
-        log::warn!("irq {irq}: no handler");
+        match virtio_irq::on_interrupt(irq) {
+            // A virtio completion: acknowledged; its driver sees it in the used ring.
+            Taken::Handled => {}
+            // A line that keeps firing with nothing to report is switched off; its devices are
+            // polled from now on.
+            Taken::Stuck => {
+                let off = arch::disable_irq(irq);
+                log::warn!(
+                    "irq {irq}: a virtio device keeps interrupting with nothing to report; line {}, polling it",
+                    if off { "switched off" } else { "NOT switched off" }
+                );
+            }
+            Taken::NotOurs => log::warn!("irq {irq}: no handler"),
+        }
     }
 }
 

@@ -216,7 +216,7 @@ fn with_disk(
     let base = disk.base;
     let mut waiter = IrqWaiter {
         freq: arch::counter_frequency().max(1),
-        poll: disk.irq.is_none(),
+        poll: disk.irq.is_none_or(Slot::stormed),
     };
     let blk = disk.blk.as_mut().ok_or(Error::Io)?;
     // The wait borrows the timer: the run loop armed it for the cVM's slice and resumes the cVM

@@ -172,12 +172,12 @@ pub fn attach(cvm: usize, grant: &NetGrant) {
 pub fn pending() -> bool {
     virtio_irq::pending_mask() & IRQ_MASK.load(Ordering::Relaxed) != 0
         || LOCAL_WAKE.load(Ordering::Relaxed)
-        || POLLED.load(Ordering::Relaxed)
+        || needs_polling()
 }
 
 /// Whether some device has no interrupt, so an idle machine must wake to poll it.
 pub fn needs_polling() -> bool {
-    POLLED.load(Ordering::Relaxed)
+    POLLED.load(Ordering::Relaxed) || virtio_irq::stormed_mask() & IRQ_MASK.load(Ordering::Relaxed) != 0
 }
 
 /// Copies `frame` into the queues of the interfaces `to` names; returns the cVMs woken.

@@ -51,6 +51,17 @@ impl Plic {
         true
     }
 
+    /// Stops `irq` from reaching this hart's context.
+    pub fn disable(&self, irq: u32) -> bool {
+        if irq == 0 || irq > self.sources {
+            return false;
+        }
+        let irq_usize = irq as usize;
+        let word = ENABLE + self.context * ENABLE_STRIDE + 4 * (irq_usize / 32);
+        self.write(word, self.read(word) & !(1 << (irq % 32)));
+        true
+    }
+
     pub fn claim(&self) -> Option<u32> {
         match self.read(CONTEXT + self.context * CONTEXT_STRIDE + CLAIM) {
             0 => None,

@@ -20,6 +20,15 @@ static TAKEN: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static USED: AtomicUsize = AtomicUsize::new(0);
 /// Bit `s`: slot `s` took an interrupt its driver has not looked at yet.
 static PENDING: AtomicU32 = AtomicU32::new(0);
+/// Interrupts in a row on which slot `s`'s device reported nothing.
+static EMPTY_IN_ROW: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+/// Bit `s`: slot `s`'s line kept firing with nothing to report and was switched off; its
+/// driver polls it instead.
+static STORMED: AtomicU32 = AtomicU32::new(0);
+/// Interrupts in a row with an empty InterruptStatus before a line counts as stuck. A level
+/// line a device keeps asserted without reporting anything would otherwise be taken again as
+/// soon as it is acknowledged, for ever; a shared line's neighbour never comes near this.
+pub const STORM_LIMIT: u32 = 1000;
 
 /// A registered device's slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +38,11 @@ impl Slot {
     /// Interrupts this device took.
     pub fn count(self) -> u64 {
         TAKEN[self.0].load(Ordering::Relaxed)
+    }
+
+    /// Whether its line was switched off for firing with nothing to report: poll the device.
+    pub fn stormed(self) -> bool {
+        STORMED.load(Ordering::Relaxed) & (1 << self.0) != 0
     }
 
     /// Whether it took an interrupt since the last call (and forgets it).
@@ -63,10 +77,28 @@ pub fn pending_mask() -> u32 {
     PENDING.load(Ordering::Acquire)
 }
 
-/// Interrupt dispatch: true if `irq` belongs to a registered device. Acknowledges every
-/// transport on the line (its level stays asserted until then).
-pub fn on_interrupt(irq: u32) -> bool {
+/// Bit `s` set: slot `s`'s line was switched off ([`Slot::stormed`]).
+pub fn stormed_mask() -> u32 {
+    STORMED.load(Ordering::Relaxed)
+}
+
+/// What [`on_interrupt`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The line belongs to no registered device.
+    NotOurs,
+    /// Acknowledged.
+    Handled,
+    /// The line fired [`STORM_LIMIT`] times in a row with nothing to report: the caller must
+    /// switch it off at the interrupt controller (its devices are polled from now on).
+    Stuck,
+}
+
+/// Interrupt dispatch. Acknowledges every transport on the line (its level stays asserted until
+/// then) and says whether the line must be switched off.
+pub fn on_interrupt(irq: u32) -> Taken {
     let mut ours = false;
+    let mut stuck = false;
     let used = USED.load(Ordering::Relaxed).min(SLOTS);
     for slot in 0..used {
         if LINE[slot].load(Ordering::Acquire) != irq {
@@ -77,15 +109,55 @@ pub fn on_interrupt(irq: u32) -> bool {
         // registered (written before the line, which is read with Acquire above);
         // InterruptStatus and InterruptACK are 32-bit registers, and reading/acknowledging
         // them does not disturb requests in flight.
-        unsafe {
-            let status = core::ptr::read_volatile((base + INTERRUPT_STATUS) as *const u32);
-            if status != 0 {
-                core::ptr::write_volatile((base + INTERRUPT_ACK) as *mut u32, status);
-                TAKEN[slot].fetch_add(1, Ordering::Relaxed);
-                PENDING.fetch_or(1 << slot, Ordering::AcqRel);
-            }
+        let status = unsafe { core::ptr::read_volatile((base + INTERRUPT_STATUS) as *const u32) };
+        if status != 0 {
+            // SAFETY: as above: InterruptACK of the same transport.
+            unsafe { core::ptr::write_volatile((base + INTERRUPT_ACK) as *mut u32, status) };
+            TAKEN[slot].fetch_add(1, Ordering::Relaxed);
+            PENDING.fetch_or(1 << slot, Ordering::AcqRel);
+            EMPTY_IN_ROW[slot].store(0, Ordering::Relaxed);
+        } else if EMPTY_IN_ROW[slot].fetch_add(1, Ordering::Relaxed) + 1 >= STORM_LIMIT {
+            STORMED.fetch_or(1 << slot, Ordering::AcqRel);
+            // Its driver polls it now: whatever it completed is looked at.
+            PENDING.fetch_or(1 << slot, Ordering::AcqRel);
+            stuck = true;
         }
         ours = true;
     }
-    ours
+    match (ours, stuck) {
+        (false, _) => Taken::NotOurs,
+        (true, false) => Taken::Handled,
+        (true, true) => Taken::Stuck,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transport's registers, as far as the handler reads and writes them.
+    #[repr(C, align(4))]
+    struct Registers([u32; 32]);
+
+    #[test]
+    fn completions_are_acknowledged_and_a_silent_stuck_line_is_given_up() {
+        let mut regs = Registers([0; 32]);
+        let base = regs.0.as_mut_ptr() as usize;
+        let slot = register(4242, base).expect("a free slot");
+        assert_eq!(on_interrupt(4343), Taken::NotOurs);
+        regs.0[INTERRUPT_STATUS / 4] = 1;
+        assert_eq!(on_interrupt(4242), Taken::Handled);
+        assert_eq!(regs.0[INTERRUPT_ACK / 4], 1, "acknowledged what it reported");
+        assert!(slot.take_pending() && !slot.take_pending());
+        assert_eq!(slot.count(), 1);
+        // A line that keeps firing with nothing to report: given up at the limit, not before.
+        regs.0[INTERRUPT_STATUS / 4] = 0;
+        for _ in 1..STORM_LIMIT {
+            assert_eq!(on_interrupt(4242), Taken::Handled);
+        }
+        assert!(!slot.stormed());
+        assert_eq!(on_interrupt(4242), Taken::Stuck);
+        assert!(slot.stormed() && slot.take_pending(), "its driver is told to poll");
+        assert_eq!(slot.count(), 1, "empty interrupts are not completions");
+    }
 }

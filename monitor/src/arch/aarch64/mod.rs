@@ -225,6 +225,18 @@ pub fn enable_irq(intid: u32) -> bool {
     gic.set_interrupt_priority(id, Some(0), 0x80).is_ok() && gic.enable_interrupt(id, Some(0), true).is_ok()
 }
 
+/// Switches an interrupt off at the GIC (a device that keeps it asserted for nothing).
+pub fn disable_irq(intid: u32) -> bool {
+    let id = match intid {
+        16..=31 => IntId::ppi(intid - 16),
+        32..=1019 => IntId::spi(intid - 32),
+        _ => return false,
+    };
+    let mut gic = GIC.lock();
+    let Some(Gic(gic)) = gic.as_mut() else { return false };
+    gic.enable_interrupt(id, Some(0), false).is_ok()
+}
+
 /// Sleeps until an interrupt is pending, then takes it (handled by `capmon_exception`).
 ///
 /// `wfi` runs with IRQs still masked: a pending interrupt wakes it even then, so one that

@@ -88,6 +88,11 @@ pub fn enable_irq(irq: u32) -> bool {
     DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).is_some_and(|p| p.enable(irq))
 }
 
+/// Switches an interrupt off at the PLIC (a device that keeps it asserted for nothing).
+pub fn disable_irq(irq: u32) -> bool {
+    DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).is_some_and(|p| p.disable(irq))
+}
+
 pub fn counter_frequency() -> u64 {
     TIMEBASE_HZ.load(Ordering::Relaxed) as u64
 }
