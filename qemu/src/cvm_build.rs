@@ -105,8 +105,9 @@ pub fn cvm_target(arch: Arch) -> &'static str {
     }
 }
 
-/// The C compiler and its architecture flags: `-mstrict-align` because an aarch64 cVM runs
-/// with the MMU off (Device memory: unaligned accesses fault); `-mcmodel=medany` so riscv64
+/// The C compiler and its architecture flags: `-mstrict-align`, from when aarch64 cVMs ran on
+/// Device memory (unaligned accesses fault; now their memory is Normal write-back, and the flag
+/// only costs a little); `-mcmodel=medany` so riscv64
 /// code addresses data PC-relatively anywhere, not only in the low 2 GiB.
 pub fn c_compiler(arch: Arch) -> (&'static str, &'static [&'static str]) {
     match arch {
