@@ -215,23 +215,24 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
 
 /// Enables interrupt `intid` (a PPI or SPI) towards this CPU. False if the GIC refuses it.
 pub fn enable_irq(intid: u32) -> bool {
-    let id = match intid {
-        16..=31 => IntId::ppi(intid - 16),
-        32..=1019 => IntId::spi(intid - 32),
-        _ => return false,
-    };
+    let Some(id) = int_id(intid) else { return false };
     let mut gic = GIC.lock();
     let Some(Gic(gic)) = gic.as_mut() else { return false };
     gic.set_interrupt_priority(id, Some(0), 0x80).is_ok() && gic.enable_interrupt(id, Some(0), true).is_ok()
 }
 
+/// The GIC's name for a private (16-31) or shared (32-1019) interrupt.
+fn int_id(intid: u32) -> Option<IntId> {
+    match intid {
+        16..=31 => Some(IntId::ppi(intid - 16)),
+        32..=1019 => Some(IntId::spi(intid - 32)),
+        _ => None,
+    }
+}
+
 /// Switches an interrupt off at the GIC (a device that keeps it asserted for nothing).
 pub fn disable_irq(intid: u32) -> bool {
-    let id = match intid {
-        16..=31 => IntId::ppi(intid - 16),
-        32..=1019 => IntId::spi(intid - 32),
-        _ => return false,
-    };
+    let Some(id) = int_id(intid) else { return false };
     let mut gic = GIC.lock();
     let Some(Gic(gic)) = gic.as_mut() else { return false };
     gic.enable_interrupt(id, Some(0), false).is_ok()
