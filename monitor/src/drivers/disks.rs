@@ -120,7 +120,7 @@ pub fn init(platform: &Platform) -> usize {
             },
         };
         let mut line = line;
-        let irq = if blk.is_some() { enable_interrupt(t.irq, base_ptr, &mut line) } else { None };
+        let irq = if blk.is_some() { virtio_irq::enable(t.irq, base_ptr, &mut line) } else { None };
         lines.push(line);
         disks.push(Disk { base, blk, irq });
     }
@@ -132,27 +132,6 @@ pub fn init(platform: &Platform) -> usize {
     usable
 }
 
-/// Routes a device's interrupt (`irq` from the device tree) to its transport at `base` and
-/// enables it; appends how it will be served to the device's boot line. `None`: the device is
-/// polled.
-pub(super) fn enable_interrupt(irq: Option<u32>, base: usize, line: &mut String) -> Option<Slot> {
-    let Some(n) = irq else {
-        line.push_str(", no interrupt: polling");
-        return None;
-    };
-    // The handler must know the device before its interrupt can arrive.
-    let Some(slot) = virtio_irq::register(n, base) else {
-        line.push_str(&format!(", irq {n}: no routing slot left: polling"));
-        return None;
-    };
-    if arch::enable_irq(n) {
-        line.push_str(&format!(", irq {n}"));
-        Some(slot)
-    } else {
-        line.push_str(&format!(", irq {n} refused: polling"));
-        None
-    }
-}
 
 /// What a grant on disk `index` is checked against; `None` if there is no such usable disk.
 pub fn info(index: u32) -> Option<DeviceInfo> {

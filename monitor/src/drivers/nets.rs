@@ -23,7 +23,6 @@ use capmon_abi::{Error, NetInfo, NET_MTU};
 use spin::Mutex;
 use virtio_drivers::transport::mmio::{MmioTransport, MmioVersion, VirtIOHeader};
 
-use super::disks::enable_interrupt;
 use super::virtio_irq::{self, Slot};
 use super::virtio_net::{NetError, Nic};
 use super::virtio_probe::{self, Transport as Probe};
@@ -125,7 +124,7 @@ pub fn init(platform: &Platform) -> usize {
                 }
             },
         };
-        let irq = if nic.is_some() { enable_interrupt(t.irq, base, &mut line) } else { None };
+        let irq = if nic.is_some() { virtio_irq::enable(t.irq, base, &mut line) } else { None };
         match irq {
             Some(slot) => {
                 IRQ_MASK.fetch_or(slot.bit(), Ordering::Relaxed);

@@ -77,6 +77,30 @@ pub fn pending_mask() -> u32 {
     PENDING.load(Ordering::Acquire)
 }
 
+/// Routes a device's interrupt (`irq` from the device tree) to its transport at `base` and
+/// enables it; appends how it will be served to the device's boot line. `None`: the device is
+/// polled.
+#[cfg(target_os = "none")]
+pub fn enable(irq: Option<u32>, base: usize, line: &mut alloc::string::String) -> Option<Slot> {
+    use alloc::format;
+    let Some(n) = irq else {
+        line.push_str(", no interrupt: polling");
+        return None;
+    };
+    // The handler must know the device before its interrupt can arrive.
+    let Some(slot) = register(n, base) else {
+        line.push_str(&format!(", irq {n}: no routing slot left: polling"));
+        return None;
+    };
+    if crate::arch::current::enable_irq(n) {
+        line.push_str(&format!(", irq {n}"));
+        Some(slot)
+    } else {
+        line.push_str(&format!(", irq {n} refused: polling"));
+        None
+    }
+}
+
 /// Bit `s` set: slot `s`'s line was switched off ([`Slot::stormed`]).
 pub fn stormed_mask() -> u32 {
     STORMED.load(Ordering::Relaxed)
@@ -142,16 +166,28 @@ mod tests {
     #[test]
     fn completions_are_acknowledged_and_a_silent_stuck_line_is_given_up() {
         let mut regs = Registers([0; 32]);
-        let base = regs.0.as_mut_ptr() as usize;
+        let words = regs.0.as_mut_ptr();
+        let base = words as usize;
+        // The "device" side: every access goes through the same pointer as the handler's, and
+        // is volatile, as the handler's are.
+        let set_status = |v: u32| {
+            // SAFETY: `words` points at 32 live u32s (`regs` outlives the test); the index is
+            // in range.
+            unsafe { words.add(INTERRUPT_STATUS / 4).write_volatile(v) }
+        };
+        let acked = || {
+            // SAFETY: as for `set_status`.
+            unsafe { words.add(INTERRUPT_ACK / 4).read_volatile() }
+        };
         let slot = register(4242, base).expect("a free slot");
         assert_eq!(on_interrupt(4343), Taken::NotOurs);
-        regs.0[INTERRUPT_STATUS / 4] = 1;
+        set_status(1);
         assert_eq!(on_interrupt(4242), Taken::Handled);
-        assert_eq!(regs.0[INTERRUPT_ACK / 4], 1, "acknowledged what it reported");
+        assert_eq!(acked(), 1, "acknowledged what it reported");
         assert!(slot.take_pending() && !slot.take_pending());
         assert_eq!(slot.count(), 1);
         // A line that keeps firing with nothing to report: given up at the limit, not before.
-        regs.0[INTERRUPT_STATUS / 4] = 0;
+        set_status(0);
         for _ in 1..STORM_LIMIT {
             assert_eq!(on_interrupt(4242), Taken::Handled);
         }
