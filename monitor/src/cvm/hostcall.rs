@@ -70,8 +70,8 @@ pub trait Guest {
     fn disk_flush(&mut self) -> Result<(), Error>;
     /// The cVM's network grant, checked at boot; `None` without one.
     fn net_grant(&self) -> Option<NetGrant>;
-    /// The `net_info` record for the grant.
-    fn net_info(&self) -> NetInfo;
+    /// The `net_info` record for the cVM's `grant`.
+    fn net_info(&self, grant: &NetGrant) -> NetInfo;
     /// Sends a frame already checked by [`net_grant::check_send`].
     fn net_send(&mut self, frame: &[u8]) -> Result<(), Error>;
     /// Moves the oldest frame waiting for the cVM into checked guest memory `into` and returns
@@ -150,13 +150,13 @@ fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, acce
 
 #[inline(never)] // keeps the hostcall fast path small
 fn net_info(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
-    guest.net_grant().ok_or(Error::Denied)?;
+    let grant = guest.net_grant().ok_or(Error::Denied)?;
     const SIZE: u64 = NetInfo::SIZE as u64;
     if len < SIZE {
         return Err(Error::Invalid);
     }
     check_buffer(&guest.memory(), ptr, SIZE)?;
-    guest.write(ptr, &guest.net_info().to_bytes());
+    guest.write(ptr, &guest.net_info(&grant).to_bytes());
     Ok(SIZE)
 }
 
@@ -315,9 +315,8 @@ mod tests {
         fn net_grant(&self) -> Option<NetGrant> {
             self.net.grant
         }
-        fn net_info(&self) -> NetInfo {
-            let mac = self.net.grant.map_or([0; 6], |g| g.mac);
-            NetInfo { mac, link_up: 1, device: 0, mtu: capmon_abi::NET_MTU, rx_dropped: 0 }
+        fn net_info(&self, grant: &NetGrant) -> NetInfo {
+            NetInfo { mac: grant.mac, link_up: 1, device: 0, mtu: capmon_abi::NET_MTU, rx_dropped: 0 }
         }
         fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
             if self.net.full {

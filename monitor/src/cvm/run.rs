@@ -655,8 +655,8 @@ impl Guest for GuestView<'_> {
     fn net_grant(&self) -> Option<NetGrant> {
         self.cvm.net
     }
-    fn net_info(&self) -> NetInfo {
-        self.cvm.net.map_or(NetInfo { mac: [0; 6], link_up: 0, device: 0, mtu: 0, rx_dropped: 0 }, |g| nets::info(&g, self.cvm.slot))
+    fn net_info(&self, grant: &NetGrant) -> NetInfo {
+        nets::info(grant, self.cvm.slot)
     }
     fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
         nets::send(&self.cvm.net.ok_or(Error::Denied)?, self.cvm.slot, frame)
