@@ -47,6 +47,10 @@ test:
     {{run}} build
     {{run}} test
 
+# Test .ci/bootstrap's Rust set-up in an empty RUSTUP_HOME/CARGO_HOME (downloads the toolchain).
+test-bootstrap:
+    .ci/test-bootstrap
+
 # Run only the QEMU boot tests whose name contains FILTER.
 boot-test FILTER="":
     {{run}} test {{FILTER}}
