@@ -5,10 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use capmon_host::boards::{self, LookupEnv};
-use capmon_host::dtb::{self, DtsEdit};
-use capmon_host::expect::{expect, End, Script};
-use capmon_host::runner::{self, RunSettings, TempDir};
+use capmon_host::run::boards::{self, LookupEnv};
+use capmon_host::run::dtb::{self, DtsEdit};
+use capmon_host::run::expect::{expect, End, Script};
+use capmon_host::process::run_quiet;
+use capmon_host::run::qemu::{self as runner, RunSettings};
+use capmon_host::workspace::temp_dir;
 
 fn stock_aarch64_qemu() -> Option<PathBuf> {
     let spec = boards::board("qemu-aarch64")?.qemu.as_ref()?;
@@ -121,7 +123,7 @@ fn dumps_and_edits_the_machine_dtb() {
         eprintln!("skipping: dtc not installed");
         return;
     }
-    let tmp = TempDir::new("it-dtb").expect("temp dir");
+    let tmp = temp_dir("it-dtb").expect("temp dir");
     let dumped = tmp.path().join("machine.dtb");
     let mut args = words(&[
         "-M",
@@ -136,7 +138,7 @@ fn dumps_and_edits_the_machine_dtb() {
         "dumpdtb={}",
         boards::qemu_escape(&dumped.to_string_lossy())
     ));
-    runner::run_quiet(&qemu, &args, Duration::from_secs(60)).expect("dumpdtb");
+    run_quiet(&qemu, &args, Duration::from_secs(60)).expect("dumpdtb");
     let edited = tmp.path().join("test.dtb");
     dtb::edit_dtb(&dumped, &[DtsEdit::RemoveNode("/cpus".into())], &edited).expect("edit");
     let source = std::fs::read_to_string(Path::new(&edited).with_extension("dts")).expect("dts");

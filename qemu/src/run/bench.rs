@@ -32,11 +32,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::boards::{self, LookupEnv, QemuSpec, RunArgs, BOARDS};
-use crate::elf::{self, ImageSize};
-use crate::expect::{End, Script, Step, Verdict};
-use crate::runner::{self, RunReport, RunSettings, TempDir, Workspace};
-use crate::suite::{failure_lines, image_for, skipped_line};
+use super::boards::{self, LookupEnv, QemuSpec, RunArgs, BOARDS};
+use crate::elf_file::{self as elf, ImageSize};
+use super::expect::{End, Script, Step, Verdict};
+use super::qemu::{self as runner, RunReport, RunSettings};
+use crate::workspace::{temp_dir, Workspace};
+use super::build::image_for;
+use super::suite::{failure_lines, skipped_line};
 
 /// Target: the monitor image (text + data + bss) fits in 256 KiB.
 pub const IMAGE_LIMIT: u64 = 256 * 1024;
@@ -485,7 +487,7 @@ fn bench_script() -> Script {
                 ],
             },
         ],
-        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        forbid: vec![super::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
         end: End::PowerOff(Verdict::Pass),
     }
 }
@@ -508,7 +510,7 @@ fn boot(
     verbose: bool,
     extras: BootExtras,
 ) -> Result<(RunReport, String), String> {
-    let tmp = TempDir::new(&format!("bench-{}", board.name))?;
+    let tmp = temp_dir(&format!("bench-{}", board.name))?;
     let disk = match extras.disk_bytes {
         Some(n) => runner::disk_image(tmp.path(), &vec![0u8; n])?,
         None => runner::scratch_disk(tmp.path())?,
@@ -568,7 +570,7 @@ fn measure(
                 pattern: BANNER_PATTERN.into(),
                 at_least: None,
             }],
-            forbid: vec![crate::tests::DEFAULT_FORBID.into()],
+            forbid: vec![super::tests::DEFAULT_FORBID.into()],
             end: End::KillWhenDone,
         };
         boot(
@@ -625,7 +627,7 @@ fn measure(
                 r"disk-bench: verified$".into(),
             ],
         }],
-        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        forbid: vec![super::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
         end: End::PowerOff(Verdict::Pass),
     };
     let extras = BootExtras {
@@ -656,7 +658,7 @@ fn measure(
                 r"net-ping: ok$".into(),
             ],
         }],
-        forbid: vec![crate::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+        forbid: vec![super::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
         end: End::KillWhenDone,
     };
     match image_for(ws, board, Some(NET_MANIFEST), no_build).and_then(|kernel| {
@@ -691,7 +693,7 @@ fn measure(
 
 /// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something
 /// failed to build or run; being over a target is reported, not an error).
-pub fn run(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
+pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     let env = LookupEnv::from_process();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -840,7 +842,7 @@ mod tests {
 
     #[test]
     fn the_script_matches_the_console() {
-        let mut m = crate::expect::Matcher::new(&bench_script()).expect("script compiles");
+        let mut m = crate::run::expect::Matcher::new(&bench_script()).expect("script compiles");
         assert!(m.start().is_empty());
         for line in bench_console() {
             assert!(m.feed(&line).is_empty(), "{line}");
@@ -848,7 +850,7 @@ mod tests {
         assert!(!m.done(), "waits for the power-off");
         assert!(m.feed("capmon: powering off (pass)").is_empty());
         assert!(m.done());
-        let mut m = crate::expect::Matcher::new(&bench_script()).expect("script compiles");
+        let mut m = crate::run::expect::Matcher::new(&bench_script()).expect("script compiles");
         let faulted = m.feed("cvm bench: fault: capability bounds at pc 0x0");
         assert!(!faulted.is_empty(), "a fault fails the run");
     }

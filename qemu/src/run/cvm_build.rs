@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! images/<image>   each image, cut down to what the loader reads (headers and segments)
-//! bundle.dtb       the bundle (qemu/src/manifest.rs: build_bundle)
+//! bundle.dtb       the bundle (qemu/src/tools/manifest.rs: build_bundle)
 //! capmon-<board>   the board image with that bundle, copied there by the runner
 //! ```
 
@@ -18,8 +18,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::boards::{self, Arch, Board};
-use crate::runner::Workspace;
+use super::boards::{self, Arch, Board};
+use crate::process;
+use crate::workspace::Workspace;
 
 /// The UDP port the `net` manifest's echo cVM serves (`cvms/net`, `udp-echo`).
 pub const NET_ECHO_PORT: u16 = 7;
@@ -252,13 +253,13 @@ pub fn prepare_bundle(ws: &Workspace, board: &Board, manifest: &str) -> Result<P
             available_manifests(ws).join(", ")
         ));
     }
-    let parsed = crate::manifest::check_manifest(&source, None).map_err(|e| e.join("\n"))?;
+    let parsed = crate::tools::manifest::check_manifest(&source, None).map_err(|e| e.join("\n"))?;
     let mut specs: Vec<&ImageSpec> = Vec::new();
     for cvm in &parsed.cvms {
         let spec = image_spec(&cvm.image).ok_or_else(|| {
             format!(
                 "{}: cvm \"{}\" uses image \"{}\", which capmon-run cannot build \
-                 (add it to IMAGES in qemu/src/cvm_build.rs)",
+                 (add it to IMAGES in qemu/src/run/cvm_build.rs)",
                 source.display(),
                 cvm.name,
                 cvm.image
@@ -294,7 +295,7 @@ pub fn prepare_bundle(ws: &Workspace, board: &Board, manifest: &str) -> Result<P
         let built = built_image_path(ws, board.arch, spec);
         let elf = std::fs::read(&built)
             .map_err(|e| format!("cannot read the built image {}: {e}", built.display()))?;
-        let trimmed = loadable_part(&elf).unwrap_or(elf);
+        let trimmed = crate::elf_file::loadable_part(&elf).unwrap_or(elf);
         let dest = images.join(spec.name);
         std::fs::write(&dest, &trimmed)
             .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
@@ -303,7 +304,7 @@ pub fn prepare_bundle(ws: &Workspace, board: &Board, manifest: &str) -> Result<P
     let bundle = dir.join("bundle.dtb");
     let fresh = dir.join("bundle.dtb.new");
     let summary =
-        crate::manifest::build_bundle(&source, &images, &fresh).map_err(|e| e.join("\n"))?;
+        crate::tools::manifest::build_bundle(&source, &images, &fresh).map_err(|e| e.join("\n"))?;
     replace_if_changed(&fresh, &bundle)?;
     eprintln!(
         "bundle for {} (manifest {manifest}): {} cVMs, {} images, {} bytes: {}",
@@ -343,15 +344,15 @@ fn build_rust(ws: &Workspace, arch: Arch, specs: &[&ImageSpec]) -> Result<(), St
         boards::shell_quote(&target_dir.to_string_lossy()),
         boards::shell_line("cargo", &args)
     );
-    let status = Command::new(&cargo)
-        .args(&args)
+    let mut cmd = Command::new(&cargo);
+    cmd.args(&args)
         .current_dir(&ws.root)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTFLAGS", CVM_RUSTFLAGS)
         // Would take precedence over RUSTFLAGS.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    let status = process::status(cmd, process::limits::CARGO)
+        .map_err(|e| format!("building the Rust cVMs: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -376,79 +377,21 @@ fn build_c(ws: &Workspace, arch: Arch, spec: &ImageSpec, sources: &[&str]) -> Re
         spec.name,
         boards::shell_line(cc, &shown)
     );
-    let status = Command::new(cc)
-        .args(&args)
-        .current_dir(&ws.root)
-        .status()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
+    let mut cmd = Command::new(cc);
+    cmd.args(&args).current_dir(&ws.root);
+    let status = process::status(cmd, process::limits::GCC).map_err(|e| match e {
+            process::RunError::NotFound { .. } => format!(
                 "{cc} not found: C cVMs are built with Debian's cross gcc \
                  (apt-get install gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu; \
                  .ci/bootstrap installs them)"
             ),
-            _ => format!("cannot run {cc}: {e}"),
+            e => format!("building cVM {}: {e}", spec.name),
         })?;
     if status.success() {
         Ok(())
     } else {
         Err(format!("building cVM {} failed ({status})", spec.name))
     }
-}
-
-// ---- Trimming an image to what the loader reads -------------------------------------------
-
-const PT_DYNAMIC: u32 = 2;
-
-fn rd16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn rd32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn rd64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// The image without what the loader never reads: everything after the last byte a program
-/// header covers (symbols, debug info, section headers), with the section-header fields
-/// zeroed. The built file keeps them for gdb; the bundle, embedded in the monitor, does not
-/// need to carry them. `None` (use the file as it is) for anything but a 64-bit little-endian
-/// ELF with `PT_DYNAMIC`: without it the loader finds relocations through section headers.
-pub fn loadable_part(elf: &[u8]) -> Option<Vec<u8>> {
-    const EHDR_SIZE: u64 = 64;
-    if elf.get(..6)? != b"\x7fELF\x02\x01" {
-        return None;
-    }
-    let phoff = rd64(elf, 0x20)?;
-    let phentsize = u64::from(rd16(elf, 0x36)?);
-    let phnum = u64::from(rd16(elf, 0x38)?);
-    if phentsize < 56 {
-        return None;
-    }
-    let mut end = phnum
-        .checked_mul(phentsize)?
-        .checked_add(phoff)?
-        .max(EHDR_SIZE);
-    let mut dynamic = false;
-    for i in 0..phnum {
-        let ph = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
-        let p_type = rd32(elf, ph)?;
-        let offset = rd64(elf, ph + 8)?;
-        let filesz = rd64(elf, ph + 32)?;
-        dynamic |= p_type == PT_DYNAMIC;
-        if filesz > 0 {
-            end = end.max(offset.checked_add(filesz)?);
-        }
-    }
-    let end = usize::try_from(end).ok()?;
-    if !dynamic || end > elf.len() {
-        return None;
-    }
-    let mut out = elf[..end].to_vec();
-    // e_shoff = 0, e_shnum = 0, e_shstrndx = 0 (SHN_UNDEF): no section headers.
-    out[0x28..0x30].fill(0);
-    out[0x3c..0x40].fill(0);
-    Some(out)
 }
 
 #[cfg(test)]
@@ -619,35 +562,5 @@ mod tests {
         let riscv = gcc_args(Path::new("/w"), Arch::Riscv64, &[], Path::new("/o/x"));
         assert!(riscv.iter().any(|a| a == "-mcmodel=medany"));
         assert!(!riscv.iter().any(|a| a == "-mstrict-align"));
-    }
-
-    #[test]
-    fn trimming_keeps_headers_and_segments() {
-        let fixture = repo_root().join("monitor/src/cvm/testdata/images/aarch64.elf");
-        let elf = std::fs::read(&fixture).expect("loader fixture");
-        let trimmed = loadable_part(&elf).expect("a static PIE with PT_DYNAMIC");
-        assert!(trimmed.len() < elf.len());
-        assert_eq!(trimmed[..0x28], elf[..0x28]);
-        assert_eq!(rd64(&trimmed, 0x28), Some(0), "no section headers");
-        assert_eq!(rd16(&trimmed, 0x3c), Some(0));
-        // Every segment's bytes are unchanged.
-        let phoff = usize::try_from(rd64(&elf, 0x20).expect("phoff")).expect("fits");
-        for i in 0..usize::from(rd16(&elf, 0x38).expect("phnum")) {
-            let ph = phoff + i * 56;
-            let off = usize::try_from(rd64(&elf, ph + 8).expect("offset")).expect("fits");
-            let size = usize::try_from(rd64(&elf, ph + 32).expect("filesz")).expect("fits");
-            assert_eq!(trimmed[off..off + size], elf[off..off + size]);
-        }
-        // Not an ELF, truncated tables, no PT_DYNAMIC: left alone.
-        assert_eq!(loadable_part(b"not an elf"), None);
-        assert_eq!(loadable_part(&elf[..100]), None);
-        let mut no_dynamic = elf.clone();
-        for i in 0..usize::from(rd16(&elf, 0x38).expect("phnum")) {
-            let ph = phoff + i * 56;
-            if rd32(&no_dynamic, ph) == Some(PT_DYNAMIC) {
-                no_dynamic[ph..ph + 4].copy_from_slice(&6u32.to_le_bytes()); // PT_PHDR
-            }
-        }
-        assert_eq!(loadable_part(&no_dynamic), None);
     }
 }

@@ -1,244 +1,17 @@
-//! Running things for capmon-run: cargo builds of board images, scratch directories, and QEMU
-//! under a time limit with its console streamed line by line through the expectation engine.
+//! Running QEMU for capmon-run: scratch disks, QEMU under a time limit with its console
+//! streamed line by line through the expectation engine, and interactive boots.
 //!
-//! QEMU runs in its own process group so a time-out can kill everything it started; a signal
-//! handler and the parent-death signal make sure no QEMU outlives the runner (Ctrl-C, SIGTERM
-//! from CI, or the runner itself dying).
+//! QEMU runs through [`crate::process::Guarded`]: in its own process group, killed with
+//! everything it started at its time limit or when the runner dies.
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::boards::{self, Board};
-use crate::expect::{Action, End, Matcher, Script};
-
-/// Where the workspace is and where cargo puts its output.
-#[derive(Clone, Debug)]
-pub struct Workspace {
-    pub root: PathBuf,
-    pub target_dir: PathBuf,
-}
-
-impl Workspace {
-    /// Finds the workspace: `$CAPMON_WORKSPACE` (lets the runner drive another tree, e.g. a
-    /// throwaway one), else the parent of this crate's manifest directory, else
-    /// `git rev-parse --show-toplevel`.
-    pub fn locate() -> Result<Workspace, String> {
-        let root = if let Some(dir) = std::env::var_os("CAPMON_WORKSPACE").filter(|v| !v.is_empty())
-        {
-            PathBuf::from(dir)
-        } else {
-            let built_in = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .map(Path::to_path_buf);
-            match built_in.filter(|d| d.join("Cargo.toml").is_file()) {
-                Some(dir) => dir,
-                None => git_toplevel()?,
-            }
-        };
-        if !root.join("Cargo.toml").is_file() {
-            return Err(format!(
-                "{} has no Cargo.toml; is it the capmon workspace?",
-                root.display()
-            ));
-        }
-        // Relative CARGO_TARGET_DIR values are relative to where cargo runs, which is the root.
-        let target_dir = match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) => root.join(dir),
-            None => root.join("target"),
-        };
-        Ok(Workspace { root, target_dir })
-    }
-
-    /// Where cargo leaves a board's image.
-    pub fn image_path(&self, board: &Board) -> PathBuf {
-        self.target_dir
-            .join(board.target)
-            .join("release")
-            .join(board.bin)
-    }
-
-    /// Where capmon-run keeps a copy of a board image per manifest (`default`: no bundle), so
-    /// variants built one after the other do not overwrite each other before they run.
-    pub fn stashed_image_path(&self, board: &Board, manifest: Option<&str>) -> PathBuf {
-        self.target_dir
-            .join("capmon-run")
-            .join(board.name)
-            .join(manifest.unwrap_or("default"))
-            .join(board.bin)
-    }
-}
-
-fn git_toplevel() -> Result<PathBuf, String> {
-    let out = Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot find the workspace: running git failed: {e}"))?;
-    if !out.status.success() {
-        return Err(
-            "cannot find the workspace: not in a git checkout; set CAPMON_WORKSPACE".into(),
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-/// The cargo command line (arguments and manifest environment) that builds a board image.
-pub fn cargo_build_args(board: &Board) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "build",
-        "--release",
-        "-p",
-        board.package,
-        "--target",
-        board.target,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if !board.features.is_empty() {
-        args.push("--features".into());
-        args.push(board.features.join(","));
-    }
-    args
-}
-
-/// Builds a board image with cargo (its output goes straight to the terminal, so a long build
-/// shows progress) and returns the path of its per-manifest copy
-/// ([`Workspace::stashed_image_path`]). With a `manifest`, the cVM images it names and its
-/// bundle are built first (`cvm_build`, next to that copy) and the board is built with
-/// `CAPMON_BUNDLE=<bundle>` (its build script embeds the file); without one, the image embeds
-/// no bundle.
-pub fn build_image(
-    ws: &Workspace,
-    board: &Board,
-    manifest: Option<&str>,
-) -> Result<PathBuf, String> {
-    let bundle = match manifest {
-        Some(m) => Some(crate::cvm_build::prepare_bundle(ws, board, m)?),
-        None => None,
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let args = cargo_build_args(board);
-    let shown = match &bundle {
-        Some(b) => format!(
-            "CAPMON_BUNDLE={} ",
-            boards::shell_quote(&b.to_string_lossy())
-        ),
-        None => String::new(),
-    };
-    eprintln!(
-        "building {}: {shown}{}",
-        board.name,
-        boards::shell_line("cargo", &args)
-    );
-    let mut cmd = Command::new(&cargo);
-    cmd.args(&args).current_dir(&ws.root);
-    match &bundle {
-        Some(b) => cmd.env("CAPMON_BUNDLE", b),
-        // A stray value in the caller's environment must not change the default image.
-        None => cmd.env_remove("CAPMON_BUNDLE"),
-    };
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
-    if !status.success() {
-        return Err(format!("building {} failed ({status})", board.name));
-    }
-    let elf = ws.image_path(board);
-    if !elf.is_file() {
-        return Err(format!(
-            "cargo reported success but {} does not exist",
-            elf.display()
-        ));
-    }
-    // Cargo's output is overwritten by the next variant built; the copy stays.
-    stash_image(ws, board, manifest, &elf)
-}
-
-/// Returns the image without a bundle built earlier, without building (`--no-build`): the
-/// copy [`build_image`] kept, else cargo's output.
-pub fn existing_image(ws: &Workspace, board: &Board) -> Result<PathBuf, String> {
-    let stashed = ws.stashed_image_path(board, None);
-    if stashed.is_file() {
-        return Ok(stashed);
-    }
-    let elf = ws.image_path(board);
-    if elf.is_file() {
-        Ok(elf)
-    } else {
-        Err(format!(
-            "{} does not exist; build it first (drop --no-build)",
-            elf.display()
-        ))
-    }
-}
-
-/// Copies an image to its per-manifest place (see [`Workspace::stashed_image_path`]).
-pub fn stash_image(
-    ws: &Workspace,
-    board: &Board,
-    manifest: Option<&str>,
-    elf: &Path,
-) -> Result<PathBuf, String> {
-    let dest = ws.stashed_image_path(board, manifest);
-    // Copying a file onto itself would truncate it.
-    if dest == elf {
-        return Ok(dest);
-    }
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    std::fs::copy(elf, &dest)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", elf.display(), dest.display()))?;
-    Ok(dest)
-}
-
-/// A directory removed (with its contents) when dropped.
-#[derive(Debug)]
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(label: &str) -> Result<TempDir, String> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let label: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = std::env::temp_dir().join(format!(
-            "capmon-run-{}-{}-{label}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path)
-            .map_err(|e| format!("cannot create temporary directory {}: {e}", path.display()))?;
-        Ok(TempDir { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+use super::expect::{Action, End, Matcher, Script};
+use crate::process::Guarded;
 
 /// Size of the scratch disk behind the virtio-blk device.
 pub const DISK_BYTES: u64 = 1 << 20;
@@ -287,142 +60,6 @@ pub fn check_disk_image(path: &Path, expected: &[u8]) -> Result<(), String> {
             at % 512,
             found[at],
             expected[at]
-        )),
-    }
-}
-
-// ---- Process groups and clean-up -------------------------------------------------------------
-
-/// Process groups of running QEMUs, for the signal handler (0 = free slot). A fixed array of
-/// atomics because the handler may only do async-signal-safe things.
-static GROUPS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
-
-extern "C" fn on_fatal_signal(sig: libc::c_int) {
-    for slot in &GROUPS {
-        let pgid = slot.load(Ordering::SeqCst);
-        if pgid > 0 {
-            // SAFETY: kill(2) is async-signal-safe and only signals the group we created.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-    }
-    // SAFETY: restoring the default action and re-raising are async-signal-safe; the runner
-    // then dies of the same signal, so its parent sees the usual status.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
-}
-
-fn install_signal_handlers() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            let handler = on_fatal_signal as extern "C" fn(libc::c_int);
-            // SAFETY: installing a handler that only uses async-signal-safe calls.
-            unsafe { libc::signal(sig, handler as libc::sighandler_t) };
-        }
-    });
-}
-
-/// A QEMU (or other child) in its own process group, killed with its group when dropped.
-struct Guarded {
-    child: Child,
-    pgid: i32,
-    slot: Option<usize>,
-}
-
-impl Guarded {
-    /// Spawns `cmd` in a new process group that dies with the runner.
-    fn spawn(mut cmd: Command) -> std::io::Result<Guarded> {
-        install_signal_handlers();
-        cmd.process_group(0);
-        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-        // async-signal-safe. PR_SET_PDEATHSIG kills QEMU if the runner dies without cleaning up
-        // (even by SIGKILL).
-        unsafe {
-            cmd.pre_exec(|| {
-                #[cfg(target_os = "linux")]
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn()?;
-        let pgid = i32::try_from(child.id()).unwrap_or(0);
-        let slot = GROUPS.iter().position(|s| {
-            s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        });
-        Ok(Guarded { child, pgid, slot })
-    }
-
-    fn kill(&mut self) {
-        if self.pgid > 0 {
-            // SAFETY: signals only the process group this runner created for the child.
-            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
-        } else {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-
-    /// Waits for the child to exit by itself until `deadline`.
-    fn wait_until(&mut self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(Some(status));
-            }
-            if Instant::now() >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        // Whatever happened, nothing QEMU started stays behind; killing a group whose members
-        // have all exited is harmless (ESRCH).
-        self.kill();
-        if let Some(slot) = self.slot {
-            GROUPS[slot].store(0, Ordering::SeqCst);
-        }
-    }
-}
-
-/// Runs a command to completion under a time limit, with no input; returns its stderr.
-pub fn run_quiet(program: &Path, args: &[String], limit: Duration) -> Result<String, String> {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut guarded =
-        Guarded::spawn(cmd).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    let mut stderr = guarded.child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_string(&mut text);
-        }
-        text
-    });
-    let status = guarded
-        .wait_until(Instant::now() + limit)
-        .map_err(|e| format!("waiting for {} failed: {e}", program.display()))?;
-    drop(guarded);
-    let text = reader.join().unwrap_or_default();
-    match status {
-        Some(s) if s.success() => Ok(text),
-        Some(s) => Err(format!(
-            "{} failed ({s}): {}",
-            program.display(),
-            text.trim()
-        )),
-        None => Err(format!(
-            "{} did not finish within {} s",
-            program.display(),
-            limit.as_secs()
         )),
     }
 }
@@ -508,7 +145,7 @@ pub struct RunSettings<'a> {
     pub qemu: &'a Path,
     pub args: &'a [String],
     pub script: &'a Script,
-    /// Whether QEMU's exit status carries the verdict (see [`boards::QemuSpec`]).
+    /// Whether QEMU's exit status carries the verdict (see [`super::boards::QemuSpec`]).
     pub status_is_verdict: bool,
     pub time_limit: Duration,
     /// Echo the console as it arrives.
@@ -706,7 +343,7 @@ pub fn run_interactive(qemu: &Path, args: &[String]) -> Result<i32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expect::{expect, Verdict};
+    use crate::run::expect::{expect, Verdict};
 
     #[test]
     fn lines_lose_carriage_returns() {
@@ -719,29 +356,8 @@ mod tests {
     }
 
     #[test]
-    fn cargo_args_and_image_paths() {
-        let b = boards::board("qemu-riscv64").expect("board");
-        assert_eq!(
-            cargo_build_args(b).join(" "),
-            "build --release -p board-qemu-riscv64 --target riscv64gc-unknown-none-elf"
-        );
-        let ws = Workspace {
-            root: "/w".into(),
-            target_dir: "/w/target".into(),
-        };
-        assert_eq!(
-            ws.image_path(b),
-            Path::new("/w/target/riscv64gc-unknown-none-elf/release/capmon-qemu-riscv64")
-        );
-        assert_eq!(
-            ws.stashed_image_path(b, Some("attack-1")),
-            Path::new("/w/target/capmon-run/qemu-riscv64/attack-1/capmon-qemu-riscv64")
-        );
-    }
-
-    #[test]
     fn disk_images_are_written_and_checked_byte_for_byte() {
-        let dir = TempDir::new("disk image").expect("tempdir");
+        let dir = crate::workspace::temp_dir("disk image").expect("tempdir");
         let mut contents = vec![0u8; 2048];
         contents[..8].copy_from_slice(b"CAPMONLG");
         let disk = disk_image(dir.path(), &contents).expect("disk");
@@ -758,7 +374,7 @@ mod tests {
 
     #[test]
     fn temp_dir_and_disk() {
-        let dir = TempDir::new("unit test/x").expect("tempdir");
+        let dir = crate::workspace::temp_dir("unit test/x").expect("tempdir");
         let kept = dir.path().to_path_buf();
         let disk = scratch_disk(dir.path()).expect("disk");
         assert_eq!(
@@ -799,7 +415,7 @@ mod tests {
 
     #[test]
     fn scripted_run_against_a_fake_qemu() {
-        let dir = TempDir::new("fake").expect("tempdir");
+        let dir = crate::workspace::temp_dir("fake").expect("tempdir");
         let qemu = fake_qemu(
             dir.path(),
             "console",
@@ -813,7 +429,7 @@ exit 0"#,
         let script = Script {
             steps: vec![
                 expect("^console: type a line"),
-                crate::expect::Step::Type("hello capmon\n".into()),
+                crate::run::expect::Step::Type("hello capmon\n".into()),
                 expect(r#"^console: read line "hello capmon"$"#),
             ],
             forbid: vec!["(?i)panic".into()],
@@ -827,7 +443,7 @@ exit 0"#,
 
     #[test]
     fn exit_status_and_time_out() {
-        let dir = TempDir::new("fake2").expect("tempdir");
+        let dir = crate::workspace::temp_dir("fake2").expect("tempdir");
         let qemu = fake_qemu(
             dir.path(),
             "exit3",
@@ -891,7 +507,7 @@ exit 0"#,
 
     #[test]
     fn kill_when_done_stops_a_running_qemu() {
-        let dir = TempDir::new("fake3").expect("tempdir");
+        let dir = crate::workspace::temp_dir("fake3").expect("tempdir");
         let qemu = fake_qemu(
             dir.path(),
             "banner",
@@ -905,24 +521,5 @@ exit 0"#,
         let report = run_script(&settings(&qemu, &script, 20, false));
         assert_eq!(report.result, Ok(()));
         assert!(report.elapsed < Duration::from_secs(10));
-    }
-
-    #[test]
-    fn quiet_runs() {
-        let dir = TempDir::new("quiet").expect("tempdir");
-        let sh = Path::new(SH);
-        let ok = fake_qemu(dir.path(), "ok", "echo fine >&2");
-        assert_eq!(
-            run_quiet(sh, &ok, Duration::from_secs(10)).as_deref(),
-            Ok("fine\n")
-        );
-        let bad = fake_qemu(dir.path(), "bad", "echo 'qemu: bad option' >&2; exit 1");
-        assert!(run_quiet(sh, &bad, Duration::from_secs(10))
-            .unwrap_err()
-            .contains("bad option"));
-        let slow = fake_qemu(dir.path(), "slow", "sleep 300");
-        assert!(run_quiet(sh, &slow, Duration::from_secs(1))
-            .unwrap_err()
-            .contains("did not finish"));
     }
 }

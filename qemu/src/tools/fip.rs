@@ -28,6 +28,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use elf::abi::{EM_AARCH64, ET_DYN, ET_EXEC, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+
+use crate::process;
+
 /// Where TF-A's BL2 loads BL33 and BL31 enters it on Morello: `PLAT_ARM_NS_IMAGE_BASE` in
 /// `include/plat/arm/css/common/css_def.h`, not overridden by the Morello platform.
 pub const BL33_BASE: u64 = 0xE000_0000;
@@ -41,11 +47,8 @@ pub const NT_FW_CONFIG_BASE: u64 = 0xFEF0_0000;
 /// it as `capmon.bin`).
 pub const DEFAULT_OUT: &str = "target/morello-sdp/fip.bin";
 
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const EM_AARCH64: u16 = 183;
-const PT_LOAD: u32 = 1;
 const ELF_HEADER_SIZE: usize = 0x40;
+#[cfg(test)]
 const PHDR_SIZE: usize = 0x38;
 
 /// `fiptool`'s name of the BL33 entry (`--nt-fw`).
@@ -102,24 +105,6 @@ pub struct FlatImage {
     pub bytes: Vec<u8>,
 }
 
-fn read_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn read_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn read_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
 /// One PT_LOAD segment, as far as the conversion needs it.
 #[derive(Clone, Copy, Debug)]
 struct Segment {
@@ -166,9 +151,11 @@ pub fn elf_to_flat(elf: &[u8], base: u64, limit: u64) -> Result<FlatImage, Strin
         2 => return Err("a big-endian ELF; BL33 must be little-endian AArch64".to_string()),
         d => return Err(format!("unknown ELF data encoding {d}")),
     }
-    let header = |at| read_u16(elf, at).ok_or_else(|| "ELF header truncated".to_string());
-    let e_type = header(0x10)?;
-    let machine = header(0x12)?;
+    // The ident bytes are checked above for clearer messages; the `elf` crate reads the rest.
+    let file = ElfBytes::<LittleEndian>::minimal_parse(elf)
+        .map_err(|e| format!("malformed ELF header or program header table: {e}"))?;
+    let e_type = file.ehdr.e_type;
+    let machine = file.ehdr.e_machine;
     if machine != EM_AARCH64 {
         return Err(format!(
             "ELF machine {machine} ({}) is not AArch64 ({EM_AARCH64})",
@@ -186,50 +173,26 @@ pub fn elf_to_flat(elf: &[u8], base: u64, limit: u64) -> Result<FlatImage, Strin
         }
         t => return Err(format!("ELF type {t} is not an executable (ET_EXEC)")),
     }
-    let truncated = || "ELF header truncated".to_string();
-    let entry = read_u64(elf, 0x18).ok_or_else(truncated)?;
-    let phoff = read_u64(elf, 0x20).ok_or_else(truncated)?;
-    let phentsize = usize::from(read_u16(elf, 0x36).ok_or_else(truncated)?);
-    let phnum = usize::from(read_u16(elf, 0x38).ok_or_else(truncated)?);
-    if phnum == 0 {
+    let entry = file.ehdr.e_entry;
+    let headers = crate::elf_file::segments(&file)?;
+    if headers.is_empty() {
         return Err("ELF file has no program headers (no PT_LOAD segment)".to_string());
     }
-    if phentsize < PHDR_SIZE {
-        return Err(format!(
-            "ELF program header size {phentsize} is too small (needs {PHDR_SIZE})"
-        ));
-    }
-    let table_start = usize::try_from(phoff).ok();
-    let table_end =
-        table_start.and_then(|s| phentsize.checked_mul(phnum).and_then(|n| s.checked_add(n)));
-    match table_end {
-        Some(end) if end <= elf.len() => {}
-        _ => {
-            return Err(format!(
-                "ELF program header table ({phnum} × {phentsize} bytes at offset {phoff:#x}) lies \
-                 outside the file ({} bytes)",
-                elf.len()
-            ))
-        }
-    }
-    let table_start = table_start.ok_or_else(truncated)?;
 
     let mut segments = Vec::new();
     let mut mem_end = 0u64;
     let mut any_load = false;
-    for index in 0..phnum {
-        let at = table_start + index * phentsize;
-        let bad = || format!("ELF program header {index} is truncated");
-        if read_u32(elf, at).ok_or_else(bad)? != PT_LOAD {
+    for (index, ph) in headers.iter().enumerate() {
+        if ph.p_type != PT_LOAD {
             continue;
         }
         any_load = true;
         let seg = Segment {
             index,
-            offset: read_u64(elf, at + 0x08).ok_or_else(bad)?,
-            paddr: read_u64(elf, at + 0x18).ok_or_else(bad)?,
-            filesz: read_u64(elf, at + 0x20).ok_or_else(bad)?,
-            memsz: read_u64(elf, at + 0x28).ok_or_else(bad)?,
+            offset: ph.p_offset,
+            paddr: ph.p_paddr,
+            filesz: ph.p_filesz,
+            memsz: ph.p_memsz,
         };
         if seg.memsz < seg.filesz {
             return Err(format!(
@@ -379,15 +342,14 @@ fn run(program: &OsStr, args: &[&OsStr], package: &str) -> Result<String, String
         }
         s
     };
-    let output = Command::new(program).args(args).output().map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            format!(
-                "`{}` is not installed (install `{package}`)",
-                program.to_string_lossy()
-            )
-        } else {
-            format!("cannot run `{}`: {e}", shown())
-        }
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let output = process::output(cmd, process::limits::TOOL).map_err(|e| match e {
+        process::RunError::NotFound { .. } => format!(
+            "`{}` is not installed (install `{package}`)",
+            program.to_string_lossy()
+        ),
+        e => format!("`{}`: {e}", shown()),
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -912,87 +874,10 @@ fn verify(
 // ------------------------------------------------------------------------------------------
 // The command
 
-const USAGE: &str = "\
-usage: capmon-tool fip --elf ELF [--fip INPUT.fip] [--out OUT.fip] [--rot-key KEY.pem] [--no-resign]
-
-Packages the morello-sdp board ELF (linked at 0xE0000000) as BL33 in a TF-A FIP.
-  --elf ELF        the board image: target/aarch64-unknown-none-softfloat/release/capmon-morello-sdp
-  --fip INPUT      the board's fip.bin (Arm's Morello release, SOFTWARE/fip.bin on the MCC microSD):
-                   BL33 is replaced in a copy, every other entry is kept. Without it, the FIP holds
-                   only capmon (for inspection; it does not boot).
-  --out OUT        output FIP (default target/morello-sdp/fip.bin); capmon.bin is written next to it
-  --rot-key KEY    root-of-trust private key to re-sign a FIP built with TRUSTED_BOARD_BOOT=1
-                   (Arm's builds: TF-A's plat/arm/board/common/rotpk/arm_rotprivk_rsa.pem)
-  --no-resign      write a FIP with certificates without re-signing (BL2 will reject its BL33)
-ELF=, FIP=, OUT= and ROT_KEY= are accepted for --elf, --fip, --out and --rot-key.
-Needs fiptool and cert_create (package arm-trusted-firmware-tools).";
-
-fn parse_args(args: &[OsString]) -> Result<Option<FipRequest>, String> {
-    let mut elf = None;
-    let mut input = None;
-    let mut out = None;
-    let mut rot_key = None;
-    let mut no_resign = false;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let text = arg.to_string_lossy();
-        let (flag, inline) = match text.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(PathBuf::from(v))),
-            // `just fip FIP=… ROT_KEY=…` hands its words over as KEY=VALUE.
-            Some(("ELF", v)) => ("--elf".to_string(), Some(PathBuf::from(v))),
-            Some(("FIP", v)) => ("--fip".to_string(), Some(PathBuf::from(v))),
-            Some(("OUT", v)) => ("--out".to_string(), Some(PathBuf::from(v))),
-            Some(("ROT_KEY", v)) => ("--rot-key".to_string(), Some(PathBuf::from(v))),
-            _ => (text.to_string(), None),
-        };
-        let mut value = |name: &str| -> Result<PathBuf, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => rest
-                    .next()
-                    .map(PathBuf::from)
-                    .ok_or_else(|| format!("{name} needs a value")),
-            }
-        };
-        match flag.as_str() {
-            "--elf" => elf = Some(value("--elf")?),
-            "--fip" => input = Some(value("--fip")?),
-            "--out" => out = Some(value("--out")?),
-            "--rot-key" => rot_key = Some(value("--rot-key")?),
-            "--no-resign" => no_resign = true,
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
-    let elf = elf.ok_or("--elf is required")?;
-    // An empty value (`FIP=`) means none.
-    let input = input.filter(|p| !p.as_os_str().is_empty());
-    let rot_key = rot_key.filter(|p| !p.as_os_str().is_empty());
-    Ok(Some(FipRequest {
-        elf,
-        input,
-        out: out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
-        rot_key,
-        no_resign,
-        tools: Tools::default(),
-    }))
-}
-
-/// The `fip` subcommand: `args` are the words after it.
-pub fn fip_command(args: &[OsString]) -> ExitCode {
-    let req = match parse_args(args) {
-        Ok(Some(req)) => req,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("capmon-tool fip: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+/// The `fip` subcommand: builds the FIP and prints what it did.
+pub fn fip_command(req: &FipRequest) -> ExitCode {
     let stdout = io::stdout();
-    match build_fip(&req, &mut stdout.lock()) {
+    match build_fip(req, &mut stdout.lock()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("capmon-tool fip: {e}");
@@ -1255,7 +1140,7 @@ mod tests {
         assert!(err(&e).contains("program header table"));
         let mut e = fake_elf(BL33_BASE, &[load(BL33_BASE, &[1; 16], 16)]);
         e[0x36..0x38].copy_from_slice(&0x20u16.to_le_bytes());
-        assert!(err(&e).contains("too small"));
+        assert!(err(&e).contains("program header table"));
         let mut e = fake_elf(BL33_BASE, &[load(BL33_BASE, &[1; 16], 16)]);
         e[0x40 + 8..0x40 + 16].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(err(&e).contains("outside the file"));
@@ -1289,36 +1174,6 @@ mod tests {
         assert_eq!((entries[1].offset, entries[1].size), (0xC40, 0x1B58));
         assert_eq!(entries[1].option, "nt-fw");
         assert!(parse_fiptool_info("garbage\n").is_err());
-    }
-
-    #[test]
-    fn parses_the_command_line() {
-        let args: Vec<OsString> = ["--elf", "a.elf", "--fip=", "--rot-key", "k.pem"]
-            .map(OsString::from)
-            .into();
-        let req = parse_args(&args).expect("ok").expect("a request");
-        assert_eq!(req.elf, PathBuf::from("a.elf"));
-        assert_eq!(req.input, None);
-        assert_eq!(req.out, PathBuf::from(DEFAULT_OUT));
-        assert_eq!(req.rot_key, Some(PathBuf::from("k.pem")));
-        assert!(parse_args(&["--fip".into(), "x".into()]).is_err());
-        assert!(parse_args(&["--elf".into()]).is_err());
-        assert!(parse_args(&["--bogus".into()]).is_err());
-        assert!(parse_args(&["--help".into()]).expect("ok").is_none());
-        let args: Vec<OsString> = [
-            "ROT_KEY=/k.pem",
-            "--elf",
-            "e",
-            "FIP=/sd/fip.bin",
-            "OUT=o.fip",
-        ]
-        .map(OsString::from)
-        .into();
-        let req = parse_args(&args).expect("ok").expect("a request");
-        assert_eq!(req.input, Some(PathBuf::from("/sd/fip.bin")));
-        assert_eq!(req.rot_key, Some(PathBuf::from("/k.pem")));
-        assert_eq!(req.out, PathBuf::from("o.fip"));
-        assert!(parse_args(&["--elf".into(), "e".into(), "BOGUS=1".into()]).is_err());
     }
 
     // --- With fiptool ------------------------------------------------------------------

@@ -5,7 +5,6 @@
 //! `capmon::cap::vectors`, shared with the monitor's unit tests, so the command and
 //! `cargo test` cannot disagree about what a vector means.
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -37,16 +36,12 @@ impl Totals {
     }
 }
 
-/// The `cap-vectors` subcommand: `args` are the words after it. Prints per-file counts, the
-/// failing lines with expected and got, and finally exactly `N passed, M failed`.
-pub fn cap_vectors_command(args: &[OsString]) -> ExitCode {
-    let [dir] = args else {
-        eprintln!("usage: capmon-tool cap-vectors DIR   (DIR holds morello/*.txt and riscv/*.txt)");
-        return ExitCode::from(2);
-    };
+/// The `cap-vectors` subcommand. Prints per-file counts, the failing lines with expected and
+/// got, and finally exactly `N passed, M failed`.
+pub fn cap_vectors_command(dir: &Path) -> ExitCode {
     let stdout = io::stdout();
     let stderr = io::stderr();
-    match check_dir(Path::new(dir), &mut stdout.lock(), &mut stderr.lock()) {
+    match check_dir(dir, &mut stdout.lock(), &mut stderr.lock()) {
         Ok(totals) if totals.success() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(error) => {

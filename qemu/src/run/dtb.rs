@@ -6,7 +6,9 @@
 //! line-based walk is enough and stays easy to test.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use crate::process;
 
 /// A change to a device tree, addressed by full node path (`/`, `/cpus`, `/soc/plic@c000000`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,18 +145,15 @@ pub fn apply_edit(dts: &str, edit: &DtsEdit) -> Result<String, String> {
 }
 
 fn run_dtc(args: &[&str], what: &str) -> Result<(), String> {
-    let output = Command::new("dtc")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                "`dtc` not found in PATH; install it with `apt-get install device-tree-compiler`"
-                    .to_string()
-            } else {
-                format!("cannot run dtc: {e}")
-            }
-        })?;
+    let mut cmd = Command::new("dtc");
+    cmd.args(args);
+    let output = process::output(cmd, process::limits::DTC).map_err(|e| match e {
+        process::RunError::NotFound { .. } => {
+            "`dtc` not found in PATH; install it with `apt-get install device-tree-compiler`"
+                .to_string()
+        }
+        e => format!("{e} (trying to {what})"),
+    })?;
     if output.status.success() {
         Ok(())
     } else {

@@ -9,7 +9,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -21,7 +20,10 @@ use capmon::cvm::manifest::{self, Manifest, DTC_FLAGS, ELF_MAGIC};
 use capmon::cvm::plan::{self, CvmFormat};
 use capmon::platform;
 
-use crate::runner::TempDir;
+use serde::{Deserialize, Serialize};
+
+use crate::process;
+use crate::workspace::temp_dir;
 
 /// The `dtc` to run: `$DTC` if set, else `dtc` from `PATH`.
 pub fn dtc_program() -> OsString {
@@ -44,14 +46,18 @@ fn compile_with(dtc: &OsStr, path: &Path, include_dirs: &[&Path]) -> Result<Vec<
         command.arg("-i").arg(dir);
     }
     command.arg(path);
-    let output = command.output().map_err(|e| match e.kind() {
-        ErrorKind::NotFound => format!(
+    let output = process::output(command, process::limits::DTC).map_err(|e| match e {
+        process::RunError::NotFound { .. } => format!(
             "{} not found: capmon compiles manifests with dtc, the device-tree compiler \
              (Debian: apt-get install device-tree-compiler; .ci/bootstrap installs it; or set \
              DTC=/path/to/dtc)",
             dtc.to_string_lossy()
         ),
-        _ => format!("cannot run {}: {e}", dtc.to_string_lossy()),
+        e @ process::RunError::TimedOut { .. } => format!(
+            "{}: {e} (dtc itself loops on some malformed sources)",
+            path.display()
+        ),
+        e => e.to_string(),
     })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -192,7 +198,7 @@ pub fn build_bundle(
         images.push((cvm.image.clone(), absolute(&file).map_err(one)?));
     }
     let source = bundle_source(&absolute(manifest_path).map_err(one)?, &images).map_err(one)?;
-    let temp = TempDir::new("bundle").map_err(one)?;
+    let temp = temp_dir("bundle").map_err(one)?;
     let wrapper = temp.path().join("bundle.dts");
     fs::write(&wrapper, source)
         .map_err(|e| one(format!("cannot write {}: {e}", wrapper.display())))?;
@@ -389,97 +395,59 @@ fn audit_rows_for<F: CvmFormat>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Commands
+// JSON
 
-const MANIFEST_USAGE: &str = "usage: capmon-tool manifest check <file.dts> [--images <dir>]";
-const BUNDLE_USAGE: &str = "usage: capmon-tool bundle <file.dts> --images <dir> --out <bundle.dtb>";
-const AUDIT_USAGE: &str = "\
-usage: capmon-tool audit <file.dts> --dtb <machine.dtb> --image-end <hex> --images <dir>
-                         [--arch morello|cheri-riscv] [--image-start <hex>] [--dtb-addr <hex>]
-                         [--heap-size <hex>] [--json]
-  --dtb          the machine's device tree (QEMU: -machine dumpdtb=FILE)
-  --image-end    end of the monitor image (bundle included); --image-start defaults to the
-                 QEMU board's link base (morello 0x40200000, cheri-riscv 0x80000000)
-  --images       the cVM images: each code capability's bounds depend on its image's code size
-  --dtb-addr     where the loader leaves the device tree (default: where QEMU virt puts it)
-  --heap-size    the monitor heap (default 0x400000, as boot.rs)";
-
-/// Splits `args` into positional arguments and `--flag value` options (`bool_flags` take no
-/// value).
-struct Args {
-    positional: Vec<String>,
-    options: Vec<(String, String)>,
-    flags: Vec<String>,
+/// One audit row as `capmon-tool audit --json` writes it (serde). Addresses and lengths are
+/// hex strings (lengths reach 2^64, beyond what JSON numbers carry exactly in most readers);
+/// `perms` is an array of names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditJsonRow {
+    pub cvm: String,
+    pub role: String,
+    pub base: String,
+    pub length: String,
+    pub perms: Vec<String>,
+    pub otype: String,
 }
 
-fn split_args(
-    args: &[OsString],
-    value_flags: &[&str],
-    bool_flags: &[&str],
-) -> Result<Args, String> {
-    let mut out = Args {
-        positional: Vec::new(),
-        options: Vec::new(),
-        flags: Vec::new(),
-    };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let arg = arg
-            .to_str()
-            .ok_or_else(|| format!("argument {} is not UTF-8", arg.to_string_lossy()))?;
-        if value_flags.contains(&arg) {
-            let value = iter
-                .next()
-                .and_then(|v| v.to_str())
-                .ok_or_else(|| format!("{arg} needs a value"))?;
-            if out.options.iter().any(|(name, _)| name == arg) {
-                return Err(format!("{arg} given twice"));
-            }
-            out.options.push((arg.to_string(), value.to_string()));
-        } else if bool_flags.contains(&arg) {
-            out.flags.push(arg.to_string());
-        } else if arg.starts_with("--") {
-            return Err(format!("unknown option {arg}"));
-        } else {
-            out.positional.push(arg.to_string());
+impl From<&AuditRow> for AuditJsonRow {
+    fn from(row: &AuditRow) -> Self {
+        AuditJsonRow {
+            cvm: row.cvm.clone(),
+            role: row.role.to_string(),
+            base: format!("{:#x}", row.base),
+            length: format!("{:#x}", row.length),
+            perms: row
+                .perms
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
+            otype: row.otype.clone(),
         }
     }
-    Ok(out)
 }
 
-impl Args {
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
+/// The rows as a JSON array of objects.
+pub fn audit_json(rows: &[AuditRow]) -> String {
+    let rows: Vec<AuditJsonRow> = rows.iter().map(AuditJsonRow::from).collect();
+    // Serialising plain strings cannot fail.
+    let mut text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
-fn parse_hex(name: &str, value: &str) -> Result<u64, String> {
+// ---------------------------------------------------------------------------------------------
+// Commands (their command lines are in tools::cli)
+
+/// Parses a hex number (`0x` optional, `_` separators allowed), for clap.
+pub fn parse_hex(value: &str) -> Result<u64, String> {
     let digits = value
         .strip_prefix("0x")
         .or_else(|| value.strip_prefix("0X"))
         .unwrap_or(value)
         .replace('_', "");
-    u64::from_str_radix(&digits, 16).map_err(|_| format!("{name} {value}: not a hex number"))
-}
-
-/// `--help` / `-h` anywhere: print the usage and succeed.
-fn wants_help(args: &[OsString], usage: &str) -> bool {
-    let help = args.iter().any(|a| a == "--help" || a == "-h");
-    if help {
-        println!("{usage}");
-    }
-    help
-}
-
-fn usage_error(message: &str, usage: &str) -> ExitCode {
-    eprintln!("capmon-tool: {message}\n{usage}");
-    ExitCode::from(2)
+    u64::from_str_radix(&digits, 16).map_err(|_| format!("{value}: not a hex number"))
 }
 
 fn report(errors: &[String]) -> ExitCode {
@@ -490,27 +458,8 @@ fn report(errors: &[String]) -> ExitCode {
 }
 
 /// `capmon-tool manifest check <file.dts> [--images <dir>]`.
-pub fn manifest_command(args: &[OsString]) -> ExitCode {
-    if wants_help(args, MANIFEST_USAGE) {
-        return ExitCode::SUCCESS;
-    }
-    let Some((sub, rest)) = args.split_first() else {
-        return usage_error("manifest needs a subcommand", MANIFEST_USAGE);
-    };
-    if sub != OsStr::new("check") {
-        return usage_error(
-            &format!("unknown manifest subcommand `{}`", sub.to_string_lossy()),
-            MANIFEST_USAGE,
-        );
-    }
-    let args = match split_args(rest, &["--images"], &[]) {
-        Ok(args) => args,
-        Err(e) => return usage_error(&e, MANIFEST_USAGE),
-    };
-    let [path] = args.positional.as_slice() else {
-        return usage_error("give exactly one manifest", MANIFEST_USAGE);
-    };
-    match check_manifest(Path::new(path), args.option("--images").map(Path::new)) {
+pub fn check_command(path: &Path, images: Option<&Path>) -> ExitCode {
+    match check_manifest(path, images) {
         Ok(manifest) => {
             println!("manifest OK: {} cVMs", manifest.cvms.len());
             ExitCode::SUCCESS
@@ -520,26 +469,15 @@ pub fn manifest_command(args: &[OsString]) -> ExitCode {
 }
 
 /// `capmon-tool bundle <file.dts> --images <dir> --out <bundle.dtb>`.
-pub fn bundle_command(args: &[OsString]) -> ExitCode {
-    if wants_help(args, BUNDLE_USAGE) {
-        return ExitCode::SUCCESS;
-    }
-    let args = match split_args(args, &["--images", "--out"], &[]) {
-        Ok(args) => args,
-        Err(e) => return usage_error(&e, BUNDLE_USAGE),
-    };
-    let ([path], Some(images), Some(out)) = (
-        args.positional.as_slice(),
-        args.option("--images"),
-        args.option("--out"),
-    ) else {
-        return usage_error("give one manifest, --images and --out", BUNDLE_USAGE);
-    };
-    match build_bundle(Path::new(path), Path::new(images), Path::new(out)) {
+pub fn bundle_command(path: &Path, images: &Path, out: &Path) -> ExitCode {
+    match build_bundle(path, images, out) {
         Ok(summary) => {
             println!(
-                "bundle {out}: {} bytes, {} cVMs, {} images",
-                summary.bytes, summary.cvms, summary.images
+                "bundle {}: {} bytes, {} cVMs, {} images",
+                out.display(),
+                summary.bytes,
+                summary.cvms,
+                summary.images
             );
             ExitCode::SUCCESS
         }
@@ -548,65 +486,10 @@ pub fn bundle_command(args: &[OsString]) -> ExitCode {
 }
 
 /// `capmon-tool audit <file.dts> --dtb <machine.dtb> --image-end <hex> --images <dir> …`.
-pub fn audit_command(args: &[OsString]) -> ExitCode {
-    if wants_help(args, AUDIT_USAGE) {
-        return ExitCode::SUCCESS;
-    }
-    let parsed = split_args(
-        args,
-        &[
-            "--dtb",
-            "--image-end",
-            "--image-start",
-            "--dtb-addr",
-            "--heap-size",
-            "--arch",
-            "--images",
-        ],
-        &["--json"],
-    );
-    let args = match parsed {
-        Ok(args) => args,
-        Err(e) => return usage_error(&e, AUDIT_USAGE),
-    };
-    let options = (|| -> Result<(String, AuditOptions), String> {
-        let [path] = args.positional.as_slice() else {
-            return Err("give exactly one manifest".into());
-        };
-        let need = |name: &str| {
-            args.option(name)
-                .ok_or_else(|| format!("{name} is required"))
-        };
-        let hex = |name: &str| args.option(name).map(|v| parse_hex(name, v)).transpose();
-        let arch = match args.option("--arch") {
-            None => AuditArch::Morello,
-            Some(name) => AuditArch::parse(name)
-                .ok_or_else(|| format!("--arch {name}: use morello or cheri-riscv"))?,
-        };
-        let images = args.option("--images").ok_or(
-            "--images is required: each code capability's bounds depend on the size of its \
-             image's code, which only the image says",
-        )?;
-        Ok((
-            path.clone(),
-            AuditOptions {
-                dtb: PathBuf::from(need("--dtb")?),
-                dtb_addr: hex("--dtb-addr")?,
-                image_start: hex("--image-start")?,
-                image_end: parse_hex("--image-end", need("--image-end")?)?,
-                heap_size: hex("--heap-size")?.unwrap_or(DEFAULT_HEAP_SIZE),
-                arch,
-                images: PathBuf::from(images),
-            },
-        ))
-    })();
-    let (path, options) = match options {
-        Ok(options) => options,
-        Err(e) => return usage_error(&e, AUDIT_USAGE),
-    };
-    match audit_rows(Path::new(&path), &options) {
-        Ok(rows) if args.flag("--json") => {
-            print!("{}", audit::format_json(&rows));
+pub fn audit_command(path: &Path, options: &AuditOptions, json: bool) -> ExitCode {
+    match audit_rows(path, options) {
+        Ok(rows) if json => {
+            print!("{}", audit_json(&rows));
             ExitCode::SUCCESS
         }
         Ok(rows) => {
@@ -630,8 +513,8 @@ mod tests {
     }
 
     /// A directory with the loader's test image for `arch` under each name in `names`.
-    fn images(names: &[&str], arch: AuditArch) -> TempDir {
-        let dir = TempDir::new("manifest-images").unwrap();
+    fn images(names: &[&str], arch: AuditArch) -> tempfile::TempDir {
+        let dir = temp_dir("manifest-images").unwrap();
         let elf = match arch {
             AuditArch::Morello => "aarch64.elf",
             AuditArch::CheriRiscv => "riscv64.elf",
@@ -661,7 +544,7 @@ mod tests {
 
     #[test]
     fn dtc_syntax_errors_pass_through_with_file_and_line() {
-        let dir = TempDir::new("manifest-syntax").unwrap();
+        let dir = temp_dir("manifest-syntax").unwrap();
         let path = write(
             dir.path(),
             "syntax.dts",
@@ -689,7 +572,7 @@ mod tests {
 
     #[test]
     fn every_error_is_prefixed_with_the_manifest_file() {
-        let dir = TempDir::new("manifest-broken").unwrap();
+        let dir = temp_dir("manifest-broken").unwrap();
         let path = write(
             dir.path(),
             "broken.dts",
@@ -791,7 +674,7 @@ mod tests {
         assert!(dts_string(Path::new("/a\nb")).is_err());
     }
 
-    fn audit_options(arch: AuditArch, dtb: &str, dir: &TempDir) -> AuditOptions {
+    fn audit_options(arch: AuditArch, dtb: &str, dir: &tempfile::TempDir) -> AuditOptions {
         AuditOptions {
             dtb: workspace().join("../shared/testdata/dt").join(dtb),
             dtb_addr: None,
@@ -836,10 +719,10 @@ mod tests {
         assert_eq!(rows[0].base, 0xbff0_0000);
         assert_eq!(rows[4].base, 0xbfd0_0000);
         assert_eq!(rows[8].base, 0xbfc0_0000);
-        let json = audit::format_json(&rows);
+        let json = audit_json(&rows);
         assert!(
             json.starts_with(
-                "[\n  {\"cvm\": \"hello\", \"role\": \"code (PCC)\", \"base\": \"0xbff00000\""
+                "[\n  {\n    \"cvm\": \"hello\",\n    \"role\": \"code (PCC)\",\n    \"base\": \"0xbff00000\""
             ),
             "{json}"
         );
@@ -888,8 +771,43 @@ mod tests {
 
     #[test]
     fn hex_arguments() {
-        assert_eq!(parse_hex("--x", "0x4040_0000"), Ok(0x4040_0000));
-        assert_eq!(parse_hex("--x", "ff"), Ok(0xff));
-        assert!(parse_hex("--x", "0xzz").is_err());
+        assert_eq!(parse_hex("0x4040_0000"), Ok(0x4040_0000));
+        assert_eq!(parse_hex("ff"), Ok(0xff));
+        assert!(parse_hex("0xzz").is_err());
+    }
+
+    /// The host's JSON and the monitor's own table (what it prints at boot) agree row for row.
+    #[test]
+    fn audit_json_agrees_with_the_monitor_table() {
+        for (arch, dtb) in [
+            (AuditArch::Morello, "qemu-morello-virt.dtb"),
+            (AuditArch::CheriRiscv, "qemu-riscv64cheri-virt.dtb"),
+        ] {
+            let dir = images(&["hello", "clock", "hello-c"], arch);
+            let rows = audit_rows(&demo(), &audit_options(arch, dtb, &dir)).unwrap();
+            let table = audit::format_table(&rows);
+            let json: Vec<AuditJsonRow> =
+                serde_json::from_str(&audit_json(&rows)).expect("valid JSON");
+            let lines: Vec<&str> = table.lines().skip(1).collect();
+            assert_eq!(lines.len(), json.len());
+            for (line, row) in lines.iter().zip(&json) {
+                // Table cells are separated by two or more spaces; a role has single spaces.
+                let cells: Vec<&str> = line
+                    .split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                let perms = row.perms.join(",");
+                let expected = [
+                    row.cvm.as_str(),
+                    row.role.as_str(),
+                    row.base.as_str(),
+                    row.length.as_str(),
+                    perms.as_str(),
+                    row.otype.as_str(),
+                ];
+                assert_eq!(cells, expected, "{table}");
+            }
+        }
     }
 }

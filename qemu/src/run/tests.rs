@@ -18,8 +18,8 @@
 
 use std::time::Duration;
 
-use crate::dtb::DtsEdit;
-use crate::expect::{End, Script, Step, Verdict};
+use super::dtb::DtsEdit;
+use super::expect::{End, Script, Step, Verdict};
 
 /// Default wall-clock limit for one test: TCG on a loaded 2-core machine is slow-ish.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -31,7 +31,7 @@ pub const DEFAULT_FORBID: &str = "(?i)panic";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestSpec {
     pub name: String,
-    /// Board name from [`crate::boards::BOARDS`].
+    /// Board name from [`super::boards::BOARDS`].
     pub board: &'static str,
     /// Image variant: the board embeds the bundle of `cvms/manifests/<name>.dts`.
     pub manifest: Option<String>,
@@ -517,7 +517,7 @@ fn disk_test(board: &'static str) -> TestSpec {
     let host: Vec<String> = (0..2).map(|i| format!("record {i} from host")).collect();
     let mut all = host.clone();
     all.extend((2..5).map(|i| format!("record {i} from logger")));
-    let size = crate::runner::DISK_BYTES as usize;
+    let size = super::qemu::DISK_BYTES as usize;
     TestSpec::new(format!("{board}-disk"), board)
         .manifest("disk")
         .disk_image(log_image(size, &host))
@@ -654,7 +654,7 @@ pub fn select(tests: Vec<TestSpec>, filter: Option<&str>) -> Vec<TestSpec> {
 #[cfg(test)]
 mod unit {
     use super::*;
-    use crate::expect::{Action, Matcher};
+    use crate::run::expect::{Action, Matcher};
 
     #[test]
     fn every_test_is_well_formed() {
@@ -665,7 +665,7 @@ mod unit {
         names.dedup();
         assert_eq!(names.len(), tests.len(), "test names are unique");
         for t in &tests {
-            let board = crate::boards::board(t.board).expect("known board");
+            let board = crate::run::boards::board(t.board).expect("known board");
             assert!(board.qemu.is_some(), "{} runs on a QEMU board", t.name);
             Matcher::new(&t.script).unwrap_or_else(|e| panic!("{}: {e}", t.name));
         }

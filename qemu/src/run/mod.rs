@@ -1,0 +1,20 @@
+//! capmon-run: builds capmon board images and boots, debugs, tests and benchmarks them under
+//! QEMU.
+//!
+//! [`cli`] is the command line; [`boards`] says how each board is built and booted; [`build`]
+//! and [`cvm_build`] make board images with a manifest's cVMs; [`qemu`] runs QEMU against an
+//! [`expect`] script; [`tests`] is the table of boot tests and [`suite`] their harness;
+//! [`bench`] measures the figures and [`plot`] draws them; [`dtb`] edits device trees for
+//! tests that boot a modified one.
+
+pub mod bench;
+pub mod boards;
+pub mod build;
+pub mod cli;
+pub mod cvm_build;
+pub mod dtb;
+pub mod expect;
+pub mod plot;
+pub mod qemu;
+pub mod suite;
+pub mod tests;
