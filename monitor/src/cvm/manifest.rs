@@ -15,6 +15,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::cvm::expect::{self, Expect};
 use crate::cvm::grant::DiskSpec;
 use crate::cvm::net_grant::NetSpec;
 use crate::platform;
@@ -70,6 +71,7 @@ pub const CVM_FIELDS: &[&str] = &[
     "on-fault",
     "restarts",
     "cpu-budget-ms",
+    "expect",
 ];
 /// How `dtc` must compile a manifest (after the input file name or before it, any order):
 /// `-W no-unit_address_vs_reg` because `cvm@N` nodes have a unit address but no `reg`, and
@@ -129,6 +131,8 @@ pub struct CvmSpec {
     pub disk: Option<DiskSpec>,
     /// The `net { … }` grant, if any (checked against the device at boot).
     pub net: Option<NetSpec>,
+    /// How it is expected to end (`expect`; default: exit 0), for the verdict.
+    pub expect: Expect,
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -763,6 +767,7 @@ struct Fields<'a> {
     on_fault: Option<&'a [u8]>,
     restarts: Option<&'a [u8]>,
     cpu_budget_ms: Option<&'a [u8]>,
+    expect: Option<&'a [u8]>,
 }
 
 /// Collects one cVM's errors under a fixed [`CvmRef`].
@@ -837,6 +842,7 @@ fn check_cvm(
             b"on-fault" => &mut f.on_fault,
             b"restarts" => &mut f.restarts,
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
+            b"expect" => &mut f.expect,
             b"disk" => {
                 e.field(
                     "disk",
@@ -1112,6 +1118,17 @@ fn check_cvm(
         Some(Ok(ms)) => Some(Some(ms)),
     };
 
+    let expect = match f.expect.map(string_value) {
+        None => Some(Expect::default()),
+        Some(Ok(text)) => expect::parse(text)
+            .map_err(|why| e.field("expect", format!("{why}, is \"{}\"", show(text))))
+            .ok(),
+        Some(Err(why)) => {
+            e.field("expect", why);
+            None
+        }
+    };
+
     if e.count > 0 {
         return None;
     }
@@ -1128,6 +1145,7 @@ fn check_cvm(
         cpu_budget_ms: cpu_budget_ms?,
         disk,
         net,
+        expect: expect?,
     })
 }
 
@@ -1504,6 +1522,7 @@ pub(crate) mod tests {
                 cpu_budget_ms: None,
                 disk: None,
                 net: None,
+                expect: Expect::default(),
             },
             CvmSpec {
                 index: 1,
@@ -1519,6 +1538,7 @@ pub(crate) mod tests {
                 cpu_budget_ms: None,
                 disk: None,
                 net: None,
+                expect: Expect::default(),
             },
             CvmSpec {
                 index: 2,
@@ -1538,6 +1558,7 @@ pub(crate) mod tests {
                     read_only: true,
                 }),
                 net: Some(NetSpec { device: 0, mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]) }),
+                expect: Expect::default(),
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -1745,6 +1766,34 @@ pub(crate) mod tests {
                 r#"cvm "one": field "memory-size": appears more than once"#,
                 r#"cvm "three": index 0x1 is also used by cvm "two": unit addresses must be unique"#,
             ]
+        );
+    }
+
+    #[test]
+    fn expect_says_how_a_cvm_should_end() {
+        let cvm = |b: &mut Builder, node: &str, name: &str, expect: &str| {
+            b.begin(node)
+                .str_prop("name", name)
+                .str_prop("image", "x")
+                .cell_prop("memory-size", 0x10_0000)
+                .str_prop("expect", expect)
+                .end();
+        };
+        let mut b = Builder::new();
+        manifest_root(&mut b);
+        cvm(&mut b, "cvm@0", "a", "fault");
+        cvm(&mut b, "cvm@1", "b", "exit 3");
+        b.end();
+        let m = parse_manifest(&b.finish()).expect("valid");
+        assert_eq!(m.cvms[0].expect, Expect::Fault);
+        assert_eq!(m.cvms[1].expect, Expect::Exit(3));
+        let mut b = Builder::new();
+        manifest_root(&mut b);
+        cvm(&mut b, "cvm@0", "a", "crash");
+        b.end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            [r#"cvm "a": field "expect": must be "exit", "exit N" (N a decimal exit code) or "fault", is "crash""#]
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod event;
+pub mod expect;
 pub mod grant;
 pub mod hostcall;
 pub mod image;

@@ -541,6 +541,7 @@ pub(crate) mod tests {
             cpu_budget_ms: None,
             disk: None,
             net: None,
+            expect: Default::default(),
         }
     }
 

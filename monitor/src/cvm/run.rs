@@ -14,6 +14,7 @@ use crate::cap::Capability;
 use crate::arch::current as arch;
 use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
 use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault, FaultReport};
+use crate::cvm::expect::Ended;
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
 use crate::cvm::manifest::{self, CvmSpec, OnFault};
@@ -68,7 +69,8 @@ struct Cvm {
     net_waiting: bool,
 }
 
-/// Runs every cVM in `bundle`. Returns the verdict: true when each cVM exited with 0.
+/// Runs every cVM in `bundle`. Returns the verdict: true when each cVM ended as its manifest
+/// expects (`expect`, default: exit 0).
 pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> bool {
     let bundle = match manifest::parse_bundle(bundle) {
         Ok(b) => b,
@@ -246,14 +248,15 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     }
     arch::set_timer(u64::MAX);
     let mut pass = true;
+    // The verdict: every cVM ended as its manifest `expect`s (default: exit 0).
     for cvm in &cvms {
-        match cvm.ending {
-            Some(Ending::Exited(0)) => {}
-            Some(Ending::Exited(code)) => {
-                println!("cvm {}: exited with {code}", cvm.spec.name);
-                pass = false;
-            }
-            _ => pass = false,
+        let ended = cvm.ending.map(|e| match e {
+            Ending::Exited(code) => Ended::Exit(code),
+            Ending::Faulted => Ended::Fault,
+        });
+        if let Err(why) = cvm.spec.expect.check(ended) {
+            println!("cvm {}: {why}", cvm.spec.name);
+            pass = false;
         }
     }
     println!("cvms: all {} ended", cvms.len());

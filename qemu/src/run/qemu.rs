@@ -327,17 +327,74 @@ pub fn udp_echo_exchange(port: u16, datagrams: u32, deadline: Instant) -> Result
     ))
 }
 
-/// Runs QEMU interactively (the person's terminal is its console) and returns its exit code.
+/// The monitor's verdict in a console line (`capmon: powering off (pass)`), if it is one.
+pub fn verdict_in(line: &str) -> Option<bool> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    match line.strip_prefix("capmon: powering off (")? {
+        "pass)" => Some(true),
+        "fail)" => Some(false),
+        _ => None,
+    }
+}
+
+/// Copies QEMU's console to `out` as it arrives (byte by byte as far as reads go, so an
+/// interactive console stays interactive) and returns the monitor's last verdict, if any.
+pub fn relay_console(from: &mut impl Read, out: &mut impl Write) -> std::io::Result<Option<bool>> {
+    let mut verdict = None;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        out.flush()?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                if let Some(v) = verdict_in(&String::from_utf8_lossy(&line)) {
+                    verdict = Some(v);
+                }
+                line.clear();
+            } else if line.len() < 256 {
+                line.push(b);
+            }
+        }
+    }
+    Ok(verdict)
+}
+
+/// Runs QEMU interactively (the person's terminal is its console input; its output is relayed
+/// to this terminal) and returns the exit status that means the same on every board: the
+/// monitor's verdict when it printed one (0 pass, 1 fail; on Arm, PSCI SYSTEM_OFF exits QEMU
+/// with 0 either way), else QEMU's own status (e.g. 0 after Ctrl-A X).
+///
+/// No time limit: the person at the terminal decides when it ends.
 pub fn run_interactive(qemu: &Path, args: &[String]) -> Result<i32, String> {
-    let status = Command::new(qemu)
+    let mut child = Command::new(qemu)
         .args(args)
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let verdict = match child.stdout.take() {
+        Some(mut console) => relay_console(&mut console, &mut std::io::stdout().lock())
+            .map_err(|e| format!("relaying QEMU's console failed: {e}"))?,
+        None => None,
+    };
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {} failed: {e}", qemu.display()))?;
     // A QEMU killed by a signal reports like a shell would: 128 + signal.
-    Ok(status.code().unwrap_or_else(|| {
+    let code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
-    }))
+    });
+    Ok(match verdict {
+        Some(pass) => i32::from(!pass),
+        None => code,
+    })
 }
 
 #[cfg(test)]
@@ -521,5 +578,31 @@ exit 0"#,
         let report = run_script(&settings(&qemu, &script, 20, false));
         assert_eq!(report.result, Ok(()));
         assert!(report.elapsed < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_verdict_is_read_from_the_relayed_console() {
+        let console = b"boot\r\ncvm spin: exited with 0, expected fault\r\ncapmon: powering off (fail)\r\n";
+        let mut out = Vec::new();
+        let verdict = relay_console(&mut &console[..], &mut out).expect("relays");
+        assert_eq!(verdict, Some(false));
+        assert_eq!(out, console);
+        let pass = b"capmon: powering off (pass)\n";
+        assert_eq!(relay_console(&mut &pass[..], &mut Vec::new()).ok(), Some(Some(true)));
+        assert_eq!(relay_console(&mut &b"no verdict"[..], &mut Vec::new()).ok(), Some(None));
+        assert_eq!(verdict_in("capmon: powering off (maybe)"), None);
+    }
+
+    #[test]
+    fn interactive_runs_exit_with_the_verdict() {
+        let dir = crate::workspace::temp_dir("interactive").expect("tempdir");
+        // PSCI-like: QEMU exits 0 whatever the verdict.
+        let arm = fake_qemu(dir.path(), "arm", "printf 'capmon: powering off (fail)\\r\\n'; exit 0");
+        assert_eq!(run_interactive(Path::new(SH), &arm), Ok(1));
+        // sifive_test-like: the status carries the verdict too.
+        let riscv = fake_qemu(dir.path(), "rv", "printf 'capmon: powering off (pass)\\n'; exit 0");
+        assert_eq!(run_interactive(Path::new(SH), &riscv), Ok(0));
+        let quit = fake_qemu(dir.path(), "quit", "echo 'QEMU: Terminated'; exit 3");
+        assert_eq!(run_interactive(Path::new(SH), &quit), Ok(3));
     }
 }
