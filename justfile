@@ -51,13 +51,17 @@ test:
 test-bootstrap:
     .ci/test-bootstrap
 
+# The static checks CI makes: cargo fmt, clippy (host and both bare-metal targets, warnings denied), cargo-deny.
+checks:
+    .ci/checks
+
 # Run only the QEMU boot tests whose name contains FILTER.
 boot-test FILTER="":
     {{run}} test {{FILTER}}
 
-# Print the figures under QEMU -icount: image size, reset to banner and to first cVM output, null hostcall, cVM switch.
-bench:
-    {{run}} bench
+# Print the figures under QEMU -icount: image size, reset to banner and to first cVM output, null hostcall, cVM switch; `just bench --plot` also redraws docs/figures/*.svg.
+bench *ARGS:
+    {{run}} bench {{ARGS}}
 
 # Package morello-sdp as BL33 in a TF-A FIP: just fip FIP=<board fip.bin> ROT_KEY=<root key PEM> (see boards/morello-sdp/README.md).
 fip *ARGS:

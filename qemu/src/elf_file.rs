@@ -13,7 +13,7 @@ use elf::segment::ProgramHeader;
 use elf::ElfBytes;
 
 /// How much memory an image occupies once loaded, split like binutils' `size`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImageSize {
     /// Read-only allocated bytes: code and read-only data.
     pub text: u64,
@@ -48,10 +48,11 @@ pub fn parse(bytes: &[u8]) -> Result<ElfBytes<'_, LittleEndian>, String> {
     if !bytes.starts_with(b"\x7fELF") {
         return Err("not an ELF file (bad magic)".to_string());
     }
-    let file = ElfBytes::<LittleEndian>::minimal_parse(bytes).map_err(|e| match bytes.get(4..6) {
-        Some([2, 1]) => format!("malformed ELF file: {e}"),
-        _ => "not a 64-bit little-endian ELF file".to_string(),
-    })?;
+    let file =
+        ElfBytes::<LittleEndian>::minimal_parse(bytes).map_err(|e| match bytes.get(4..6) {
+            Some([2, 1]) => format!("malformed ELF file: {e}"),
+            _ => "not a 64-bit little-endian ELF file".to_string(),
+        })?;
     if file.ehdr.class != Class::ELF64 {
         return Err("not a 64-bit little-endian ELF file".to_string());
     }
@@ -70,9 +71,7 @@ pub fn segments(file: &ElfBytes<'_, LittleEndian>) -> Result<Vec<ProgramHeader>,
 /// sections, falling back to the PT_LOAD segments for an image without section headers.
 pub fn image_size(bytes: &[u8]) -> Result<ImageSize, String> {
     let file = parse(bytes)?;
-    let sections = file
-        .section_headers()
-        .filter(|table| !table.is_empty());
+    let sections = file.section_headers().filter(|table| !table.is_empty());
     if let Some(sections) = sections {
         let mut size = ImageSize::default();
         for sh in sections.iter() {
@@ -206,12 +205,12 @@ mod tests {
     fn sums_alloc_sections_like_size() {
         let elf = fake_elf(
             &[
-                (0, 0, 0),                                         // null section
-                (1, ALLOC | 0x4, 1000),                        // .text
-                (1, ALLOC, 200),                               // .rodata
-                (1, ALLOC | WRITE, 30),                    // .data
-                (SHT_NOBITS, ALLOC | WRITE, 4096),         // .bss
-                (1, 0, 99999),                                     // .debug_info: not loaded
+                (0, 0, 0),                             // null section
+                (1, ALLOC | 0x4, 1000),                // .text
+                (1, ALLOC, 200),                       // .rodata
+                (1, ALLOC | WRITE, 30),                // .data
+                (SHT_NOBITS, ALLOC | WRITE, 4096),     // .bss
+                (1, 0, 99999),                         // .debug_info: not loaded
                 (SHT_NOBITS, ALLOC | WRITE | TLS, 64), // .tbss
             ],
             &[],

@@ -58,13 +58,18 @@ fn git_toplevel() -> Result<PathBuf, String> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-
 /// A scratch directory, removed with its contents when dropped; `label` appears in its name so
 /// a leftover one (after a crash) says what made it.
 pub fn temp_dir(label: &str) -> Result<tempfile::TempDir, String> {
     let label: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     tempfile::Builder::new()
         .prefix(&format!("capmon-{label}-"))

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use capmon_host::process::run_quiet;
 use capmon_host::run::boards::{self, LookupEnv};
 use capmon_host::run::dtb::{self, DtsEdit};
 use capmon_host::run::expect::{expect, End, Script};
-use capmon_host::process::run_quiet;
 use capmon_host::run::qemu::{self as runner, RunSettings};
 use capmon_host::workspace::temp_dir;
 

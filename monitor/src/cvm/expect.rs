@@ -47,7 +47,9 @@ pub fn parse(text: &str) -> Result<Expect, String> {
         (Some("exit"), Some(code), None) => code.parse().ok().map(Expect::Exit),
         _ => None,
     };
-    parsed.ok_or_else(|| String::from("must be \"exit\", \"exit N\" (N a decimal exit code) or \"fault\""))
+    parsed.ok_or_else(|| {
+        String::from("must be \"exit\", \"exit N\" (N a decimal exit code) or \"fault\"")
+    })
 }
 
 impl Expect {
@@ -96,6 +98,9 @@ mod tests {
             Expect::Exit(0).check(Some(Ended::Fault)),
             Err("faulted, expected exit".into())
         );
-        assert_eq!(Expect::Fault.check(None), Err("did not end, expected fault".into()));
+        assert_eq!(
+            Expect::Fault.check(None),
+            Err("did not end, expected fault".into())
+        );
     }
 }

@@ -32,13 +32,15 @@
 use std::path::Path;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::boards::{self, LookupEnv, QemuSpec, RunArgs, BOARDS};
-use crate::elf_file::{self as elf, ImageSize};
+use super::build::image_for;
 use super::expect::{End, Script, Step, Verdict};
 use super::qemu::{self as runner, RunReport, RunSettings};
-use crate::workspace::{temp_dir, Workspace};
-use super::build::image_for;
 use super::suite::{failure_lines, skipped_line};
+use crate::elf_file::{self as elf, ImageSize};
+use crate::workspace::{temp_dir, Workspace};
 
 /// Target: the monitor image (text + data + bss) fits in 256 KiB.
 pub const IMAGE_LIMIT: u64 = 256 * 1024;
@@ -91,7 +93,7 @@ const DISK_BENCH_BYTES: usize = 2 << 20;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// One per-operation figure of the `bench` cVM, in guest instructions under icount.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Figure {
     pub median: f64,
     pub min: f64,
@@ -125,7 +127,7 @@ pub fn parse_figure_line(line: &str) -> Option<(String, Figure)> {
 }
 
 /// Everything the bench boot printed that the table uses.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct BenchFigures {
     /// The monitor's counter frequency.
     pub timer_hz: Option<u64>,
@@ -182,7 +184,7 @@ pub fn banner_insns(console: &[String]) -> Option<u64> {
 }
 
 /// One board's figures (None where it could not be measured).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Row {
     pub board: String,
     /// The image without cVMs.
@@ -198,7 +200,7 @@ pub struct Row {
 }
 
 /// The disk and network figures of one board.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct IoFigures {
     /// Bytes per guest instruction, writing and reading 1 MiB.
     pub disk_write_bpi: Option<f64>,
@@ -731,6 +733,17 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     print!("{}", format_table(&rows));
     println!();
     print!("{}", format_io_table(&rows));
+    if plot {
+        let dir = ws.root.join("docs").join("figures");
+        match super::plot::draw(&rows, &dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     for e in &errors {
         eprintln!("capmon-run bench: {e}");
     }

@@ -32,7 +32,6 @@ impl Workspace {
     }
 }
 
-
 /// The cargo command line (arguments and manifest environment) that builds a board image.
 pub fn cargo_build_args(board: &Board) -> Vec<String> {
     let mut args: Vec<String> = [

@@ -254,7 +254,12 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         }
     };
     if let Command::Completions(shell) = command {
-        clap_complete::generate(shell, &mut Cli::command(), "capmon-run", &mut std::io::stdout());
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "capmon-run",
+            &mut std::io::stdout(),
+        );
         return 0;
     }
     if let Command::Test { harness, .. } = &command {
@@ -343,6 +348,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
 }
 
 /// `boot` and `debug`: build, then run QEMU with the terminal as its console.
+// The arguments are the fields of `Command::Boot`, passed as the command line gave them.
+#[allow(clippy::too_many_arguments)]
 fn boot(
     ws: &Workspace,
     board: &str,
@@ -428,8 +435,9 @@ fn build(ws: &Workspace, names: &[String], manifest: Option<&str>) -> Result<i32
     };
     let mut results = Vec::new();
     for board in selected {
-        let outcome = super::build::build_image(ws, board, cvm_build::resolve_manifest(manifest, None))
-            .and_then(|elf| crate::elf_file::image_size_of(&elf).map(|size| (elf, size)));
+        let outcome =
+            super::build::build_image(ws, board, cvm_build::resolve_manifest(manifest, None))
+                .and_then(|elf| crate::elf_file::image_size_of(&elf).map(|size| (elf, size)));
         results.push((board.name, outcome));
     }
     let mut failed = 0;
@@ -474,10 +482,14 @@ mod tests {
         ])
         .expect("parses");
         assert!(g.verbose);
-        assert!(matches!(c, Command::Boot { board, debug: false, manifest: None, append: Some(a), no_build: false, qemu_args, udp_port: None }
-            if board == "qemu-aarch64" && a == "log=debug ticks=20" && qemu_args == ["-d", "int", "-v"]));
+        assert!(
+            matches!(c, Command::Boot { board, debug: false, manifest: None, append: Some(a), no_build: false, qemu_args, udp_port: None }
+            if board == "qemu-aarch64" && a == "log=debug ticks=20" && qemu_args == ["-d", "int", "-v"])
+        );
         let (_, c) = p(&["boot", "qemu-riscv64", "net", "--udp-port", "6000"]).expect("parses");
-        assert!(matches!(c, Command::Boot { udp_port: Some(6000), manifest: Some(m), .. } if m == "net"));
+        assert!(
+            matches!(c, Command::Boot { udp_port: Some(6000), manifest: Some(m), .. } if m == "net")
+        );
         assert!(p(&["boot", "qemu-riscv64", "net", "--udp-port=0"])
             .unwrap_err()
             .contains("--udp-port"));
@@ -500,17 +512,25 @@ mod tests {
         ));
         let (g, c) = p(&["test", "bad-dtb", "--verbose", "--junit", "out.xml"]).expect("parses");
         assert!(g.verbose);
-        assert!(matches!(c, Command::Test { no_build: false, junit: Some(j), harness }
-            if harness.filter.as_deref() == Some("bad-dtb") && !harness.list && j == std::path::Path::new("out.xml")));
+        assert!(
+            matches!(c, Command::Test { no_build: false, junit: Some(j), harness }
+            if harness.filter.as_deref() == Some("bad-dtb") && !harness.list && j == std::path::Path::new("out.xml"))
+        );
         let (_, c) = p(&["test", "--list", "--exact", "qemu-aarch64-boot"]).expect("parses");
         assert!(matches!(c, Command::Test { harness, .. } if harness.list && harness.exact));
         assert!(matches!(
             p(&["bench", "--no-build"]).map(|x| x.1),
-            Ok(Command::Bench { no_build: true, plot: false })
+            Ok(Command::Bench {
+                no_build: true,
+                plot: false
+            })
         ));
         assert!(matches!(
             p(&["bench", "--plot"]).map(|x| x.1),
-            Ok(Command::Bench { no_build: false, plot: true })
+            Ok(Command::Bench {
+                no_build: false,
+                plot: true
+            })
         ));
         assert!(matches!(
             p(&["demo", "--manifest", "hello"]).map(|x| x.1),
@@ -548,16 +568,28 @@ mod tests {
         assert!(p(&["boot", "qemu-aarch46"])
             .unwrap_err()
             .contains("qemu-aarch64"));
-        assert!(p(&["tset"]).unwrap_err().contains("similar subcommand exists: 'test'"));
-        assert!(p(&["boot", "qemu-aarch64", "demo", "--manifest", "attacks"])
+        assert!(p(&["tset"])
             .unwrap_err()
-            .contains("two manifests"));
-        assert!(p(&["demo", "a", "b"]).unwrap_err().contains("unexpected argument 'b'"));
+            .contains("similar subcommand exists: 'test'"));
+        assert!(
+            p(&["boot", "qemu-aarch64", "demo", "--manifest", "attacks"])
+                .unwrap_err()
+                .contains("two manifests")
+        );
+        assert!(p(&["demo", "a", "b"])
+            .unwrap_err()
+            .contains("unexpected argument 'b'"));
         assert!(p(&["boot", "qemu-aarch64", "--append"])
             .unwrap_err()
             .contains("a value is required for '--append"));
-        assert!(p(&["test", "--frob"]).unwrap_err().contains("unexpected argument '--frob'"));
-        assert!(p(&["bench", "x"]).unwrap_err().contains("unexpected argument 'x'"));
-        assert!(p(&["test", "a", "b"]).unwrap_err().contains("unexpected argument 'b'"));
+        assert!(p(&["test", "--frob"])
+            .unwrap_err()
+            .contains("unexpected argument '--frob'"));
+        assert!(p(&["bench", "x"])
+            .unwrap_err()
+            .contains("unexpected argument 'x'"));
+        assert!(p(&["test", "a", "b"])
+            .unwrap_err()
+            .contains("unexpected argument 'b'"));
     }
 }

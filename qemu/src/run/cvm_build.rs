@@ -380,13 +380,13 @@ fn build_c(ws: &Workspace, arch: Arch, spec: &ImageSpec, sources: &[&str]) -> Re
     let mut cmd = Command::new(cc);
     cmd.args(&args).current_dir(&ws.root);
     let status = process::status(cmd, process::limits::GCC).map_err(|e| match e {
-            process::RunError::NotFound { .. } => format!(
-                "{cc} not found: C cVMs are built with Debian's cross gcc \
+        process::RunError::NotFound { .. } => format!(
+            "{cc} not found: C cVMs are built with Debian's cross gcc \
                  (apt-get install gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu; \
                  .ci/bootstrap installs them)"
-            ),
-            e => format!("building cVM {}: {e}", spec.name),
-        })?;
+        ),
+        e => format!("building cVM {}: {e}", spec.name),
+    })?;
     if status.success() {
         Ok(())
     } else {

@@ -292,7 +292,7 @@ pub fn udp_echo_exchange(port: u16, datagrams: u32, deadline: Instant) -> Result
         // Lengths vary from 1 byte to well over a few hundred, so copies of every size are tried.
         let len = 1 + (i as usize * 97) % 1000;
         let payload: Vec<u8> = (0..len)
-            .map(|j| (j as u32 ^ i.wrapping_mul(31)) as u8)
+            .map(|j| (j ^ usize::try_from(i.wrapping_mul(31)).unwrap_or(0)).to_le_bytes()[0])
             .collect();
         loop {
             if Instant::now() >= deadline {
@@ -582,14 +582,21 @@ exit 0"#,
 
     #[test]
     fn the_verdict_is_read_from_the_relayed_console() {
-        let console = b"boot\r\ncvm spin: exited with 0, expected fault\r\ncapmon: powering off (fail)\r\n";
+        let console =
+            b"boot\r\ncvm spin: exited with 0, expected fault\r\ncapmon: powering off (fail)\r\n";
         let mut out = Vec::new();
         let verdict = relay_console(&mut &console[..], &mut out).expect("relays");
         assert_eq!(verdict, Some(false));
         assert_eq!(out, console);
         let pass = b"capmon: powering off (pass)\n";
-        assert_eq!(relay_console(&mut &pass[..], &mut Vec::new()).ok(), Some(Some(true)));
-        assert_eq!(relay_console(&mut &b"no verdict"[..], &mut Vec::new()).ok(), Some(None));
+        assert_eq!(
+            relay_console(&mut &pass[..], &mut Vec::new()).ok(),
+            Some(Some(true))
+        );
+        assert_eq!(
+            relay_console(&mut &b"no verdict"[..], &mut Vec::new()).ok(),
+            Some(None)
+        );
         assert_eq!(verdict_in("capmon: powering off (maybe)"), None);
     }
 
@@ -597,10 +604,18 @@ exit 0"#,
     fn interactive_runs_exit_with_the_verdict() {
         let dir = crate::workspace::temp_dir("interactive").expect("tempdir");
         // PSCI-like: QEMU exits 0 whatever the verdict.
-        let arm = fake_qemu(dir.path(), "arm", "printf 'capmon: powering off (fail)\\r\\n'; exit 0");
+        let arm = fake_qemu(
+            dir.path(),
+            "arm",
+            "printf 'capmon: powering off (fail)\\r\\n'; exit 0",
+        );
         assert_eq!(run_interactive(Path::new(SH), &arm), Ok(1));
         // sifive_test-like: the status carries the verdict too.
-        let riscv = fake_qemu(dir.path(), "rv", "printf 'capmon: powering off (pass)\\n'; exit 0");
+        let riscv = fake_qemu(
+            dir.path(),
+            "rv",
+            "printf 'capmon: powering off (pass)\\n'; exit 0",
+        );
         assert_eq!(run_interactive(Path::new(SH), &riscv), Ok(0));
         let quit = fake_qemu(dir.path(), "quit", "echo 'QEMU: Terminated'; exit 3");
         assert_eq!(run_interactive(Path::new(SH), &quit), Ok(3));

@@ -12,9 +12,9 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::boards::{self, Board, LookupEnv, QemuSpec, RunArgs};
 use super::qemu::{self as runner, RunReport, RunSettings};
+use super::tests::TestSpec;
 use crate::progress;
 use crate::workspace::{temp_dir, Workspace};
-use super::tests::TestSpec;
 
 /// How long dumping a machine's DTB may take (QEMU exits right after writing it).
 const DUMP_LIMIT: Duration = crate::process::limits::QEMU_DUMP;
@@ -166,7 +166,11 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
             println!("{}", skipped_line(&test.name));
         }
     }
-    let name_width = selected.iter().map(|t| t.name.chars().count()).max().unwrap_or(0);
+    let name_width = selected
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0);
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let mut trials = Vec::new();
     for (test, plan) in selected.into_iter().zip(plans) {
@@ -326,7 +330,8 @@ fn junit_xml(outcomes: &[Outcome]) -> Result<String, String> {
 fn write_junit(path: &Path, outcomes: &[Outcome]) -> Result<(), String> {
     let xml = junit_xml(outcomes)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -493,9 +498,15 @@ mod tests {
             },
         ];
         let xml = junit_xml(&outcomes).expect("serialises");
-        assert!(xml.contains(r#"tests="3""#) && xml.contains(r#"failures="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"tests="3""#) && xml.contains(r#"failures="1""#),
+            "{xml}"
+        );
         assert!(xml.contains(r#"skipped="1""#), "{xml}");
-        assert!(xml.contains(r#"name="a-boot" classname="qemu-aarch64" time="1.500""#), "{xml}");
+        assert!(
+            xml.contains(r#"name="a-boot" classname="qemu-aarch64" time="1.500""#),
+            "{xml}"
+        );
         assert!(xml.contains("timed out &lt;&amp;&gt;"), "{xml}");
     }
 }

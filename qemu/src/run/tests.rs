@@ -517,7 +517,7 @@ fn disk_test(board: &'static str) -> TestSpec {
     let host: Vec<String> = (0..2).map(|i| format!("record {i} from host")).collect();
     let mut all = host.clone();
     all.extend((2..5).map(|i| format!("record {i} from logger")));
-    let size = super::qemu::DISK_BYTES as usize;
+    let size = usize::try_from(super::qemu::DISK_BYTES).expect("1 MiB fits in memory");
     TestSpec::new(format!("{board}-disk"), board)
         .manifest("disk")
         .disk_image(log_image(size, &host))
@@ -538,7 +538,8 @@ fn disk_test(board: &'static str) -> TestSpec {
 
 /// The byte `disk-bench` writes at `offset` of its grant (`cvms/disk-log/src/bin/disk-bench.rs`).
 fn bench_pattern(offset: usize) -> u8 {
-    (offset / 512 ^ offset / (64 << 10) * 7 ^ offset) as u8
+    // The low byte of the mix.
+    ((offset / 512) ^ (offset / (64 << 10) * 7) ^ offset).to_le_bytes()[0]
 }
 
 /// `disk-bench` (manifest `disk-bench`): 1 MiB written and read back in 64 KiB requests on a

@@ -82,7 +82,8 @@ pub enum ToolCommand {
         #[arg(long, value_parser = parse_hex)]
         dtb_addr: Option<u64>,
         /// The monitor heap, hex (default 0x400000, as boot.rs).
-        #[arg(long, value_parser = parse_hex, default_value = "0x400000")] // manifest::DEFAULT_HEAP_SIZE
+        #[arg(long, value_parser = parse_hex, default_value = "0x400000")]
+        // manifest::DEFAULT_HEAP_SIZE
         heap_size: u64,
         /// Print JSON instead of the table.
         #[arg(long)]
@@ -221,6 +222,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn p(args: &[&str]) -> Result<Cli, String> {
         parse(
@@ -267,31 +269,68 @@ mod tests {
             "OUT=o.fip",
         ])
         .expect("ok");
-        assert!(matches!(cli.command, ToolCommand::Fip { input: Some(i), rot_key: Some(k), out, .. }
-            if i == PathBuf::from("/sd/fip.bin") && k == PathBuf::from("/k.pem") && out == PathBuf::from("o.fip")));
+        assert!(
+            matches!(cli.command, ToolCommand::Fip { input: Some(i), rot_key: Some(k), out, .. }
+            if i == Path::new("/sd/fip.bin") && k == Path::new("/k.pem") && out == Path::new("o.fip"))
+        );
         assert!(p(&["fip", "--elf", "e", "BOGUS=1"]).is_err());
     }
 
     #[test]
     fn other_commands() {
-        let cli = p(&["audit", "m.dts", "--dtb", "d", "--image-end", "0x4040_0000", "--images", "i", "--arch", "riscv"])
-            .expect("ok");
-        assert!(matches!(cli.command, ToolCommand::Audit { image_end: 0x4040_0000, arch: ArchArg::CheriRiscv, heap_size: 0x40_0000, json: false, .. }));
-        assert!(p(&["audit", "m.dts", "--dtb", "d", "--image-end", "zz", "--images", "i"])
-            .unwrap_err()
-            .contains("not a hex number"));
+        let cli = p(&[
+            "audit",
+            "m.dts",
+            "--dtb",
+            "d",
+            "--image-end",
+            "0x4040_0000",
+            "--images",
+            "i",
+            "--arch",
+            "riscv",
+        ])
+        .expect("ok");
+        assert!(matches!(
+            cli.command,
+            ToolCommand::Audit {
+                image_end: 0x4040_0000,
+                arch: ArchArg::CheriRiscv,
+                heap_size: 0x40_0000,
+                json: false,
+                ..
+            }
+        ));
+        assert!(p(&[
+            "audit",
+            "m.dts",
+            "--dtb",
+            "d",
+            "--image-end",
+            "zz",
+            "--images",
+            "i"
+        ])
+        .unwrap_err()
+        .contains("not a hex number"));
         assert!(p(&["audit", "m.dts", "--dtb", "d", "--image-end", "1"])
             .unwrap_err()
             .contains("--images"));
         assert!(matches!(
             p(&["manifest", "check", "x.dts"]).expect("ok").command,
-            ToolCommand::Manifest { command: ManifestCommand::Check { images: None, .. } }
+            ToolCommand::Manifest {
+                command: ManifestCommand::Check { images: None, .. }
+            }
         ));
-        assert!(p(&["manifest", "chek", "x.dts"]).unwrap_err().contains("check"));
+        assert!(p(&["manifest", "chek", "x.dts"])
+            .unwrap_err()
+            .contains("check"));
         assert!(p(&["cap-vector", "d"]).unwrap_err().contains("cap-vectors"));
         assert!(matches!(
             p(&["completions", "zsh"]).expect("ok").command,
-            ToolCommand::Completions { shell: clap_complete::Shell::Zsh }
+            ToolCommand::Completions {
+                shell: clap_complete::Shell::Zsh
+            }
         ));
     }
 }

@@ -110,7 +110,13 @@ fn annotated_source(path: &Path) -> Option<String> {
     let mut command = Command::new(dtc_program());
     command.args(["-I", "dts", "-O", "dts", "-T"]);
     // The checks that dtc itself would warn about are the manifest compile's business.
-    command.args(["-W", "no-unit_address_vs_reg", "-E", "no-name_properties", "-q"]);
+    command.args([
+        "-W",
+        "no-unit_address_vs_reg",
+        "-E",
+        "no-name_properties",
+        "-q",
+    ]);
     command.arg("-i").arg(dir_of(path)).arg(path);
     let out = process::output(command, process::limits::DTC).ok()?;
     out.status
@@ -589,7 +595,13 @@ mod tests {
 
     #[test]
     fn a_missing_dtc_is_named() {
-        let err = compile_with(OsStr::new("/nonexistent/dtc"), &demo(), &[], process::limits::DTC).unwrap_err();
+        let err = compile_with(
+            OsStr::new("/nonexistent/dtc"),
+            &demo(),
+            &[],
+            process::limits::DTC,
+        )
+        .unwrap_err();
         assert!(
             err.starts_with("/nonexistent/dtc not found: capmon compiles manifests with dtc"),
             "{err}"

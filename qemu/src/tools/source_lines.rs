@@ -165,32 +165,65 @@ mod tests {
     fn errors_map_to_the_line_of_their_field_or_node() {
         let map = SourceMap::parse(ANNOTATED);
         let hello = || Some(CvmRef::Name("hello".into()));
-        assert_eq!(line(&map, &err(hello(), Some("memory-size"))), Some(("demo.dts".into(), 13)));
-        assert_eq!(line(&map, &err(hello(), Some("disk/sectors"))), Some(("demo.dts".into(), 15)));
-        // A field that is missing points at its node.
-        assert_eq!(line(&map, &err(hello(), Some("stack-size"))), Some(("demo.dts".into(), 10)));
         assert_eq!(
-            line(&map, &err(Some(CvmRef::Node("cvm@1".into())), Some("read-only"))),
+            line(&map, &err(hello(), Some("memory-size"))),
+            Some(("demo.dts".into(), 13))
+        );
+        assert_eq!(
+            line(&map, &err(hello(), Some("disk/sectors"))),
+            Some(("demo.dts".into(), 15))
+        );
+        // A field that is missing points at its node.
+        assert_eq!(
+            line(&map, &err(hello(), Some("stack-size"))),
+            Some(("demo.dts".into(), 10))
+        );
+        assert_eq!(
+            line(
+                &map,
+                &err(Some(CvmRef::Node("cvm@1".into())), Some("read-only"))
+            ),
             Some(("common.dtsi".into(), 4))
         );
-        assert_eq!(line(&map, &err(None, Some("compatible"))), Some(("demo.dts".into(), 7)));
+        assert_eq!(
+            line(&map, &err(None, Some("compatible"))),
+            Some(("demo.dts".into(), 7))
+        );
         assert_eq!(line(&map, &err(None, None)), None);
-        assert_eq!(line(&map, &err(Some(CvmRef::Name("nobody".into())), None)), None);
+        assert_eq!(
+            line(&map, &err(Some(CvmRef::Name("nobody".into())), None)),
+            None
+        );
     }
 
     #[test]
     fn annotations_with_columns_and_ranges() {
         assert_eq!(
             annotation("\tx = <1>; /* a/b.dts:12.3-14 */"),
-            Some(Pos { file: "a/b.dts".into(), line: 12 })
+            Some(Pos {
+                file: "a/b.dts".into(),
+                line: 12
+            })
         );
         assert_eq!(annotation("no annotation;"), None);
         assert_eq!(
-            shown_file(Path::new("cvms/manifests/demo.dts"), &Pos { file: "demo.dts".into(), line: 1 }),
+            shown_file(
+                Path::new("cvms/manifests/demo.dts"),
+                &Pos {
+                    file: "demo.dts".into(),
+                    line: 1
+                }
+            ),
             Path::new("cvms/manifests/demo.dts")
         );
         assert_eq!(
-            shown_file(Path::new("m/demo.dts"), &Pos { file: "inc.dtsi".into(), line: 1 }),
+            shown_file(
+                Path::new("m/demo.dts"),
+                &Pos {
+                    file: "inc.dtsi".into(),
+                    line: 1
+                }
+            ),
             Path::new("m/inc.dtsi")
         );
     }
