@@ -699,6 +699,10 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     let env = LookupEnv::from_process();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    let bar = crate::progress::bar(
+        BOARDS.iter().filter(|b| b.qemu.is_some()).count() as u64,
+        "benchmarking",
+    );
     for board in BOARDS {
         let Some(spec) = board.qemu.as_ref() else {
             continue;
@@ -706,7 +710,8 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
         let qemu = match boards::find_qemu(spec, &env) {
             Ok(q) => q,
             Err(missing) if missing.cheri => {
-                println!("{}", skipped_line(&format!("bench-{}", board.name)));
+                bar.println(skipped_line(&format!("bench-{}", board.name)));
+                bar.inc(1);
                 continue;
             }
             Err(missing) => {
@@ -718,7 +723,10 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
                 continue;
             }
         };
+        bar.set_message(board.name);
+        // The bar stays up while the board's four boots run (only cargo, when it builds, prints).
         let (row, board_errors) = measure(ws, board, &qemu, no_build, verbose);
+        bar.inc(1);
         errors.extend(
             board_errors
                 .into_iter()
@@ -726,6 +734,7 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
         );
         rows.push(row);
     }
+    bar.finish_and_clear();
     println!();
     for row in &rows {
         println!("{}", format_board(row));

@@ -434,12 +434,17 @@ fn build(ws: &Workspace, names: &[String], manifest: Option<&str>) -> Result<i32
             .collect::<Result<_, _>>()?
     };
     let mut results = Vec::new();
+    let bar = crate::progress::bar(selected.len() as u64, "building");
     for board in selected {
-        let outcome =
+        bar.set_message(board.name);
+        let outcome = bar.suspend(|| {
             super::build::build_image(ws, board, cvm_build::resolve_manifest(manifest, None))
-                .and_then(|elf| crate::elf_file::image_size_of(&elf).map(|size| (elf, size)));
+                .and_then(|elf| crate::elf_file::image_size_of(&elf).map(|size| (elf, size)))
+        });
         results.push((board.name, outcome));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let mut failed = 0;
     println!();
     for (name, outcome) in &results {
