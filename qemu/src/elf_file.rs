@@ -13,7 +13,7 @@ use elf::segment::ProgramHeader;
 use elf::ElfBytes;
 
 /// How much memory an image occupies once loaded, split like binutils' `size`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageSize {
     /// Read-only allocated bytes: code and read-only data.
     pub text: u64,

@@ -32,7 +32,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::boards::{self, LookupEnv, QemuSpec, RunArgs, BOARDS};
 use super::build::image_for;
@@ -93,7 +93,7 @@ const DISK_BENCH_BYTES: usize = 2 << 20;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
 /// One per-operation figure of the `bench` cVM, in guest instructions under icount.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
     pub median: f64,
     pub min: f64,
@@ -127,7 +127,7 @@ pub fn parse_figure_line(line: &str) -> Option<(String, Figure)> {
 }
 
 /// Everything the bench boot printed that the table uses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BenchFigures {
     /// The monitor's counter frequency.
     pub timer_hz: Option<u64>,
@@ -184,7 +184,7 @@ pub fn banner_insns(console: &[String]) -> Option<u64> {
 }
 
 /// One board's figures (None where it could not be measured).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub board: String,
     /// The image without cVMs.
@@ -200,7 +200,7 @@ pub struct Row {
 }
 
 /// The disk and network figures of one board.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IoFigures {
     /// Bytes per guest instruction, writing and reading 1 MiB.
     pub disk_write_bpi: Option<f64>,
@@ -691,6 +691,34 @@ fn measure(
         Err(e) => errors.push(e),
     }
     (row, errors)
+}
+
+/// `bench --from FILE`: prints the tables of figures saved earlier (`bench.json`) and, with
+/// `plot`, redraws the figures from them without booting anything.
+pub fn from_saved(ws: &Workspace, file: &Path, plot: bool) -> i32 {
+    let rows: Vec<Row> = match std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("capmon-run bench: {}: {e}", file.display());
+            return 1;
+        }
+    };
+    print!("{}", format_table(&rows));
+    println!();
+    print!("{}", format_io_table(&rows));
+    if plot {
+        match super::plot::draw(&rows, &ws.root.join("docs").join("figures")) {
+            Ok(files) => files.iter().for_each(|f| println!("wrote {}", f.display())),
+            Err(e) => {
+                eprintln!("capmon-run bench: {e}");
+                return 1;
+            }
+        }
+    }
+    0
 }
 
 /// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something

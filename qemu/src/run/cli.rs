@@ -107,9 +107,14 @@ pub enum CliCommand {
         /// Use images built earlier instead of running cargo.
         #[arg(long)]
         no_build: bool,
-        /// Also draw the figures as SVG under docs/figures/ (see docs/figures/README.md).
+        /// Also draw the figures as SVG under docs/figures/, with their numbers in
+        /// docs/figures/bench.json.
         #[arg(long)]
         plot: bool,
+        /// Boot nothing: print (and with --plot, redraw) the figures saved in FILE
+        /// (e.g. docs/figures/bench.json).
+        #[arg(long, value_name = "FILE", conflicts_with = "no_build")]
+        from: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -153,6 +158,7 @@ pub enum Command {
     Bench {
         no_build: bool,
         plot: bool,
+        from: Option<PathBuf>,
     },
     Completions(clap_complete::Shell),
 }
@@ -217,7 +223,15 @@ impl CliCommand {
                 junit,
                 harness: Box::new(harness),
             },
-            CliCommand::Bench { no_build, plot } => Command::Bench { no_build, plot },
+            CliCommand::Bench {
+                no_build,
+                plot,
+                from,
+            } => Command::Bench {
+                no_build,
+                plot,
+                from,
+            },
             CliCommand::Completions { shell } => Command::Completions(shell),
         })
     }
@@ -333,9 +347,14 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
                 Ok(i32::from(summary.failed > 0))
             }
         }
-        Command::Bench { no_build, plot } => {
-            Ok(super::bench::run(&ws, no_build, global.verbose, plot))
-        }
+        Command::Bench {
+            no_build,
+            plot,
+            from,
+        } => Ok(match from {
+            Some(file) => super::bench::from_saved(&ws, &file, plot),
+            None => super::bench::run(&ws, no_build, global.verbose, plot),
+        }),
         Command::Completions(_) => Ok(0),
     };
     match result {
@@ -527,16 +546,29 @@ mod tests {
             p(&["bench", "--no-build"]).map(|x| x.1),
             Ok(Command::Bench {
                 no_build: true,
-                plot: false
+                plot: false,
+                from: None
             })
         ));
         assert!(matches!(
             p(&["bench", "--plot"]).map(|x| x.1),
             Ok(Command::Bench {
                 no_build: false,
-                plot: true
+                plot: true,
+                from: None
             })
         ));
+        assert!(matches!(
+            p(&["bench", "--plot", "--from", "docs/figures/bench.json"]).map(|x| x.1),
+            Ok(Command::Bench {
+                plot: true,
+                from: Some(_),
+                ..
+            })
+        ));
+        assert!(p(&["bench", "--from", "x.json", "--no-build"])
+            .unwrap_err()
+            .contains("cannot be used with"));
         assert!(matches!(
             p(&["demo", "--manifest", "hello"]).map(|x| x.1),
             Ok(Command::Demo { manifest: Some(m), .. }) if m == "hello"

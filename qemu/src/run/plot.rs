@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::bench::{Row, DISK_BPI_TARGET, NULL_LIMIT, SWITCH_LIMIT};
 
@@ -50,10 +51,18 @@ fn bar_chart(
     let err = draw_err(path);
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
-    let values = groups.values.iter().flatten().flatten().copied();
-    let top = values
+    let values = || groups.values.iter().flatten().flatten().copied();
+    let top = values()
         .chain(anchors.iter().map(|a| a.0))
         .fold(1.0f64, f64::max);
+    // On a log scale the axis starts a decade below the smallest bar, so bars of similar size
+    // still differ visibly; a linear one starts at 0.
+    let smallest = values().fold(top, f64::min).max(1.0);
+    let bottom = if log {
+        10f64.powf(smallest.log10().floor() - 1.0)
+    } else {
+        0.0
+    };
     let n = groups.boards.len().max(1) as f64;
     let label = |x: &f64| -> String {
         // Board k's group is centred on k + 0.5; other ticks get no label.
@@ -68,8 +77,6 @@ fn bar_chart(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70);
-    // Bars start at the axis: 1 on a log scale (values are in the hundreds and up), 0 else.
-    let bottom = if log { 1.0 } else { 0.0 };
     macro_rules! body {
         ($chart:expr) => {{
             let chart = &mut $chart;
@@ -91,6 +98,20 @@ fn bar_chart(
                         color.filled(),
                     ))
                 });
+                // Each bar's value above it, so the figure can be read without the JSON.
+                let style = TextStyle::from(("sans-serif", 12).into_font())
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                let labels = groups.values.iter().enumerate().filter_map(|(i, v)| {
+                    let value = v[s]?;
+                    let x = i as f64 + 0.15 + 0.35 * s as f64 + 0.165;
+                    let text = if value >= 100.0 {
+                        format!("{value:.0}")
+                    } else {
+                        format!("{value:.2}")
+                    };
+                    Some(Text::new(text, (x, value.max(bottom)), style.clone()))
+                });
+                chart.draw_series(labels).map_err(&err)?;
                 chart
                     .draw_series(bars)
                     .map_err(&err)?
@@ -123,12 +144,13 @@ fn bar_chart(
     }
     if log {
         let mut chart = builder
-            .build_cartesian_2d(0.0..n, (bottom..top * 3.0).log_scale())
+            // Headroom above the highest bar or line for the legend.
+            .build_cartesian_2d(0.0..n, (bottom..top * 30.0).log_scale())
             .map_err(&err)?;
         body!(chart);
     } else {
         let mut chart = builder
-            .build_cartesian_2d(0.0..n, bottom..top * 1.4)
+            .build_cartesian_2d(0.0..n, bottom..top * 1.6)
             .map_err(&err)?;
         body!(chart);
     }
@@ -298,6 +320,9 @@ mod tests {
         .expect("valid JSON");
         assert_eq!(json[0]["bench"]["null"]["median"], 123.0);
         assert_eq!(json[1]["board"], "qemu-riscv64");
+        // What `bench --from` reads back is what was measured.
+        let back: Vec<Row> = serde_json::from_value(json).expect("rows");
+        assert_eq!(back, rows);
         assert!(std::fs::read_to_string(dir.path().join("disk.svg"))
             .expect("svg")
             .contains("target ≥ 2"));
