@@ -1,6 +1,6 @@
 //! The capability audit: one row per capability a cVM starts with, printed by the monitor at
 //! boot and by `capmon-tool audit` on the host from the same [`format_table`], so the two can
-//! be compared line by line.
+//! be compared line by line (the host writes its JSON with serde, checked against this table).
 //!
 //! The sealing row describes the monitor's sealing capability for the cVM: its bounds are in
 //! object-type space, `[otype, otype + 1)`, and it never leaves the monitor; the `otype` column
@@ -114,56 +114,6 @@ pub fn format_table(rows: &[AuditRow]) -> String {
     out
 }
 
-/// `s` as a JSON string literal: quotes, backslashes and control characters escaped.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The rows as a JSON array of objects, one per line. Addresses and lengths are hex strings
-/// (lengths reach 2^64, beyond what JSON numbers carry exactly in most readers); `perms` is an
-/// array of names.
-pub fn format_json(rows: &[AuditRow]) -> String {
-    let mut out = String::from("[");
-    for (i, row) in rows.iter().enumerate() {
-        out.push_str(if i == 0 { "\n  " } else { ",\n  " });
-        let perms: Vec<String> = row
-            .perms
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(json_string)
-            .collect();
-        let _ = write!(
-            out,
-            "{{\"cvm\": {}, \"role\": {}, \"base\": \"{:#x}\", \"length\": \"{:#x}\", \
-             \"perms\": [{}], \"otype\": {}}}",
-            json_string(&row.cvm),
-            json_string(row.role),
-            row.base,
-            row.length,
-            perms.join(", "),
-            json_string(&row.otype)
-        );
-    }
-    out.push_str(if rows.is_empty() { "]\n" } else { "\n]\n" });
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,42 +161,5 @@ clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
     #[test]
     fn an_empty_audit_is_just_the_header() {
         assert_eq!(format_table(&[]), "cvm  role  base  length  perms  otype\n");
-        assert_eq!(format_json(&[]), "[]\n");
-    }
-
-    #[test]
-    fn json_lists_every_row_with_perms_as_an_array() {
-        let rows = audit::<Morello>();
-        let json = format_json(rows.get(..2).unwrap());
-        assert_eq!(
-            json,
-            "[\n  {\"cvm\": \"hello\", \"role\": \"code (PCC)\", \"base\": \"0xbff00000\", \
-             \"length\": \"0x5000\", \"perms\": [\"Load\", \"Execute\", \"Global\"], \
-             \"otype\": \"unsealed\"},\n  {\"cvm\": \"hello\", \"role\": \"data (DDC)\", \
-             \"base\": \"0xbff05000\", \"length\": \"0xfb000\", \"perms\": [\"Load\", \
-             \"Store\", \"Global\"], \"otype\": \"unsealed\"}\n]\n"
-        );
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("plain"), "\"plain\"");
-        assert_eq!(
-            json_string("q\"b\\n\nr\rt\tnul\0esc\u{1b}del\u{7f}é"),
-            "\"q\\\"b\\\\n\\nr\\rt\\tnul\\u0000esc\\u001bdel\u{7f}é\""
-        );
-        let row = AuditRow {
-            cvm: "a\"b".into(),
-            role: ROLE_CODE,
-            base: 0,
-            length: 1 << 64,
-            perms: String::new(),
-            otype: "x\ny".into(),
-        };
-        assert_eq!(
-            format_json(&[row]),
-            "[\n  {\"cvm\": \"a\\\"b\", \"role\": \"code (PCC)\", \"base\": \"0x0\", \
-             \"length\": \"0x10000000000000000\", \"perms\": [], \"otype\": \"x\\ny\"}\n]\n"
-        );
     }
 }

@@ -837,6 +837,25 @@ mod tests {
         assert!(parse_hex("0xzz").is_err());
     }
 
+    #[test]
+    fn audit_json_escapes_and_keeps_full_lengths() {
+        let row = AuditRow {
+            cvm: "a\"b".into(),
+            role: audit::ROLE_CODE,
+            base: 0,
+            length: 1 << 64,
+            perms: "Load,Execute".into(),
+            otype: "x\ny".into(),
+        };
+        let json = audit_json(std::slice::from_ref(&row));
+        let back: Vec<AuditJsonRow> = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(back, [AuditJsonRow::from(&row)]);
+        assert_eq!(back[0].cvm, "a\"b");
+        assert_eq!(back[0].length, "0x10000000000000000");
+        assert_eq!(back[0].perms, ["Load", "Execute"]);
+        assert_eq!(audit_json(&[]), "[]\n");
+    }
+
     /// The host's JSON and the monitor's own table (what it prints at boot) agree row for row.
     #[test]
     fn audit_json_agrees_with_the_monitor_table() {
