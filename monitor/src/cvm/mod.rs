@@ -6,6 +6,7 @@ pub mod grant;
 pub mod hostcall;
 pub mod image;
 pub mod manifest;
+pub mod nest;
 pub mod net_grant;
 pub mod plan;
 pub mod sched;
