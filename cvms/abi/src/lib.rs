@@ -338,5 +338,5 @@ pub struct ChildInfo {
 }
 
 // The records are copied byte for byte: no padding may hide in them.
-const _: () = assert!(core::mem::size_of::<ChildEvent>() == 13 * 8 + NAME_MAX + 96);
+const _: () = assert!(core::mem::size_of::<ChildEvent>() == 12 * 8 + NAME_MAX + 96);
 const _: () = assert!(core::mem::size_of::<ChildInfo>() == 5 * 8 + NAME_MAX);
