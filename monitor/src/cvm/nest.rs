@@ -143,12 +143,11 @@ impl Family {
     /// Where hostcall `number` of cVM `at` goes. Cheap: the hot path asks it on every hostcall.
     #[inline]
     pub fn route(&self, at: usize, number: u64) -> Route {
-        if is_child_call(number) {
-            return Route::Family;
-        }
-        match self.parent.get(at) {
-            Some(Some(p)) if self.serves[*p] && number != Hostcall::Exit as u64 => Route::Family,
-            _ => Route::Monitor,
+        let parent_serves = self.parent(at).is_some_and(|p| self.serves[p]);
+        if goes_to_family(parent_serves, number) {
+            Route::Family
+        } else {
+            Route::Monitor
         }
     }
 
@@ -401,8 +400,16 @@ impl Family {
     }
 }
 
+/// Whether hostcall `number` of a cVM goes to nesting rather than straight to the monitor:
+/// every `child_*` call, and every call but `exit` of a child whose parent serves it.
+#[inline]
+pub fn goes_to_family(parent_serves: bool, number: u64) -> bool {
+    is_child_call(number) || (parent_serves && number != Hostcall::Exit as u64)
+}
+
 /// The `child_*` hostcalls, which the monitor serves for the caller itself.
-fn is_child_call(number: u64) -> bool {
+#[inline]
+pub fn is_child_call(number: u64) -> bool {
     (Hostcall::ChildInfo as u64..=Hostcall::ChildReplyWait as u64).contains(&number)
 }
 

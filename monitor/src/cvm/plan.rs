@@ -424,6 +424,38 @@ pub fn own_range(manifest: &Manifest, regions: &[PhysRange], at: usize) -> Optio
     Some(PhysRange { start: region.start, end })
 }
 
+/// cVM `at`'s default capabilities, from its image's code window (`[start, end)` offsets into
+/// its region, from `image::inspect` on its own part) and the plan: its stack at the top of its
+/// own part, everything derived from its parent's authority (`parent_caps`, which must be
+/// given for a nested cVM) or the root. The monitor (at boot) and `capmon-tool audit` (on the
+/// host) both plan through here.
+pub fn cvm_caps<F: CvmFormat>(
+    manifest: &Manifest,
+    regions: &[PhysRange],
+    at: usize,
+    code_window: core::ops::Range<u64>,
+    parent_caps: Option<&DefaultCaps<F>>,
+) -> Result<DefaultCaps<F>, PlanError> {
+    let cvm = &manifest.cvms[at];
+    let who = |why: &str| PlanError { cvm: CvmRef::Name(cvm.name.clone()), kind: PlanErrorKind::Layout(String::from(why)) };
+    let region = *regions.get(at).ok_or_else(|| who("has no region"))?;
+    let own = own_range(manifest, regions, at).ok_or_else(|| who("has no region"))?;
+    let code = PhysRange::from_start_size(
+        region.start.0.saturating_add(code_window.start),
+        code_window.end.saturating_sub(code_window.start),
+    )
+    .ok_or_else(|| who("its code range wraps"))?;
+    let stack = PhysRange::from_start_size(own.end.0.saturating_sub(cvm.stack_size), cvm.stack_size)
+        .ok_or_else(|| who("its stack range wraps"))?;
+    let root = Capability::<F>::root();
+    let authority = match (cvm.parent, parent_caps) {
+        (None, _) => &root,
+        (Some(_), Some(parent)) => &parent.region,
+        (Some(_), None) => return Err(who("is nested but its parent's capabilities were not given")),
+    };
+    default_caps_from::<F>(authority, region, code, stack, cvm.index).map_err(|e| e.named(&cvm.name))
+}
+
 /// The set of every permission of `F` except `keep`, for `without_perms`.
 fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
     F::Perms::from_bits(F::Perms::ALL.bits() & !keep.bits())

@@ -60,11 +60,40 @@ pub fn init() -> Result<(), &'static str> {
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
+/// A cVM's authority: the capability over its whole region that all its own capabilities are
+/// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
+/// by the monitor only, in a box that never moves (a byte copy would strip the tag).
+pub struct Authority {
+    #[cfg(feature = "cheri")]
+    slot: super::caps::CapSlot,
+}
+
+/// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
+/// authority, or from the root for a top-level cVM, and checks it against the model.
+pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (parent, model);
+        Ok(alloc::boxed::Box::new(Authority {}))
+    }
+    #[cfg(feature = "cheri")]
+    {
+        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let root = ROOT.lock();
+        let from = parent.map_or(&*root, |p| &p.slot);
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        let keep = u64::from(model.perms().bits());
+        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, !keep & 0x3_ffff);
+        check(&authority.slot.0, model, CapRole::Data)?;
+        Ok(authority)
+    }
+}
+
 pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
 
 /// Fills `cpu` with a fresh cVM state: zeroed registers, entry PC, stack pointer, argc/argv, and
 /// (Morello) PCC/DDC/stack capabilities derived from the root and checked against the model.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
+pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 };
     cpu.context.regs[0][0] = setup.argc;
@@ -73,13 +102,15 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context.spsr = 0;
     #[cfg(not(feature = "cheri"))]
     {
+        let _ = authority; // no capability hardware: nothing to derive from
         cpu.context.pc[0] = setup.entry;
         cpu.context.sp[0] = setup.stack_top;
     }
     #[cfg(feature = "cheri")]
     {
         use super::caps;
-        let root = ROOT.lock();
+        // Every capability comes from the cVM's own authority, never straight from the root.
+        let root = &authority.slot;
         let mut code = caps::CapSlot::null();
         let mut data = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();

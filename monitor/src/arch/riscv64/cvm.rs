@@ -56,6 +56,34 @@ impl CvmCpu {
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
+/// A cVM's authority: the capability over its whole region that all its own capabilities are
+/// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
+/// by the monitor only, in a box that never moves (a byte copy would strip the tag).
+pub struct Authority {
+    #[cfg(feature = "cheri")]
+    slot: super::caps::CapSlot,
+}
+
+/// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
+/// authority, or from the root for a top-level cVM, and checks it against the model.
+pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (parent, model);
+        Ok(alloc::boxed::Box::new(Authority {}))
+    }
+    #[cfg(feature = "cheri")]
+    {
+        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let root = ROOT.lock();
+        let from = parent.map_or(&*root, |p| &p.slot);
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, u64::from(model.perms().bits()));
+        check(&authority.slot.0, model, CapRole::Data)?;
+        Ok(authority)
+    }
+}
+
 /// MCCSR bit 30: ISAv9 "no relocation", integer addresses are absolute rather than DDC-relative.
 #[cfg(feature = "cheri")]
 const MCCSR_NO_RELOCATION: u64 = 1 << 30;
@@ -81,24 +109,28 @@ pub fn init() -> Result<(), &'static str> {
 }
 
 /// Fills `cpu` with a fresh cVM state.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
+pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
     cpu.context.regs[10][0] = setup.argc;
     cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
     let region_start = caps.code.base();
-    let region_end = u64::try_from(caps.stack.top()).unwrap_or(u64::MAX);
+    // The data capability's top: the region's end (a parent's covers its children's memory,
+    // which it owns), at or above the stack's top.
+    let region_end = u64::try_from(caps.data.top()).unwrap_or(u64::MAX);
     cpu.window = [region_start, caps.data.base(), region_end];
     #[cfg(not(feature = "cheri"))]
     {
+        let _ = authority; // no capability hardware: nothing to derive from
         cpu.context.pc[0] = setup.entry;
         cpu.context.regs[2][0] = setup.stack_top;
     }
     #[cfg(feature = "cheri")]
     {
         use super::caps;
-        let root = ROOT.lock();
+        // Every capability comes from the cVM's own authority, never straight from the root.
+        let root = &authority.slot;
         let mut code = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();
         for (slot, model, role) in [
@@ -108,9 +140,7 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
         ] {
             let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
             caps::derive(slot, &root.0, model.base(), length, u64::from(model.perms().bits()));
-            let hw = caps::inspect(slot);
-            let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
-            crate::cvm::start::check_against_model(observed, model, role)?;
+            check(slot, model, role)?;
         }
         caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
         // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the stack
@@ -121,6 +151,13 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
         }
     }
     Ok(())
+}
+
+#[cfg(feature = "cheri")]
+fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+    let hw = super::caps::inspect(slot);
+    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    crate::cvm::start::check_against_model(observed, model, role)
 }
 
 const PMP_TOR: u64 = 0x08;
