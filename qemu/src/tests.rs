@@ -713,7 +713,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 40);
+        assert_eq!(tests.len(), 43);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -963,7 +963,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 10);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 11);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")
