@@ -1,7 +1,9 @@
 //! The `nest` demo cVM: a parent that serves its children's hostcalls. It writes each child's
 //! console output itself, prefixed `<me> serves <child>: `, so a line that crossed two parents
 //! reads `outer serves middle: middle serves inner: hello`. Every other hostcall it passes on
-//! to the monitor (`forward`). It reports each child's ending, and exits 0 once every child has
+//! to the monitor (`forward`), except numbers from [`OWN_HOSTCALLS`] up, which a serving
+//! parent may define for its children: it defines none, so it answers them `NoSys` itself
+//! (`just bench` times that round trip). It reports each child's ending, and exits 0 once every child has
 //! ended: 1 if one faulted, unless `expect-fault=<name>` names it.
 //!
 //! Before serving it checks that a handle it does not have is refused (`probe: handle N
@@ -12,6 +14,9 @@ use capmon_sdk::nest::{self, Child};
 use capmon_sdk::{println, Args, ChildEventKind, Error, Hostcall, WhoAmIExt};
 
 capmon_sdk::main!(serve);
+
+/// Hostcall numbers from here up are the parent's own to define (the monitor's are far below).
+const OWN_HOSTCALLS: u64 = 1000;
 
 fn serve(mut args: Args) -> i32 {
     let me = capmon_sdk::whoami();
@@ -58,6 +63,9 @@ fn serve(mut args: Args) -> i32 {
                     }
                     None => reply = Some((child, Error::Fault.to_result())),
                 }
+            }
+            Some(ChildEventKind::Hostcall) if event.number >= OWN_HOSTCALLS => {
+                reply = Some((child, Error::NoSys.to_result()));
             }
             Some(ChildEventKind::Hostcall) => {
                 if let Err(e) = nest::forward(child) {
