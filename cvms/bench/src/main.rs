@@ -38,6 +38,11 @@ fn bench(args: Args) -> i32 {
     match args.clone().nth(1) {
         Some("partner") => partner(),
         Some("served") => served(),
+        // A few null hostcalls and nothing else: a short run to trace instruction by instruction.
+        Some("trace") => {
+            null_calls(20);
+            0
+        }
         Some("main") | None => measure(),
         Some(other) => {
             println!("bench: unknown role {other:?} (main or partner)");

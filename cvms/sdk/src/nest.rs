@@ -65,10 +65,17 @@ pub fn stop(child: Child) -> Result<(), Error> {
 /// Waits up to `timeout_ns` (`u64::MAX`: for ever) for the next event of any child.
 pub fn wait(timeout_ns: u64) -> Result<Option<ChildEvent>, Error> {
     let mut event = ChildEvent::zeroed();
+    Ok(wait_into(timeout_ns, &mut event)?.then_some(event))
+}
+
+/// [`wait`] into a record the caller keeps (a serving loop reuses one): true when an event
+/// arrived, false on time-out.
+pub fn wait_into(timeout_ns: u64, event: &mut ChildEvent) -> Result<bool, Error> {
     let size = core::mem::size_of::<ChildEvent>() as u64;
-    // SAFETY: the monitor writes at most `size` bytes at `event`, a local of exactly that size.
-    let got = check(unsafe { hostcall(Hostcall::ChildWait, [(&raw mut event) as u64, size, timeout_ns, 0, 0, 0]) })?;
-    Ok((got == 1).then_some(event))
+    // SAFETY: the monitor writes at most `size` bytes at `event`, exclusively borrowed and of
+    // exactly that size.
+    let got = check(unsafe { hostcall(Hostcall::ChildWait, [core::ptr::from_mut(event) as u64, size, timeout_ns, 0, 0, 0]) })?;
+    Ok(got == 1)
 }
 
 /// Completes the child's waiting hostcall with `value` as its result.
@@ -86,12 +93,17 @@ pub fn forward(child: Child) -> Result<(), Error> {
 /// [`reply`] and then [`wait`], in one hostcall.
 pub fn reply_wait(child: Child, value: u64, timeout_ns: u64) -> Result<Option<ChildEvent>, Error> {
     let mut event = ChildEvent::zeroed();
+    Ok(reply_wait_into(child, value, timeout_ns, &mut event)?.then_some(event))
+}
+
+/// [`reply_wait`] into a record the caller keeps: true when an event arrived.
+pub fn reply_wait_into(child: Child, value: u64, timeout_ns: u64, event: &mut ChildEvent) -> Result<bool, Error> {
     let size = core::mem::size_of::<ChildEvent>() as u64;
-    // SAFETY: as in `wait`.
+    // SAFETY: as in `wait_into`.
     let got = check(unsafe {
-        hostcall(Hostcall::ChildReplyWait, [child.0, value, (&raw mut event) as u64, size, timeout_ns, 0])
+        hostcall(Hostcall::ChildReplyWait, [child.0, value, core::ptr::from_mut(event) as u64, size, timeout_ns, 0])
     })?;
-    Ok((got == 1).then_some(event))
+    Ok(got == 1)
 }
 
 /// The bytes `[ptr, ptr + len)` of the child an event came from, when they lie inside its

@@ -47,7 +47,6 @@ pub trait Members {
     /// The data bounds the cVM may pass buffers in (its data capability's).
     fn memory(&self, at: usize) -> Range<u64>;
     fn region(&self, at: usize) -> Range<u64>;
-    fn name(&self, at: usize) -> &str;
     /// A [`child_state`] value for everything but [`child_state::WAITING_FOR_PARENT`].
     fn state(&self, at: usize) -> u64;
     fn exit_code(&self, at: usize) -> i64;
@@ -84,6 +83,13 @@ struct Waiter {
 /// The family tree and what is in flight between parents and children.
 pub struct Family {
     parent: Vec<Option<usize>>,
+    /// Per cVM: its children in handle order (fixed by the manifest, so computed once: the
+    /// served-hostcall path resolves handles without allocating).
+    children: Vec<Vec<usize>>,
+    /// Per cVM: its handle in its parent's list.
+    handle: Vec<u64>,
+    /// Per cVM: its name as the event record holds it (NUL-padded), made once.
+    names: Vec<[u8; NAME_MAX]>,
     serves: Vec<bool>,
     /// Per child: its hostcall waiting for the parent (queued or being served).
     pending: Vec<Option<Request>>,
@@ -94,11 +100,29 @@ pub struct Family {
 }
 
 impl Family {
-    /// `parents[i]`: cVM `i`'s parent (parents come first); `serves[i]`: `serve-children`.
-    pub fn new(parents: &[Option<usize>], serves: &[bool]) -> Self {
+    /// `parents[i]`: cVM `i`'s parent (parents come first); `serves[i]`: `serve-children`;
+    /// `names[i]`: its name.
+    pub fn new(parents: &[Option<usize>], serves: &[bool], names: &[&str]) -> Self {
         let n = parents.len();
+        let children: Vec<Vec<usize>> = (0..n).map(|p| (0..n).filter(|&c| parents[c] == Some(p)).collect()).collect();
+        let mut handle = alloc::vec![u64::MAX; n];
+        for list in &children {
+            for (h, &c) in list.iter().enumerate() {
+                handle[c] = u64::try_from(h).unwrap_or(u64::MAX);
+            }
+        }
+        let names = (0..n)
+            .map(|i| {
+                let mut padded = [0; NAME_MAX];
+                copy_padded(&mut padded, names.get(i).map_or(&[][..], |s| s.as_bytes()));
+                padded
+            })
+            .collect();
         Family {
             parent: parents.to_vec(),
+            children,
+            handle,
+            names,
             serves: (0..n).map(|i| serves.get(i).copied().unwrap_or(false)).collect(),
             pending: alloc::vec![None; n],
             waiting: alloc::vec![None; n],
@@ -111,14 +135,14 @@ impl Family {
     }
 
     /// `at`'s children in handle order.
-    pub fn children(&self, at: usize) -> Vec<usize> {
-        (0..self.parent.len()).filter(|&c| self.parent[c] == Some(at)).collect()
+    pub fn children(&self, at: usize) -> &[usize] {
+        self.children.get(at).map_or(&[], Vec::as_slice)
     }
 
     /// Every descendant of `at`, deepest first (so each is stopped before its parent).
     pub fn descendants(&self, at: usize) -> Vec<usize> {
         let mut out = Vec::new();
-        for c in self.children(at) {
+        for &c in self.children(at) {
             out.extend(self.descendants(c));
             out.push(c);
         }
@@ -135,9 +159,7 @@ impl Family {
     }
 
     fn handle_of(&self, child: usize) -> u64 {
-        let Some(p) = self.parent(child) else { return u64::MAX };
-        let position = self.children(p).iter().position(|&c| c == child).unwrap_or(usize::MAX);
-        u64::try_from(position).unwrap_or(u64::MAX)
+        self.handle.get(child).copied().unwrap_or(u64::MAX)
     }
 
     /// Where hostcall `number` of cVM `at` goes. Cheap: the hot path asks it on every hostcall.
@@ -182,7 +204,7 @@ impl Family {
         event.number = number;
         event.args = *args;
         m.block(child, None);
-        self.deliver(m, parent, event);
+        self.deliver(m, parent, &event);
     }
 
     /// A child ended (exit or fault: `kind`): its own children go first, then its parent hears
@@ -196,7 +218,7 @@ impl Family {
             let event = self.event(m, at, kind);
             // An ending is never dropped: it makes room by dropping nothing else either (the
             // queue holds one event per child at most in practice; the bound is a backstop).
-            self.deliver(m, parent, event);
+            self.deliver(m, parent, &event);
         }
     }
 
@@ -232,14 +254,20 @@ impl Family {
         }
     }
 
+    #[inline]
     fn event(&self, m: &impl Members, child: usize, kind: ChildEventKind) -> ChildEvent {
-        let mut event = ChildEvent::zeroed();
-        event.handle = self.handle_of(child);
-        event.kind = kind as u64;
         let memory = m.memory(child);
-        event.memory_base = memory.start;
-        event.memory_size = memory.end.saturating_sub(memory.start);
-        copy_padded(&mut event.name, m.name(child).as_bytes());
+        let mut event = ChildEvent {
+            handle: self.handle_of(child),
+            kind: kind as u64,
+            number: 0,
+            args: [0; 6],
+            code: 0,
+            memory_base: memory.start,
+            memory_size: memory.end.saturating_sub(memory.start),
+            name: self.names.get(child).copied().unwrap_or([0; NAME_MAX]),
+            detail: [0; 96],
+        };
         match kind {
             ChildEventKind::Exited => event.code = m.exit_code(child),
             ChildEventKind::Faulted => copy_padded(&mut event.detail, m.fault_detail(child).as_bytes()),
@@ -248,15 +276,16 @@ impl Family {
         event
     }
 
-    /// Gives `event` to a parent blocked in `child_wait`, or queues it.
-    fn deliver(&mut self, m: &mut impl Members, parent: usize, event: ChildEvent) {
+    /// Gives `event` to a parent blocked in `child_wait` (one copy, straight into its
+    /// record), or queues it.
+    fn deliver(&mut self, m: &mut impl Members, parent: usize, event: &ChildEvent) {
         match self.waiting[parent].take() {
             Some(waiter) => {
-                m.write(parent, waiter.buf, as_bytes(&event));
+                m.write(parent, waiter.buf, as_bytes(event));
                 m.set_result(parent, 1);
                 m.resume(parent);
             }
-            None => self.events[parent].push_back(event),
+            None => self.events[parent].push_back(*event),
         }
     }
 
@@ -286,15 +315,14 @@ impl Family {
         }
         let range = hostcall::check_buffer(&m.memory(caller), buf, size)?;
         let region = m.region(child);
-        let mut info = ChildInfo {
+        let info = ChildInfo {
             state: self.state(m, child),
             code: m.exit_code(child),
             region_base: region.start,
             region_size: region.end.saturating_sub(region.start),
             children: self.children(child).len() as u64,
-            name: [0; NAME_MAX],
+            name: self.names.get(child).copied().unwrap_or([0; NAME_MAX]),
         };
-        copy_padded(&mut info.name, m.name(child).as_bytes());
         m.write(caller, range.start, as_bytes(&info));
         Ok(size)
     }
@@ -478,9 +506,6 @@ mod tests {
         fn region(&self, at: usize) -> Range<u64> {
             self.memory[at].clone()
         }
-        fn name(&self, at: usize) -> &str {
-            self.names[at]
-        }
         fn state(&self, at: usize) -> u64 {
             self.state[at]
         }
@@ -525,7 +550,8 @@ mod tests {
         let parents = [None, Some(0), Some(1), Some(0), None];
         let serves = [true, true, false, false, false];
         let memory = [0x10000..0x20000, 0x14000..0x18000, 0x15000..0x16000, 0x18000..0x19000, 0x30000..0x31000];
-        (Family::new(&parents, &serves), Fake::new(&["outer", "middle", "inner", "quiet", "other"], &memory))
+        let names = ["outer", "middle", "inner", "quiet", "other"];
+        (Family::new(&parents, &serves, &names), Fake::new(&names, &memory))
     }
 
     const WRITE: u64 = Hostcall::ConsoleWrite as u64;

@@ -216,7 +216,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let mut scheduler = Scheduler::new(&shares, slice);
     let parents: Vec<Option<usize>> = cvms.iter().map(|c| c.spec.parent).collect();
     let serves: Vec<bool> = cvms.iter().map(|c| c.spec.serve_children).collect();
-    let mut family = Family::new(&parents, &serves);
+    let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
+    let mut family = Family::new(&parents, &serves, &names);
     let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
     let mut slice_end = 0;
     loop {
@@ -676,9 +677,6 @@ impl nest::Members for Tree<'_> {
     }
     fn region(&self, at: usize) -> Range<u64> {
         self.cvms[at].region.start.0..self.cvms[at].region.end.0
-    }
-    fn name(&self, at: usize) -> &str {
-        &self.cvms[at].spec.name
     }
     fn state(&self, at: usize) -> u64 {
         use capmon_abi::child_state;

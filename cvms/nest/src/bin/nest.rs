@@ -35,21 +35,23 @@ fn serve(mut args: Args) -> i32 {
     let mut ended = 0;
     let mut verdict = 0;
     let mut reply: Option<(Child, u64)> = None;
+    // One record for the whole loop: the monitor writes each event straight into it.
+    let mut event = capmon_sdk::ChildEvent::zeroed();
     while ended < children {
         let next = match reply.take() {
-            Some((child, value)) => nest::reply_wait(child, value, u64::MAX),
-            None => nest::wait(u64::MAX),
+            Some((child, value)) => nest::reply_wait_into(child, value, u64::MAX, &mut event),
+            None => nest::wait_into(u64::MAX, &mut event),
         };
-        let event = match next {
-            Ok(Some(event)) => event,
-            Ok(None) => continue,
+        match next {
+            Ok(true) => {}
+            Ok(false) => continue,
             Err(e) => {
                 println!("{me}: child_wait failed: {e:?}");
                 return 1;
             }
-        };
+        }
         let child = Child(event.handle);
-        let name = nest::name(&event);
+        let name = || nest::name(&event);
         match nest::kind(&event) {
             Some(ChildEventKind::Hostcall) if event.number == Hostcall::ConsoleWrite as u64 => {
                 let (ptr, len) = (event.args[0], event.args[1].min(512));
@@ -57,7 +59,7 @@ fn serve(mut args: Args) -> i32 {
                     Some(bytes) => {
                         let text = core::str::from_utf8(bytes).unwrap_or("<not UTF-8>");
                         for line in text.lines() {
-                            println!("{me} serves {name}: {line}");
+                            println!("{me} serves {}: {line}", name());
                         }
                         reply = Some((child, len));
                     }
@@ -69,20 +71,20 @@ fn serve(mut args: Args) -> i32 {
             }
             Some(ChildEventKind::Hostcall) => {
                 if let Err(e) = nest::forward(child) {
-                    println!("{me}: forwarding {name}'s hostcall {} failed: {e:?}", event.number);
+                    println!("{me}: forwarding {}'s hostcall {} failed: {e:?}", name(), event.number);
                 }
             }
             Some(ChildEventKind::Exited) => {
-                println!("{me}: child {name} exited with {}", event.code);
+                println!("{me}: child {} exited with {}", name(), event.code);
                 ended += 1;
                 if event.code != 0 {
                     verdict = 1;
                 }
             }
             Some(ChildEventKind::Faulted) => {
-                println!("{me}: child {name} faulted: {}", nest::detail(&event));
+                println!("{me}: child {} faulted: {}", name(), nest::detail(&event));
                 ended += 1;
-                if expect_fault != Some(name) {
+                if expect_fault != Some(name()) {
                     verdict = 1;
                 }
             }
