@@ -187,23 +187,52 @@ pub enum Problem {
     LocationInCode,
     LocationNotWritable,
     /// Another capability relocation writes the same 16 bytes.
-    DuplicateLocation { other: (Form, usize) },
+    DuplicateLocation {
+        other: (Form, usize),
+    },
     /// An integer RELATIVE relocation at `offset` writes into the same 16 bytes.
-    OverlapsIntegerRelocation { offset: u64 },
+    OverlapsIntegerRelocation {
+        offset: u64,
+    },
     /// The fragment's 16 bytes are not in the file (the location is in the bss).
     FragmentNotInFile,
-    UnknownPermissions { bits: u64 },
-    UnknownPermissionByte { byte: u8 },
+    UnknownPermissions {
+        bits: u64,
+    },
+    UnknownPermissionByte {
+        byte: u8,
+    },
     /// `address + length` or `address + offset` wraps.
-    LengthOverflow { address: u64, length: u64 },
+    LengthOverflow {
+        address: u64,
+        length: u64,
+    },
     /// A data object overlapping the code.
-    DataInCode { address: u64, length: u64 },
+    DataInCode {
+        address: u64,
+        length: u64,
+    },
     /// A data object outside the image's data `[start, end)`.
-    OutsideImage { address: u64, length: u64, start: u64, end: u64 },
+    OutsideImage {
+        address: u64,
+        length: u64,
+        start: u64,
+        end: u64,
+    },
     /// A function's requested range beyond the image's end.
-    RequestBeyondImage { address: u64, length: u64, end: u64 },
-    FunctionOutsideCode { target: u64, code_end: u64 },
-    FunctionMisaligned { target: u64, align: u64 },
+    RequestBeyondImage {
+        address: u64,
+        length: u64,
+        end: u64,
+    },
+    FunctionOutsideCode {
+        target: u64,
+        code_end: u64,
+    },
+    FunctionMisaligned {
+        target: u64,
+        align: u64,
+    },
     /// Bounds `[base, base + length)` (absolute) are not exactly representable: the format
     /// needs an `align`-aligned base and a length of `rounded` (≥ `length`).
     NotRepresentable {
@@ -213,9 +242,14 @@ pub enum Problem {
         rounded: u64,
     },
     /// The bounds do not fit in the parent capability (the cVM's region).
-    OutsideParent { base: u64, length: u64 },
+    OutsideParent {
+        base: u64,
+        length: u64,
+    },
     /// The address cannot be represented with the bounds (too far outside them).
-    AddressNotRepresentable { address: u64 },
+    AddressNotRepresentable {
+        address: u64,
+    },
 }
 
 /// Why the relocations as a whole were refused.
@@ -251,8 +285,13 @@ impl fmt::Display for Problem {
             Problem::LocationNotWritable => {
                 f.write_str("the location is not inside one writable segment of the image")
             }
-            Problem::DuplicateLocation { other: (form, index) } => {
-                write!(f, "capability relocation {index} ({form}) already writes there")
+            Problem::DuplicateLocation {
+                other: (form, index),
+            } => {
+                write!(
+                    f,
+                    "capability relocation {index} ({form}) already writes there"
+                )
             }
             Problem::OverlapsIntegerRelocation { offset } => write!(
                 f,
@@ -303,10 +342,9 @@ impl fmt::Display for Problem {
                 f,
                 "its function {target:#x} is outside the code [0, {code_end:#x})"
             ),
-            Problem::FunctionMisaligned { target, align } => write!(
-                f,
-                "its function {target:#x} is not {align}-byte aligned"
-            ),
+            Problem::FunctionMisaligned { target, align } => {
+                write!(f, "its function {target:#x} is not {align}-byte aligned")
+            }
             Problem::NotRepresentable {
                 base,
                 length,
@@ -574,8 +612,10 @@ fn find_table<'a>(elf: &'a [u8], segments: &[Segment]) -> Result<Option<&'a [u8]
         (None, None) => None,
         (Some(start), Some(stop)) => Some((
             start,
-            stop.checked_sub(start)
-                .ok_or(table_error("__stop___cap_relocs lies below __start___cap_relocs", 0))?,
+            stop.checked_sub(start).ok_or(table_error(
+                "__stop___cap_relocs lies below __start___cap_relocs",
+                0,
+            ))?,
         )),
         _ => {
             return Err(table_error(
@@ -597,16 +637,23 @@ fn find_table<'a>(elf: &'a [u8], segments: &[Segment]) -> Result<Option<&'a [u8]
                 return Err(table_error("the section has no file data", sh.sh_size));
             }
             let start = usize::try_from(sh.sh_offset).ok();
-            let end = start.zip(usize::try_from(sh.sh_size).ok()).and_then(|(s, n)| s.checked_add(n));
+            let end = start
+                .zip(usize::try_from(sh.sh_size).ok())
+                .and_then(|(s, n)| s.checked_add(n));
             start
                 .zip(end)
                 .and_then(|(s, e)| elf.get(s..e))
-                .ok_or(table_error("the section extends beyond the end of the file", sh.sh_size))?
+                .ok_or(table_error(
+                    "the section extends beyond the end of the file",
+                    sh.sh_size,
+                ))?
         }
-        (None, Some((addr, size))) => file_bytes_at(elf, segments, addr, size).ok_or(table_error(
-            "the symbols do not delimit file data of one loadable segment",
-            size,
-        ))?,
+        (None, Some((addr, size))) => {
+            file_bytes_at(elf, segments, addr, size).ok_or(table_error(
+                "the symbols do not delimit file data of one loadable segment",
+                size,
+            ))?
+        }
     };
     let size = u64::try_from(table.len()).unwrap_or(u64::MAX);
     if !table.len().is_multiple_of(CAP_RELOC_SIZE) {
@@ -646,7 +693,9 @@ fn check_location(raw: &Raw, layout: &ImageLayout, integer_targets: &[u64]) -> R
     if location < layout.code.end {
         return Err(Problem::LocationInCode);
     }
-    let end = location.checked_add(CAP_SIZE).ok_or(Problem::LocationNotWritable)?;
+    let end = location
+        .checked_add(CAP_SIZE)
+        .ok_or(Problem::LocationNotWritable)?;
     let inside = layout.segments.iter().any(|s| {
         s.is_writable() && !s.is_executable() && s.vaddr <= location && end <= s.range().end
     });
@@ -688,7 +737,10 @@ fn plan_one<F: RelocFormat>(
     match raw.kind {
         Kind::Null => {
             // Untagged, address = offset: what `(char *)NULL + offset` is.
-            Ok(planned(Kind::Null, Capability::null().set_address(raw.offset)))
+            Ok(planned(
+                Kind::Null,
+                Capability::null().set_address(raw.offset),
+            ))
         }
         Kind::Function => {
             if object_end > layout.load_end {
@@ -737,10 +789,15 @@ fn plan_one<F: RelocFormat>(
                 });
             }
             // An object inside a read-only segment gets no Store, whatever the flags say.
-            let in_read_only = layout.segments.iter().any(|s| {
-                !s.is_writable() && s.vaddr <= raw.object && object_end <= s.range().end
-            });
-            let kind = if in_read_only { Kind::ReadOnly } else { raw.kind };
+            let in_read_only = layout
+                .segments
+                .iter()
+                .any(|s| !s.is_writable() && s.vaddr <= raw.object && object_end <= s.range().end);
+            let kind = if in_read_only {
+                Kind::ReadOnly
+            } else {
+                raw.kind
+            };
             let keep = match kind {
                 Kind::ReadOnly => F::RELOC_READ_ONLY_PERMS,
                 _ => F::RELOC_DATA_PERMS,
@@ -790,7 +847,10 @@ pub struct Observed {
 
 /// Compares what the hardware derived for a planned capability with the model; the error
 /// says both.
-pub fn check_against_model<F: Format>(hw: Observed, model: &Capability<F>) -> Result<(), alloc::string::String> {
+pub fn check_against_model<F: Format>(
+    hw: Observed,
+    model: &Capability<F>,
+) -> Result<(), alloc::string::String> {
     let otype_mask = (1u64 << F::LAYOUT.otype.width) - 1;
     let expected = Observed {
         tag: model.tag(),
@@ -910,6 +970,9 @@ mod tests {
         data: Vec<u8>,
         bss: u64,
     }
+
+    /// (name, type, flags, addr, offset, size, link, info, entsize) of an `Elf64_Shdr`.
+    type SectionHeader = (u32, u32, u64, u64, u64, u64, u32, u32, u64);
 
     /// An image and where its pieces landed in the file.
     struct Built {
@@ -1047,12 +1110,41 @@ mod tests {
                 u64::from(abi::SHF_WRITE),
                 u64::from(abi::SHF_EXECINSTR),
             );
-            // (name, type, flags, addr, offset, size, link, info, entsize)
-            let mut sections: Vec<(u32, u32, u64, u64, u64, u64, u32, u32, u64)> = vec![
+            let mut sections: Vec<SectionHeader> = vec![
                 (0, 0, 0, 0, 0, 0, 0, 0, 0),
-                (names[0], abi::SHT_PROGBITS, alloc | exec, 0, CODE_OFF, CODE_SIZE, 0, 0, 0),
-                (names[1], abi::SHT_PROGBITS, alloc, RO, RO_OFF, 0x100, 0, 0, 0),
-                (names[2], abi::SHT_RELA, alloc, RELA_AT, RO_OFF + 0x100, rela_size, 0, 0, 24),
+                (
+                    names[0],
+                    abi::SHT_PROGBITS,
+                    alloc | exec,
+                    0,
+                    CODE_OFF,
+                    CODE_SIZE,
+                    0,
+                    0,
+                    0,
+                ),
+                (
+                    names[1],
+                    abi::SHT_PROGBITS,
+                    alloc,
+                    RO,
+                    RO_OFF,
+                    0x100,
+                    0,
+                    0,
+                    0,
+                ),
+                (
+                    names[2],
+                    abi::SHT_RELA,
+                    alloc,
+                    RELA_AT,
+                    RO_OFF + 0x100,
+                    rela_size,
+                    0,
+                    0,
+                    24,
+                ),
             ];
             if self.via != Via::Symbols {
                 sections.push((
@@ -1101,9 +1193,39 @@ mod tests {
                 0,
             ));
             let strtab_index = sections.len() as u32 + 1;
-            sections.push((names[7], abi::SHT_SYMTAB, 0, 0, symtab_off, symtab_size, strtab_index, 1, 24));
-            sections.push((names[8], abi::SHT_STRTAB, 0, 0, strtab_off, strtab.len() as u64, 0, 0, 0));
-            sections.push((names[9], abi::SHT_STRTAB, 0, 0, shstr_off, shstr.len() as u64, 0, 0, 0));
+            sections.push((
+                names[7],
+                abi::SHT_SYMTAB,
+                0,
+                0,
+                symtab_off,
+                symtab_size,
+                strtab_index,
+                1,
+                24,
+            ));
+            sections.push((
+                names[8],
+                abi::SHT_STRTAB,
+                0,
+                0,
+                strtab_off,
+                strtab.len() as u64,
+                0,
+                0,
+                0,
+            ));
+            sections.push((
+                names[9],
+                abi::SHT_STRTAB,
+                0,
+                0,
+                shstr_off,
+                shstr.len() as u64,
+                0,
+                0,
+                0,
+            ));
             for (i, s) in sections.iter().enumerate() {
                 let at = shoff + 64 * i as u64;
                 put32(&mut b, at, s.0);
@@ -1123,10 +1245,24 @@ mod tests {
             let mut phdrs = vec![
                 (abi::PT_LOAD, r | x, CODE_OFF, 0, CODE_SIZE, CODE_SIZE),
                 (abi::PT_LOAD, r, RO_OFF, RO, ro_size, ro_size),
-                (abi::PT_LOAD, r | w, DATA_OFF, DATA, DATA_FILE, DATA_FILE + self.bss),
+                (
+                    abi::PT_LOAD,
+                    r | w,
+                    DATA_OFF,
+                    DATA,
+                    DATA_FILE,
+                    DATA_FILE + self.bss,
+                ),
             ];
             if self.dynamic {
-                phdrs.push((abi::PT_DYNAMIC, r | w, DATA_OFF, DATA, DYNAMIC_SIZE, DYNAMIC_SIZE));
+                phdrs.push((
+                    abi::PT_DYNAMIC,
+                    r | w,
+                    DATA_OFF,
+                    DATA,
+                    DYNAMIC_SIZE,
+                    DYNAMIC_SIZE,
+                ));
             }
             for (i, p) in phdrs.iter().enumerate() {
                 let at = 64 + 56 * i as u64;
@@ -1165,9 +1301,11 @@ mod tests {
         }
     }
 
-    /// The relocations' parents for a cVM whose region is `[BASE, BASE + REGION)`.
-    fn parents<F: RelocFormat>(elf: &[u8], m: Machine) -> Parents<F> {
-        let layout = image::inspect(elf, m, REGION, STACK).unwrap();
+    /// The relocations' parents for a cVM whose region is `[BASE, BASE + REGION)` and whose
+    /// image has the test layout (the same code for every test image).
+    fn parents<F: RelocFormat>(m: Machine) -> Parents<F> {
+        let elf = Image::new(m).build().bytes;
+        let layout = image::inspect(&elf, m, REGION, STACK).unwrap();
         let window = layout.code_window();
         let range = |a: u64, b: u64| PhysRange {
             start: PhysAddr(a),
@@ -1183,8 +1321,11 @@ mod tests {
         Parents::purecap(&caps)
     }
 
-    fn plan_image<F: RelocFormat>(elf: &[u8], m: Machine) -> Result<Vec<PlannedCap<F>>, CapRelocError> {
-        plan(elf, m, BASE, REGION, STACK, &parents::<F>(elf, m))
+    fn plan_image<F: RelocFormat>(
+        elf: &[u8],
+        m: Machine,
+    ) -> Result<Vec<PlannedCap<F>>, CapRelocError> {
+        plan(elf, m, BASE, REGION, STACK, &parents::<F>(m))
     }
 
     /// Every good relocation of both forms (the Morello form only on aarch64).
@@ -1198,7 +1339,13 @@ mod tests {
         // Writable by its flags, but the object is in the read-only segment.
         img.cap_reloc(slot(5), STRING, 2, 0x10, 0);
         // Function and read-only together: a function.
-        img.cap_reloc(slot(6), FUNC, 4, 0, CAP_RELOC_FUNCTION | CAP_RELOC_READ_ONLY);
+        img.cap_reloc(
+            slot(6),
+            FUNC,
+            4,
+            0,
+            CAP_RELOC_FUNCTION | CAP_RELOC_READ_ONLY,
+        );
         if m == Machine::Aarch64 {
             // As a Morello linker writes a function: the PCC range plus the offset, C64 bit set.
             img.fragment(slot(8), 0, CODE_SIZE, FRAGMENT_EXECUTABLE, FUNC as i64 + 1);
@@ -1240,7 +1387,7 @@ mod tests {
                 img.dynamic = dynamic;
                 let elf = img.build().bytes;
                 let what = format!("{m} via {via:?} dynamic {dynamic}");
-                let parents = parents::<F>(&elf, m);
+                let parents = parents::<F>(m);
                 let planned = plan_image::<F>(&elf, m).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert!(has_cap_relocs(&elf, m, REGION, STACK).unwrap());
                 let expected = expected_good(m);
@@ -1262,7 +1409,11 @@ mod tests {
                         }
                         Kind::ReadOnly | Kind::Data => {
                             assert!(cap.tag() && !cap.is_sealed(), "{what}");
-                            assert_eq!((cap.base(), cap.length()), (base, u128::from(length)), "{what}");
+                            assert_eq!(
+                                (cap.base(), cap.length()),
+                                (base, u128::from(length)),
+                                "{what}"
+                            );
                             assert!(parents.data.bounds().contains(&cap.bounds()), "{what}");
                             let names = if kind == Kind::Data {
                                 "[Load,Store,LoadCap,StoreCap,Global]"
@@ -1303,9 +1454,15 @@ mod tests {
             ] {
                 assert!(!perms.contains(never), "{}: {perms}", p.index);
             }
-            assert_eq!(perms.contains(MorelloPerms::EXECUTE), p.kind == Kind::Function);
+            assert_eq!(
+                perms.contains(MorelloPerms::EXECUTE),
+                p.kind == Kind::Function
+            );
             assert_eq!(perms.contains(MorelloPerms::STORE), p.kind == Kind::Data);
-            assert_eq!(perms.contains(MorelloPerms::STORE_CAP), p.kind == Kind::Data);
+            assert_eq!(
+                perms.contains(MorelloPerms::STORE_CAP),
+                p.kind == Kind::Data
+            );
         }
     }
 
@@ -1325,7 +1482,10 @@ mod tests {
             ] {
                 assert!(!perms.contains(never), "{}: {perms}", p.index);
             }
-            assert_eq!(perms.contains(RiscvPerms::EXECUTE), p.kind == Kind::Function);
+            assert_eq!(
+                perms.contains(RiscvPerms::EXECUTE),
+                p.kind == Kind::Function
+            );
             assert_eq!(perms.contains(RiscvPerms::STORE), p.kind == Kind::Data);
         }
     }
@@ -1345,7 +1505,9 @@ mod tests {
             assert!(!has_cap_relocs(fixture, m, REGION, STACK).unwrap());
         }
         let elf = Image::new(Machine::Aarch64).build().bytes;
-        assert!(plan_image::<Morello>(&elf, Machine::Aarch64).unwrap().is_empty());
+        assert!(plan_image::<Morello>(&elf, Machine::Aarch64)
+            .unwrap()
+            .is_empty());
     }
 
     /// `img` must be refused with an error `expect` accepts; returns its message, which must
@@ -1390,38 +1552,79 @@ mod tests {
         let entry = |e: [u64; 5]| with_entry(m, e);
 
         // Locations.
-        let msg = refused::<F>(&entry([slot(13) + 8, TABLE, 0, 8, 0]), is(Problem::LocationMisaligned));
-        assert!(msg.contains("relocation 7 (__cap_relocs)") && msg.contains("16-byte aligned"), "{msg}");
+        let msg = refused::<F>(
+            &entry([slot(13) + 8, TABLE, 0, 8, 0]),
+            is(Problem::LocationMisaligned),
+        );
+        assert!(
+            msg.contains("relocation 7 (__cap_relocs)") && msg.contains("16-byte aligned"),
+            "{msg}"
+        );
         refused::<F>(&entry([0x40, TABLE, 0, 8, 0]), is(Problem::LocationInCode));
-        refused::<F>(&entry([STRING, TABLE, 0, 8, 0]), is(Problem::LocationNotWritable));
-        for outside in [DATA + DATA_FILE + BSS, 0x9000, u64::MAX - 15, CODE_SIZE + 0x100] {
-            refused::<F>(&entry([outside, TABLE, 0, 8, 0]), is(Problem::LocationNotWritable));
+        refused::<F>(
+            &entry([STRING, TABLE, 0, 8, 0]),
+            is(Problem::LocationNotWritable),
+        );
+        for outside in [
+            DATA + DATA_FILE + BSS,
+            0x9000,
+            u64::MAX - 15,
+            CODE_SIZE + 0x100,
+        ] {
+            refused::<F>(
+                &entry([outside, TABLE, 0, 8, 0]),
+                is(Problem::LocationNotWritable),
+            );
         }
         // The bss is writable: a location there is fine (the fragment form is not).
         let mut ok = entry([DATA + DATA_FILE + BSS - 16, TABLE, 0, 8, 0]);
-        assert_eq!(plan_image::<F>(&ok.build().bytes, m).unwrap().len(), expected_good(m).len() + 1);
+        assert_eq!(
+            plan_image::<F>(&ok.build().bytes, m).unwrap().len(),
+            expected_good(m).len() + 1
+        );
         let msg = refused::<F>(&entry([slot(2), TABLE, 0, 8, 0]), |e| {
-            matches!(problem(e), Some(Problem::DuplicateLocation { other: (Form::CapRelocs, 2) }))
+            matches!(
+                problem(e),
+                Some(Problem::DuplicateLocation {
+                    other: (Form::CapRelocs, 2)
+                })
+            )
         });
-        assert!(msg.contains("capability relocation 2 (__cap_relocs) already writes there"), "{msg}");
+        assert!(
+            msg.contains("capability relocation 2 (__cap_relocs) already writes there"),
+            "{msg}"
+        );
         ok.integer_reloc(DATA + DATA_FILE + BSS - 16 + 8, 0);
-        refused::<F>(&ok, |e| matches!(problem(e), Some(Problem::OverlapsIntegerRelocation { .. })));
+        refused::<F>(&ok, |e| {
+            matches!(problem(e), Some(Problem::OverlapsIntegerRelocation { .. }))
+        });
         let mut img = good(m);
         img.integer_reloc(slot(1) - 7, 0);
-        refused::<F>(&img, |e| matches!(problem(e), Some(Problem::OverlapsIntegerRelocation { .. })));
+        refused::<F>(&img, |e| {
+            matches!(problem(e), Some(Problem::OverlapsIntegerRelocation { .. }))
+        });
         let mut img = good(m);
         img.integer_reloc(slot(7) + 8, 0);
-        assert!(plan_image::<F>(&img.build().bytes, m).is_ok(), "adjacent integer targets are fine");
+        assert!(
+            plan_image::<F>(&img.build().bytes, m).is_ok(),
+            "adjacent integer targets are fine"
+        );
 
         // What data pointers ask for.
         let msg = refused::<F>(&entry([slot(13), FUNC, 0, 8, 0]), |e| {
             matches!(problem(e), Some(Problem::DataInCode { .. }))
         });
         assert!(msg.contains("overlaps the code"), "{msg}");
-        refused::<F>(&entry([slot(13), CODE_SIZE - 8, 0, 0x10, CAP_RELOC_READ_ONLY]), |e| {
-            matches!(problem(e), Some(Problem::DataInCode { .. }))
-        });
-        for (object, size) in [(DATA + DATA_FILE + BSS, 0x10), (TABLE, 0x1_0000), (CODE_SIZE + 0x10, 4), (0x8000, 0)] {
+        refused::<F>(
+            &entry([slot(13), CODE_SIZE - 8, 0, 0x10, CAP_RELOC_READ_ONLY]),
+            |e| matches!(problem(e), Some(Problem::DataInCode { .. })),
+        );
+        for (object, size) in [
+            (DATA + DATA_FILE + BSS, 0x10),
+            (TABLE, 0x1_0000),
+            (CODE_SIZE + 0x10, 4),
+            (0x8000, 0),
+        ] {
             let msg = refused::<F>(&entry([slot(13), object, 0, size, 0]), |e| {
                 matches!(problem(e), Some(Problem::OutsideImage { .. }))
             });
@@ -1445,49 +1648,79 @@ mod tests {
             });
             assert!(msg.contains("outside the code"), "{msg}");
         }
-        refused::<F>(&entry([slot(13), 0, u64::MAX - 3, 0, CAP_RELOC_FUNCTION]), |e| {
-            matches!(problem(e), Some(Problem::FunctionOutsideCode { .. }))
-        });
-        refused::<F>(&entry([slot(13), 0, 0x100, DATA + DATA_FILE + BSS + 0x100, CAP_RELOC_FUNCTION]), |e| {
-            matches!(problem(e), Some(Problem::RequestBeyondImage { .. }))
-        });
-        refused::<F>(&entry([slot(13), FUNC + 3, 0, 0, CAP_RELOC_FUNCTION]), |e| {
-            matches!(problem(e), Some(Problem::FunctionMisaligned { .. }))
-        });
+        refused::<F>(
+            &entry([slot(13), 0, u64::MAX - 3, 0, CAP_RELOC_FUNCTION]),
+            |e| matches!(problem(e), Some(Problem::FunctionOutsideCode { .. })),
+        );
+        refused::<F>(
+            &entry([
+                slot(13),
+                0,
+                0x100,
+                DATA + DATA_FILE + BSS + 0x100,
+                CAP_RELOC_FUNCTION,
+            ]),
+            |e| matches!(problem(e), Some(Problem::RequestBeyondImage { .. })),
+        );
+        refused::<F>(
+            &entry([slot(13), FUNC + 3, 0, 0, CAP_RELOC_FUNCTION]),
+            |e| matches!(problem(e), Some(Problem::FunctionMisaligned { .. })),
+        );
 
         // Permission bits.
         for bits in [1 << 61, 1, 0xff] {
-            let msg = refused::<F>(&entry([slot(13), TABLE, 0, 8, bits]), |e| {
-                matches!(problem(e), Some(Problem::UnknownPermissions { bits: b }) if b == bits)
-            });
+            let msg = refused::<F>(
+                &entry([slot(13), TABLE, 0, 8, bits]),
+                |e| matches!(problem(e), Some(Problem::UnknownPermissions { bits: b }) if b == bits),
+            );
             assert!(msg.contains("unknown permission bits"), "{msg}");
         }
 
         // Bounds that cannot be exact: a large object at an odd base in a large bss.
         let (base, size) = (BSS_OBJ + 1, 0x5001);
-        assert!(!F::bounds_are_exact(BASE + base, size), "the case must be inexact");
+        assert!(
+            !F::bounds_are_exact(BASE + base, size),
+            "the case must be inexact"
+        );
         let mut img = entry([slot(13), base, 0, size, 0]);
-        refused::<F>(&img, |e| matches!(problem(e), Some(Problem::OutsideImage { .. })));
+        refused::<F>(&img, |e| {
+            matches!(problem(e), Some(Problem::OutsideImage { .. }))
+        });
         img.bss = 0x8000;
         let rounded = F::representable_length(size);
-        assert!(rounded > size, "0x5001 is not representable in either format");
+        assert!(
+            rounded > size,
+            "0x5001 is not representable in either format"
+        );
         let msg = refused::<F>(&img, |e| {
             matches!(problem(e), Some(Problem::NotRepresentable { base: b, length: 0x5001, align, rounded: r })
                 if b == BASE + base && align > 1 && r == rounded)
         });
-        assert!(msg.contains("cannot be exact") && msg.contains("does not pad"), "{msg}");
+        assert!(
+            msg.contains("cannot be exact") && msg.contains("does not pad"),
+            "{msg}"
+        );
         assert!(msg.contains(&format!("a length of {rounded:#x}")), "{msg}");
         // A representable length at a misaligned base is refused; at an aligned one accepted.
         let align = (!F::alignment_mask(rounded)) + 1;
         let exact_base = (BSS_OBJ + align).next_multiple_of(align);
         img.entries.last_mut().unwrap()[1] = exact_base + align / 2;
         img.entries.last_mut().unwrap()[3] = rounded;
-        let msg = refused::<F>(&img, |e| matches!(problem(e), Some(Problem::NotRepresentable { .. })));
+        let msg = refused::<F>(&img, |e| {
+            matches!(problem(e), Some(Problem::NotRepresentable { .. }))
+        });
         assert!(!msg.contains("a length of"), "{msg}");
         img.entries.last_mut().unwrap()[1] = exact_base;
         let planned = plan_image::<F>(&img.build().bytes, m).unwrap();
-        let last = planned.iter().find(|p| (p.form, p.index) == (Form::CapRelocs, 7)).unwrap().cap;
-        assert_eq!((last.base(), last.length()), (BASE + exact_base, u128::from(rounded)));
+        let last = planned
+            .iter()
+            .find(|p| (p.form, p.index) == (Form::CapRelocs, 7))
+            .unwrap()
+            .cap;
+        assert_eq!(
+            (last.base(), last.length()),
+            (BASE + exact_base, u128::from(rounded))
+        );
     }
 
     #[test]
@@ -1498,5 +1731,406 @@ mod tests {
     #[test]
     fn refusals_riscv() {
         check_refusals::<CheriRiscv>(Machine::Riscv64);
+    }
+    #[test]
+    fn morello_fragment_refusals() {
+        let m = Machine::Aarch64;
+        let is = |p: Problem| move |e: &CapRelocError| problem(e) == Some(p);
+        let frag = |location: u64, address: u64, length: u64, perms: u8, addend: i64| {
+            let mut img = good(m);
+            img.fragment(location, address, length, perms, addend);
+            img
+        };
+        // The new fragment is RELA entry 5 (4 fragments and one integer relocation before it).
+        for byte in [0, 3, 5, 8, 0xff] {
+            let msg = refused::<Morello>(
+                &frag(slot(13), TABLE, 0x10, byte, 0),
+                is(Problem::UnknownPermissionByte { byte }),
+            );
+            assert!(
+                msg.starts_with(&format!(
+                    "capability relocation 5 (R_MORELLO_RELATIVE) at {:#x}",
+                    slot(13)
+                )),
+                "{msg}"
+            );
+            assert!(msg.contains("unknown fragment permission byte"), "{msg}");
+        }
+        refused::<Morello>(
+            &frag(slot(13), u64::MAX - 8, 0x20, FRAGMENT_READ_WRITE, 0),
+            |e| matches!(problem(e), Some(Problem::LengthOverflow { .. })),
+        );
+        // The largest length the field holds asks for more than the image.
+        refused::<Morello>(
+            &frag(
+                slot(13),
+                TABLE,
+                FRAGMENT_LENGTH_MASK,
+                FRAGMENT_READ_WRITE,
+                0,
+            ),
+            |e| matches!(problem(e), Some(Problem::OutsideImage { .. })),
+        );
+        refused::<Morello>(
+            &frag(
+                slot(13),
+                0,
+                FRAGMENT_LENGTH_MASK,
+                FRAGMENT_EXECUTABLE,
+                FUNC as i64,
+            ),
+            |e| matches!(problem(e), Some(Problem::RequestBeyondImage { .. })),
+        );
+        refused::<Morello>(
+            &frag(
+                slot(13),
+                0,
+                CODE_SIZE,
+                FRAGMENT_EXECUTABLE,
+                CODE_SIZE as i64,
+            ),
+            |e| matches!(problem(e), Some(Problem::FunctionOutsideCode { .. })),
+        );
+        refused::<Morello>(
+            &frag(slot(13), 0, CODE_SIZE, FRAGMENT_EXECUTABLE, -4),
+            |e| matches!(problem(e), Some(Problem::FunctionOutsideCode { .. })),
+        );
+        refused::<Morello>(
+            &frag(slot(13), 0, CODE_SIZE, FRAGMENT_EXECUTABLE, FUNC as i64 + 2),
+            |e| matches!(problem(e), Some(Problem::FunctionMisaligned { .. })),
+        );
+        refused::<Morello>(&frag(slot(13), FUNC, 4, FRAGMENT_READ_ONLY, 0), |e| {
+            matches!(problem(e), Some(Problem::DataInCode { .. }))
+        });
+        // A fragment's location is checked like any other, before its bytes are read.
+        let mut img = good(m);
+        img.relas.push((0x40, R_MORELLO_RELATIVE, 0));
+        refused::<Morello>(&img, is(Problem::LocationInCode));
+        let mut img = good(m);
+        img.relas.push((STRING, R_MORELLO_RELATIVE, 0));
+        refused::<Morello>(&img, is(Problem::LocationNotWritable));
+        let mut img = good(m);
+        img.relas.push((slot(13) + 4, R_MORELLO_RELATIVE, 0));
+        refused::<Morello>(&img, is(Problem::LocationMisaligned));
+        // In the bss there is no fragment to read.
+        let mut img = good(m);
+        img.relas.push((BSS_OBJ + 0x40, R_MORELLO_RELATIVE, 0));
+        let msg = refused::<Morello>(&img, is(Problem::FragmentNotInFile));
+        assert!(msg.contains("not in the file"), "{msg}");
+        // Both forms at one location.
+        let msg = refused::<Morello>(&frag(slot(1), TABLE, 0x10, FRAGMENT_READ_WRITE, 0), |e| {
+            matches!(
+                problem(e),
+                Some(Problem::DuplicateLocation {
+                    other: (Form::CapRelocs, 1)
+                })
+            )
+        });
+        assert!(msg.contains("R_MORELLO_RELATIVE"), "{msg}");
+    }
+
+    #[test]
+    fn morello_relocations_outside_aarch64_are_refused() {
+        let mut img = good(Machine::Riscv64);
+        img.fragment(slot(8), TABLE, 0x40, FRAGMENT_READ_WRITE, 0);
+        let err = refused::<CheriRiscv>(&img, |e| {
+            matches!(
+                e,
+                CapRelocError::Image(ImageError::UnsupportedRelocation {
+                    kind: R_MORELLO_RELATIVE,
+                    ..
+                })
+            )
+        });
+        assert!(
+            err.contains("R_MORELLO_RELATIVE") && err.contains("not an aarch64 image"),
+            "{err}"
+        );
+        let elf = img.build().bytes;
+        assert!(has_cap_relocs(&elf, Machine::Riscv64, REGION, STACK).is_err());
+    }
+
+    #[test]
+    fn table_refusals() {
+        for m in [Machine::Aarch64, Machine::Riscv64] {
+            let table = |e: &CapRelocError, what: &str| matches!(e, CapRelocError::Table { reason, .. } if reason.contains(what));
+            // Not a whole number of entries: the section and the symbols one word short.
+            let shorter = |built: &mut Built, via: Via| {
+                let size = 40 * good(m).entries.len() as u64 - 8;
+                if via != Via::Symbols {
+                    let sh = (built.shoff + 64 * 4) as usize;
+                    built.bytes[sh + 32..sh + 40].copy_from_slice(&size.to_le_bytes());
+                }
+                if via != Via::Section {
+                    // __stop___cap_relocs is the last symbol.
+                    let stop = (built.symtab_off + 24 * 3 + 8) as usize;
+                    built.bytes[stop..stop + 8]
+                        .copy_from_slice(&(built.table_addr + size).to_le_bytes());
+                }
+            };
+            for via in [Via::Section, Via::Symbols, Via::Both] {
+                let mut img = good(m);
+                img.via = via;
+                let mut built = img.build();
+                shorter(&mut built, via);
+                let err = plan_image::<Morello>(&built.bytes, m).map(|p| p.len());
+                let err = err.expect_err(&format!("{m} {via:?}"));
+                assert!(
+                    table(&err, "whole number of 40-byte entries"),
+                    "{via:?}: {err}"
+                );
+                assert!(
+                    err.to_string().starts_with("__cap_relocs table (0x"),
+                    "{err}"
+                );
+            }
+            // Section and symbols disagree.
+            let mut img = good(m);
+            img.via = Via::Both;
+            let mut built = img.build();
+            shorter(&mut built, Via::Symbols);
+            let err = plan_image::<Morello>(&built.bytes, m)
+                .map(|_| ())
+                .unwrap_err();
+            assert!(table(&err, "disagree"), "{err}");
+            // Only one symbol: rename __stop___cap_relocs.
+            let mut img = good(m);
+            img.via = Via::Symbols;
+            let mut elf = img.build().bytes;
+            let at = elf
+                .windows(STOP_SYMBOL.len())
+                .position(|w| w == STOP_SYMBOL.as_bytes())
+                .unwrap();
+            elf[at + 2] = b'X';
+            let err = plan_image::<Morello>(&elf, m).map(|_| ()).unwrap_err();
+            assert!(table(&err, "only one of"), "{err}");
+            // __stop below __start.
+            let mut img = good(m);
+            img.via = Via::Symbols;
+            let built = img.build();
+            let mut elf = built.bytes.clone();
+            let stop = (built.symtab_off + 24 * 3 + 8) as usize;
+            elf[stop..stop + 8].copy_from_slice(&(built.table_addr - 40).to_le_bytes());
+            let err = plan_image::<Morello>(&elf, m).map(|_| ()).unwrap_err();
+            assert!(table(&err, "below"), "{err}");
+            // Symbols that point outside the file data.
+            let mut elf = built.bytes.clone();
+            elf[stop..stop + 8].copy_from_slice(&(DATA + DATA_FILE + 40).to_le_bytes());
+            let start = stop - 24;
+            elf[start..start + 8].copy_from_slice(&(DATA + DATA_FILE).to_le_bytes());
+            let err = plan_image::<Morello>(&elf, m).map(|_| ()).unwrap_err();
+            assert!(table(&err, "do not delimit file data"), "{err}");
+            // A section beyond the end of the file, or without file data.
+            let built = good(m).build();
+            let sh = (built.shoff + 64 * 4) as usize;
+            let mut elf = built.bytes.clone();
+            let len = elf.len() as u64;
+            elf[sh + 24..sh + 32].copy_from_slice(&(len - 8).to_le_bytes());
+            let err = plan_image::<Morello>(&elf, m).map(|_| ()).unwrap_err();
+            assert!(table(&err, "beyond the end of the file"), "{err}");
+            let mut elf = built.bytes.clone();
+            elf[sh + 4..sh + 8].copy_from_slice(&abi::SHT_NOBITS.to_le_bytes());
+            let err = plan_image::<Morello>(&elf, m).map(|_| ()).unwrap_err();
+            assert!(table(&err, "no file data"), "{err}");
+            // An empty table is no table.
+            let mut img = Image::new(m);
+            img.via = Via::Both;
+            let elf = img.build().bytes;
+            assert!(!has_cap_relocs(&elf, m, REGION, STACK).unwrap());
+        }
+    }
+
+    #[test]
+    fn hardware_check_compares_every_field() {
+        let elf = good(Machine::Aarch64).build().bytes;
+        for p in plan_image::<Morello>(&elf, Machine::Aarch64).unwrap() {
+            let cap = p.cap;
+            let hw = Observed {
+                tag: cap.tag(),
+                base: cap.base(),
+                length: u64::try_from(cap.length()).unwrap_or(u64::MAX),
+                address: cap.address(),
+                perms: u64::from(cap.perms().bits()),
+                otype: u64::from(cap.otype()),
+            };
+            assert!(check_against_model(hw, &cap).is_ok());
+            for wrong in [
+                Observed { tag: !hw.tag, ..hw },
+                Observed {
+                    base: hw.base ^ 16,
+                    ..hw
+                },
+                Observed {
+                    length: hw.length ^ 1,
+                    ..hw
+                },
+                Observed {
+                    address: hw.address ^ 4,
+                    ..hw
+                },
+                Observed {
+                    perms: hw.perms ^ 1,
+                    ..hw
+                },
+                Observed {
+                    otype: hw.otype ^ 1,
+                    ..hw
+                },
+            ] {
+                let err = check_against_model(wrong, &cap).unwrap_err();
+                assert!(err.starts_with("hardware gave tag="), "{err}");
+            }
+        }
+        // CGetType sign-extends the reserved types: −2 is the sentry's 0x3FFFE.
+        let elf = good(Machine::Riscv64).build().bytes;
+        let planned = plan_image::<CheriRiscv>(&elf, Machine::Riscv64).unwrap();
+        let sentry = planned[0].cap;
+        let hw = Observed {
+            tag: true,
+            base: sentry.base(),
+            length: u64::try_from(sentry.length()).unwrap(),
+            address: sentry.address(),
+            perms: u64::from(sentry.perms().bits()),
+            otype: (-2i64) as u64,
+        };
+        assert!(check_against_model(hw, &sentry).is_ok());
+        assert!(check_against_model(
+            Observed {
+                otype: u64::MAX,
+                ..hw
+            },
+            &sentry
+        )
+        .is_err());
+    }
+
+    /// Plans `elf` (under `catch_unwind` by the callers); if accepted, every planned capability
+    /// must keep the promises of the module: aligned writable locations, sentries over the
+    /// code only, data inside the data parent with no Execute. Returns whether it was accepted.
+    fn exercise<F: RelocFormat>(elf: &[u8], m: Machine, parents: &Parents<F>) -> bool {
+        let has = has_cap_relocs(elf, m, REGION, STACK);
+        let result = plan(elf, m, BASE, REGION, STACK, parents);
+        let Ok(planned) = result else {
+            assert!(!result.unwrap_err().to_string().is_empty());
+            return false;
+        };
+        assert_eq!(has.unwrap(), !planned.is_empty());
+        let layout = image::inspect(elf, m, REGION, STACK).unwrap();
+        for p in &planned {
+            assert!(p.location.is_multiple_of(16));
+            assert!(layout.segments.iter().any(|s| s.is_writable()
+                && s.vaddr <= p.location
+                && p.location + 16 <= s.range().end));
+            let cap = p.cap;
+            match p.kind {
+                Kind::Function => {
+                    assert!(cap.tag() && cap.otype() == F::SENTRY_OTYPE);
+                    assert_eq!(cap.bounds(), parents.code.bounds());
+                }
+                Kind::Data | Kind::ReadOnly => {
+                    assert!(cap.tag() && !cap.is_sealed());
+                    assert!(parents.data.bounds().contains(&cap.bounds()));
+                    assert!(cap.base() >= BASE + layout.data.start);
+                    assert!(cap.top() <= u128::from(BASE + layout.data.end));
+                    assert!(F::RELOC_DATA_PERMS.bits() & cap.perms().bits() == cap.perms().bits());
+                }
+                Kind::Null => assert!(!cap.tag()),
+            }
+        }
+        true
+    }
+
+    fn corrupt(elf: &mut [u8], rng: &mut Rng, hot: &[Range<usize>]) {
+        for _ in 0..1 + rng.below(3) {
+            let area = hot[rng.below(hot.len())].clone();
+            let off = area.start + rng.below(area.len());
+            if off >= elf.len() {
+                continue;
+            }
+            match rng.below(4) {
+                0 => elf[off] = rng.next() as u8,
+                1 => elf[off] ^= 1 << rng.below(8),
+                2 => elf[off] = [0, 0xff, 1, 0x80, 2, 4][rng.below(6)],
+                _ => {
+                    let off = off & !7;
+                    if off + 8 <= elf.len() {
+                        let old = u64::from_le_bytes(elf[off..off + 8].try_into().unwrap());
+                        let v = match rng.below(3) {
+                            0 => rng.next(),
+                            1 => rng.next() & 0xffff,
+                            _ => old.wrapping_add(rng.next() % 64).wrapping_sub(32),
+                        };
+                        elf[off..off + 8].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    fn fuzz<F: RelocFormat>(m: Machine) {
+        const ROUNDS: u64 = 3000;
+        for dynamic in [true, false] {
+            let mut img = good(m);
+            img.dynamic = dynamic;
+            img.via = Via::Both;
+            let built = img.build();
+            let elf = built.bytes;
+            let parents = parents::<F>(m);
+            let r = |a: u64, len: u64| a as usize..(a + len) as usize;
+            let hot = [
+                r(0, 64 + 56 * 4),
+                r(built.rela_off, 24 * img.relas.len() as u64),
+                r(built.table_off, 40 * img.entries.len() as u64),
+                r(DATA_OFF, DATA_FILE),
+                r(built.symtab_off, 24 * 4),
+                r(built.shoff, 64 * 11),
+            ];
+            let (mut accepted, mut rejected) = (0, 0);
+            for seed in 0..ROUNDS {
+                let mut image = elf.clone();
+                corrupt(&mut image, &mut Rng::new(seed), &hot);
+                match catch_unwind(AssertUnwindSafe(|| exercise(&image, m, &parents))) {
+                    Ok(true) => accepted += 1,
+                    Ok(false) => rejected += 1,
+                    Err(_) => panic!("{m}: seed {seed} panicked (replay with Rng::new({seed}))"),
+                }
+            }
+            assert!(
+                accepted > 300 && rejected > 300,
+                "{m}: {accepted} ok, {rejected} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn random_corruptions_morello() {
+        fuzz::<Morello>(Machine::Aarch64);
+    }
+
+    #[test]
+    fn random_corruptions_riscv() {
+        fuzz::<CheriRiscv>(Machine::Riscv64);
+    }
+
+    #[test]
+    fn truncated_everywhere() {
+        truncated::<Morello>(Machine::Aarch64);
+        truncated::<CheriRiscv>(Machine::Riscv64);
+    }
+
+    fn truncated<F: RelocFormat>(m: Machine) {
+        {
+            let mut img = good(m);
+            img.via = Via::Both;
+            let elf = img.build().bytes;
+            let parents = parents::<F>(m);
+            for len in 0..elf.len() {
+                let ok = catch_unwind(AssertUnwindSafe(|| exercise(&elf[..len], m, &parents)))
+                    .unwrap_or_else(|_| panic!("{m}: truncated to {len} panicked"));
+                // The section headers are at the end: nothing shorter is a whole image.
+                assert!(!ok, "{m}: truncated to {len} accepted");
+            }
+            assert!(exercise(&elf, m, &parents));
+        }
     }
 }
