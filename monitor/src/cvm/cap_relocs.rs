@@ -832,6 +832,65 @@ fn plan_one<F: RelocFormat>(
     }
 }
 
+/// POLICY: the one place that decides which cVMs may carry capability relocations and from
+/// which capabilities they are derived; called each time a cVM is (re)started.
+///
+/// The manifest has no `abi` field yet (another branch adds `abi = "purecap";`), so every cVM
+/// is hybrid (cap-unaware), and an image with capability relocations is refused: it was built
+/// for a pure-capability cVM, and a hybrid cVM's DDC has no LoadCap/StoreCap, so the pointers
+/// could not even be loaded. When `abi` lands: a pure cVM gets
+/// `plan(image, MACHINE, base, size, stack, &Parents::purecap(caps))` here (or its own code and
+/// data capabilities as the parents), a hybrid one keeps this refusal.
+#[cfg(target_os = "none")]
+pub fn for_cvm(
+    spec: &super::manifest::CvmSpec,
+    image: &[u8],
+    region_size: u64,
+    // The pure case's parents (see above); unused while every cVM is hybrid.
+    _caps: &DefaultCaps<crate::arch::current::cvm::Format>,
+) -> Result<Vec<PlannedCap<crate::arch::current::cvm::Format>>, alloc::string::String> {
+    let machine = crate::arch::current::cvm::MACHINE;
+    let has = has_cap_relocs(image, machine, region_size, spec.stack_size)
+        .map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
+    if !has {
+        return Ok(Vec::new());
+    }
+    Err(alloc::format!(
+        "image {:?} has capability relocations (a pure-capability image), but the cVM is \
+         cap-unaware (hybrid); pure-capability cVMs need abi = \"purecap\"",
+        spec.image
+    ))
+}
+
+/// Stores every planned capability into the cVM's memory (`memory` is its whole region),
+/// each derived in hardware and checked against its model by the arch layer.
+#[cfg(target_os = "none")]
+pub fn apply(
+    memory: &mut [u8],
+    planned: &[PlannedCap<crate::arch::current::cvm::Format>],
+) -> Result<(), alloc::string::String> {
+    for p in planned {
+        let fail = |why: &str| {
+            alloc::format!(
+                "capability relocation {} ({}) at {:#x}: {why}",
+                p.index,
+                p.form,
+                p.location
+            )
+        };
+        let slot = usize::try_from(p.location)
+            .ok()
+            .and_then(|at| memory.get_mut(at..at.checked_add(16)?))
+            .filter(|s| s.as_ptr().addr().is_multiple_of(16))
+            .ok_or_else(|| fail("not a 16-byte aligned slot of the region"))?;
+        // SAFETY: `slot` is 16 bytes of the cVM's region, exclusively borrowed, and 16-byte
+        // aligned (checked), so it is a valid `[u64; 2]` and a capability-aligned slot.
+        let slot = unsafe { &mut *slot.as_mut_ptr().cast::<[u64; 2]>() };
+        crate::arch::current::cvm::store_relocated(slot, &p.cap).map_err(|why| fail(&why))?;
+    }
+    Ok(())
+}
+
 /// What the hardware reports for a capability it derived (GC* / CGet*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observed {

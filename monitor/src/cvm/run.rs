@@ -20,7 +20,7 @@ use crate::cvm::manifest::{self, CvmSpec, OnFault};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
-use crate::cvm::{audit, image};
+use crate::cvm::{audit, cap_relocs, image};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
@@ -378,6 +378,8 @@ impl Cvm {
         let stack_size = self.spec.stack_size;
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let relocs = cap_relocs::for_cvm(&self.spec, image, self.region.size(), &self.caps)?;
+        cap_relocs::apply(self.memory_mut(), &relocs)?;
         // The loader wrote the code with data stores: the cVM must fetch what it wrote.
         let code = layout.code_window();
         arch::sync_code(PhysRange { start: crate::addr::PhysAddr(base + code.start), end: crate::addr::PhysAddr(base + code.end) });
