@@ -839,12 +839,14 @@ fn plan_one<F: RelocFormat>(
 /// is hybrid (cap-unaware), and an image with capability relocations is refused: it was built
 /// for a pure-capability cVM, and a hybrid cVM's DDC has no LoadCap/StoreCap, so the pointers
 /// could not even be loaded. When `abi` lands: a pure cVM gets
-/// `plan(image, MACHINE, base, size, stack, &Parents::purecap(caps))` here (or its own code and
-/// data capabilities as the parents), a hybrid one keeps this refusal.
+/// `plan(image, MACHINE, region_base, region_size, stack, &Parents::purecap(caps))` here (or
+/// its own code and data capabilities as the parents), a hybrid one keeps this refusal.
 #[cfg(target_os = "none")]
 pub fn for_cvm(
     spec: &super::manifest::CvmSpec,
     image: &[u8],
+    // The pure case's region (see above); unused while every cVM is hybrid.
+    _region_base: u64,
     region_size: u64,
     // The pure case's parents (see above); unused while every cVM is hybrid.
     _caps: &DefaultCaps<crate::arch::current::cvm::Format>,

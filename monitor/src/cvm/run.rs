@@ -378,7 +378,7 @@ impl Cvm {
         let stack_size = self.spec.stack_size;
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
-        let relocs = cap_relocs::for_cvm(&self.spec, image, self.region.size(), &self.caps)?;
+        let relocs = cap_relocs::for_cvm(&self.spec, image, base, self.region.size(), &self.caps)?;
         cap_relocs::apply(self.memory_mut(), &relocs)?;
         // The loader wrote the code with data stores: the cVM must fetch what it wrote.
         let code = layout.code_window();

@@ -150,6 +150,9 @@ pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format
         let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
         crate::cvm::cap_relocs::check_against_model(observed, model)?;
         caps::copy(dst, &result.0);
+        if !caps::inspect(dst).tag {
+            return Err("the capability store to cVM memory lost the tag".into());
+        }
         Ok(())
     }
 }
