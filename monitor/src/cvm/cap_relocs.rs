@@ -6,7 +6,8 @@
 //!
 //! - **`__cap_relocs`** (lld, both ISAs): a table of 40-byte entries `{location, object, offset,
 //!   size, permissions}`, found as the section of that name or between the symbols
-//!   `__start___cap_relocs` and `__stop___cap_relocs` (both, if present, must agree).
+//!   `__start___cap_relocs` and `__stop___cap_relocs`, or (CHERI-RISC-V) through the
+//!   `PT_DYNAMIC` tags `DT_RISCV_CHERI___CAPRELOCS`/`…SZ`; every one present must agree.
 //!   Permissions bit 63 = function, bit 62 = read-only; any other bit is refused. `object` 0
 //!   without the function bit is a null pointer (capmon links code at 0, so a function at 0
 //!   is real code).
@@ -79,6 +80,11 @@ const FRAGMENT_PERMS_SHIFT: u32 = 56;
 const SECTION_NAME: &str = "__cap_relocs";
 const START_SYMBOL: &str = "__start___cap_relocs";
 const STOP_SYMBOL: &str = "__stop___cap_relocs";
+/// CHERI-RISC-V psABI dynamic tag: the `__cap_relocs` table's address. What finds the table
+/// in images stripped of section headers and symbols (as `capmon-run` trims them).
+pub const DT_RISCV_CHERI_CAPRELOCS: i64 = 0x7000_c000;
+/// CHERI-RISC-V psABI dynamic tag: the `__cap_relocs` table's size in bytes.
+pub const DT_RISCV_CHERI_CAPRELOCSSZ: i64 = 0x7000_c001;
 /// Bytes an integer RELATIVE relocation writes.
 const INTEGER_RELOC_WIDTH: u64 = 8;
 
@@ -478,7 +484,7 @@ fn read_all(
     tables: &[&[u8]],
 ) -> Result<(Vec<Raw>, Vec<u64>), CapRelocError> {
     let mut raws = Vec::new();
-    if let Some(table) = find_table(elf, &layout.segments)? {
+    if let Some(table) = find_table(elf, machine, &layout.segments)? {
         for (index, entry) in table.chunks_exact(CAP_RELOC_SIZE).enumerate() {
             let word = |i: usize| read_u64(entry, i * 8).unwrap_or(0);
             let (location, object, offset, size, perms) =
@@ -578,7 +584,11 @@ fn fragment(
 }
 
 /// The `__cap_relocs` table as a slice of the file, or `None` when the image has none.
-fn find_table<'a>(elf: &'a [u8], segments: &[Segment]) -> Result<Option<&'a [u8]>, CapRelocError> {
+fn find_table<'a>(
+    elf: &'a [u8],
+    machine: Machine,
+    segments: &[Segment],
+) -> Result<Option<&'a [u8]>, CapRelocError> {
     let file = ElfBytes::<LittleEndian>::minimal_parse(elf).map_err(ImageError::from)?;
     let (shdrs, strtab) = file
         .section_headers_with_strtab()
@@ -624,15 +634,28 @@ fn find_table<'a>(elf: &'a [u8], segments: &[Segment]) -> Result<Option<&'a [u8]
             ))
         }
     };
-    let table = match (section, symbols) {
-        (None, None) => return Ok(None),
-        (Some(sh), symbols) => {
-            if symbols.is_some_and(|(addr, size)| (addr, size) != (sh.sh_addr, sh.sh_size)) {
-                return Err(table_error(
-                    "the __cap_relocs section and the __start/__stop symbols disagree",
-                    sh.sh_size,
-                ));
-            }
+    let dynamic = match machine {
+        Machine::Riscv64 => dynamic_range(elf, &file)?,
+        Machine::Aarch64 => None,
+    };
+    // Every way of naming the table that the image uses must name the same bytes.
+    let ranges = [
+        section.map(|sh| ("section", sh.sh_addr, sh.sh_size)),
+        symbols.map(|(addr, size)| ("__start/__stop symbols", addr, size)),
+        dynamic.map(|(addr, size)| ("DT_RISCV_CHERI___CAPRELOCS tags", addr, size)),
+    ];
+    let mut named = ranges.iter().flatten();
+    let Some(&(_, addr, size)) = named.next() else {
+        return Ok(None);
+    };
+    if named.any(|&(_, a, n)| (a, n) != (addr, size)) {
+        return Err(table_error(
+            "the __cap_relocs section, __start/__stop symbols and dynamic tags disagree",
+            size,
+        ));
+    }
+    let table = match section {
+        Some(sh) => {
             if sh.sh_size != 0 && sh.sh_type == elf::abi::SHT_NOBITS {
                 return Err(table_error("the section has no file data", sh.sh_size));
             }
@@ -648,18 +671,55 @@ fn find_table<'a>(elf: &'a [u8], segments: &[Segment]) -> Result<Option<&'a [u8]
                     sh.sh_size,
                 ))?
         }
-        (None, Some((addr, size))) => {
-            file_bytes_at(elf, segments, addr, size).ok_or(table_error(
-                "the symbols do not delimit file data of one loadable segment",
-                size,
-            ))?
-        }
+        None => file_bytes_at(elf, segments, addr, size).ok_or(table_error(
+            "the symbols or dynamic tags do not delimit file data of one loadable segment",
+            size,
+        ))?,
     };
     let size = u64::try_from(table.len()).unwrap_or(u64::MAX);
     if !table.len().is_multiple_of(CAP_RELOC_SIZE) {
         return Err(table_error("not a whole number of 40-byte entries", size));
     }
     Ok(Some(table))
+}
+
+/// The `(address, size)` the CHERI-RISC-V dynamic tags give the table, if the image has them.
+fn dynamic_range(
+    elf: &[u8],
+    file: &ElfBytes<'_, LittleEndian>,
+) -> Result<Option<(u64, u64)>, CapRelocError> {
+    let Some(phdrs) = file.segments() else {
+        return Ok(None);
+    };
+    let Some(ph) = phdrs.iter().find(|ph| ph.p_type == elf::abi::PT_DYNAMIC) else {
+        return Ok(None);
+    };
+    // The image loader has checked that PT_DYNAMIC is in the file, whole entries.
+    let data = usize::try_from(ph.p_offset)
+        .ok()
+        .zip(usize::try_from(ph.p_filesz).ok())
+        .and_then(|(start, len)| elf.get(start..start.checked_add(len)?))
+        .ok_or(ImageError::BadDynamic {
+            reason: "PT_DYNAMIC is not in the file",
+        })?;
+    let (mut addr, mut size) = (None, None);
+    // Bounded by the segment's file size.
+    for entry in elf::dynamic::DynamicTable::new(LittleEndian, Class::ELF64, data).iter() {
+        match entry.d_tag {
+            elf::abi::DT_NULL => break,
+            DT_RISCV_CHERI_CAPRELOCS => addr = Some(entry.d_val()),
+            DT_RISCV_CHERI_CAPRELOCSSZ => size = Some(entry.d_val()),
+            _ => {}
+        }
+    }
+    match (addr, size) {
+        (None, None) => Ok(None),
+        (Some(addr), Some(size)) => Ok(Some((addr, size))),
+        _ => Err(table_error(
+            "only one of DT_RISCV_CHERI___CAPRELOCS and DT_RISCV_CHERI___CAPRELOCSSZ is present",
+            size.unwrap_or(0),
+        )),
+    }
 }
 
 fn table_error(reason: &'static str, size: u64) -> CapRelocError {
@@ -968,7 +1028,7 @@ mod tests {
     const RELA_AT: u64 = RO + 0x100;
     const DATA: u64 = 0x2000;
     const DATA_FILE: u64 = 0x200;
-    const DYNAMIC_SIZE: u64 = 0x40;
+    const DYNAMIC_SIZE: u64 = 0x60;
     const BSS: u64 = 0x100;
     /// File offsets of the three segments and of the section and symbol tables.
     const CODE_OFF: u64 = 0x1000;
@@ -1014,6 +1074,8 @@ mod tests {
         Section,
         Symbols,
         Both,
+        /// Neither (the dynamic tags may still name it).
+        Neither,
     }
 
     /// A static-PIE image in the cVM layout with capability relocations, built byte by byte.
@@ -1027,6 +1089,8 @@ mod tests {
         via: Via,
         /// Find `.rela.dyn` through `PT_DYNAMIC` (else through the section headers).
         dynamic: bool,
+        /// Name the table with the CHERI-RISC-V dynamic tags too (needs `dynamic`).
+        dt_tags: bool,
         /// The data segment's file bytes (fragments are written here).
         data: Vec<u8>,
         bss: u64,
@@ -1057,6 +1121,7 @@ mod tests {
                 entries: Vec::new(),
                 via: Via::Section,
                 dynamic: true,
+                dt_tags: false,
                 data: vec![0; DATA_FILE as usize],
                 bss: BSS,
             }
@@ -1102,12 +1167,16 @@ mod tests {
             // The data segment, .dynamic first.
             put(&mut b, DATA_OFF, &self.data);
             if self.dynamic {
-                let dynamic = [
+                let mut dynamic = vec![
                     (abi::DT_RELA as u64, RELA_AT),
                     (abi::DT_RELASZ as u64, rela_size),
                     (abi::DT_RELAENT as u64, 24),
-                    (abi::DT_NULL as u64, 0),
                 ];
+                if self.dt_tags {
+                    dynamic.push((DT_RISCV_CHERI_CAPRELOCS as u64, table_addr));
+                    dynamic.push((DT_RISCV_CHERI_CAPRELOCSSZ as u64, table_size));
+                }
+                dynamic.push((abi::DT_NULL as u64, 0));
                 for (i, (tag, value)) in dynamic.iter().enumerate() {
                     put64(&mut b, DATA_OFF + 16 * i as u64, *tag);
                     put64(&mut b, DATA_OFF + 16 * i as u64 + 8, *value);
@@ -1146,7 +1215,7 @@ mod tests {
                 strtab.push(0);
             };
             sym("_start", 0);
-            if self.via != Via::Section {
+            if matches!(self.via, Via::Symbols | Via::Both) {
                 sym(START_SYMBOL, table_addr);
                 sym(STOP_SYMBOL, table_addr + table_size);
             }
@@ -1207,7 +1276,7 @@ mod tests {
                     24,
                 ),
             ];
-            if self.via != Via::Symbols {
+            if matches!(self.via, Via::Section | Via::Both) {
                 sections.push((
                     names[3],
                     abi::SHT_PROGBITS,
@@ -2133,6 +2202,7 @@ mod tests {
         for dynamic in [true, false] {
             let mut img = good(m);
             img.dynamic = dynamic;
+            img.dt_tags = dynamic && m == Machine::Riscv64;
             img.via = Via::Both;
             let built = img.build();
             let elf = built.bytes;
@@ -2193,5 +2263,80 @@ mod tests {
             }
             assert!(exercise(&elf, m, &parents));
         }
+    }
+
+    #[test]
+    fn riscv_dynamic_tags_find_a_trimmed_table() {
+        let m = Machine::Riscv64;
+        let expected = plan_image::<CheriRiscv>(&good(m).build().bytes, m).unwrap();
+        // As capmon-run trims images: no section headers, so no section and no symbols.
+        let trimmed = |img: &Image| {
+            let mut elf = img.build().bytes;
+            elf[0x28..0x30].fill(0);
+            elf[0x3c..0x40].fill(0);
+            elf
+        };
+        let mut img = good(m);
+        img.via = Via::Neither;
+        img.dt_tags = true;
+        assert_eq!(
+            plan_image::<CheriRiscv>(&trimmed(&img), m).unwrap(),
+            expected
+        );
+        for via in [Via::Section, Via::Symbols, Via::Both] {
+            img.via = via;
+            assert_eq!(
+                plan_image::<CheriRiscv>(&img.build().bytes, m).unwrap(),
+                expected,
+                "{via:?}"
+            );
+        }
+        // Without the tags a trimmed image has no table to find.
+        img.dt_tags = false;
+        assert!(plan_image::<CheriRiscv>(&trimmed(&img), m)
+            .unwrap()
+            .is_empty());
+        // The tags must agree with the section, and come in pairs.
+        img.dt_tags = true;
+        img.via = Via::Section;
+        let mut elf = img.build().bytes;
+        let size_tag = DATA_OFF + 16 * 4;
+        assert_eq!(rd(&elf, size_tag), DT_RISCV_CHERI_CAPRELOCSSZ as u64);
+        let size = rd(&elf, size_tag + 8);
+        elf[size_tag as usize + 8..size_tag as usize + 16]
+            .copy_from_slice(&(size - 40).to_le_bytes());
+        let err = plan_image::<CheriRiscv>(&elf, m).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("disagree"), "{err}");
+        elf[size_tag as usize..size_tag as usize + 8]
+            .copy_from_slice(&(abi::DT_DEBUG as u64).to_le_bytes());
+        let err = plan_image::<CheriRiscv>(&elf, m).map(|_| ()).unwrap_err();
+        assert!(
+            err.to_string().contains("only one of DT_RISCV_CHERI"),
+            "{err}"
+        );
+        // Tags that point outside the file data.
+        let mut img = good(m);
+        img.via = Via::Neither;
+        img.dt_tags = true;
+        let mut elf = trimmed(&img);
+        let addr_tag = DATA_OFF + 16 * 3;
+        assert_eq!(rd(&elf, addr_tag), DT_RISCV_CHERI_CAPRELOCS as u64);
+        elf[addr_tag as usize + 8..addr_tag as usize + 16]
+            .copy_from_slice(&(DATA + DATA_FILE).to_le_bytes());
+        let err = plan_image::<CheriRiscv>(&elf, m).map(|_| ()).unwrap_err();
+        assert!(
+            err.to_string().contains("do not delimit file data"),
+            "{err}"
+        );
+        // On aarch64 the tags mean nothing: a trimmed image keeps only its fragments.
+        let mut img = good(Machine::Aarch64);
+        img.via = Via::Neither;
+        img.dt_tags = true;
+        let planned = plan_image::<Morello>(&trimmed(&img), Machine::Aarch64).unwrap();
+        assert!(!planned.is_empty() && planned.iter().all(|p| p.form == Form::MorelloRelative));
+    }
+
+    fn rd(elf: &[u8], at: u64) -> u64 {
+        u64::from_le_bytes(elf[at as usize..at as usize + 8].try_into().unwrap())
     }
 }
