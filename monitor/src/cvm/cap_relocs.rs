@@ -94,6 +94,10 @@ pub trait RelocFormat: CvmFormat {
     const RELOC_DATA_PERMS: Self::Perms;
     /// Read-only data: Global, Load, LoadCap.
     const RELOC_READ_ONLY_PERMS: Self::Perms;
+    /// The flags a pure cVM's code capability, and so its function sentries, carry: on
+    /// CHERI-RISC-V capability mode (a sentry without it would run its target in integer
+    /// mode); on Morello none (C64 is bit 0 of the target address, which the linker sets).
+    const PURE_CODE_FLAGS: u32;
 }
 
 impl RelocFormat for Morello {
@@ -107,6 +111,7 @@ impl RelocFormat for Morello {
     const RELOC_READ_ONLY_PERMS: MorelloPerms = MorelloPerms::GLOBAL
         .union(MorelloPerms::LOAD)
         .union(MorelloPerms::LOAD_CAP);
+    const PURE_CODE_FLAGS: u32 = 0;
 }
 
 impl RelocFormat for CheriRiscv {
@@ -118,6 +123,7 @@ impl RelocFormat for CheriRiscv {
     const RELOC_READ_ONLY_PERMS: RiscvPerms = RiscvPerms::GLOBAL
         .union(RiscvPerms::LOAD)
         .union(RiscvPerms::LOAD_CAP);
+    const PURE_CODE_FLAGS: u32 = crate::cap::riscv::FLAG_CAPABILITY_MODE;
 }
 
 /// Which of the two forms a relocation came in.
@@ -166,9 +172,10 @@ pub struct Parents<F: Format> {
 }
 
 impl<F: RelocFormat> Parents<F> {
-    /// A pure cVM's parents: its code capability, and a data capability with the data
-    /// capability's bounds and the pure data permissions (Global, Load, Store, LoadCap,
-    /// StoreCap: the shared decision's arg2).
+    /// A pure cVM's parents: its code capability in capability mode ([`RelocFormat::
+    /// PURE_CODE_FLAGS`]), and a data capability with the data capability's bounds and the
+    /// pure data permissions (Global, Load, Store, LoadCap, StoreCap: the shared decision's
+    /// arg2).
     pub fn purecap(caps: &DefaultCaps<F>) -> Self {
         let length = u64::try_from(caps.data.length()).unwrap_or(u64::MAX);
         let data = Capability::<F>::root()
@@ -176,7 +183,7 @@ impl<F: RelocFormat> Parents<F> {
             .set_bounds_exact(length)
             .without_perms(all_but::<F>(F::RELOC_DATA_PERMS));
         Parents {
-            code: caps.code,
+            code: caps.code.set_flags(F::PURE_CODE_FLAGS),
             data,
         }
     }
@@ -1536,6 +1543,7 @@ mod tests {
                             assert_eq!(cap.bounds(), parents.code.bounds(), "{what}: code bounds");
                             assert_eq!(cap.perms(), parents.code.perms(), "{what}");
                             assert_eq!(format!("{}", cap.perms()), "[Load,Execute,Global]");
+                            assert_eq!(cap.flags(), F::PURE_CODE_FLAGS, "{what}: mode");
                         }
                         Kind::ReadOnly | Kind::Data => {
                             assert!(cap.tag() && !cap.is_sealed(), "{what}");
@@ -1599,6 +1607,10 @@ mod tests {
     #[test]
     fn good_images_riscv() {
         check_good::<CheriRiscv>(Machine::Riscv64);
+        assert_eq!(
+            CheriRiscv::PURE_CODE_FLAGS,
+            crate::cap::riscv::FLAG_CAPABILITY_MODE
+        );
         let elf = good(Machine::Riscv64).build().bytes;
         for p in plan_image::<CheriRiscv>(&elf, Machine::Riscv64).unwrap() {
             let perms = p.cap.perms();
