@@ -21,7 +21,7 @@ use crate::cvm::nest::{self, Family};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
-use crate::cvm::{audit, image};
+use crate::cvm::{audit, cap_relocs, image};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
@@ -455,6 +455,15 @@ impl Cvm {
         let stack_size = self.spec.stack_size;
         let image = self.image;
         let layout = image::load(image, cpu::MACHINE, self.own_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let relocs = cap_relocs::for_cvm(&self.spec, image, base, self.own.size(), &self.caps)?;
+        if !relocs.is_empty() {
+            let own = usize::try_from(self.own.size()).unwrap_or(0);
+            // SAFETY: the same memory `own_mut` hands out (the bottom `own` bytes of this cVM's
+            // region, see `memory_mut`), borrowed here beside `self.authority`, which does not
+            // live in it.
+            let memory = unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, own) };
+            cap_relocs::apply(memory, &relocs, &self.authority)?;
+        }
         // The loader wrote the code with data stores: the cVM must fetch what it wrote.
         let code = layout.code_window();
         arch::sync_code(PhysRange { start: crate::addr::PhysAddr(base + code.start), end: crate::addr::PhysAddr(base + code.end) });

@@ -160,6 +160,58 @@ fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole)
     crate::cvm::start::check_against_model(observed, model, role)
 }
 
+/// Stores one planned capability relocation at `dst` (a 16-byte slot in cVM memory): derived
+/// in hardware from the cVM's authority (never the root) with the model's bounds, permissions and flags, its address set,
+/// sealed as a sentry when the model is one, checked against the model, then stored with a
+/// capability store. An untagged model (a null pointer) is written as its two plain words.
+/// Nothing is stored if the check fails.
+pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format>, authority: &Authority) -> Result<(), alloc::string::String> {
+    if !model.tag() {
+        *dst = model.to_memory();
+        return Ok(());
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = authority;
+        return Err("a capability relocation needs capability hardware".into());
+    }
+    #[cfg(feature = "cheri")]
+    {
+        use super::caps;
+        use crate::cap::Format as _;
+        // CSealEntry traps on a capability without Execute: seal only what the model says.
+        let executable = model.perms().contains(crate::cap::RiscvPerms::EXECUTE);
+        if model.is_sealed() && (model.otype() != Format::SENTRY_OTYPE || !executable) {
+            return Err(alloc::format!("the model is sealed but not an executable sentry: {model}"));
+        }
+        let root = &authority.slot;
+        let mut bounded = caps::CapSlot::null();
+        let mut flagged = caps::CapSlot::null();
+        let mut placed = caps::CapSlot::null();
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        caps::derive(&mut bounded.0, &root.0, model.base(), length, u64::from(model.perms().bits()));
+        caps::set_flags(&mut flagged.0, &bounded.0, u64::from(model.flags()));
+        caps::with_address(&mut placed.0, &flagged.0, model.address());
+        // CSealEntry traps (in the monitor) rather than untagging: only seal a tagged result.
+        let placed_hw = caps::inspect(&placed.0);
+        let mut sealed = caps::CapSlot::null();
+        let result = if model.is_sealed() && placed_hw.tag {
+            caps::seal_entry(&mut sealed.0, &placed.0);
+            &sealed
+        } else {
+            &placed
+        };
+        let hw = caps::inspect(&result.0);
+        let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
+        crate::cvm::cap_relocs::check_against_model(observed, model)?;
+        caps::copy(dst, &result.0);
+        if !caps::inspect(dst).tag {
+            return Err("the capability store to cVM memory lost the tag".into());
+        }
+        Ok(())
+    }
+}
+
 const PMP_TOR: u64 = 0x08;
 const PMP_R: u64 = 0x01;
 const PMP_W: u64 = 0x02;
