@@ -67,6 +67,32 @@ pub enum Hostcall {
     /// for it or `timeout_ns` has passed; returns how many frames are waiting (0: timed out).
     /// A timeout of 0 only asks. [`Error::Denied`] without a grant.
     NetWait = 14,
+    /// `child_info(handle, buf, len) -> size`: fills a [`ChildInfo`] record about the caller's
+    /// child `handle` (its children are numbered 0, 1, ... in manifest order; the handle means
+    /// nothing to any other cVM). [`Error::Denied`] for a cVM without children,
+    /// [`Error::Invalid`] for a handle it does not have.
+    ChildInfo = 20,
+    /// `child_start(handle) -> 0`: starts a child that has ended (or was stopped), from a fresh
+    /// image in zeroed memory. [`Error::Again`] while it runs.
+    ChildStart = 21,
+    /// `child_stop(handle) -> 0`: stops a child and its own children; their memory is zeroed
+    /// before `child_stop` returns, so the parent may reuse it.
+    ChildStop = 22,
+    /// `child_wait(buf, len, timeout_ns) -> 1 | 0`: the caller is not runnable until one of its
+    /// children has something for it ([`ChildEvent`]: a hostcall to serve, an exit, a fault)
+    /// or `timeout_ns` has passed; fills the record (`len` ≥ its size) and returns 1, or 0 on
+    /// time-out. A time-out of 0 only asks.
+    ChildWait = 23,
+    /// `child_reply(handle, value) -> 0`: completes the child's hostcall that the caller is
+    /// serving: the child resumes with `value` as its result. [`Error::Invalid`] when that child
+    /// has no hostcall waiting.
+    ChildReply = 24,
+    /// `child_forward(handle) -> 0`: passes the child's waiting hostcall on to the monitor,
+    /// which serves it as the child's own (every buffer checked against the child's bounds).
+    ChildForward = 25,
+    /// `child_reply_wait(handle, value, buf, len, timeout_ns) -> 1 | 0`: `child_reply` then
+    /// `child_wait`, in one crossing: the loop of a parent that serves its children.
+    ChildReplyWait = 26,
 }
 
 impl Hostcall {
@@ -88,6 +114,13 @@ impl Hostcall {
             12 => Hostcall::NetSend,
             13 => Hostcall::NetRecv,
             14 => Hostcall::NetWait,
+            20 => Hostcall::ChildInfo,
+            21 => Hostcall::ChildStart,
+            22 => Hostcall::ChildStop,
+            23 => Hostcall::ChildWait,
+            24 => Hostcall::ChildReply,
+            25 => Hostcall::ChildForward,
+            26 => Hostcall::ChildReplyWait,
             _ => return None,
         })
     }
@@ -234,3 +267,76 @@ mod tests {
         assert_eq!(NetInfo::from_bytes(&bytes), info);
     }
 }
+
+/// What happened to a child, as [`Hostcall::ChildWait`] reports it.
+#[repr(u64)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEventKind {
+    /// The child made a hostcall that waits for its parent: `number` and `args` say which.
+    /// Buffer arguments of the monitor's own hostcalls were checked against the child's memory
+    /// before the parent sees them (`memory_base`/`memory_size`); for numbers the monitor does
+    /// not know, checking is the parent's job.
+    Hostcall = 1,
+    /// The child exited with `code`.
+    Exited = 2,
+    /// The child faulted (or ran out of CPU budget): `detail` holds the cause. Its memory
+    /// was zeroed.
+    Faulted = 3,
+}
+
+/// What [`Hostcall::ChildWait`] fills in. Plain integers, little-endian, no pointers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildEvent {
+    pub handle: u64,
+    /// A [`ChildEventKind`] value.
+    pub kind: u64,
+    pub number: u64,
+    pub args: [u64; 6],
+    /// The exit code ([`ChildEventKind::Exited`]).
+    pub code: i64,
+    /// The child's memory: every byte it may pass in a buffer is in [base, base + size).
+    pub memory_base: u64,
+    pub memory_size: u64,
+    /// The child's name, NUL-padded.
+    pub name: [u8; NAME_MAX],
+    /// For a fault: its cause and where, NUL-padded (cut to fit).
+    pub detail: [u8; 96],
+}
+
+impl ChildEvent {
+    pub const fn zeroed() -> Self {
+        ChildEvent { handle: 0, kind: 0, number: 0, args: [0; 6], code: 0, memory_base: 0, memory_size: 0, name: [0; NAME_MAX], detail: [0; 96] }
+    }
+}
+
+/// A child's state, as [`ChildInfo::state`] gives it.
+pub mod child_state {
+    /// Not started yet, or stopped by its parent.
+    pub const STOPPED: u64 = 0;
+    pub const RUNNING: u64 = 1;
+    /// Its hostcall waits for the parent.
+    pub const WAITING_FOR_PARENT: u64 = 2;
+    pub const EXITED: u64 = 3;
+    pub const FAULTED: u64 = 4;
+}
+
+/// What [`Hostcall::ChildInfo`] fills in. Plain integers, little-endian, no pointers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildInfo {
+    /// A [`child_state`] value.
+    pub state: u64,
+    /// Its exit code once it has exited.
+    pub code: i64,
+    /// Its whole region (inside the caller's memory).
+    pub region_base: u64,
+    pub region_size: u64,
+    /// How many children it has itself.
+    pub children: u64,
+    pub name: [u8; NAME_MAX],
+}
+
+// The records are copied byte for byte: no padding may hide in them.
+const _: () = assert!(core::mem::size_of::<ChildEvent>() == 12 * 8 + NAME_MAX + 96);
+const _: () = assert!(core::mem::size_of::<ChildInfo>() == 5 * 8 + NAME_MAX);

@@ -13,7 +13,15 @@
 //! bench: done
 //! ```
 //!
-//! and the partner `bench: partner done after <n> yields`. The switches are measured first,
+//! and the partner `bench: partner done after <n> yields`. With `args = "served"` (a nested cVM
+//! whose parent serves its hostcalls, `cvms/manifests/bench-nested.dts`) it measures only the
+//! null hostcall, which its parent answers itself:
+//!
+//! ```text
+//! bench: served-null-hostcall median <x.y> min <x.y> (N=1000, ...)
+//! ```
+//!
+//! The switches are measured first,
 //! while both cVMs exist and yield to each other one-for-one; the hostcalls afterwards, once
 //! the partner has exited, so no other cVM's turn can land in a hostcall batch.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -29,6 +37,12 @@ capmon_sdk::main!(bench);
 fn bench(args: Args) -> i32 {
     match args.clone().nth(1) {
         Some("partner") => partner(),
+        Some("served") => served(),
+        // A few null hostcalls and nothing else: a short run to trace instruction by instruction.
+        Some("trace") => {
+            null_calls(20);
+            0
+        }
         Some("main") | None => measure(),
         Some(other) => {
             println!("bench: unknown role {other:?} (main or partner)");
@@ -43,6 +57,35 @@ fn bench(args: Args) -> i32 {
 fn partner() -> i32 {
     yield_calls(PARTNER_YIELDS);
     println!("bench: partner done after {PARTNER_YIELDS} yields");
+    0
+}
+
+/// The null hostcall of a child whose parent serves it: the child's call, the parent's
+/// `child_reply_wait` answering it, and back.
+fn served() -> i32 {
+    let result = null_calls(1);
+    if result != NULL_RESULT {
+        println!("bench: served hostcall {NULL_HOSTCALL} returned {result:#x}, not -NoSys");
+        return 1;
+    }
+    let mut null = [0u64; BATCHES];
+    time_batches(&mut null, || {
+        null_calls(CALLS_PER_BATCH);
+    });
+    let mut calls_loop = [0u64; BATCHES];
+    time_batches(&mut calls_loop, || {
+        no_calls(CALLS_PER_BATCH);
+    });
+    println!(
+        "{}",
+        Line {
+            kind: "served-null-hostcall",
+            figures: per_op(&mut null, &mut calls_loop, u64::from(CALLS_PER_BATCH)),
+            how: format_args!("N={CALLS_PER_BATCH}, hostcall {NULL_HOSTCALL} answered -NoSys by the parent"),
+            batches: BATCHES,
+        }
+    );
+    println!("bench: done");
     0
 }
 

@@ -19,6 +19,7 @@
 extern crate std;
 
 pub mod disk;
+pub mod nest;
 pub mod net;
 mod entry;
 mod print;
@@ -27,7 +28,7 @@ mod sys;
 use core::time::Duration;
 
 pub use capmon_abi::{
-    Error, Hostcall, NetInfo, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, NET_MAX_FRAME, NET_MIN_FRAME,
+    ChildEvent, ChildEventKind, ChildInfo, Error, Hostcall, NetInfo, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, NET_MAX_FRAME, NET_MIN_FRAME,
     NET_MTU, SECTOR_SIZE,
 };
 #[cfg(not(target_os = "none"))]

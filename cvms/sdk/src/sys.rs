@@ -134,5 +134,13 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         | Hostcall::NetSend
         | Hostcall::NetRecv
         | Hostcall::NetWait => capmon_abi::Error::Denied.to_result(),
+        // Nor children.
+        Hostcall::ChildInfo
+        | Hostcall::ChildStart
+        | Hostcall::ChildStop
+        | Hostcall::ChildWait
+        | Hostcall::ChildReply
+        | Hostcall::ChildForward
+        | Hostcall::ChildReplyWait => capmon_abi::Error::Denied.to_result(),
     }
 }

@@ -46,6 +46,8 @@ pub trait Format: Copy + Eq + fmt::Debug + 'static {
     const LAYOUT: Layout;
     /// Sealed object types that have a name, for `Display`.
     const SPECIAL_OTYPES: &'static [(u32, &'static str)];
+    /// The object type of a sealed entry ("sentry"): Morello's RB form, CHERI-RISC-V's −2.
+    const SENTRY_OTYPE: u32;
     /// The architectural permission set.
     type Perms: PermSet;
 
@@ -445,6 +447,40 @@ impl<F: Format> Capability<F> {
     }
 }
 
+impl<F: Format> Capability<F> {
+    /// SEAL Cd, Cn, rb / CSealEntry: the capability sealed as a sentry (unsealed again only by
+    /// branching to it). The tag is cleared if the input is already sealed; on CHERI-RISC-V
+    /// also if it lacks Execute (CSealEntry traps there, and the untagged result stands for the
+    /// fault, as in [`Self::set_bounds_exact`]).
+    pub fn seal_entry(self) -> Self {
+        let layout = &F::LAYOUT;
+        let executable = layout.morello_rules || self.perms().bits() & RiscvPerms::EXECUTE.bits() != 0;
+        let raw_high = layout.otype.deposit(self.raw_high, u64::from(F::SENTRY_OTYPE));
+        Capability {
+            tag: self.tag && !self.is_sealed() && executable,
+            raw_high,
+            ..self
+        }
+    }
+
+    /// The format's flags field (CHERI-RISC-V: bit 0 = capability mode; Morello keeps its
+    /// flags in the address's top byte, so there this is always 0).
+    pub fn flags(&self) -> u32 {
+        self.field(F::LAYOUT.flags)
+    }
+
+    /// CSetFlags: the capability with its flags field set to `flags` (a no-op on Morello,
+    /// whose flags live in the address). A sealed input loses its tag.
+    pub fn set_flags(self, flags: u32) -> Self {
+        let layout = &F::LAYOUT;
+        Capability {
+            tag: self.tag && !self.is_sealed(),
+            raw_high: layout.flags.deposit(self.raw_high, u64::from(flags)),
+            ..self
+        }
+    }
+}
+
 fn low_mask_u32(width: u32) -> u32 {
     1u32.checked_shl(width).map_or(u32::MAX, |bit| bit - 1)
 }
@@ -588,6 +624,31 @@ mod tests {
         assert!(!sealed.set_address(8).tag());
         assert!(!sealed.set_bounds(8).tag());
         assert!(!sealed.without_perms(MorelloPerms::STORE).tag());
+    }
+
+    #[test]
+    fn seal_entry_makes_a_sentry_once() {
+        let code = Capability::<Morello>::root()
+            .set_address(0x8000_0000)
+            .set_bounds_exact(0x1000)
+            .set_address(0x8000_0041);
+        let sentry = code.seal_entry();
+        assert!(sentry.tag() && sentry.is_sealed());
+        assert_eq!(sentry.otype(), morello::otype::SENTRY);
+        assert_eq!((sentry.address(), sentry.bounds()), (code.address(), code.bounds()));
+        assert!(format!("{sentry}").ends_with("otype=sentry"));
+        assert!(!sentry.seal_entry().tag(), "sealing a sealed capability untags");
+        assert!(!sentry.set_address(0x8000_0000).tag());
+
+        let rv = Capability::<CheriRiscv>::root().set_address(0x8000_0000);
+        let sentry = rv.set_flags(riscv::FLAG_CAPABILITY_MODE).seal_entry();
+        assert!(sentry.tag());
+        assert_eq!(sentry.otype(), riscv::otype::SENTRY);
+        assert_eq!(sentry.flags(), riscv::FLAG_CAPABILITY_MODE);
+        assert!(!sentry.set_flags(0).tag(), "CSetFlags on a sealed capability untags");
+        let data = rv.without_perms(RiscvPerms::EXECUTE);
+        assert!(!data.seal_entry().tag(), "CSealEntry needs Execute");
+        assert_eq!(Capability::<Morello>::root().set_flags(1).flags(), 0);
     }
 
     #[test]

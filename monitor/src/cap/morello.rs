@@ -53,6 +53,7 @@ impl Format for Morello {
         (otype::LOAD_PAIR_BRANCH, "lpb"),
         (otype::LOAD_BRANCH, "lb"),
     ];
+    const SENTRY_OTYPE: u32 = otype::SENTRY;
     type Perms = MorelloPerms;
 }
 

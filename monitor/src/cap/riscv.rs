@@ -52,6 +52,7 @@ impl Format for CheriRiscv {
         (otype::INDIRECT_PAIR, "indirect-pair"),
         (otype::INDIRECT_SENTRY, "indirect-sentry"),
     ];
+    const SENTRY_OTYPE: u32 = otype::SENTRY;
     type Perms = RiscvPerms;
 }
 

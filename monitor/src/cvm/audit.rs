@@ -75,10 +75,13 @@ pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
 
 const HEADER: [&str; 6] = ["cvm", "role", "base", "length", "perms", "otype"];
 
-/// The cells of a row, in header order.
+/// The cells of a row, in header order. A nested cVM (its `cvm` is a path, `outer/inner`) is
+/// shown by its name, indented two spaces per level under its parent's rows.
 fn cells(row: &AuditRow) -> [String; 6] {
+    let level = row.cvm.matches('/').count();
+    let name = row.cvm.rsplit('/').next().unwrap_or(&row.cvm);
     [
-        row.cvm.clone(),
+        format!("{:indent$}{name}", "", indent = 2 * level),
         row.role.into(),
         format!("{:#x}", row.base),
         format!("{:#x}", row.length),
@@ -154,6 +157,35 @@ clock  code (PCC)    0xbfd00000  0x5000    Load,Execute,Global  unsealed
 clock  data (DDC)    0xbfd05000  0x1fb000  Load,Store,Global    unsealed
 clock  stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed
 clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
+"
+        );
+    }
+
+    #[test]
+    fn nested_cvms_are_indented_under_their_parents_and_their_data_covers_their_children() {
+        let mut m = manifest(&[0x40_0000, 0x10_0000]);
+        m.cvms[0].name = "outer".into();
+        m.cvms[1].name = "inner".into();
+        m.cvms[1].parent = Some(0);
+        let usable = [PhysRange::from_start_size(0x8000_0000, 0x4000_0000).unwrap()];
+        let regions = plan_regions::<Morello>(&m, &usable).unwrap();
+        let outer = crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 0, 0..0x5000, None).unwrap();
+        let inner = crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 1, 0..0x5000, Some(&outer)).unwrap();
+        let mut all = rows(&m.path(0), &outer);
+        all.extend(rows(&m.path(1), &inner));
+        assert_eq!(all[4].cvm, "outer/inner", "the JSON and the rows carry the full path");
+        assert_eq!(
+            format_table(&all),
+            "\
+cvm      role          base        length    perms                otype
+outer    code (PCC)    0xbfc00000  0x5000    Load,Execute,Global  unsealed
+outer    data (DDC)    0xbfc05000  0x3fb000  Load,Store,Global    unsealed
+outer    stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed
+outer    sealing type  0x10        0x1       Seal,Unseal,Global   0x10
+  inner  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed
+  inner  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed
+  inner  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed
+  inner  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
 "
         );
     }

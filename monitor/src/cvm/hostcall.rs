@@ -103,11 +103,39 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
         Some(Hostcall::NetSend) => net_send(guest, args[0], args[1]),
         Some(Hostcall::NetRecv) => net_recv(guest, args[0], args[1]),
         Some(Hostcall::NetWait) => return net_wait(guest, args[0]),
+        // Served by `cvm/nest.rs`, which the run loop routes them to before dispatch.
+        Some(
+            Hostcall::ChildInfo
+            | Hostcall::ChildStart
+            | Hostcall::ChildStop
+            | Hostcall::ChildWait
+            | Hostcall::ChildReply
+            | Hostcall::ChildForward
+            | Hostcall::ChildReplyWait,
+        ) => Err(Error::NoSys),
     };
     Outcome::Return(match result {
         Ok(value) => value,
         Err(e) => e.to_result(),
     })
+}
+
+/// The buffer a monitor hostcall reads or writes, as (pointer, length), for checking a call
+/// before someone other than the monitor sees it (a serving parent, `cvm/nest.rs`). Lengths
+/// are the most the call would touch (disk transfers are cut to [`capmon_abi::DISK_MAX_SECTORS`]).
+pub fn buffer_argument(number: u64, args: &[u64; 6]) -> Option<(u64, u64)> {
+    match Hostcall::from_number(number)? {
+        Hostcall::ConsoleWrite
+        | Hostcall::ConsoleRead
+        | Hostcall::WhoAmI
+        | Hostcall::NetInfo
+        | Hostcall::NetSend
+        | Hostcall::NetRecv => Some((args[0], args[1])),
+        Hostcall::DiskRead | Hostcall::DiskWrite => {
+            Some((args[1], args[2].min(capmon_abi::DISK_MAX_SECTORS).saturating_mul(capmon_abi::SECTOR_SIZE)))
+        }
+        _ => None,
+    }
 }
 
 #[inline(never)] // keeps its buffer off the frame of the hostcall fast path

@@ -20,7 +20,8 @@
 //!   loadable segments overlap. `PT_LOAD`s with `p_memsz == 0` take no memory and are ignored
 //!   (after their file range is checked).
 //! - No dynamic linking: `PT_INTERP` and `DT_NEEDED` are rejected.
-//! - The only relocations are `R_*_RELATIVE` (`R_*_NONE` is skipped), found through
+//! - The only relocations are `R_*_RELATIVE` (`R_*_NONE` is skipped; on aarch64 so is
+//!   `R_MORELLO_RELATIVE`, a capability relocation that `cap_relocs` checks and applies), found through
 //!   `PT_DYNAMIC`'s `DT_RELA`/`DT_RELASZ`/`DT_RELAENT` and `DT_JMPREL`/`DT_PLTRELSZ`; only an
 //!   image without `PT_DYNAMIC` is searched for allocated `SHT_RELA` sections instead. No
 //!   table (GNU ld omits it when there is nothing to relocate) or an empty one (`DT_RELASZ =
@@ -73,6 +74,9 @@ const DT_RELRSZ: i64 = 35;
 const DT_RELR: i64 = 36;
 /// `SHT_RELR`: a packed relative relocation section.
 const SHT_RELR: u32 = 19;
+/// Morello's capability relocation (a 16-byte fragment at `r_offset`), handled by
+/// [`super::cap_relocs`]; allowed only in aarch64 images.
+pub const R_MORELLO_RELATIVE: u32 = 59395;
 
 /// The architecture a board runs cVMs for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +114,7 @@ impl Machine {
 
     /// Instruction alignment: an entry point off it faults on the first fetch.
     /// RISC-V allows 2 because of the compressed (C) extension.
-    const fn entry_align(self) -> u64 {
+    pub(crate) const fn entry_align(self) -> u64 {
         match self {
             Machine::Aarch64 => 4,
             Machine::Riscv64 => 2,
@@ -328,6 +332,14 @@ impl fmt::Display for ImageError {
             ImageError::UnsupportedRelocationTable { table } => {
                 write!(f, "{table} relocation tables are not supported (only RELA)")
             }
+            ImageError::UnsupportedRelocation {
+                kind: R_MORELLO_RELATIVE,
+                offset,
+            } => write!(
+                f,
+                "R_MORELLO_RELATIVE (type {R_MORELLO_RELATIVE}) at {offset:#x} is a Morello \
+                 capability relocation, and this is not an aarch64 image"
+            ),
             ImageError::UnsupportedRelocation { kind, offset } => write!(
                 f,
                 "relocation type {kind} at {offset:#x} is not supported (only RELATIVE)"
@@ -435,6 +447,18 @@ pub fn load(
         Ok(())
     })?;
     Ok(plan.layout)
+}
+
+/// Checks the image as [`inspect`] does and also returns its RELA tables (each a whole number
+/// of 24-byte entries, as slices of the file), for `cap_relocs` to find `R_MORELLO_RELATIVE`s
+/// and the integer relocations' targets.
+pub(crate) fn relocation_tables(
+    elf: &[u8],
+    machine: Machine,
+    region_size: u64,
+    stack_size: u64,
+) -> Result<(ImageLayout, Vec<&[u8]>), ImageError> {
+    plan(elf, machine, region_size, stack_size).map(|plan| (plan.layout, plan.tables))
 }
 
 /// A checked image: its layout plus what loading needs that the layout does not publish.
@@ -787,6 +811,10 @@ fn walk_relocations(
         for rela in RelaIterator::new(LittleEndian, Class::ELF64, table) {
             let offset = rela.r_offset;
             if rela.r_type == machine.none() {
+                continue;
+            }
+            if rela.r_type == R_MORELLO_RELATIVE && machine == Machine::Aarch64 {
+                // A capability, not an integer: `cap_relocs` checks and writes it.
                 continue;
             }
             if rela.r_type != machine.relative() {
@@ -1440,6 +1468,28 @@ mod tests {
                     BASE.wrapping_add_signed(addend),
                     "{name} at {offset:#x}"
                 );
+            }
+
+            // R_MORELLO_RELATIVE is left to cap_relocs on aarch64 (not counted, not written)
+            // and refused, by name, elsewhere.
+            let morello = mutated(elf, |b| wr64(b, info, u64::from(R_MORELLO_RELATIVE)));
+            if m == Machine::Aarch64 {
+                let layout = inspect(&morello, m, REGION, STACK).unwrap();
+                assert_eq!(layout.relocations, 5, "{name}");
+                // Its location keeps the file's bytes, as if it were R_*_NONE.
+                let mut region = Guarded::new(REGION);
+                region.load(&morello, m).unwrap();
+                let mut skipped = Guarded::new(REGION);
+                skipped.load(&mutated(elf, |b| wr64(b, info, 0)), m).unwrap();
+                let slot = r.relas[0].0 as usize;
+                assert_eq!(rd64(region.view(), slot), rd64(skipped.view(), slot), "{name}");
+                assert_ne!(rd64(region.view(), slot), BASE.wrapping_add_signed(r.relas[0].1));
+            } else {
+                reject(name, &morello, m, |e| {
+                    matches!(e, ImageError::UnsupportedRelocation { kind: R_MORELLO_RELATIVE, .. })
+                });
+                let err = inspect(&morello, m, REGION, STACK).unwrap_err().to_string();
+                assert!(err.contains("R_MORELLO_RELATIVE") && err.contains("not an aarch64 image"), "{err}");
             }
 
             // R_*_NONE is skipped and not counted.

@@ -72,7 +72,10 @@ pub const CVM_FIELDS: &[&str] = &[
     "restarts",
     "cpu-budget-ms",
     "expect",
+    "serve-children",
 ];
+/// Deepest nesting of cVMs: a top-level cVM is level 1, its children level 2, and so on.
+pub const MAX_NESTING: usize = 4;
 /// How `dtc` must compile a manifest (after the input file name or before it, any order):
 /// `-W no-unit_address_vs_reg` because `cvm@N` nodes have a unit address but no `reg`, and
 /// `-E no-name_properties` because dtc treats a `name` property as the legacy copy of the node
@@ -100,12 +103,43 @@ const MAX_PROPS_PER_NODE: usize = 128;
 /// Deepest nesting the reader keeps track of; platform validation already enforces 32.
 const MAX_DEPTH: usize = 32;
 
-/// A whole manifest, cVMs sorted by index.
+/// A whole manifest. cVMs are in tree order: top-level cVMs by index, each followed by its
+/// children (by index), depth first, so a parent always comes before its children.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     /// Keep the monitor running when every cVM has ended (default: power off).
     pub keep_running: bool,
     pub cvms: Vec<CvmSpec>,
+}
+
+impl Manifest {
+    /// The cVM's full path, `outer/middle/inner` (names are unique across the manifest).
+    pub fn path(&self, at: usize) -> String {
+        let mut names = Vec::new();
+        let mut next = Some(at);
+        while let Some(i) = next.filter(|&i| i < self.cvms.len() && names.len() <= MAX_NESTING) {
+            names.push(self.cvms[i].name.as_str());
+            next = self.cvms[i].parent;
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    /// Positions of the cVM's children, in order (their handles are 0, 1, ...).
+    pub fn children(&self, at: usize) -> Vec<usize> {
+        (0..self.cvms.len()).filter(|&i| self.cvms[i].parent == Some(at)).collect()
+    }
+
+    /// How deep the cVM is: 1 for a top-level cVM.
+    pub fn level(&self, at: usize) -> usize {
+        let mut level = 1;
+        let mut next = self.cvms.get(at).and_then(|c| c.parent);
+        while let Some(p) = next.filter(|_| level <= MAX_NESTING) {
+            level += 1;
+            next = self.cvms.get(p).and_then(|c| c.parent);
+        }
+        level
+    }
 }
 
 /// One cVM as the manifest describes it, with defaults filled in.
@@ -133,6 +167,11 @@ pub struct CvmSpec {
     pub net: Option<NetSpec>,
     /// How it is expected to end (`expect`; default: exit 0), for the verdict.
     pub expect: Expect,
+    /// Its parent's position in [`Manifest::cvms`] when it is nested (a `cvm@N` node inside
+    /// another cVM's node); parents come before their children.
+    pub parent: Option<usize>,
+    /// `serve-children;`: its children's hostcalls go to it first (see `cvm/nest.rs`).
+    pub serve_children: bool,
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -560,10 +599,10 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     // Names are matched across all cVM nodes before any is checked, so a cVM whose name
     // repeats an earlier one is named by its node in every message, never confused with the
     // first, even when either has other errors.
-    let mut named: Vec<(&str, &[u8])> = Vec::new();
-    for node in nodes.iter().filter(|n| n.depth == 1 && is_cvm_node(n.name)) {
+    let mut named: Vec<(&str, usize)> = Vec::new();
+    for (i, node) in nodes.iter().enumerate().filter(|(i, _)| cvm_level(nodes, *i).is_some()) {
         if let Some(name) = node_name_value(node) {
-            named.push((name, node.name));
+            named.push((name, i));
         }
     }
 
@@ -590,13 +629,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                 }
             }
         } else if is_cvm_node(node.name) {
-            let first_with_name = node_name_value(node)
-                .and_then(|name| named.iter().find(|(n, _)| *n == name))
-                .map(|(_, first)| *first)
-                .filter(|first| *first != node.name);
-            if let Some(spec) = check_cvm(nodes, i, node, first_with_name, &mut errors) {
-                manifest.cvms.push(spec);
-            }
+            check_cvm_tree(nodes, i, None, &named, &mut manifest.cvms, &mut errors);
         } else {
             errors.push(ManifestError::root(
                 None,
@@ -649,8 +682,170 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
             });
         }
     }
-    manifest.cvms.sort_by_key(|c| c.index);
+    manifest.cvms = tree_order(core::mem::take(&mut manifest.cvms));
+    check_nesting(&manifest, &mut errors);
     (manifest, images, errors)
+}
+
+/// The nesting level of the node at `at` when it is a cVM node in the cVM tree (1 for a root
+/// child, parent level + 1 for a cVM node inside a cVM node), else `None`.
+fn cvm_level(nodes: &[RawNode<'_>], at: usize) -> Option<usize> {
+    let node = nodes.get(at)?;
+    if !is_cvm_node(node.name) {
+        return None;
+    }
+    match node.parent {
+        Some(p) if nodes.get(p).is_some_and(|n| n.depth == 0) => Some(1),
+        Some(p) => cvm_level(nodes, p).map(|l| l + 1).filter(|&l| l <= MAX_DEPTH),
+        None => None,
+    }
+}
+
+/// Checks the cVM node at `at` and, depth first, the cVM nodes nested in it. `parent` is the
+/// parent's position in `cvms` (build order; [`tree_order`] fixes the final order).
+fn check_cvm_tree(
+    nodes: &[RawNode<'_>],
+    at: usize,
+    parent: Option<usize>,
+    named: &[(&str, usize)],
+    cvms: &mut Vec<CvmSpec>,
+    errors: &mut Vec<ManifestError>,
+) {
+    let Some(node) = nodes.get(at) else { return };
+    let first_with_name = node_name_value(node)
+        .and_then(|name| named.iter().find(|(n, _)| *n == name))
+        .map(|(_, first)| *first)
+        .filter(|&first| first != at)
+        .and_then(|first| nodes.get(first))
+        .map(|n| n.name);
+    let Some(mut spec) = check_cvm(nodes, at, node, first_with_name, errors) else {
+        return;
+    };
+    spec.parent = parent;
+    let level = cvm_level(nodes, at).unwrap_or(usize::MAX);
+    let me = cvms.len();
+    let name = spec.name.clone();
+    cvms.push(spec);
+    for child in (0..nodes.len()).filter(|&c| nodes[c].parent == Some(at) && is_cvm_node(nodes[c].name)) {
+        if level >= MAX_NESTING {
+            errors.push(ManifestError {
+                cvm: Some(CvmRef::Name(name.clone())),
+                field: None,
+                message: format!(
+                    "child node {}: cVMs nest at most {MAX_NESTING} levels deep",
+                    show_bytes(nodes[child].name)
+                ),
+            });
+            continue;
+        }
+        check_cvm_tree(nodes, child, Some(me), named, cvms, errors);
+    }
+}
+
+/// Puts cVMs in tree order (top-level cVMs by index, each followed depth first by its
+/// children by index) and renumbers the `parent` positions to match.
+fn tree_order(cvms: Vec<CvmSpec>) -> Vec<CvmSpec> {
+    let mut order = Vec::with_capacity(cvms.len());
+    fn visit(cvms: &[CvmSpec], parent: Option<usize>, order: &mut Vec<usize>) {
+        let mut level: Vec<usize> = (0..cvms.len()).filter(|&i| cvms[i].parent == parent).collect();
+        level.sort_by_key(|&i| cvms[i].index);
+        for i in level {
+            order.push(i);
+            if order.len() <= cvms.len() {
+                visit(cvms, Some(i), order);
+            }
+        }
+    }
+    visit(&cvms, None, &mut order);
+    let mut new_position = alloc::vec![usize::MAX; cvms.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_position[old] = new;
+    }
+    let mut slots: Vec<Option<CvmSpec>> = cvms.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&old| slots[old].take())
+        .map(|mut spec| {
+            spec.parent = spec.parent.map(|p| new_position[p]);
+            spec
+        })
+        .collect()
+}
+
+/// What a nested cVM may ask for given its parent: memory from the parent's region (all the
+/// children together must leave the parent its stack and at least 64 KiB of its own) and only
+/// grants the parent holds (a disk range inside the parent's, read-only if the parent's is;
+/// a network interface on the parent's device). The planner places the memory exactly.
+fn check_nesting(manifest: &Manifest, errors: &mut Vec<ManifestError>) {
+    for (at, parent) in manifest.cvms.iter().enumerate() {
+        let children = manifest.children(at);
+        if children.is_empty() {
+            if parent.serve_children {
+                errors.push(ManifestError {
+                    cvm: Some(CvmRef::Name(parent.name.clone())),
+                    field: Some("serve-children".to_string()),
+                    message: "the cVM has no children (cvm@N nodes inside its node) to serve".to_string(),
+                });
+            }
+            continue;
+        }
+        let needed = children.iter().fold(0u64, |sum, &c| sum.saturating_add(manifest.cvms[c].memory_size));
+        let own = parent.memory_size.saturating_sub(needed);
+        if needed >= parent.memory_size || own < MIN_MEMORY_SIZE || own <= parent.stack_size {
+            errors.push(ManifestError {
+                cvm: Some(CvmRef::Name(parent.name.clone())),
+                field: Some("memory-size".to_string()),
+                message: format!(
+                    "{:#x} cannot hold its children ({needed:#x} together) and still leave it its \
+                     stack and at least 64 KiB of its own: a child's memory is carved from its \
+                     parent's",
+                    parent.memory_size
+                ),
+            });
+        }
+        for &c in &children {
+            let child = &manifest.cvms[c];
+            let who = || Some(CvmRef::Name(child.name.clone()));
+            if let Some(disk) = &child.disk {
+                let inside = parent.disk.as_ref().is_some_and(|p| {
+                    let p_end = p.sectors.map(|n| p.first_sector.saturating_add(n));
+                    let c_end = disk.sectors.map(|n| disk.first_sector.saturating_add(n));
+                    p.device == disk.device
+                        && disk.first_sector >= p.first_sector
+                        && match (c_end, p_end) {
+                            (_, None) => true,
+                            (Some(c), Some(p)) => c <= p,
+                            (None, Some(_)) => false,
+                        }
+                        && (disk.read_only || !p.read_only)
+                });
+                if !inside {
+                    errors.push(ManifestError {
+                        cvm: who(),
+                        field: Some("disk".to_string()),
+                        message: format!(
+                            "asks for sectors its parent \"{}\" does not hold: a nested cVM's disk grant \
+                             must lie inside its parent's (same device, read-only if the parent's is)",
+                            parent.name
+                        ),
+                    });
+                }
+            }
+            if let Some(net) = &child.net {
+                if !parent.net.as_ref().is_some_and(|p| p.device == net.device) {
+                    errors.push(ManifestError {
+                        cvm: who(),
+                        field: Some("net".to_string()),
+                        message: format!(
+                            "asks for an interface on net{} but its parent \"{}\" has none there: a \
+                             nested cVM's grants must come from its parent's",
+                            net.device, parent.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// Up to the first four bytes in hex, for "not an ELF file" messages.
@@ -768,6 +963,7 @@ struct Fields<'a> {
     restarts: Option<&'a [u8]>,
     cpu_budget_ms: Option<&'a [u8]>,
     expect: Option<&'a [u8]>,
+    serve_children: Option<&'a [u8]>,
 }
 
 /// Collects one cVM's errors under a fixed [`CvmRef`].
@@ -843,6 +1039,7 @@ fn check_cvm(
             b"restarts" => &mut f.restarts,
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
             b"expect" => &mut f.expect,
+            b"serve-children" => &mut f.serve_children,
             b"disk" => {
                 e.field(
                     "disk",
@@ -889,9 +1086,7 @@ fn check_cvm(
                 net = check_net(nodes, child_at, child, &mut e);
             }
         } else if is_cvm_node(child.name) {
-            e.node(format!(
-                "child node {child_name}: nested cVMs are not supported yet"
-            ));
+            // A nested cVM: checked on its own by `check_cvm_tree`.
         } else {
             e.node(format!(
                 "unknown child node {child_name}: a cVM node has only properties"
@@ -1128,6 +1323,14 @@ fn check_cvm(
             None
         }
     };
+    let serve_children = match f.serve_children {
+        None => false,
+        Some([]) => true,
+        Some(_) => {
+            e.field("serve-children", "is a flag: write `serve-children;` without a value");
+            false
+        }
+    };
 
     if e.count > 0 {
         return None;
@@ -1146,6 +1349,8 @@ fn check_cvm(
         disk,
         net,
         expect: expect?,
+        parent: None,
+        serve_children,
     })
 }
 
@@ -1346,7 +1551,11 @@ pub(crate) mod tests {
     pub(crate) const BUNDLE: &[u8] = include_bytes!("testdata/bundle.dtb");
     const BUNDLE_ERRORS: &[u8] = include_bytes!("testdata/bundle-errors.dtb");
 
-    const FIXTURES: [(&str, &[u8]); 6] = [
+    const NESTING: &[u8] = include_bytes!("testdata/nesting.dtb");
+    const NESTING_ERRORS: &[u8] = include_bytes!("testdata/nesting-errors.dtb");
+    const FIXTURES: [(&str, &[u8]); 8] = [
+        ("nesting", NESTING),
+        ("nesting-errors", NESTING_ERRORS),
         ("valid", VALID),
         ("cvm-errors", CVM_ERRORS),
         ("root-errors", ROOT_ERRORS),
@@ -1523,6 +1732,8 @@ pub(crate) mod tests {
                 disk: None,
                 net: None,
                 expect: Expect::default(),
+                parent: None,
+                serve_children: false,
             },
             CvmSpec {
                 index: 1,
@@ -1539,6 +1750,8 @@ pub(crate) mod tests {
                 disk: None,
                 net: None,
                 expect: Expect::default(),
+                parent: None,
+                serve_children: false,
             },
             CvmSpec {
                 index: 2,
@@ -1559,6 +1772,8 @@ pub(crate) mod tests {
                 }),
                 net: Some(NetSpec { device: 0, mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]) }),
                 expect: Expect::default(),
+                parent: None,
+                serve_children: false,
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -1590,7 +1805,8 @@ pub(crate) mod tests {
             r#"cvm "long-label": field "console-label": must be 1 to 16 printable ASCII characters without spaces, is "this-label-is-too-long""#,
             r#"cvm "cell-args": field "args": expected a list of strings, found a value that is not NUL-terminated"#,
             r#"cvm "no-budget": field "cpu-budget-ms": must be 1 to 4294967295 milliseconds, is 0"#,
-            r#"cvm "parent": child node cvm@0: nested cVMs are not supported yet"#,
+            r#"cvm "child": field "image": required"#,
+            r#"cvm "child": field "memory-size": required: the bytes of the cVM's region (image, heap and stack)"#,
             r#"cvm@19: field "name": expected one string, found a list of strings"#,
             r#"cvm "upper-image": field "image": must be 1 to 32 characters from a-z, 0-9, '_' and '-', is "UPPER""#,
             r#"cvm "many-args": field "args": at most 16 arguments, found 17"#,
@@ -1619,6 +1835,46 @@ pub(crate) mod tests {
             r#"cvm "net-twice": unknown child node net@1: a cVM node has only properties"#,
         ];
         assert_eq!(manifest_errors(CVM_ERRORS), expected);
+    }
+
+    #[test]
+    fn nested_cvms_come_in_tree_order_with_their_parents() {
+        let m = parse_manifest(NESTING).expect("nesting.dts is valid");
+        let order: Vec<(&str, Option<usize>)> = m.cvms.iter().map(|c| (c.name.as_str(), c.parent)).collect();
+        assert_eq!(
+            order,
+            [("outer", None), ("middle", Some(0)), ("inner", Some(1)), ("sibling", Some(0)), ("other", None)]
+        );
+        assert_eq!(m.path(2), "outer/middle/inner");
+        assert_eq!(m.path(4), "other");
+        assert_eq!(m.children(0), [1, 3]);
+        assert_eq!(m.children(2), Vec::<usize>::new());
+        assert_eq!((m.level(0), m.level(1), m.level(2)), (1, 2, 3));
+        assert!(m.cvms[0].serve_children && m.cvms[1].serve_children && !m.cvms[2].serve_children);
+    }
+
+    #[test]
+    fn nested_cvms_cannot_ask_for_more_than_their_parents_hold() {
+        let expected = [
+            r#"cvm "small": field "memory-size": 0x100000 cannot hold its children (0x200000 together) and still leave it its stack and at least 64 KiB of its own: a child's memory is carved from its parent's"#,
+            r#"cvm "crowded": field "memory-size": 0x200000 cannot hold its children (0x1f0000 together) and still leave it its stack and at least 64 KiB of its own: a child's memory is carved from its parent's"#,
+            r#"cvm "wider-disk": field "disk": asks for sectors its parent "granter" does not hold: a nested cVM's disk grant must lie inside its parent's (same device, read-only if the parent's is)"#,
+            r#"cvm "writer": field "disk": asks for sectors its parent "granter" does not hold: a nested cVM's disk grant must lie inside its parent's (same device, read-only if the parent's is)"#,
+            r#"cvm "netless": field "net": asks for an interface on net0 but its parent "granter" has none there: a nested cVM's grants must come from its parent's"#,
+            r#"cvm "lonely": field "serve-children": the cVM has no children (cvm@N nodes inside its node) to serve"#,
+        ];
+        let mut got = manifest_errors(NESTING_ERRORS);
+        // Field-level errors come first (in node order), the tree checks after them.
+        let field_errors: Vec<String> = got.drain(..3).collect();
+        assert_eq!(
+            field_errors,
+            [
+                r#"cvm "leaf": field "serve-children": is a flag: write `serve-children;` without a value"#,
+                r#"cvm "l4": child node cvm@f: cVMs nest at most 4 levels deep"#,
+                r#"cvm@11: field "name": "small" is already the name of cvm@0: names must be unique"#,
+            ]
+        );
+        assert_eq!(got, expected);
     }
 
     #[test]

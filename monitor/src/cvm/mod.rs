@@ -1,12 +1,14 @@
 //! cVMs: manifest, planning, images, audit, hostcalls, scheduling and the run loop.
 
 pub mod audit;
+pub mod cap_relocs;
 pub mod event;
 pub mod expect;
 pub mod grant;
 pub mod hostcall;
 pub mod image;
 pub mod manifest;
+pub mod nest;
 pub mod net_grant;
 pub mod plan;
 pub mod sched;

@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::manifest::{CvmRef, Manifest};
+use super::manifest::{CvmRef, CvmSpec, Manifest};
 use crate::addr::{PhysAddr, PhysRange};
 use crate::cap::{Capability, CheriRiscv, Format, Morello, MorelloPerms, PermSet, RiscvPerms};
 
@@ -102,6 +102,10 @@ pub struct DefaultCaps<F: Format> {
     /// The monitor's sealing capability for `otype`: bounds `[otype, otype + 1)`, Seal and
     /// Unseal. It never leaves the monitor.
     pub sealer: Capability<F>,
+    /// The cVM's authority: a capability over its whole region, derived from the root (or, for
+    /// a nested cVM, from its parent's authority), from which every capability above is
+    /// derived. It never leaves the monitor; a child's authority is derived from it.
+    pub region: Capability<F>,
 }
 
 /// Why planning or derivation failed, naming the cVM.
@@ -126,6 +130,16 @@ pub enum PlanErrorKind {
     },
     /// The ranges handed to [`default_caps`] do not nest as they must.
     Layout(String),
+    /// A nested cVM's region does not fit in what its parent's region has left.
+    ChildDoesNotFit {
+        parent: String,
+        needed: u64,
+        align: u64,
+        /// The parent's memory still free for children (above its own part's minimum).
+        left: u64,
+    },
+    /// A nested cVM's capabilities are not a subset of its parent's authority.
+    NotDerivedFromParent { parent: String, why: String },
     /// `role`'s bounds over `range` cannot be exact; a base aligned to `align` would be.
     NotRepresentable {
         role: &'static str,
@@ -192,6 +206,16 @@ impl fmt::Display for PlanError {
                 Size(*total_free)
             ),
             PlanErrorKind::Layout(why) => f.write_str(why),
+            PlanErrorKind::ChildDoesNotFit { parent, needed, align, left } => write!(
+                f,
+                "does not fit in its parent \"{parent}\": it needs {} aligned to {align:#x}, and \
+                 the parent's region has {} left for children",
+                Size(*needed),
+                Size(*left)
+            ),
+            PlanErrorKind::NotDerivedFromParent { parent, why } => {
+                write!(f, "its capabilities are not derived from its parent \"{parent}\"'s: {why}")
+            }
             PlanErrorKind::NotRepresentable { role, range, align } => write!(
                 f,
                 "{role} {range} cannot have exact capability bounds; its base would have to be \
@@ -256,13 +280,22 @@ pub fn without(usable: &[PhysRange], taken: &[PhysRange]) -> Vec<PhysRange> {
 /// (see the module documentation). `usable` must already exclude everything the monitor uses
 /// (platform discovery removes the image, device tree and firmware carve-outs; remove the heap
 /// with [`without`]). Regions never overlap each other and lie inside `usable`.
+///
+/// A nested cVM's region is carved from its parent's, from the top down: the first child
+/// highest, each next one below it, so a parent's own memory (image, heap, stack) is the bottom
+/// part of its region ([`own_range`]). Its own part keeps at least its stack and 64 KiB.
 pub fn plan_regions<F: Format>(
     manifest: &Manifest,
     usable: &[PhysRange],
 ) -> Result<Vec<PhysRange>, PlanError> {
     let mut free = normalize(usable);
-    let mut regions = Vec::with_capacity(manifest.cvms.len());
+    let mut regions: Vec<PhysRange> = Vec::with_capacity(manifest.cvms.len());
     for cvm in &manifest.cvms {
+        if let Some(parent) = cvm.parent {
+            let region = plan_child::<F>(manifest, &regions, parent, cvm)?;
+            regions.push(region);
+            continue;
+        }
         let who = || CvmRef::Name(cvm.name.clone());
         let too_large = || PlanError {
             cvm: who(),
@@ -334,6 +367,95 @@ pub fn plan_regions<F: Format>(
     Ok(regions)
 }
 
+/// The smallest own part a parent keeps below its children: its stack and 64 KiB.
+fn own_minimum(parent: &CvmSpec) -> u64 {
+    parent.stack_size.max(crate::cvm::manifest::MIN_MEMORY_SIZE)
+}
+
+/// Places `cvm` inside its parent's region, below the parent's children placed so far (or the
+/// region's top), at the highest base its format alignment allows.
+fn plan_child<F: Format>(
+    manifest: &Manifest,
+    regions: &[PhysRange],
+    parent: usize,
+    cvm: &CvmSpec,
+) -> Result<PhysRange, PlanError> {
+    let who = || CvmRef::Name(cvm.name.clone());
+    let (Some(parent_region), Some(parent_spec)) = (regions.get(parent), manifest.cvms.get(parent)) else {
+        return Err(PlanError { cvm: who(), kind: PlanErrorKind::Layout(String::from("its parent comes after it in the manifest")) });
+    };
+    let too_large = || PlanError { cvm: who(), kind: PlanErrorKind::TooLarge { size: cvm.memory_size } };
+    let plan = F::plan_region(cvm.memory_size).ok_or_else(too_large)?;
+    let align = plan.align.max(REGION_ALIGN_MIN);
+    let size = PhysAddr(plan.size).checked_align_up(REGION_ALIGN_MIN).ok_or_else(too_large)?.0;
+    // Below the siblings placed so far (they are the parent's children before this one).
+    let top = manifest
+        .children(parent)
+        .iter()
+        .filter_map(|&c| regions.get(c))
+        .map(|r| r.start)
+        .min()
+        .unwrap_or(parent_region.end);
+    let floor = parent_region.start.0.saturating_add(own_minimum(parent_spec));
+    let base = top.0.checked_sub(size).map(|b| b & !(align - 1)).filter(|&b| b >= floor);
+    let Some(base) = base else {
+        return Err(PlanError {
+            cvm: who(),
+            kind: PlanErrorKind::ChildDoesNotFit {
+                parent: parent_spec.name.clone(),
+                needed: size,
+                align,
+                left: top.0.saturating_sub(floor),
+            },
+        });
+    };
+    let region = PhysRange::from_start_size(base, size).ok_or_else(too_large)?;
+    if !F::bounds_are_exact(base, size) {
+        return Err(PlanError { cvm: who(), kind: PlanErrorKind::NotRepresentable { role: "region", range: region, align } });
+    }
+    Ok(region)
+}
+
+/// The part of cVM `at`'s region that is its own: all of it for a cVM without children, else
+/// from its base up to its lowest child's region. Its image, heap and stack live there.
+pub fn own_range(manifest: &Manifest, regions: &[PhysRange], at: usize) -> Option<PhysRange> {
+    let region = *regions.get(at)?;
+    let end = manifest.children(at).iter().filter_map(|&c| regions.get(c)).map(|r| r.start).min().unwrap_or(region.end);
+    Some(PhysRange { start: region.start, end })
+}
+
+/// cVM `at`'s default capabilities, from its image's code window (`[start, end)` offsets into
+/// its region, from `image::inspect` on its own part) and the plan: its stack at the top of its
+/// own part, everything derived from its parent's authority (`parent_caps`, which must be
+/// given for a nested cVM) or the root. The monitor (at boot) and `capmon-tool audit` (on the
+/// host) both plan through here.
+pub fn cvm_caps<F: CvmFormat>(
+    manifest: &Manifest,
+    regions: &[PhysRange],
+    at: usize,
+    code_window: core::ops::Range<u64>,
+    parent_caps: Option<&DefaultCaps<F>>,
+) -> Result<DefaultCaps<F>, PlanError> {
+    let cvm = &manifest.cvms[at];
+    let who = |why: &str| PlanError { cvm: CvmRef::Name(cvm.name.clone()), kind: PlanErrorKind::Layout(String::from(why)) };
+    let region = *regions.get(at).ok_or_else(|| who("has no region"))?;
+    let own = own_range(manifest, regions, at).ok_or_else(|| who("has no region"))?;
+    let code = PhysRange::from_start_size(
+        region.start.0.saturating_add(code_window.start),
+        code_window.end.saturating_sub(code_window.start),
+    )
+    .ok_or_else(|| who("its code range wraps"))?;
+    let stack = PhysRange::from_start_size(own.end.0.saturating_sub(cvm.stack_size), cvm.stack_size)
+        .ok_or_else(|| who("its stack range wraps"))?;
+    let root = Capability::<F>::root();
+    let authority = match (cvm.parent, parent_caps) {
+        (None, _) => &root,
+        (Some(_), Some(parent)) => &parent.region,
+        (Some(_), None) => return Err(who("is nested but its parent's capabilities were not given")),
+    };
+    default_caps_from::<F>(authority, region, code, stack, cvm.index).map_err(|e| e.named(&cvm.name))
+}
+
 /// The set of every permission of `F` except `keep`, for `without_perms`.
 fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
     F::Perms::from_bits(F::Perms::ALL.bits() & !keep.bits())
@@ -375,6 +497,20 @@ pub fn default_caps<F: CvmFormat>(
     stack: PhysRange,
     cvm_index: u32,
 ) -> Result<DefaultCaps<F>, PlanError> {
+    default_caps_from(&Capability::<F>::root(), region, code, stack, cvm_index)
+}
+
+/// [`default_caps`] derived from `authority` instead of the root: for a nested cVM, its
+/// parent's [`DefaultCaps::region`]. Every capability is then checked to be a subset of
+/// `authority` (bounds inside, no permission it lacks), so a child can never hold more than
+/// its parent.
+pub fn default_caps_from<F: CvmFormat>(
+    authority: &Capability<F>,
+    region: PhysRange,
+    code: PhysRange,
+    stack: PhysRange,
+    cvm_index: u32,
+) -> Result<DefaultCaps<F>, PlanError> {
     let err = |kind| PlanError {
         cvm: CvmRef::Node(format!("cvm@{cvm_index:x}")),
         kind,
@@ -410,7 +546,7 @@ pub fn default_caps<F: CvmFormat>(
         })
     };
     let root = Capability::<F>::root();
-    let region_cap = root
+    let region_cap = authority
         .set_address(region.start.0)
         .set_bounds_exact(region.size());
     if !region_cap.tag() {
@@ -477,6 +613,10 @@ pub fn default_caps<F: CvmFormat>(
         if cap.perms().bits() & !allowed.bits() != 0 {
             return Err(bad(format!("permissions beyond {allowed}: {cap}")));
         }
+        if cap.perms().bits() != allowed.bits() {
+            // Only a nested cVM whose parent's authority lacks a permission gets here.
+            return Err(bad(format!("permissions not exactly {allowed} (its authority lacks some): {cap}")));
+        }
         if let Some(range) = exact {
             if (cap.base(), cap.length()) != (range.start.0, u128::from(range.size())) {
                 return Err(bad(format!("bounds are not exactly {range}: {cap}")));
@@ -501,13 +641,35 @@ pub fn default_caps<F: CvmFormat>(
             why: format!("overlaps a writable capability: {code_cap}"),
         }));
     }
+    for (role, cap) in [("region", &region_cap), ("code", &code_cap), ("data", &data_cap), ("stack", &stack_cap)] {
+        if let Err(why) = subset_of(cap, authority) {
+            return Err(err(PlanErrorKind::BadCapability { role, why: format!("{why}: {cap}") }));
+        }
+    }
     Ok(DefaultCaps {
         code: code_cap,
         data: data_cap,
         stack: stack_cap,
         otype,
         sealer,
+        region: region_cap,
     })
+}
+
+/// Whether `cap` holds no more authority than `authority`: tagged, bounds inside, and no
+/// permission `authority` lacks. The planner's proof that a nested cVM's capabilities come
+/// from its parent's.
+pub fn subset_of<F: Format>(cap: &Capability<F>, authority: &Capability<F>) -> Result<(), String> {
+    if !cap.tag() || !authority.tag() {
+        return Err(String::from("untagged"));
+    }
+    if cap.base() < authority.base() || cap.top() > authority.top() {
+        return Err(format!("bounds reach outside [{:#x}, {:#x})", authority.base(), authority.top()));
+    }
+    if cap.perms().bits() & !authority.perms().bits() != 0 {
+        return Err(format!("permissions beyond {}", authority.perms()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -542,6 +704,8 @@ pub(crate) mod tests {
             disk: None,
             net: None,
             expect: Default::default(),
+            parent: None,
+            serve_children: false,
         }
     }
 
@@ -576,6 +740,119 @@ pub(crate) mod tests {
         ];
         assert_eq!(plan_regions::<Morello>(&m, &usable).unwrap(), expected);
         assert_eq!(plan_regions::<CheriRiscv>(&m, &usable).unwrap(), expected);
+    }
+
+    /// outer (8 MiB) holding middle (4 MiB) holding inner (1 MiB), and outer's second child
+    /// sibling (1 MiB), then a top-level cVM after them.
+    fn nested_manifest() -> Manifest {
+        let mut cvms = vec![
+            spec(0, "outer", 0x80_0000),
+            spec(1, "middle", 0x40_0000),
+            spec(2, "inner", 0x10_0000),
+            spec(3, "sibling", 0x10_0000),
+            spec(4, "other", 0x10_0000),
+        ];
+        cvms[1].parent = Some(0);
+        cvms[2].parent = Some(1);
+        cvms[3].parent = Some(0);
+        Manifest { keep_running: false, cvms }
+    }
+
+    fn nested_plan<F: CvmFormat>() -> (Manifest, Vec<PhysRange>, Vec<DefaultCaps<F>>) {
+        let m = nested_manifest();
+        let regions = plan_regions::<F>(&m, &[r(0x4000_0000, 0x8000_0000)]).unwrap();
+        let mut caps: Vec<DefaultCaps<F>> = Vec::new();
+        for (i, cvm) in m.cvms.iter().enumerate() {
+            let own = own_range(&m, &regions, i).unwrap();
+            let (code, _) = layout(own, 0x3000);
+            let stack = r(own.end.0 - cvm.stack_size, own.end.0);
+            let authority = cvm.parent.map_or_else(Capability::<F>::root, |p| caps[p].region);
+            caps.push(default_caps_from::<F>(&authority, regions[i], code, stack, cvm.index).unwrap());
+        }
+        (m, regions, caps)
+    }
+
+    #[test]
+    fn children_are_carved_from_the_top_of_their_parents_region() {
+        let (m, regions, _) = nested_plan::<Morello>();
+        assert_eq!(
+            regions,
+            vec![
+                r(0x7f80_0000, 0x8000_0000), // outer
+                r(0x7fc0_0000, 0x8000_0000), // middle: outer's top
+                r(0x7ff0_0000, 0x8000_0000), // inner: middle's top
+                r(0x7fb0_0000, 0x7fc0_0000), // sibling: below middle
+                r(0x7f70_0000, 0x7f80_0000), // other: below outer, from free memory
+            ]
+        );
+        assert_eq!(own_range(&m, &regions, 0), Some(r(0x7f80_0000, 0x7fb0_0000)));
+        assert_eq!(own_range(&m, &regions, 1), Some(r(0x7fc0_0000, 0x7ff0_0000)));
+        assert_eq!(own_range(&m, &regions, 2), Some(regions[2]));
+    }
+
+    fn check_nested_caps<F: CvmFormat>() {
+        let (m, regions, caps) = nested_plan::<F>();
+        for (i, cvm) in m.cvms.iter().enumerate() {
+            let Some(p) = cvm.parent else {
+                assert!(subset_of(&caps[i].region, &Capability::<F>::root()).is_ok());
+                continue;
+            };
+            // Every capability of the child lies within its parent's authority and its own region.
+            for cap in [caps[i].region, caps[i].code, caps[i].data, caps[i].stack] {
+                subset_of(&cap, &caps[p].region).unwrap();
+                subset_of(&cap, &caps[i].region).unwrap();
+            }
+            // The parent's data capability covers the child (it owns the child's memory)...
+            assert!(caps[p].data.base() <= regions[i].start.0 && caps[p].data.top() >= u128::from(regions[i].end.0));
+            // ... and the child's reaches nothing of its parent's own part, nor its siblings'.
+            let parent_own = own_range(&m, &regions, p).unwrap();
+            for cap in [caps[i].code, caps[i].data, caps[i].stack] {
+                assert!(u128::from(parent_own.end.0) <= u128::from(cap.base()) || cap.top() <= u128::from(parent_own.start.0), "{cap}");
+                for (j, other) in m.cvms.iter().enumerate() {
+                    if j != i && other.parent == cvm.parent {
+                        assert!(!regions[j].overlaps(&r(cap.base(), u64::try_from(cap.top()).unwrap())), "{} reaches {}", cvm.name, other.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nested_caps_are_derived_from_and_within_the_parents_morello() {
+        check_nested_caps::<Morello>();
+    }
+
+    #[test]
+    fn nested_caps_are_derived_from_and_within_the_parents_riscv() {
+        check_nested_caps::<CheriRiscv>();
+    }
+
+    #[test]
+    fn a_child_cannot_take_more_than_its_parent() {
+        let usable = [r(0x4000_0000, 0x8000_0000)];
+        let mut m = nested_manifest();
+        m.cvms[2].memory_size = 0x40_0000; // inner as large as middle
+        let e = plan_regions::<Morello>(&m, &usable).unwrap_err();
+        assert_eq!(
+            format!("{e}"),
+            "cvm \"inner\": does not fit in its parent \"middle\": it needs 0x400000 (4 MiB) aligned to 0x1000, and the parent's region has 0x3f0000 (3.9 MiB) left for children"
+        );
+        let mut m = nested_manifest();
+        m.cvms[3].memory_size = 0x3f_8000; // sibling: more than outer has left beside middle
+        let e = plan_regions::<Morello>(&m, &usable).unwrap_err();
+        assert!(format!("{e}").starts_with("cvm \"sibling\": does not fit in its parent \"outer\""), "{e}");
+        // A capability over more than the authority, or with a permission it lacks, is refused.
+        let (_, regions, caps) = nested_plan::<Morello>();
+        let wider = caps[0].region.set_address(regions[0].start.0 - 0x1000).set_bounds_exact(0x2000);
+        assert!(subset_of(&wider, &caps[1].region).is_err());
+        let (code, stack) = layout(regions[1], 0x3000);
+        let e = default_caps_from::<Morello>(&caps[2].region, regions[1], code, stack, 1).unwrap_err();
+        assert!(format!("{e}").contains("region"), "{e}");
+        let weak = caps[0].region.without_perms(MorelloPerms::EXECUTE);
+        let own = own_range(&nested_manifest(), &regions, 2).unwrap();
+        let (code, _) = layout(own, 0x3000);
+        let e = default_caps_from::<Morello>(&weak, regions[2], code, r(own.end.0 - DEFAULT_STACK_SIZE, own.end.0), 2).unwrap_err();
+        assert!(format!("{e}").contains("its authority lacks some"), "{e}");
     }
 
     #[test]

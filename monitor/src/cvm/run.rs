@@ -18,10 +18,11 @@ use crate::cvm::expect::Ended;
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
 use crate::cvm::manifest::{self, CvmSpec, OnFault};
+use crate::cvm::nest::{self, Family};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
-use crate::cvm::{audit, image};
+use crate::cvm::{audit, cap_relocs, image};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
@@ -31,6 +32,9 @@ const SLICE_MS: u64 = 10;
 
 /// What an exit means for scheduling.
 enum Transition {
+    /// A hostcall for nesting (`cvm/nest.rs`): a child's call for its serving parent, or a
+    /// `child_*` call. The run loop hands it to the [`Family`], which needs every cVM.
+    Family(u64),
     /// Resume the same cVM (the scheduler may still preempt it).
     Continue,
     /// It gave up the rest of its turn.
@@ -45,12 +49,28 @@ enum Transition {
 enum Ending {
     Exited(i64),
     Faulted,
+    /// Stopped by its parent, or with it.
+    Stopped,
 }
 
 struct Cvm {
     spec: CvmSpec,
+    /// `outer/middle/name` for a nested cVM, else its name: how every report names it.
+    path: String,
     image: &'static [u8],
+    /// Its whole region: for a parent, its own part and its children's regions.
     region: PhysRange,
+    /// The bottom part of its region that holds its image, heap and stack (all of it unless
+    /// it has children).
+    own: PhysRange,
+    /// The capability over `region` its capabilities are derived from (see `plan::DefaultCaps::region`).
+    authority: Box<cpu::Authority>,
+    /// Its hostcalls go to its parent first (`serve-children` on the parent).
+    served_by_parent: bool,
+    /// The cause of its last fault, for its parent's `child_wait`.
+    last_fault: String,
+    /// Its parent has been told of its ending (reset when it starts).
+    ending_reported: bool,
     caps: DefaultCaps<Format>,
     cpu: Box<CvmCpu>,
     /// Console output waiting for its end of line (whole lines are printed, labelled).
@@ -114,22 +134,39 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         Vec::new()
     };
     let mut cvms: Vec<Cvm> = Vec::new();
-    for (slot, (spec, region)) in bundle.manifest.cvms.iter().zip(regions).enumerate() {
+    for (slot, (spec, &region)) in bundle.manifest.cvms.iter().zip(&regions).enumerate() {
+        let path = bundle.manifest.path(slot);
         let Some(&(_, image)) = bundle.images.iter().find(|(name, _)| *name == spec.image) else {
-            println!("cvm {}: image {:?} is not in the bundle", spec.name, spec.image);
+            println!("cvm {path}: image {:?} is not in the bundle", spec.image);
             return false;
         };
-        let caps = match plan_caps(spec, image, region) {
+        let own = plan::own_range(&bundle.manifest, &regions, slot).unwrap_or(region);
+        let parent = spec.parent.and_then(|p| cvms.get(p));
+        let caps = match plan_caps(&bundle.manifest, &regions, slot, image, own, parent.map(|p| &p.caps)) {
             Ok(caps) => caps,
             Err(e) => {
-                println!("cvm {}: not started: {e}", spec.name);
+                println!("cvm {path}: not started: {e}");
                 return false;
             }
         };
+        let authority = match cpu::authority(parent.map(|p| &*p.authority), &caps.region) {
+            Ok(a) => a,
+            Err(m) => {
+                println!("cvm {path}: not started: its authority: {}", m.detail);
+                return false;
+            }
+        };
+        let served_by_parent = spec.parent.is_some_and(|p| bundle.manifest.cvms[p].serve_children);
         let mut cvm = Cvm {
             spec: spec.clone(),
+            path,
             image,
             region,
+            own,
+            authority,
+            served_by_parent,
+            last_fault: String::new(),
+            ending_reported: false,
             caps,
             cpu: Box::new(CvmCpu::new()),
             line: Vec::new(),
@@ -179,6 +216,10 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let shares: Vec<u32> = cvms.iter().map(|c| c.spec.share).collect();
     let slice = (freq * SLICE_MS / 1000).max(1);
     let mut scheduler = Scheduler::new(&shares, slice);
+    let parents: Vec<Option<usize>> = cvms.iter().map(|c| c.spec.parent).collect();
+    let serves: Vec<bool> = cvms.iter().map(|c| c.spec.serve_children).collect();
+    let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
+    let mut family = Family::new(&parents, &serves, &names);
     let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
     let mut slice_end = 0;
     loop {
@@ -200,6 +241,10 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 if cvms[index].net_waiting {
                     cvms[index].end_net_wait();
                 }
+                if family.is_waiting(index) {
+                    // Runnable again without an event: its `child_wait` timed out (result 0).
+                    family.wait_timed_out(index);
+                }
                 if on_cpu != Some(index) {
                     if let Some(previous) = on_cpu {
                         cpu::save_fp(&mut cvms[previous].cpu.fp);
@@ -218,9 +263,15 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     Transition::Restarted => {
                         // A restarted cVM starts from scratch, FP state included.
                         on_cpu = on_cpu.filter(|&i| i != index);
+                        family.restarted(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index);
                     }
                     Transition::Set(state) => scheduler.set_state(index, state),
+                    Transition::Family(number) => {
+                        let args = cpu::hostcall_args(&cvms[index].cpu);
+                        family.hostcall(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index, number, &args);
+                    }
                 }
+                let cvm = &mut cvms[index];
                 if cvm.ending.is_none() {
                     if let Some(budget) = cvm.budget_ticks(freq) {
                         if cvm.used_ticks >= budget {
@@ -238,9 +289,17 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                                     // gone with its old run.
                                     on_cpu = on_cpu.filter(|&i| i != index);
                                     scheduler.set_state(index, State::Ready);
+                                    family.restarted(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index);
                                 }
                             }
                         }
+                    }
+                }
+                // A cVM that ended takes its children down, and its parent hears of it.
+                if let Some(kind) = cvms[index].ending.and_then(Ending::event_kind) {
+                    if scheduler.state(index) == Some(State::Ended) && !cvms[index].ending_reported {
+                        cvms[index].ending_reported = true;
+                        family.ended(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index, kind);
                     }
                 }
             }
@@ -250,12 +309,15 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let mut pass = true;
     // The verdict: every cVM ended as its manifest `expect`s (default: exit 0).
     for cvm in &cvms {
-        let ended = cvm.ending.map(|e| match e {
-            Ending::Exited(code) => Ended::Exit(code),
-            Ending::Faulted => Ended::Fault,
-        });
+        let ended = match cvm.ending {
+            // Stopped by its parent (or with it): the parent's own ending carries the verdict.
+            Some(Ending::Stopped) => continue,
+            Some(Ending::Exited(code)) => Some(Ended::Exit(code)),
+            Some(Ending::Faulted) => Some(Ended::Fault),
+            None => None,
+        };
         if let Err(why) = cvm.spec.expect.check(ended) {
-            println!("cvm {}: {why}", cvm.spec.name);
+            println!("cvm {}: {why}", cvm.path);
             pass = false;
         }
     }
@@ -352,13 +414,20 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
 
 /// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
 /// written) and its region, neither of which changes across restarts, so they are planned once.
-fn plan_caps(spec: &CvmSpec, image: &[u8], region: PhysRange) -> Result<DefaultCaps<Format>, String> {
-    let layout = image::inspect(image, cpu::MACHINE, region.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
-    let window = layout.code_window();
-    let base = region.start.0;
-    let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
-    let stack = PhysRange { start: crate::addr::PhysAddr(region.end.0 - spec.stack_size), end: region.end };
-    plan::default_caps::<Format>(region, code, stack, spec.index).map_err(|e| alloc::format!("{e}"))
+/// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
+/// written) and its region, neither of which changes across restarts, so they are planned once.
+/// `own` is the part of its region that holds its image and stack (below its children's).
+fn plan_caps(
+    manifest: &manifest::Manifest,
+    regions: &[PhysRange],
+    at: usize,
+    image: &[u8],
+    own: PhysRange,
+    parent: Option<&DefaultCaps<Format>>,
+) -> Result<DefaultCaps<Format>, String> {
+    let spec = &manifest.cvms[at];
+    let layout = image::inspect(image, cpu::MACHINE, own.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
+    plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent).map_err(|e| alloc::format!("{e}"))
 }
 
 impl Cvm {
@@ -368,9 +437,19 @@ impl Cvm {
 
     fn memory_mut(&mut self) -> &mut [u8] {
         // SAFETY: the region was planned out of usable RAM (minus the monitor's image, heap,
-        // device tree and firmware carve-outs) and given to this cVM alone; the monitor is
-        // identity-mapped and the only code touching it while the cVM is not running.
+        // device tree and firmware carve-outs) and given to this cVM alone (and, nested, to its
+        // children, which are stopped whenever this is used on a parent: see `start` and
+        // `end`); the monitor is identity-mapped and the only code touching it while the cVM is
+        // not running.
         unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size_usize()) }
+    }
+
+    /// The part of its region that is its own (image, heap, stack): all of it without children.
+    fn own_mut(&mut self) -> &mut [u8] {
+        let own = usize::try_from(self.own.size()).unwrap_or(0);
+        let memory = self.memory_mut();
+        let own = own.min(memory.len());
+        &mut memory[..own]
     }
 
     /// Zeroes the region, loads the image, lays out argv, and prepares the registers (deriving
@@ -380,16 +459,26 @@ impl Cvm {
         let base = self.region.start.0;
         let stack_size = self.spec.stack_size;
         let image = self.image;
-        let layout = image::load(image, cpu::MACHINE, self.memory_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let layout = image::load(image, cpu::MACHINE, self.own_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let relocs = cap_relocs::for_cvm(&self.spec, image, base, self.own.size(), &self.caps)?;
+        if !relocs.is_empty() {
+            let own = usize::try_from(self.own.size()).unwrap_or(0);
+            // SAFETY: the same memory `own_mut` hands out (the bottom `own` bytes of this cVM's
+            // region, see `memory_mut`), borrowed here beside `self.authority`, which does not
+            // live in it.
+            let memory = unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, own) };
+            cap_relocs::apply(memory, &relocs, &self.authority)?;
+        }
         // The loader wrote the code with data stores: the cVM must fetch what it wrote.
         let code = layout.code_window();
         arch::sync_code(PhysRange { start: crate::addr::PhysAddr(base + code.start), end: crate::addr::PhysAddr(base + code.end) });
         let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
-        cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
+        cpu::prepare(&mut self.cpu, &setup, &self.authority).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
+        self.ending_reported = false;
         self.net_waiting = false;
         if let Some(g) = &self.net {
             nets::clear(g, self.slot);
@@ -402,7 +491,7 @@ impl Cvm {
     /// the manifest, so everything is checked: they must fit in half the stack.
     fn write_args(&mut self) -> Result<(u64, u64, u64), String> {
         let base = self.region.start.0;
-        let size = self.region.size();
+        let size = self.own.size();
         let limit = self.spec.stack_size / 2;
         let strings: Vec<Vec<u8>> = core::iter::once(&self.spec.name).chain(&self.spec.args).map(|a| a.as_bytes().to_vec()).collect();
         let too_big = || alloc::format!("its arguments need more than half its stack ({limit} bytes)");
@@ -437,6 +526,9 @@ impl Cvm {
         match event {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
+                if (self.served_by_parent || nest::is_child_call(number)) && nest::goes_to_family(self.served_by_parent, number) {
+                    return Transition::Family(number);
+                }
                 let args = cpu::hostcall_args(&self.cpu);
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
@@ -512,7 +604,7 @@ impl Cvm {
     #[inline(never)]
     fn exited(&mut self, code: i64) -> Transition {
         self.flush_line();
-        println!("cvm {}: exit {code}", self.spec.name);
+        println!("cvm {}: exit {code}", self.path);
         self.ending = Some(Ending::Exited(code));
         self.end();
         Transition::Set(State::Ended)
@@ -534,17 +626,21 @@ impl Cvm {
             }
         };
         if cfg!(feature = "cheri") {
-            println!("{}", FaultReport { cvm: &self.spec.name, fault, capability: cap });
+            println!("{}", FaultReport { cvm: &self.path, fault, capability: cap });
         } else {
-            println!("{}", FaultReport { cvm: &self.spec.name, fault, capability: &"none (no capability hardware)" });
+            println!("{}", FaultReport { cvm: &self.path, fault, capability: &"none (no capability hardware)" });
         }
+        self.last_fault = match fault.address {
+            Some(address) => alloc::format!("{} at pc {:#x}, address {address:#x}", fault.cause, fault.pc),
+            None => alloc::format!("{} at pc {:#x}", fault.cause, fault.pc),
+        };
         if let OnFault::Restart { max } = self.spec.on_fault {
             if self.restarts < max {
                 self.restarts += 1;
-                println!("cvm {}: restarting ({} of {max})", self.spec.name, self.restarts);
+                println!("cvm {}: restarting ({} of {max})", self.path, self.restarts);
                 match self.start() {
                     Ok(()) => return Transition::Restarted,
-                    Err(e) => println!("cvm {}: restart failed: {e}", self.spec.name),
+                    Err(e) => println!("cvm {}: restart failed: {e}", self.path),
                 }
             }
         }
@@ -566,6 +662,94 @@ impl Cvm {
             let text = String::from_utf8_lossy(&self.line);
             println!("[{}] {}", self.spec.console_label, text);
             self.line.clear();
+        }
+    }
+}
+
+impl Ending {
+    /// What its parent hears: `None` for a stop (the parent, or its ancestor, caused it).
+    fn event_kind(self) -> Option<capmon_abi::ChildEventKind> {
+        match self {
+            Ending::Exited(_) => Some(capmon_abi::ChildEventKind::Exited),
+            Ending::Faulted => Some(capmon_abi::ChildEventKind::Faulted),
+            Ending::Stopped => None,
+        }
+    }
+}
+
+/// The run loop's cVMs as nesting sees them (`nest::Members`).
+struct Tree<'a> {
+    cvms: &'a mut [Cvm],
+    scheduler: &'a mut Scheduler,
+    freq: u64,
+}
+
+impl nest::Members for Tree<'_> {
+    fn memory(&self, at: usize) -> Range<u64> {
+        let data = &self.cvms[at].caps.data;
+        data.base()..u64::try_from(data.top()).unwrap_or(u64::MAX)
+    }
+    fn region(&self, at: usize) -> Range<u64> {
+        self.cvms[at].region.start.0..self.cvms[at].region.end.0
+    }
+    fn state(&self, at: usize) -> u64 {
+        use capmon_abi::child_state;
+        match self.cvms[at].ending {
+            None => child_state::RUNNING,
+            Some(Ending::Exited(_)) => child_state::EXITED,
+            Some(Ending::Faulted) => child_state::FAULTED,
+            Some(Ending::Stopped) => child_state::STOPPED,
+        }
+    }
+    fn exit_code(&self, at: usize) -> i64 {
+        match self.cvms[at].ending {
+            Some(Ending::Exited(code)) => code,
+            _ => 0,
+        }
+    }
+    fn fault_detail(&self, at: usize) -> String {
+        self.cvms[at].last_fault.clone()
+    }
+    fn write(&mut self, at: usize, addr: u64, bytes: &[u8]) {
+        GuestView { cvm: &mut self.cvms[at], freq: self.freq }.write(addr, bytes);
+    }
+    fn set_result(&mut self, at: usize, value: u64) {
+        cpu::set_result(&mut self.cvms[at].cpu, value);
+    }
+    fn resume(&mut self, at: usize) {
+        if self.cvms[at].ending.is_none() {
+            self.scheduler.set_state(at, State::Ready);
+            self.scheduler.hand_over(at);
+        }
+    }
+    fn block(&mut self, at: usize, timeout_ns: Option<u64>) {
+        let until = timeout_ns.map_or(u64::MAX, |ns| {
+            let ticks = u64::try_from(u128::from(ns) * u128::from(self.freq) / 1_000_000_000).unwrap_or(u64::MAX);
+            arch::now().saturating_add(ticks)
+        });
+        self.scheduler.set_state(at, State::Waiting { until });
+    }
+    fn start(&mut self, at: usize) -> Result<(), String> {
+        self.cvms[at].start()?;
+        self.scheduler.set_state(at, State::Ready);
+        Ok(())
+    }
+    fn stop(&mut self, at: usize, why: &str) {
+        let cvm = &mut self.cvms[at];
+        cvm.flush_line();
+        println!("cvm {}: {why}", cvm.path);
+        cvm.ending = Some(Ending::Stopped);
+        cvm.ending_reported = true;
+        cvm.end();
+        self.scheduler.set_state(at, State::Ended);
+    }
+    fn serve(&mut self, at: usize, number: u64, args: &[u64; 6]) {
+        let freq = self.freq;
+        let cvm = &mut self.cvms[at];
+        let outcome = hostcall::dispatch(&mut GuestView { cvm: &mut *cvm, freq }, number, args);
+        match cvm.end_turn(outcome, freq) {
+            Transition::Set(state) => self.scheduler.set_state(at, state),
+            Transition::Continue | Transition::Yield | Transition::Restarted | Transition::Family(_) => {}
         }
     }
 }
@@ -681,7 +865,7 @@ impl Guest for GuestView<'_> {
 fn print_audit(cvms: &[Cvm]) {
     let mut rows = Vec::new();
     for cvm in cvms {
-        rows.extend(audit::rows(&cvm.spec.name, &cvm.caps));
+        rows.extend(audit::rows(&cvm.path, &cvm.caps));
     }
     println!("cvms: default capabilities (audit)");
     for line in audit::format_table(&rows).lines() {

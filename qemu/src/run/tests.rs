@@ -615,6 +615,56 @@ fn regs_test(board: &'static str) -> TestSpec {
         .forbid(r"^\[regs\] regs: .*changed")
 }
 
+/// The `nested` manifest: `outer` serves `middle` and `sibling`, `middle` serves `inner`,
+/// `nest-probe` and `read-parent`. Every line a child prints reaches the console through each
+/// parent above it, prefixed by each (who served whom); the probe's forged handle and foreign
+/// buffer are refused; `read-parent`'s read of its parent's memory is stopped and reported by
+/// its full path, `middle` hears of it and everything else finishes; `crasher` faults and
+/// takes its child `orphan` down with it. Since cVMs faulted, the verdict is `(fail)`.
+fn nested_test(board: &'static str) -> TestSpec {
+    let cause = match board {
+        "qemu-morello" => r"capability bounds fault .* capability DDC tag=1",
+        "qemu-riscv64cheri" => r"length \(bounds\) violation .* capability DDC tag=1",
+        _ => r"load access fault ",
+    };
+    let via_middle = r"^\[outer\] outer serves middle: ";
+    let lines = [
+        r"^\[outer\] outer: serving 2 children$".to_string(),
+        r"^\[outer\] outer: probe: handle 2 refused$".to_string(),
+        format!(r"{via_middle}middle: serving 3 children$"),
+        format!(r"{via_middle}middle: probe: handle 3 refused$"),
+        format!(r"{via_middle}middle serves inner: hello from inner: argc=3 args=nested three deep$"),
+        format!(r#"{via_middle}middle serves inner: hello: I am cvm 2 "inner", region \[0x[0-9a-f]+\.\.0x[0-9a-f]+\)$"#),
+        r"^cvm outer/middle/inner: exit 0$".to_string(),
+        format!(r"{via_middle}middle: child inner exited with 0$"),
+        format!(r"{via_middle}middle serves nest-probe: nest-probe: child_stop\(0\) from a cVM without children: Err\(Denied\)$"),
+        format!(r"{via_middle}middle serves nest-probe: nest-probe: console write of its parent's memory at 0x[0-9a-f]+: Err\(Fault\)$"),
+        format!(r"{via_middle}middle serves nest-probe: nest-probe: all refused$"),
+        format!(r"{via_middle}middle: child nest-probe exited with 0$"),
+        format!(r"{via_middle}middle serves read-parent: read-parent: trying to read its parent's memory at 0x"),
+        format!(r"^cvm outer/middle/read-parent fault: {cause}"),
+        format!(r"{via_middle}middle: child read-parent faulted: \S"),
+        format!(r"{via_middle}middle: all 3 children ended$"),
+        r"^cvm outer/middle: exit 0$".to_string(),
+        r"^\[outer\] outer: child middle exited with 0$".to_string(),
+        r"^\[outer\] outer serves sibling: clock: slept 5 x 20 ms, elapsed \d+ ms: ok$".to_string(),
+        r"^\[outer\] outer: child sibling exited with 0$".to_string(),
+        r"^\[outer\] outer: all 2 children ended$".to_string(),
+        r"^cvm outer: exit 0$".to_string(),
+        format!(r"^cvm crasher fault: {cause}"),
+        r"^cvm crasher/orphan: stopped with its parent".to_string(),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-nested"), board)
+        .manifest("nested")
+        .expect_any_order(&lines)
+        .forbid("ATTACK SUCCEEDED")
+        .forbid("SOMETHING WAS NOT REFUSED")
+        .forbid(r"^cvm (outer|outer/middle|outer/middle/inner|outer/middle/nest-probe|outer/sibling) fault: ")
+        .ends(End::PowerOff(Verdict::Fail))
+        .time_limit(90)
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -633,6 +683,10 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(attacks_test(board));
     }
     tests.push(monitor_guard_test());
+    // Stock aarch64 has no isolation between cVMs' memory: read-parent would succeed there.
+    for board in ["qemu-morello", "qemu-riscv64cheri", "qemu-riscv64"] {
+        tests.push(nested_test(board));
+    }
     for b in banners().iter() {
         tests.push(disk_test(b.board));
         tests.push(disk_bench_test(b.board));
@@ -660,7 +714,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 40);
+        assert_eq!(tests.len(), 43);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -910,7 +964,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 10);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 11);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")

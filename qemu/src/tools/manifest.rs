@@ -373,7 +373,10 @@ fn audit_rows_for<F: CvmFormat>(
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (cvm, region) in manifest.cvms.iter().zip(&regions) {
+    let mut planned: Vec<Option<plan::DefaultCaps<F>>> = Vec::new();
+    for (at, (cvm, region)) in manifest.cvms.iter().zip(&regions).enumerate() {
+        planned.push(None);
+        let own = plan::own_range(&manifest, &regions, at).unwrap_or(*region);
         let fail =
             |what: String| format!("{}: cvm \"{}\": {what}", manifest_path.display(), cvm.name);
         // check_manifest found every image.
@@ -381,7 +384,7 @@ fn audit_rows_for<F: CvmFormat>(
             continue;
         };
         let layout = fs::read(&file).map_err(|e| e.to_string()).and_then(|elf| {
-            image::inspect(&elf, options.arch.machine(), region.size(), cvm.stack_size)
+            image::inspect(&elf, options.arch.machine(), own.size(), cvm.stack_size)
                 .map_err(|e| e.to_string())
         });
         let layout = match layout {
@@ -391,32 +394,22 @@ fn audit_rows_for<F: CvmFormat>(
                 continue;
             }
         };
-        let at = |offset: u64| region.start.0.saturating_add(offset);
-        let window = layout.code_window();
-        let code =
-            PhysRange::from_start_size(at(window.start), window.end.saturating_sub(window.start));
-        let stack = PhysRange::from_start_size(region.end.0 - cvm.stack_size, cvm.stack_size);
-        let (Some(code), Some(stack)) = (code, stack) else {
-            errors.push(fail("code or stack range wraps".to_string()));
-            continue;
-        };
-        match plan::default_caps::<F>(*region, code, stack, cvm.index) {
+        let offset = |o: u64| region.start.0.saturating_add(o);
+        let parent = cvm.parent.and_then(|p| planned.get(p)).and_then(Option::as_ref);
+        match plan::cvm_caps::<F>(&manifest, &regions, at, layout.code_window(), parent) {
             Ok(caps) => {
-                if caps.data.base() > at(layout.data.start) && !layout.data.is_empty() {
+                if caps.data.base() > offset(layout.data.start) && !layout.data.is_empty() {
                     errors.push(fail(format!(
                         "the image's data starts at {:#x}, below the data capability's base \
                          {:#x}",
-                        at(layout.data.start),
+                        offset(layout.data.start),
                         caps.data.base()
                     )));
                 }
-                rows.extend(audit::rows(&cvm.name, &caps));
+                rows.extend(audit::rows(&manifest.path(at), &caps));
+                planned[at] = Some(caps);
             }
-            Err(e) => errors.push(format!(
-                "{}: {}",
-                manifest_path.display(),
-                e.named(&cvm.name)
-            )),
+            Err(e) => errors.push(format!("{}: {e}", manifest_path.display())),
         }
     }
     if errors.is_empty() {

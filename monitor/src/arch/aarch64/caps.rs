@@ -82,6 +82,42 @@ pub fn with_address(dst: &mut [u64; 2], src: &[u64; 2], address: u64) {
     }
 }
 
+/// `dst = src` sealed as a sentry (SEAL rb; the tag is lost if `src` is already sealed).
+pub fn seal_entry(dst: &mut [u64; 2], src: &[u64; 2]) {
+    // SAFETY: as in `derive`; SEAL rb only seals (a sentry can be unsealed only by branching
+    // to it, so it grants nothing the unsealed capability did not).
+    unsafe {
+        asm!(
+            ".inst {ld}",       // ldr c9, [x10]
+            ".inst {seal}",     // seal c9, c9, rb
+            ".inst {st}",       // str c9, [x11]
+            ld = const m::ldr_cap(9, 10, 0),
+            seal = const m::seal_imm(9, 9, m::seal_form::RB),
+            st = const m::str_cap(9, 11, 0),
+            in("x10") src.as_ptr(),
+            in("x11") dst.as_mut_ptr(),
+            out("x9") _,
+        );
+    }
+}
+
+/// `dst = src`, tag included (a capability load and store, never an integer copy).
+pub fn copy(dst: &mut [u64; 2], src: &[u64; 2]) {
+    // SAFETY: loads the 16-byte aligned `src` into c9 and stores it to the 16-byte aligned
+    // `dst`; the capability is unchanged.
+    unsafe {
+        asm!(
+            ".inst {ld}",       // ldr c9, [x10]
+            ".inst {st}",       // str c9, [x11]
+            ld = const m::ldr_cap(9, 10, 0),
+            st = const m::str_cap(9, 11, 0),
+            in("x10") src.as_ptr(),
+            in("x11") dst.as_mut_ptr(),
+            out("x9") _,
+        );
+    }
+}
+
 /// What the hardware says a slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HwCap {

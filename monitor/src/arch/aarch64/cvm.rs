@@ -60,11 +60,40 @@ pub fn init() -> Result<(), &'static str> {
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
+/// A cVM's authority: the capability over its whole region that all its own capabilities are
+/// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
+/// by the monitor only, in a box that never moves (a byte copy would strip the tag).
+pub struct Authority {
+    #[cfg(feature = "cheri")]
+    slot: super::caps::CapSlot,
+}
+
+/// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
+/// authority, or from the root for a top-level cVM, and checks it against the model.
+pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (parent, model);
+        Ok(alloc::boxed::Box::new(Authority {}))
+    }
+    #[cfg(feature = "cheri")]
+    {
+        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let root = ROOT.lock();
+        let from = parent.map_or(&*root, |p| &p.slot);
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        let keep = u64::from(model.perms().bits());
+        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, !keep & 0x3_ffff);
+        check(&authority.slot.0, model, CapRole::Data)?;
+        Ok(authority)
+    }
+}
+
 pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
 
 /// Fills `cpu` with a fresh cVM state: zeroed registers, entry PC, stack pointer, argc/argv, and
 /// (Morello) PCC/DDC/stack capabilities derived from the root and checked against the model.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
+pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 };
     cpu.context.regs[0][0] = setup.argc;
@@ -73,13 +102,15 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context.spsr = 0;
     #[cfg(not(feature = "cheri"))]
     {
+        let _ = authority; // no capability hardware: nothing to derive from
         cpu.context.pc[0] = setup.entry;
         cpu.context.sp[0] = setup.stack_top;
     }
     #[cfg(feature = "cheri")]
     {
         use super::caps;
-        let root = ROOT.lock();
+        // Every capability comes from the cVM's own authority, never straight from the root.
+        let root = &authority.slot;
         let mut code = caps::CapSlot::null();
         let mut data = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();
@@ -111,6 +142,53 @@ fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole)
     let hw = super::caps::inspect(slot);
     let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
     crate::cvm::start::check_against_model(observed, model, role)
+}
+
+/// Stores one planned capability relocation at `dst` (a 16-byte slot in cVM memory): derived
+/// in hardware from the cVM's authority (never the root) with the model's bounds and permissions, its address set, sealed
+/// as a sentry when the model is one, checked against the model, then stored with a capability
+/// store. An untagged model (a null pointer) is written as its two plain words. Nothing is
+/// stored if the check fails.
+pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format>, authority: &Authority) -> Result<(), alloc::string::String> {
+    if !model.tag() {
+        *dst = model.to_memory();
+        return Ok(());
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = authority;
+        return Err("a capability relocation needs capability hardware".into());
+    }
+    #[cfg(feature = "cheri")]
+    {
+        use super::caps;
+        use crate::cap::Format as _;
+        if model.is_sealed() && model.otype() != Format::SENTRY_OTYPE {
+            return Err(alloc::format!("the model is sealed but not a sentry: {model}"));
+        }
+        let root = &authority.slot;
+        let mut bounded = caps::CapSlot::null();
+        let mut placed = caps::CapSlot::null();
+        let clear = !u64::from(model.perms().bits()) & 0x3_ffff;
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        caps::derive(&mut bounded.0, &root.0, model.base(), length, clear);
+        caps::with_address(&mut placed.0, &bounded.0, model.address());
+        let mut sealed = caps::CapSlot::null();
+        let result = if model.is_sealed() {
+            caps::seal_entry(&mut sealed.0, &placed.0);
+            &sealed
+        } else {
+            &placed
+        };
+        let hw = caps::inspect(&result.0);
+        let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
+        crate::cvm::cap_relocs::check_against_model(observed, model)?;
+        caps::copy(dst, &result.0);
+        if !caps::inspect(dst).tag {
+            return Err("the capability store to cVM memory lost the tag".into());
+        }
+        Ok(())
+    }
 }
 
 pub fn save_fp(fp: &mut FpState) {

@@ -80,6 +80,62 @@ pub fn with_address(dst: &mut [u64; 2], src: &[u64; 2], address: u64) {
     }
 }
 
+/// `dst = src` with its flags set to `flags` (bit 0: capability mode when installed as PCC).
+pub fn set_flags(dst: &mut [u64; 2], src: &[u64; 2], flags: u64) {
+    // SAFETY: as in `derive`; CSetFlags changes only the flags field.
+    unsafe {
+        asm!(
+            ".word {ld}",       // lc c6, 0(a0)
+            ".word {flags}",    // csetflags c6, c6, a1
+            ".word {st}",       // sc c6, 0(a2)
+            ld = const r::lc(6, 10, 0),
+            flags = const r::csetflags(6, 6, 11),
+            st = const r::sc(6, 12, 0),
+            in("x10") src.as_ptr(),
+            in("x11") flags,
+            in("x12") dst.as_mut_ptr(),
+            out("x6") _,
+        );
+    }
+}
+
+/// `dst = src` sealed as a sentry (CSealEntry; traps if `src` lacks Execute or is sealed, so
+/// callers seal only what the model says is an unsealed executable capability).
+pub fn seal_entry(dst: &mut [u64; 2], src: &[u64; 2]) {
+    // SAFETY: as in `derive`; CSealEntry only seals (a sentry can be unsealed only by jumping
+    // to it, so it grants nothing the unsealed capability did not).
+    unsafe {
+        asm!(
+            ".word {ld}",       // lc c6, 0(a0)
+            ".word {seal}",     // csealentry c6, c6
+            ".word {st}",       // sc c6, 0(a1)
+            ld = const r::lc(6, 10, 0),
+            seal = const r::csealentry(6, 6),
+            st = const r::sc(6, 11, 0),
+            in("x10") src.as_ptr(),
+            in("x11") dst.as_mut_ptr(),
+            out("x6") _,
+        );
+    }
+}
+
+/// `dst = src`, tag included (a capability load and store, never an integer copy).
+pub fn copy(dst: &mut [u64; 2], src: &[u64; 2]) {
+    // SAFETY: loads the 16-byte aligned `src` into c6 and stores it to the 16-byte aligned
+    // `dst`; the capability is unchanged.
+    unsafe {
+        asm!(
+            ".word {ld}",       // lc c6, 0(a0)
+            ".word {st}",       // sc c6, 0(a1)
+            ld = const r::lc(6, 10, 0),
+            st = const r::sc(6, 11, 0),
+            in("x10") src.as_ptr(),
+            in("x11") dst.as_mut_ptr(),
+            out("x6") _,
+        );
+    }
+}
+
 /// What the hardware says a slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HwCap {
@@ -88,10 +144,12 @@ pub struct HwCap {
     pub length: u64,
     pub address: u64,
     pub perms: u64,
+    /// As CGetType reports it: the reserved types sign-extended (unsealed = −1).
+    pub otype: u64,
 }
 
 pub fn inspect(slot: &[u64; 2]) -> HwCap {
-    let (tag, base, length, address, perms): (u64, u64, u64, u64, u64);
+    let (tag, base, length, address, perms, otype): (u64, u64, u64, u64, u64, u64);
     // SAFETY: loads the aligned slot into c6 and reads its fields; nothing is stored.
     unsafe {
         asm!(
@@ -101,16 +159,19 @@ pub fn inspect(slot: &[u64; 2]) -> HwCap {
             ".word {getlen}",   // cgetlen a3, c6
             ".word {getaddr}",  // cgetaddr a4, c6
             ".word {getperm}",  // cgetperm a5, c6
+            ".word {gettype}",  // cgettype a6, c6
             ld = const r::lc(6, 10, 0),
             gettag = const r::cgettag(11, 6),
             getbase = const r::cgetbase(12, 6),
             getlen = const r::cgetlen(13, 6),
             getaddr = const r::cgetaddr(14, 6),
             getperm = const r::cgetperm(15, 6),
+            gettype = const r::cgettype(16, 6),
             in("x10") slot.as_ptr(),
             out("x6") _,
             out("x11") tag, out("x12") base, out("x13") length, out("x14") address, out("x15") perms,
+            out("x16") otype,
         );
     }
-    HwCap { tag: tag != 0, base, length, address, perms }
+    HwCap { tag: tag != 0, base, length, address, perms, otype }
 }

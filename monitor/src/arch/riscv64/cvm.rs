@@ -56,6 +56,34 @@ impl CvmCpu {
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
+/// A cVM's authority: the capability over its whole region that all its own capabilities are
+/// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
+/// by the monitor only, in a box that never moves (a byte copy would strip the tag).
+pub struct Authority {
+    #[cfg(feature = "cheri")]
+    slot: super::caps::CapSlot,
+}
+
+/// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
+/// authority, or from the root for a top-level cVM, and checks it against the model.
+pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (parent, model);
+        Ok(alloc::boxed::Box::new(Authority {}))
+    }
+    #[cfg(feature = "cheri")]
+    {
+        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let root = ROOT.lock();
+        let from = parent.map_or(&*root, |p| &p.slot);
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, u64::from(model.perms().bits()));
+        check(&authority.slot.0, model, CapRole::Data)?;
+        Ok(authority)
+    }
+}
+
 /// MCCSR bit 30: ISAv9 "no relocation", integer addresses are absolute rather than DDC-relative.
 #[cfg(feature = "cheri")]
 const MCCSR_NO_RELOCATION: u64 = 1 << 30;
@@ -81,24 +109,28 @@ pub fn init() -> Result<(), &'static str> {
 }
 
 /// Fills `cpu` with a fresh cVM state.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
+pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
     cpu.context.regs[10][0] = setup.argc;
     cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
     let region_start = caps.code.base();
-    let region_end = u64::try_from(caps.stack.top()).unwrap_or(u64::MAX);
+    // The data capability's top: the region's end (a parent's covers its children's memory,
+    // which it owns), at or above the stack's top.
+    let region_end = u64::try_from(caps.data.top()).unwrap_or(u64::MAX);
     cpu.window = [region_start, caps.data.base(), region_end];
     #[cfg(not(feature = "cheri"))]
     {
+        let _ = authority; // no capability hardware: nothing to derive from
         cpu.context.pc[0] = setup.entry;
         cpu.context.regs[2][0] = setup.stack_top;
     }
     #[cfg(feature = "cheri")]
     {
         use super::caps;
-        let root = ROOT.lock();
+        // Every capability comes from the cVM's own authority, never straight from the root.
+        let root = &authority.slot;
         let mut code = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();
         for (slot, model, role) in [
@@ -108,9 +140,7 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
         ] {
             let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
             caps::derive(slot, &root.0, model.base(), length, u64::from(model.perms().bits()));
-            let hw = caps::inspect(slot);
-            let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
-            crate::cvm::start::check_against_model(observed, model, role)?;
+            check(slot, model, role)?;
         }
         caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
         // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the stack
@@ -121,6 +151,65 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
         }
     }
     Ok(())
+}
+
+#[cfg(feature = "cheri")]
+fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+    let hw = super::caps::inspect(slot);
+    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    crate::cvm::start::check_against_model(observed, model, role)
+}
+
+/// Stores one planned capability relocation at `dst` (a 16-byte slot in cVM memory): derived
+/// in hardware from the cVM's authority (never the root) with the model's bounds, permissions and flags, its address set,
+/// sealed as a sentry when the model is one, checked against the model, then stored with a
+/// capability store. An untagged model (a null pointer) is written as its two plain words.
+/// Nothing is stored if the check fails.
+pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format>, authority: &Authority) -> Result<(), alloc::string::String> {
+    if !model.tag() {
+        *dst = model.to_memory();
+        return Ok(());
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = authority;
+        return Err("a capability relocation needs capability hardware".into());
+    }
+    #[cfg(feature = "cheri")]
+    {
+        use super::caps;
+        use crate::cap::Format as _;
+        // CSealEntry traps on a capability without Execute: seal only what the model says.
+        let executable = model.perms().contains(crate::cap::RiscvPerms::EXECUTE);
+        if model.is_sealed() && (model.otype() != Format::SENTRY_OTYPE || !executable) {
+            return Err(alloc::format!("the model is sealed but not an executable sentry: {model}"));
+        }
+        let root = &authority.slot;
+        let mut bounded = caps::CapSlot::null();
+        let mut flagged = caps::CapSlot::null();
+        let mut placed = caps::CapSlot::null();
+        let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+        caps::derive(&mut bounded.0, &root.0, model.base(), length, u64::from(model.perms().bits()));
+        caps::set_flags(&mut flagged.0, &bounded.0, u64::from(model.flags()));
+        caps::with_address(&mut placed.0, &flagged.0, model.address());
+        // CSealEntry traps (in the monitor) rather than untagging: only seal a tagged result.
+        let placed_hw = caps::inspect(&placed.0);
+        let mut sealed = caps::CapSlot::null();
+        let result = if model.is_sealed() && placed_hw.tag {
+            caps::seal_entry(&mut sealed.0, &placed.0);
+            &sealed
+        } else {
+            &placed
+        };
+        let hw = caps::inspect(&result.0);
+        let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
+        crate::cvm::cap_relocs::check_against_model(observed, model)?;
+        caps::copy(dst, &result.0);
+        if !caps::inspect(dst).tag {
+            return Err("the capability store to cVM memory lost the tag".into());
+        }
+        Ok(())
+    }
 }
 
 const PMP_TOR: u64 = 0x08;
