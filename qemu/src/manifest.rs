@@ -362,7 +362,7 @@ fn audit_rows_for<F: CvmFormat>(
             errors.push(fail("code or stack range wraps".to_string()));
             continue;
         };
-        match plan::default_caps::<F>(*region, code, stack, cvm.index) {
+        match capmon::cvm::pure::entry_caps::<F>(cvm, *region, code, stack) {
             Ok(caps) => {
                 if caps.data.base() > at(layout.data.start) && !layout.data.is_empty() {
                     errors.push(fail(format!(

@@ -70,6 +70,7 @@ pub const CVM_FIELDS: &[&str] = &[
     "on-fault",
     "restarts",
     "cpu-budget-ms",
+    "abi",
 ];
 /// How `dtc` must compile a manifest (after the input file name or before it, any order):
 /// `-W no-unit_address_vs_reg` because `cvm@N` nodes have a unit address but no `reg`, and
@@ -129,6 +130,31 @@ pub struct CvmSpec {
     pub disk: Option<DiskSpec>,
     /// The `net { … }` grant, if any (checked against the device at boot).
     pub net: Option<NetSpec>,
+    /// How it runs: cap-unaware under DDC/PCC (default), or pure-capability.
+    pub abi: Abi,
+}
+
+/// A cVM's binary interface, the manifest's `abi` field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Abi {
+    /// `"hybrid"` (the default): a cap-unaware program; its integer addresses are checked
+    /// against its DDC and PCC.
+    #[default]
+    Hybrid,
+    /// `"purecap"`: starts in capability mode (C64 / CHERI-RISC-V capability encoding mode)
+    /// with a null DDC; everything it may touch arrives as capabilities in registers, and its
+    /// hostcall buffers are capabilities. Needs capability hardware.
+    Purecap,
+}
+
+impl Abi {
+    /// The manifest spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Abi::Hybrid => "hybrid",
+            Abi::Purecap => "purecap",
+        }
+    }
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -763,6 +789,7 @@ struct Fields<'a> {
     on_fault: Option<&'a [u8]>,
     restarts: Option<&'a [u8]>,
     cpu_budget_ms: Option<&'a [u8]>,
+    abi: Option<&'a [u8]>,
 }
 
 /// Collects one cVM's errors under a fixed [`CvmRef`].
@@ -837,6 +864,7 @@ fn check_cvm(
             b"on-fault" => &mut f.on_fault,
             b"restarts" => &mut f.restarts,
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
+            b"abi" => &mut f.abi,
             b"disk" => {
                 e.field(
                     "disk",
@@ -1112,6 +1140,23 @@ fn check_cvm(
         Some(Ok(ms)) => Some(Some(ms)),
     };
 
+    let abi = match f.abi.map(string_value) {
+        None => Some(Abi::Hybrid),
+        Some(Err(why)) => {
+            e.field("abi", why);
+            None
+        }
+        Some(Ok("hybrid")) => Some(Abi::Hybrid),
+        Some(Ok("purecap")) => Some(Abi::Purecap),
+        Some(Ok(other)) => {
+            e.field(
+                "abi",
+                format!("must be \"hybrid\" or \"purecap\", is \"{}\"", show(other)),
+            );
+            None
+        }
+    };
+
     if e.count > 0 {
         return None;
     }
@@ -1128,6 +1173,7 @@ fn check_cvm(
         cpu_budget_ms: cpu_budget_ms?,
         disk,
         net,
+        abi: abi?,
     })
 }
 
@@ -1504,6 +1550,7 @@ pub(crate) mod tests {
                 cpu_budget_ms: None,
                 disk: None,
                 net: None,
+                abi: Abi::Hybrid,
             },
             CvmSpec {
                 index: 1,
@@ -1519,6 +1566,7 @@ pub(crate) mod tests {
                 cpu_budget_ms: None,
                 disk: None,
                 net: None,
+                abi: Abi::Hybrid,
             },
             CvmSpec {
                 index: 2,
@@ -1538,6 +1586,7 @@ pub(crate) mod tests {
                     read_only: true,
                 }),
                 net: Some(NetSpec { device: 0, mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]) }),
+                abi: Abi::Hybrid,
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -1744,6 +1793,44 @@ pub(crate) mod tests {
                 r#"field "compatible": appears more than once"#,
                 r#"cvm "one": field "memory-size": appears more than once"#,
                 r#"cvm "three": index 0x1 is also used by cvm "two": unit addresses must be unique"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn abi_is_hybrid_by_default_purecap_on_request_and_nothing_else() {
+        let mut b = Builder::new();
+        let node = |b: &mut Builder, unit: &str, name: &str| {
+            b.begin(unit)
+                .str_prop("name", name)
+                .str_prop("image", name)
+                .cell_prop("memory-size", 0x10_0000);
+        };
+        manifest_root(&mut b);
+        node(&mut b, "cvm@0", "plain");
+        b.end();
+        node(&mut b, "cvm@1", "pure");
+        b.str_prop("abi", "purecap").end();
+        node(&mut b, "cvm@2", "said-hybrid");
+        b.str_prop("abi", "hybrid").end();
+        b.end();
+        let m = parse_manifest(&b.finish()).unwrap();
+        let abis: Vec<Abi> = m.cvms.iter().map(|c| c.abi).collect();
+        assert_eq!(abis, [Abi::Hybrid, Abi::Purecap, Abi::Hybrid]);
+        assert_eq!(Abi::Purecap.name(), "purecap");
+
+        let mut b = Builder::new();
+        manifest_root(&mut b);
+        node(&mut b, "cvm@0", "cheri");
+        b.str_prop("abi", "cheri").end();
+        node(&mut b, "cvm@1", "cell");
+        b.cell_prop("abi", 1).end();
+        b.end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            [
+                r#"cvm "cheri": field "abi": must be "hybrid" or "purecap", is "cheri""#,
+                r#"cvm "cell": field "abi": expected a string ("..."), found a value that is not NUL-terminated"#,
             ]
         );
     }

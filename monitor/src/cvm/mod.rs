@@ -8,6 +8,7 @@ pub mod image;
 pub mod manifest;
 pub mod net_grant;
 pub mod plan;
+pub mod pure;
 pub mod sched;
 pub mod start;
 #[cfg(target_os = "none")]

@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::manifest::{CvmRef, Manifest};
+use super::manifest::{Abi, CvmRef, Manifest};
 use crate::addr::{PhysAddr, PhysRange};
 use crate::cap::{Capability, CheriRiscv, Format, Morello, MorelloPerms, PermSet, RiscvPerms};
 
@@ -49,6 +49,14 @@ pub trait CvmFormat: Format {
     const DATA_PERMS: Self::Perms;
     /// The monitor's per-cVM sealing capability.
     const SEAL_PERMS: Self::Perms;
+    /// A pure cVM's data and stack capabilities: [`Self::DATA_PERMS`] plus LoadCap and
+    /// StoreCap, never StoreLocalCap (so a local capability it imports can't be kept there).
+    const PURE_DATA_PERMS: Self::Perms;
+    /// A pure cVM's argument-strings capability: Load only.
+    const ARGS_PERMS: Self::Perms;
+    /// What a hostcall buffer the monitor reads (Load) or writes (Store) must carry.
+    const LOAD: Self::Perms;
+    const STORE: Self::Perms;
     /// Largest object type the format lets software seal with.
     const MAX_OTYPE: u32;
 }
@@ -66,6 +74,12 @@ impl CvmFormat for Morello {
     const SEAL_PERMS: MorelloPerms = MorelloPerms::GLOBAL
         .union(MorelloPerms::SEAL)
         .union(MorelloPerms::UNSEAL);
+    const PURE_DATA_PERMS: MorelloPerms = Self::DATA_PERMS
+        .union(MorelloPerms::LOAD_CAP)
+        .union(MorelloPerms::STORE_CAP);
+    const ARGS_PERMS: MorelloPerms = MorelloPerms::LOAD;
+    const LOAD: MorelloPerms = MorelloPerms::LOAD;
+    const STORE: MorelloPerms = MorelloPerms::STORE;
     const MAX_OTYPE: u32 = crate::cap::morello::otype::MAX;
 }
 
@@ -81,6 +95,12 @@ impl CvmFormat for CheriRiscv {
     const SEAL_PERMS: RiscvPerms = RiscvPerms::GLOBAL
         .union(RiscvPerms::SEAL)
         .union(RiscvPerms::UNSEAL);
+    const PURE_DATA_PERMS: RiscvPerms = Self::DATA_PERMS
+        .union(RiscvPerms::LOAD_CAP)
+        .union(RiscvPerms::STORE_CAP);
+    const ARGS_PERMS: RiscvPerms = RiscvPerms::LOAD;
+    const LOAD: RiscvPerms = RiscvPerms::LOAD;
+    const STORE: RiscvPerms = RiscvPerms::STORE;
     // −16..−1 (0x3FFF0..=0x3FFFF) are reserved.
     const MAX_OTYPE: u32 = 0x3_FFEF;
 }
@@ -102,6 +122,22 @@ pub struct DefaultCaps<F: Format> {
     /// The monitor's sealing capability for `otype`: bounds `[otype, otype + 1)`, Seal and
     /// Unseal. It never leaves the monitor.
     pub sealer: Capability<F>,
+    /// How the cVM runs. For a pure cVM ([`super::pure::pure_caps`]) `data` and `stack` are
+    /// register capabilities with LoadCap/StoreCap, `data` ends below the stack, and DDC is
+    /// null.
+    pub abi: Abi,
+    /// Pure cVMs: the capability over the argument strings (arg1; Load only). `None` for
+    /// hybrid cVMs, whose argv is an array of integer pointers on the stack.
+    pub args: Option<Capability<F>>,
+}
+
+impl<F: Format> DefaultCaps<F> {
+    /// The memory the cVM owns and may name in hostcalls: from the data capability's base to
+    /// the top of the stack (its region minus the code).
+    pub fn owned(&self) -> core::ops::Range<u64> {
+        let top = u64::try_from(self.stack.top().max(self.data.top())).unwrap_or(u64::MAX);
+        self.data.base()..top
+    }
 }
 
 /// Why planning or derivation failed, naming the cVM.
@@ -335,7 +371,7 @@ pub fn plan_regions<F: Format>(
 }
 
 /// The set of every permission of `F` except `keep`, for `without_perms`.
-fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
+pub(crate) fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
     F::Perms::from_bits(F::Perms::ALL.bits() & !keep.bits())
 }
 
@@ -357,7 +393,7 @@ fn exact_base_from<F: Format>(low: u64, top: u64) -> Option<u64> {
 }
 
 /// The alignment a base needs for bounds of `length` to be exact.
-fn alignment_for<F: Format>(length: u64) -> u64 {
+pub(crate) fn alignment_for<F: Format>(length: u64) -> u64 {
     (!F::alignment_mask(length)).saturating_add(1)
 }
 
@@ -507,6 +543,8 @@ pub fn default_caps<F: CvmFormat>(
         stack: stack_cap,
         otype,
         sealer,
+        abi: Abi::Hybrid,
+        args: None,
     })
 }
 
@@ -541,6 +579,7 @@ pub(crate) mod tests {
             cpu_budget_ms: None,
             disk: None,
             net: None,
+            abi: crate::cvm::manifest::Abi::Hybrid,
         }
     }
 

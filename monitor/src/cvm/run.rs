@@ -355,7 +355,7 @@ fn plan_caps(spec: &CvmSpec, image: &[u8], region: PhysRange) -> Result<DefaultC
     let base = region.start.0;
     let code = PhysRange { start: crate::addr::PhysAddr(base + window.start), end: crate::addr::PhysAddr(base + window.end) };
     let stack = PhysRange { start: crate::addr::PhysAddr(region.end.0 - spec.stack_size), end: region.end };
-    plan::default_caps::<Format>(region, code, stack, spec.index).map_err(|e| alloc::format!("{e}"))
+    crate::cvm::pure::entry_caps::<Format>(spec, region, code, stack).map_err(|e| alloc::format!("{e}"))
 }
 
 impl Cvm {
