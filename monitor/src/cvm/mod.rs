@@ -1,6 +1,7 @@
 //! cVMs: manifest, planning, images, audit, hostcalls, scheduling and the run loop.
 
 pub mod audit;
+pub mod cap_args;
 pub mod event;
 pub mod grant;
 pub mod hostcall;

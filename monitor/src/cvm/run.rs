@@ -16,11 +16,11 @@ use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
 use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault, FaultReport};
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
-use crate::cvm::manifest::{self, CvmSpec, OnFault};
+use crate::cvm::manifest::{self, Abi, CvmSpec, OnFault};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
-use crate::cvm::{audit, image};
+use crate::cvm::{audit, cap_args, image, pure};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
@@ -350,6 +350,9 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
 /// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
 /// written) and its region, neither of which changes across restarts, so they are planned once.
 fn plan_caps(spec: &CvmSpec, image: &[u8], region: PhysRange) -> Result<DefaultCaps<Format>, String> {
+    if spec.abi == Abi::Purecap && !cfg!(feature = "cheri") {
+        return Err(alloc::format!("abi = \"purecap\" needs capability hardware (Morello or CHERI-RISC-V); this board has none, so the cVM cannot run without a DDC"));
+    }
     let layout = image::inspect(image, cpu::MACHINE, region.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
     let window = layout.code_window();
     let base = region.start.0;
@@ -398,6 +401,9 @@ impl Cvm {
     /// then the pointer array; returns (argc, argv, new stack top). The arguments come from
     /// the manifest, so everything is checked: they must fit in half the stack.
     fn write_args(&mut self) -> Result<(u64, u64, u64), String> {
+        if self.spec.abi == Abi::Purecap {
+            return self.write_pure_args();
+        }
         let base = self.region.start.0;
         let size = self.region.size();
         let limit = self.spec.stack_size / 2;
@@ -427,6 +433,25 @@ impl Cvm {
         Ok((u64::try_from(strings.len()).map_err(|_| too_big())?, argv, argv))
     }
 
+    /// A pure cVM's argument strings ([`pure::args_block`]) at the very top of its region, where
+    /// its args capability (planned with the same length) covers them; returns (argc, their
+    /// address, the stack top below them). argv has no pointer array: the cVM gets a capability.
+    fn write_pure_args(&mut self) -> Result<(u64, u64, u64), String> {
+        let block = pure::args_block(&self.spec.name, &self.spec.args);
+        let argc = u64::try_from(1 + self.spec.args.len()).map_err(|_| String::from("too many arguments"))?;
+        let len = u64::try_from(block.len()).map_err(|_| String::from("arguments too long"))?;
+        let size = self.region.size();
+        let planned = self.caps.args.as_ref().map_or(0, |c| u64::try_from(c.length()).unwrap_or(u64::MAX));
+        let at = size.checked_sub(len).filter(|_| len == planned).and_then(|a| usize::try_from(a).ok());
+        let Some(at) = at else {
+            return Err(alloc::format!("its argument strings ({len} bytes) do not match the planned args capability ({planned} bytes)"));
+        };
+        let slot = self.memory_mut().get_mut(at..).ok_or_else(|| String::from("arguments outside the region"))?;
+        slot.copy_from_slice(&block);
+        let end = self.region.end.0;
+        Ok((argc, end - len, pure::stack_top(end, len)))
+    }
+
     /// Acts on one exit. The common case (a hostcall that returns a value) stays inline and
     /// call-free; everything else is outlined, so the hostcall fast path's frame stays small.
     #[inline(always)]
@@ -435,6 +460,10 @@ impl Cvm {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
                 let args = cpu::hostcall_args(&self.cpu);
+                // A pure cVM's buffers are capabilities, checked before anything else.
+                if self.caps.abi == Abi::Purecap && !self.capabilities_pass(number, &args) {
+                    return Transition::Continue;
+                }
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
@@ -447,6 +476,24 @@ impl Cvm {
                 }
             }
             CvmEvent::Fault(fault) => self.fault(&fault),
+        }
+    }
+
+    /// Checks a pure cVM's buffer capabilities for hostcall `number` ([`cap_args::check`]); a
+    /// refusal is logged, answered with `Fault`, and the call is not made.
+    #[inline(never)]
+    fn capabilities_pass(&mut self, number: u64, args: &[u64; 6]) -> bool {
+        let owned = self.caps.owned();
+        match cap_args::check(number, args, |n| cpu::arg_capability(&self.cpu, n), &owned) {
+            Ok(()) => true,
+            Err(refused) => {
+                println!(
+                    "cvm {}: hostcall {number} refused: its buffer capability (arg{}) {}",
+                    self.spec.name, refused.arg, refused.why
+                );
+                cpu::set_result(&mut self.cpu, Error::Fault.to_result());
+                false
+            }
         }
     }
 
@@ -522,6 +569,11 @@ impl Cvm {
         let held;
         let cap = match fault.role {
             CapRole::Code => &self.caps.code,
+            // A pure cVM has no DDC: an integer access faults on the null one.
+            CapRole::Data if self.caps.abi == Abi::Purecap => {
+                held = Capability::null();
+                &held
+            }
             CapRole::Data => &self.caps.data,
             CapRole::Stack => &self.caps.stack,
             CapRole::Register(n) => {
@@ -569,7 +621,7 @@ impl Cvm {
 
 static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// The hostcall view of a cVM: its data capability's bounds are what it may pass.
+/// The hostcall view of a cVM: the memory it owns (its region minus its code) is what it may pass.
 struct GuestView<'a> {
     cvm: &'a mut Cvm,
     freq: u64,
@@ -577,8 +629,7 @@ struct GuestView<'a> {
 
 impl Guest for GuestView<'_> {
     fn memory(&self) -> Range<u64> {
-        let data = &self.cvm.caps.data;
-        data.base()..u64::try_from(data.top()).unwrap_or(u64::MAX)
+        self.cvm.caps.owned()
     }
     fn read(&self, range: Range<u64>, out: &mut [u8]) {
         let base = self.cvm.region.start.0;

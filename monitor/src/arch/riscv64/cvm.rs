@@ -80,47 +80,82 @@ pub fn init() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Fills `cpu` with a fresh cVM state.
+/// CGetFlags/CSetFlags bit 0: the capability encoding mode a pure cVM's PCC starts in.
+#[cfg(feature = "cheri")]
+const CAP_MODE: u64 = 1;
+
+/// Fills `cpu` with a fresh cVM state. A hybrid cVM gets argc/argv in a0/a1 as integers, its
+/// data capability as DDC, an integer sp, and runs in integer mode. A pure cVM (`cvm/pure.rs`)
+/// runs with PCC in capability encoding mode and DDC null: ca0 = argc (an integer), ca1 = its
+/// args capability (or null), ca2 = its data capability, ca3 = null (its capability store,
+/// later), csp = its stack capability at the stack top; every other register null.
 pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
     cpu.context.regs[10][0] = setup.argc;
-    cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
     let region_start = caps.code.base();
     let region_end = u64::try_from(caps.stack.top()).unwrap_or(u64::MAX);
     cpu.window = [region_start, caps.data.base(), region_end];
     #[cfg(not(feature = "cheri"))]
     {
+        // The run loop refuses pure cVMs on boards without capabilities.
+        cpu.context.regs[11][0] = setup.argv;
         cpu.context.pc[0] = setup.entry;
         cpu.context.regs[2][0] = setup.stack_top;
     }
     #[cfg(feature = "cheri")]
     {
         use super::caps;
+        let pure = caps.abi == crate::cvm::manifest::Abi::Purecap;
         let root = ROOT.lock();
         let mut code = caps::CapSlot::null();
+        let mut data = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();
         for (slot, model, role) in [
             (&mut code.0, &caps.code, CapRole::Code),
-            (&mut cpu.context.ddc, &caps.data, CapRole::Data),
+            (&mut data.0, &caps.data, CapRole::Data),
             (&mut stack.0, &caps.stack, CapRole::Stack),
         ] {
-            let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-            caps::derive(slot, &root.0, model.base(), length, u64::from(model.perms().bits()));
-            let hw = caps::inspect(slot);
-            let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
-            crate::cvm::start::check_against_model(observed, model, role)?;
+            derive_checked(slot, &root.0, model, role)?;
         }
-        caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
-        // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the stack
-        // capability bounds it in the model and the audit.
-        cpu.context.regs[2][0] = setup.stack_top;
-        if !caps::inspect(&cpu.context.pc).tag {
-            return Err(CapMismatch { role: CapRole::Code, detail: "lost its tag when its address was set".into() });
+        if pure {
+            // MRET takes the mode from MEPCC's flags; DDC stays null (the zeroed context).
+            caps::with_address_and_flags(&mut cpu.context.pc, &code.0, setup.entry, CAP_MODE);
+            if let Some(args) = &caps.args {
+                derive_checked(&mut cpu.context.regs[11], &root.0, args, CapRole::Register(11))?;
+            }
+            caps::with_address(&mut cpu.context.regs[12], &data.0, caps.data.base());
+            caps::with_address(&mut cpu.context.regs[2], &stack.0, setup.stack_top);
+            let sp = caps::inspect(&cpu.context.regs[2]);
+            if !sp.tag {
+                return Err(CapMismatch { role: CapRole::Stack, detail: "lost its tag when its address was set".into() });
+            }
+        } else {
+            caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
+            caps::with_address(&mut cpu.context.ddc, &data.0, caps.data.base());
+            // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the
+            // stack capability bounds it in the model and the audit.
+            cpu.context.regs[11][0] = setup.argv;
+            cpu.context.regs[2][0] = setup.stack_top;
+        }
+        let pc = caps::inspect(&cpu.context.pc);
+        if !pc.tag || (pc.flags & CAP_MODE != 0) != pure {
+            return Err(CapMismatch { role: CapRole::Code, detail: alloc::format!("lost its tag or has the wrong mode when its address was set (flags {:#x})", pc.flags) });
         }
     }
     Ok(())
+}
+
+/// Derives `model` from `root` into `slot` (CSetAddr/CSetBoundsExact/CAndPerm) and checks
+/// what the hardware made against the model.
+#[cfg(feature = "cheri")]
+fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+    let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+    super::caps::derive(slot, root, model.base(), length, u64::from(model.perms().bits()));
+    let hw = super::caps::inspect(slot);
+    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    crate::cvm::start::check_against_model(observed, model, role)
 }
 
 const PMP_TOR: u64 = 0x08;
@@ -338,6 +373,33 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
     {
         let _ = slot;
         false
+    }
+}
+
+/// What the hardware says about argument register ca`n` (c10 + n; a pure cVM's buffer
+/// capability), for `cvm::cap_args`. Untagged on stock riscv64 (where no pure cVM runs).
+pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
+    let Some(slot) = n.checked_add(10).filter(|&r| r <= 15).and_then(|r| cpu.context.regs.get(r)) else {
+        return crate::cvm::cap_args::CapArg::default();
+    };
+    #[cfg(feature = "cheri")]
+    {
+        use crate::cap::RiscvPerms;
+        let hw = super::caps::inspect(slot);
+        let has = |p: RiscvPerms| hw.perms & u64::from(p.bits()) != 0;
+        crate::cvm::cap_args::CapArg {
+            tag: hw.tag,
+            sealed: hw.otype != u64::MAX,
+            base: hw.base,
+            length: hw.length,
+            address: hw.address,
+            load: has(RiscvPerms::LOAD),
+            store: has(RiscvPerms::STORE),
+        }
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        crate::cvm::cap_args::CapArg { address: slot[0], ..Default::default() }
     }
 }
 
