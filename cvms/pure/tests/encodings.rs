@@ -1,0 +1,112 @@
+//! Every raw CHERI instruction word in `src/` (an `.inst 0x…` or `.word 0x…` string with its
+//! mnemonic in the Rust comment beside it) checked against the monitor's tested encoders
+//! (`monitor/src/arch/insn`): the source is scanned, so a word added without an entry here, a
+//! word that drifts from its encoder, or a comment naming another instruction fails.
+
+use capmon::arch::insn::{cheri_riscv as rv, morello as m};
+use std::collections::BTreeMap;
+
+/// Registers by their assembly names (Morello x/c numbers; RISC-V ABI names).
+const A0: u32 = 10;
+const A1: u32 = 11;
+const A2: u32 = 12;
+const S1: u32 = 9;
+const T0: u32 = 5;
+const T1: u32 = 6;
+
+/// Mnemonic (as the comments spell it) → the encoder's word.
+fn encoders() -> BTreeMap<&'static str, u32> {
+    BTreeMap::from([
+        // Morello
+        ("scvalue c0, c2, x9", m::scvalue(0, 2, 9)),
+        ("scbndse c0, c0, x1", m::scbndse(0, 0, 1)),
+        ("scbndse c0, c0, x10", m::scbndse(0, 0, 10)),
+        ("scbnds c0, c0, x10", m::scbnds(0, 0, 10)),
+        ("clrperm c0, c0, w", m::clrperm_imm(0, 0, m::clrperm_bits::STORE)),
+        ("clrperm c0, c0, r", m::clrperm_imm(0, 0, m::clrperm_bits::LOAD)),
+        ("cpy c19, c1", m::cpy(19, 1)),
+        ("cpy c0, c19", m::cpy(0, 19)),
+        ("gclen x1, c0", m::gclen(1, 0)),
+        ("gcvalue x9, c2", m::gcvalue(9, 2)),
+        ("ldr x10, [x9]", m::aldr_x(10, 9, 0)),
+        ("seal c0, c0, rb", m::seal_imm(0, 0, m::seal_form::RB)),
+        // CHERI-RISC-V
+        ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
+        ("csetboundsexact ca0, ca0, a1", rv::csetboundsexact(A0, A0, A1)),
+        ("csetboundsexact ca0, ca0, t1", rv::csetboundsexact(A0, A0, T1)),
+        ("cmove cs1, ca1", rv::cmove(S1, A1)),
+        ("cmove ca0, cs1", rv::cmove(A0, S1)),
+        ("cgetlen a1, ca0", rv::cgetlen(A1, A0)),
+        ("cgetaddr a1, ca2", rv::cgetaddr(A1, A2)),
+        ("ld.ddc a0, (a1)", rv::ld_ddc(A0, A1)),
+        ("csealentry ca0, ca0", rv::csealentry(A0, A0)),
+        ("ccleartag ca0, ca0", rv::ccleartag(A0, A0)),
+        ("candperm ca0, ca0, t0", rv::candperm(A0, A0, T0)),
+    ])
+}
+
+/// Each `(word, comment)` in the sources: a string holding `.inst 0x…` or `.word 0x…`, and the
+/// Rust comment after it on the same line.
+fn raw_words() -> Vec<(String, u32, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let mut files = vec![format!("{dir}/lib.rs")];
+    for entry in std::fs::read_dir(format!("{dir}/bin")).unwrap() {
+        files.push(entry.unwrap().path().display().to_string());
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(at) = line.find(".inst 0x").or_else(|| line.find(".word 0x")) else {
+                continue;
+            };
+            let hex: String = line[at + 8..].chars().take_while(char::is_ascii_hexdigit).collect();
+            let word = u32::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{file}:{}: {e}", n + 1));
+            let comment = line.split("// ").nth(1).unwrap_or_else(|| panic!("{file}:{}: no mnemonic comment", n + 1));
+            found.push((format!("{file}:{}", n + 1), word, comment.to_string()));
+        }
+    }
+    found
+}
+
+#[test]
+fn every_raw_word_matches_its_encoder() {
+    let encoders = encoders();
+    let words = raw_words();
+    assert!(words.len() > 20, "the scan found only {} words", words.len());
+    let mut used = std::collections::BTreeSet::new();
+    for (at, word, comment) in &words {
+        // The mnemonic is the whole comment, or what comes before a `:` or ` (` explaining it.
+        let named = |m: &str| comment == m || comment.strip_prefix(m).is_some_and(|rest| rest.starts_with(':') || rest.starts_with(" ("));
+        let Some((mnemonic, expected)) = encoders.iter().find(|(m, _)| named(m)) else {
+            panic!("{at}: no encoder entry for `{comment}`");
+        };
+        assert_eq!(*word, *expected, "{at}: `{mnemonic}` is {expected:#010x}, the source says {word:#010x}");
+        used.insert(*mnemonic);
+    }
+    let unused: Vec<_> = encoders.keys().filter(|m| !used.contains(*m)).collect();
+    assert!(unused.is_empty(), "entries no source uses: {unused:?}");
+}
+
+#[test]
+fn hostcall_numbers_and_results_match_the_abi() {
+    use capmon_abi::{Error, Hostcall};
+    assert_eq!(cvm_pure::CONSOLE_WRITE, Hostcall::ConsoleWrite as u64);
+    assert_eq!(cvm_pure::EXIT, Hostcall::Exit as u64);
+    assert_eq!(cvm_pure::FAULT_RESULT as u64, Error::Fault.to_result());
+    // The assembly spells them as literals: `mov x8, #0` / `li a7, 0` for console_write,
+    // `#2` / `2` for exit, and compares results with -1.
+    let sources = raw_sources();
+    assert!(sources.contains("\"mov x8, #0\\n\"") && sources.contains("\"li a7, 0\\n\""));
+    assert!(sources.contains("\"mov x8, #2\\n\"") && sources.contains("\"li a7, 2\\n\""));
+    assert!(sources.contains("cmn x0, #1") && sources.contains("li t0, -1"));
+}
+
+fn raw_sources() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let mut all = std::fs::read_to_string(format!("{dir}/lib.rs")).unwrap();
+    for entry in std::fs::read_dir(format!("{dir}/bin")).unwrap() {
+        all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    all
+}
