@@ -13,6 +13,9 @@ const A2: u32 = 12;
 const S1: u32 = 9;
 const T0: u32 = 5;
 const T1: u32 = 6;
+const T3: u32 = 28;
+const T4: u32 = 29;
+const T5: u32 = 30;
 
 /// Mnemonic (as the comments spell it) → the encoder's word.
 fn encoders() -> BTreeMap<&'static str, u32> {
@@ -30,6 +33,10 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("gcvalue x9, c2", m::gcvalue(9, 2)),
         ("ldr x10, [x9]", m::aldr_x(10, 9, 0)),
         ("seal c0, c0, rb", m::seal_imm(0, 0, m::seal_form::RB)),
+        ("gcvalue x11, c2", m::gcvalue(11, 2)),
+        ("scvalue c10, c2, x11", m::scvalue(10, 2, 11)),
+        ("gcvalue x13, c10", m::gcvalue(13, 10)),
+        ("cpy c0, c10", m::cpy(0, 10)),
         // CHERI-RISC-V
         ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
         ("csetboundsexact ca0, ca0, a1", rv::csetboundsexact(A0, A0, A1)),
@@ -42,6 +49,11 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("csealentry ca0, ca0", rv::csealentry(A0, A0)),
         ("ccleartag ca0, ca0", rv::ccleartag(A0, A0)),
         ("candperm ca0, ca0, t0", rv::candperm(A0, A0, T0)),
+        ("cgetaddr t4, ca2", rv::cgetaddr(T4, A2)),
+        ("csetaddr ct3, ca2, t4", rv::csetaddr(T3, A2, T4)),
+        ("cincoffsetimm ct3, ct3, -1", rv::cincoffsetimm(T3, T3, -1)),
+        ("cgetaddr t5, ct3", rv::cgetaddr(T5, T3)),
+        ("cmove ca0, ct3", rv::cmove(A0, T3)),
     ])
 }
 

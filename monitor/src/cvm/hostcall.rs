@@ -82,7 +82,10 @@ pub trait Guest {
     fn net_waiting(&self) -> u64;
 }
 
-/// Runs hostcall `number` with `args` for `guest`.
+/// Runs hostcall `number` with `args` for `guest`. Always inlined: it is the hostcall fast
+/// path's decoder (each call's work is out of line), and a call here costs a dozen
+/// instructions per hostcall once the run loop has two exit handlers (hybrid and pure).
+#[inline(always)]
 pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome {
     let result = match Hostcall::from_number(number) {
         None => Err(Error::NoSys),

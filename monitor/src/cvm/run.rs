@@ -209,7 +209,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
-                let transition = cpu::run_until(&mut Turn { cvm: &mut *cvm, freq, deadline, accounted: now , uses_net });
+                let transition = run_turn(cvm, freq, deadline, now, uses_net);
                 match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
@@ -272,8 +272,19 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     pass
 }
 
+/// Runs `cvm` for one turn. Pure cVMs get their own instance of the exit handler (`PURE`), so
+/// the hybrid hostcall path has no ABI test in it and stays exactly as fast.
+fn run_turn(cvm: &mut Cvm, freq: u64, deadline: u64, now: u64, uses_net: bool) -> Transition {
+    if cvm.caps.abi == Abi::Purecap {
+        cpu::run_until(&mut Turn::<true> { cvm, freq, deadline, accounted: now, uses_net })
+    } else {
+        cpu::run_until(&mut Turn::<false> { cvm, freq, deadline, accounted: now, uses_net })
+    }
+}
+
 /// One turn of a cVM on the CPU: each exit is handled, and the cVM resumes while it may.
-struct Turn<'a> {
+/// `PURE`: the cVM is pure-capability (its buffer capabilities are checked).
+struct Turn<'a, const PURE: bool> {
     cvm: &'a mut Cvm,
     freq: u64,
     /// The end of its slice or budget, whichever is first; the timer is armed for it.
@@ -284,7 +295,7 @@ struct Turn<'a> {
     uses_net: bool,
 }
 
-impl Turn<'_> {
+impl<const PURE: bool> Turn<'_, PURE> {
     /// Charges the cVM for its time since the last call; returns the time now.
     fn account(&mut self) -> u64 {
         let now = arch::now();
@@ -294,7 +305,7 @@ impl Turn<'_> {
     }
 }
 
-impl Exits for Turn<'_> {
+impl<const PURE: bool> Exits for Turn<'_, PURE> {
     type Cpu = CvmCpu;
     type Done = Transition;
     fn cpu(&mut self) -> &mut CvmCpu {
@@ -302,7 +313,7 @@ impl Exits for Turn<'_> {
     }
     fn exit(&mut self, event: CvmEvent) -> ControlFlow<Transition> {
         let interrupt = matches!(event, CvmEvent::Interrupt);
-        let transition = self.cvm.handle(event, self.freq);
+        let transition = self.cvm.handle::<PURE>(event, self.freq);
         // Fast path: a hostcall that leaves the cVM runnable goes straight back in, with no
         // clock read and no scheduler decision. The timer is armed for the deadline (a disk
         // wait puts it back), so once that has passed its interrupt is pending and preempts
@@ -455,13 +466,13 @@ impl Cvm {
     /// Acts on one exit. The common case (a hostcall that returns a value) stays inline and
     /// call-free; everything else is outlined, so the hostcall fast path's frame stays small.
     #[inline(always)]
-    fn handle(&mut self, event: CvmEvent, freq: u64) -> Transition {
+    fn handle<const PURE: bool>(&mut self, event: CvmEvent, freq: u64) -> Transition {
         match event {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
                 let args = cpu::hostcall_args(&self.cpu);
                 // A pure cVM's buffers are capabilities, checked before anything else.
-                if self.caps.abi == Abi::Purecap && !self.capabilities_pass(number, &args) {
+                if PURE && cap_args::has_buffers(number) && !self.capabilities_pass(number, &args) {
                     return Transition::Continue;
                 }
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {

@@ -201,7 +201,10 @@ pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
     }
 }
 
-/// Runs the cVM until its next exception and says what happened.
+/// Runs the cVM until its next exception and says what happened. Always inlined into each
+/// `run_until` (the run loop has two, hybrid and pure): a call here is a dozen instructions
+/// more on every hostcall.
+#[inline(always)]
 fn run(cpu: &mut CvmCpu) -> CvmEvent {
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
     // it holds this cVM's confined state; interrupts are masked in the monitor.
