@@ -80,6 +80,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("null-ddc", "cvm-pure", "null-ddc"),
     rust("pure-sealed", "cvm-pure", "pure-sealed"),
     rust("pure-forged", "cvm-pure", "pure-forged"),
+    rust("pure-overrun", "cvm-pure", "pure-overrun"),
     rust("bench-pure", "cvm-pure", "bench-pure"),
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),

@@ -617,17 +617,22 @@ fn regs_test(board: &'static str) -> TestSpec {
 /// Pure-capability cVMs on a CHERI board (`cvms/manifests/purecap.dts`): `hello-pure`'s
 /// audit rows (its entry registers, null DDC and capability store), its line printed through
 /// capability buffers, `null-ddc` stopped by its null DDC, and every bad buffer capability of
-/// `pure-sealed` and `pure-forged` refused with Fault (logged with the reason) while they go on.
-/// `null-ddc`'s fault makes the verdict `fail`.
+/// `pure-sealed` and `pure-forged` refused with Fault (logged with the reason) while they go on,
+/// and `pure-overrun` stopped at its data capability's end, the report naming the register.
+/// The two faults make the verdict `fail`.
 fn purecap_test(board: &'static str) -> TestSpec {
-    let (null_ddc_fault, untagged_attempt) = match board {
+    // Morello's ESR names no register: the monitor reads it from the faulting instruction
+    // (c2, the data capability); CHERI-RISC-V's mtval names it (c13, derived from ca2).
+    let (null_ddc_fault, untagged_attempt, overrun_fault) = match board {
         "qemu-morello" => (
             r"^cvm null-ddc fault: capability tag fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability DDC tag=0 perms=\[\] .*EC 0x24, capability tag fault.*$",
             r"^\[pure-forged\] pure-forged: widened: refused \(Fault\)$",
+            r"^cvm pure-overrun fault: capability bounds fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c2 tag=1 perms=\[Load,Store,LoadCap,StoreCap,Global\] .*capability bounds fault.*$",
         ),
         _ => (
             r"^cvm null-ddc fault: tag violation at pc 0x[0-9a-f]+, no fault address, capability DDC tag=0 perms=\[\] .*tag violation via DDC\)$",
             r"^\[pure-forged\] pure-forged: untagged: refused \(Fault\)$",
+            r"^cvm pure-overrun fault: length \(bounds\) violation at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c13 tag=1 perms=\[Load,Store,LoadCap,StoreCap,Global\] .*via c13\)$",
         ),
     };
     let refused = |why: &str| format!(r"^cvm pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}$");
@@ -644,7 +649,7 @@ fn purecap_test(board: &'static str) -> TestSpec {
         .expect(r"^\s+hello-pure\s+stack \(CSP\)\s+0x[0-9a-f]+\s+0x4000\s+Load,Store,LoadCap,StoreCap,Global\s+unsealed\s+purecap$")
         .expect(r"^\s+hello-pure\s+DDC\s+0x0\s+0x0\s+null\s+purecap$")
         .expect(r"^\s+hello-pure\s+sealing type\s+0x10\s+0x1\s+Seal,Unseal,Global\s+0x10\s+purecap$")
-        .expect(r"^cvms: starting 4$")
+        .expect(r"^cvms: starting 5$")
         .expect_any_order(&[
             r"^\[hello-pure\] hello from hello-pure, through capabilities only$",
             r"^cvm hello-pure: exit 0$",
@@ -664,8 +669,10 @@ fn purecap_test(board: &'static str) -> TestSpec {
             &not_owned,
             r"^\[pure-forged\] pure-forged: not its memory: refused \(Fault\)$",
             r"^cvm pure-forged: exit 0$",
+            r"^\[pure-overrun\] pure-overrun: loading just past the end of my data capability$",
+            overrun_fault,
         ])
-        .expect(r"^cvms: all 4 ended$")
+        .expect(r"^cvms: all 5 ended$")
         .forbid("ATTACK SUCCEEDED")
         .forbid(r"^cvm (hello-pure|pure-sealed|pure-forged) fault: ")
         .ends(End::PowerOff(Verdict::Fail))

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 const A0: u32 = 10;
 const A1: u32 = 11;
 const A2: u32 = 12;
+const A3: u32 = 13;
 const S1: u32 = 9;
 const T0: u32 = 5;
 const T1: u32 = 6;
@@ -37,6 +38,7 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("scvalue c10, c2, x11", m::scvalue(10, 2, 11)),
         ("gcvalue x13, c10", m::gcvalue(13, 10)),
         ("cpy c0, c10", m::cpy(0, 10)),
+        ("gclen x9, c2", m::gclen(9, 2)),
         // CHERI-RISC-V
         ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
         ("csetboundsexact ca0, ca0, a1", rv::csetboundsexact(A0, A0, A1)),
@@ -54,6 +56,8 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("cincoffsetimm ct3, ct3, -1", rv::cincoffsetimm(T3, T3, -1)),
         ("cgetaddr t5, ct3", rv::cgetaddr(T5, T3)),
         ("cmove ca0, ct3", rv::cmove(A0, T3)),
+        ("cgetlen a1, ca2", rv::cgetlen(A1, A2)),
+        ("cincoffset ca3, ca2, a1", rv::cincoffset(A3, A2, A1)),
     ])
 }
 

@@ -31,11 +31,14 @@ pub struct FpState {
 pub struct CvmCpu {
     pub context: CvmContext,
     pub fp: FpState,
+    /// Its code range `[start, end)`: where a C64 fault's instruction may be read to name the
+    /// capability it used.
+    code: [u64; 2],
 }
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 } }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 }, code: [0; 2] }
     }
 }
 
@@ -78,6 +81,7 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 };
     cpu.context.regs[0][0] = setup.argc;
+    cpu.code = [setup.caps.code.base(), u64::try_from(setup.caps.code.top()).unwrap_or(u64::MAX)];
     let pure = setup.caps.abi == crate::cvm::manifest::Abi::Purecap;
     cpu.context.spsr = if pure { SPSR_C64 } else { SPSR_EL0T };
     #[cfg(not(feature = "cheri"))]
@@ -220,6 +224,7 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
             }
             let role = match syndrome.exception_class() {
                 0x20 | 0x21 | 0x22 => CapRole::Code,
+                0x24 | 0x25 if ctx.spsr & SPSR_C64 != 0 => c64_data_role(cpu),
                 0x24 | 0x25 | 0x26 => CapRole::Data,
                 _ => CapRole::Code,
             };
@@ -245,6 +250,28 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
             address: None,
             role: CapRole::Code,
         })),
+    }
+}
+
+/// The capability a C64 (pure) cVM's faulting load or store used, read from the instruction
+/// at its PC (ESR does not name it): DDC for the alternate-base forms, else the base register.
+#[cold]
+#[inline(never)]
+fn c64_data_role(cpu: &CvmCpu) -> CapRole {
+    use crate::arch::syndrome::{morello_c64_access_base, C64Base};
+    let pc = cpu.context.pc[0];
+    let [start, end] = cpu.code;
+    if pc < start || pc.checked_add(4).is_none_or(|e| e > end) || pc % 4 != 0 {
+        return CapRole::Data;
+    }
+    // SAFETY: `pc..pc + 4` is aligned and inside this cVM's code range, RAM of its region that
+    // the monitor maps and reads (the cVM cannot write it: its PCC has no Store and its other
+    // capabilities start above the code).
+    let insn = unsafe { core::ptr::read_volatile(pc as *const u32) };
+    match morello_c64_access_base(insn) {
+        Some(C64Base::Ddc) | None => CapRole::Data,
+        Some(C64Base::Csp) => CapRole::Stack,
+        Some(C64Base::Register(n)) => CapRole::Register(n),
     }
 }
 
