@@ -261,7 +261,7 @@ fn c64_data_role(cpu: &CvmCpu) -> CapRole {
     use crate::arch::syndrome::{morello_c64_access_base, C64Base};
     let pc = cpu.context.pc[0];
     let [start, end] = cpu.code;
-    if pc < start || pc.checked_add(4).is_none_or(|e| e > end) || pc % 4 != 0 {
+    if pc < start || pc.checked_add(4).is_none_or(|e| e > end) || !pc.is_multiple_of(4) {
         return CapRole::Data;
     }
     // SAFETY: `pc..pc + 4` is aligned and inside this cVM's code range, RAM of its region that
