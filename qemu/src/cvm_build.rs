@@ -81,6 +81,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("pure-sealed", "cvm-pure", "pure-sealed"),
     rust("pure-forged", "cvm-pure", "pure-forged"),
     rust("pure-overrun", "cvm-pure", "pure-overrun"),
+    rust("pure-regs", "cvm-pure", "pure-regs"),
     rust("bench-pure", "cvm-pure", "bench-pure"),
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),

@@ -627,13 +627,18 @@ fn purecap_test(board: &'static str) -> TestSpec {
         "qemu-morello" => (
             r"^cvm null-ddc fault: capability tag fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability DDC tag=0 perms=\[\] .*EC 0x24, capability tag fault.*$",
             r"^\[pure-forged\] pure-forged: widened: refused \(Fault\)$",
-            r"^cvm pure-overrun fault: capability bounds fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c2 tag=1 perms=\[Load,Store,LoadCap,StoreCap,Global\] .*capability bounds fault.*$",
+            r"^cvm pure-overrun fault: capability bounds fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c2 tag=1 perms=\[Load,Store,LoadCap,StoreCap,MutableLoad,Global\] .*capability bounds fault.*$",
         ),
         _ => (
             r"^cvm null-ddc fault: tag violation at pc 0x[0-9a-f]+, no fault address, capability DDC tag=0 perms=\[\] .*tag violation via DDC\)$",
             r"^\[pure-forged\] pure-forged: untagged: refused \(Fault\)$",
             r"^cvm pure-overrun fault: length \(bounds\) violation at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c13 tag=1 perms=\[Load,Store,LoadCap,StoreCap,Global\] .*via c13\)$",
         ),
+    };
+    // Morello's data and stack capabilities also carry MutableLoad (cvm/plan.rs says why).
+    let data_perms = match board {
+        "qemu-morello" => "Load,Store,LoadCap,StoreCap,MutableLoad,Global",
+        _ => "Load,Store,LoadCap,StoreCap,Global",
     };
     let refused = |why: &str| format!(r"^cvm pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}$");
     let untagged = refused(r"is untagged \(forged, widened or not a capability\)");
@@ -644,12 +649,12 @@ fn purecap_test(board: &'static str) -> TestSpec {
         .manifest("purecap")
         .expect(r"^\s+hello-pure\s+code \(PCC\)\s+0x[0-9a-f]+\s+0x1000\s+Load,Execute,Global\s+unsealed\s+purecap$")
         .expect(r"^\s+hello-pure\s+args \(arg1\)\s+0x[0-9a-f]+\s+0xb\s+Load\s+unsealed\s+purecap$")
-        .expect(r"^\s+hello-pure\s+data \(arg2\)\s+0x[0-9a-f]+\s+0x1b000\s+Load,Store,LoadCap,StoreCap,Global\s+unsealed\s+purecap$")
+        .expect(&format!(r"^\s+hello-pure\s+data \(arg2\)\s+0x[0-9a-f]+\s+0x1b000\s+{data_perms}\s+unsealed\s+purecap$"))
         .expect(r"^\s+hello-pure\s+cap store \(arg3\)\s+0x0\s+0x0\s+null\s+purecap$")
-        .expect(r"^\s+hello-pure\s+stack \(CSP\)\s+0x[0-9a-f]+\s+0x4000\s+Load,Store,LoadCap,StoreCap,Global\s+unsealed\s+purecap$")
+        .expect(&format!(r"^\s+hello-pure\s+stack \(CSP\)\s+0x[0-9a-f]+\s+0x4000\s+{data_perms}\s+unsealed\s+purecap$"))
         .expect(r"^\s+hello-pure\s+DDC\s+0x0\s+0x0\s+null\s+purecap$")
         .expect(r"^\s+hello-pure\s+sealing type\s+0x10\s+0x1\s+Seal,Unseal,Global\s+0x10\s+purecap$")
-        .expect(r"^cvms: starting 5$")
+        .expect(r"^cvms: starting 7$")
         .expect_any_order(&[
             r"^\[hello-pure\] hello from hello-pure, through capabilities only$",
             r"^cvm hello-pure: exit 0$",
@@ -671,10 +676,15 @@ fn purecap_test(board: &'static str) -> TestSpec {
             r"^cvm pure-forged: exit 0$",
             r"^\[pure-overrun\] pure-overrun: loading just past the end of my data capability$",
             overrun_fault,
+            r"^\[pure-regs\] pure-regs: every capability register preserved across null hostcall, yield, clock$",
+            r"^cvm pure-regs: exit 0$",
+            r"^\[regs-partner\] regs: partner done after \d+ yields$",
+            r"^cvm regs-partner: exit 0$",
         ])
-        .expect(r"^cvms: all 5 ended$")
+        .expect(r"^cvms: all 7 ended$")
         .forbid("ATTACK SUCCEEDED")
-        .forbid(r"^cvm (hello-pure|pure-sealed|pure-forged) fault: ")
+        .forbid(r"^cvm (hello-pure|pure-sealed|pure-forged|pure-regs|regs-partner) fault: ")
+        .forbid("capability registers changed")
         .ends(End::PowerOff(Verdict::Fail))
 }
 

@@ -39,6 +39,8 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("gcvalue x13, c10", m::gcvalue(13, 10)),
         ("cpy c0, c10", m::cpy(0, 10)),
         ("gclen x9, c2", m::gclen(9, 2)),
+        ("sub csp, csp, #512", m::sub_imm(31, 31, 512)),
+        ("gcvalue x9, c2", m::gcvalue(9, 2)),
         // CHERI-RISC-V
         ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
         ("csetboundsexact ca0, ca0, a1", rv::csetboundsexact(A0, A0, A1)),
@@ -57,6 +59,8 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("cgetaddr t5, ct3", rv::cgetaddr(T5, T3)),
         ("cmove ca0, ct3", rv::cmove(A0, T3)),
         ("cgetlen a1, ca2", rv::cgetlen(A1, A2)),
+        ("cincoffsetimm csp, csp, -512", rv::cincoffsetimm(2, 2, -512)),
+        ("cgetaddr t0, ca2", rv::cgetaddr(T0, A2)),
         ("cincoffset ca3, ca2, a1", rv::cincoffset(A3, A2, A1)),
     ])
 }
@@ -125,4 +129,47 @@ fn raw_sources() -> String {
         all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     all
+}
+
+/// The registers `pure-regs` fills, stores and compares (its `.irp` lists).
+const MORELLO_FILLED: &[u32] = &[4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+const MORELLO_CHECKED: &[u32] = &[2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+const RISCV_FILLED: &[u32] = &[1, 3, 4, 7, 8, 9, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+const RISCV_CHECKED: &[u32] = &[1, 3, 4, 7, 8, 9, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+
+/// The `.irp` instruction expressions of `pure-regs` (as written there, `\r` → `r`), each
+/// checked against its encoder for every register it runs with.
+#[test]
+fn irp_expressions_match_the_encoders() {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/pure-regs.rs")).unwrap();
+    type Case = (&'static str, &'static [u32], fn(u32) -> u32, fn(u32) -> u32);
+    let cases: [Case; 11] = [
+        (r#"".inst (0xc2ca4040 | \\r)", // scvalue c\r, c2, x10"#, MORELLO_FILLED, |r| 0xc2ca4040 | r, |r| m::scvalue(r, 2, 10)),
+        (r#"".inst (0xc2c03800 | ((\\r + 1) << 15) | (1 << 14) | (\\r << 5) | \\r)", // scbnds c\r, c\r, #(16 * (\r + 1))"#, MORELLO_FILLED, |r| 0xc2c03800 | ((r + 1) << 15) | (1 << 14) | (r << 5) | r, |r| m::scbnds_imm(r, r, 16 * (r + 1))),
+        (r#"".inst (0x02000000 | (\\r << 10) | (\\r << 5) | \\r)", // add c\r, c\r, #\r"#, MORELLO_FILLED, |r| 0x02000000 | (r << 10) | (r << 5) | r, |r| m::add_imm(r, r, r)),
+        (r#"".inst (0xc20003e0 | (\\r << 10) | \\r)", // str c\r, [csp, #(16 * \r)]"#, MORELLO_CHECKED, |r| 0xc20003e0 | (r << 10) | r, |r| m::str_cap(r, 31, 16 * r)),
+        (r#"".inst (0xc24003e9 | (\\r << 10))", // ldr c9, [csp, #(16 * \r)]"#, MORELLO_CHECKED, |r| 0xc24003e9 | (r << 10), |r| m::ldr_cap(9, 31, 16 * r)),
+        (r#"".inst (0xc2c9a401 | (\\r << 5))",  // chkeq c\r, c9"#, MORELLO_CHECKED, |r| 0xc2c9a401 | (r << 5), |r| m::chkeq(r, 9)),
+        (r#"".word (0x2066005b | (\\r << 7))", // csetaddr c\r, ca2, t1"#, RISCV_FILLED, |r| 0x2066005b | (r << 7), |r| rv::csetaddr(r, A2, T1)),
+        (r#"".word (0x0000205b | ((16 * (\\r + 1)) << 20) | (\\r << 15) | (\\r << 7))", // csetboundsimm c\r, c\r, 16 * (\r + 1)"#, RISCV_FILLED, |r| 0x0000205b | ((16 * (r + 1)) << 20) | (r << 15) | (r << 7), |r| rv::csetboundsimm(r, r, 16 * (r + 1))),
+        (r#"".word (0x0000105b | (\\r << 20) | (\\r << 15) | (\\r << 7))", // cincoffsetimm c\r, c\r, \r"#, RISCV_FILLED, |r| 0x0000105b | (r << 20) | (r << 15) | (r << 7), |r| rv::cincoffsetimm(r, r, i32::try_from(r).unwrap())),
+        (r#"".word ((((16 * \\r) >> 5) << 25) | (\\r << 20) | (2 << 15) | (4 << 12) | (((16 * \\r) & 31) << 7) | 0x23)", // sc c\r, (16 * \r)(csp)"#, RISCV_CHECKED, |r| (((16 * r) >> 5) << 25) | (r << 20) | (2 << 15) | (4 << 12) | (((16 * r) & 31) << 7) | 0x23, |r| rv::sc(r, 2, i32::try_from(16 * r).unwrap())),
+        (r#"".word (0x0001228f | ((16 * \\r) << 20))", // lc ct0, (16 * \r)(csp)"#, RISCV_CHECKED, |r| 0x0001228f | ((16 * r) << 20), |r| rv::lc(T0, 2, i32::try_from(16 * r).unwrap())),
+    ];
+    for (text, registers, formula, encoder) in cases {
+        assert!(source.contains(text), "pure-regs.rs no longer says {text}");
+        for &r in registers {
+            assert_eq!(formula(r), encoder(r), "{text} with r = {r}");
+        }
+    }
+    let cseqx = r#"".word (0x4250035b | (\\r << 15))",        // cseqx t1, c\r, ct0"#;
+    assert!(source.contains(cseqx), "pure-regs.rs no longer says {cseqx}");
+    for &r in RISCV_CHECKED {
+        assert_eq!(0x4250035b | (r << 15), rv::cseqx(T1, r, T0), "cseqx with r = {r}");
+    }
+    // The `.irp` lists in the source are these.
+    let list = |regs: &[u32]| format!(".irp r, {}", regs.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    for regs in [MORELLO_FILLED, MORELLO_CHECKED, RISCV_FILLED, RISCV_CHECKED] {
+        assert!(source.contains(&list(regs)), "no `{}` in pure-regs.rs", list(regs));
+    }
 }

@@ -50,7 +50,8 @@ pub trait CvmFormat: Format {
     /// The monitor's per-cVM sealing capability.
     const SEAL_PERMS: Self::Perms;
     /// A pure cVM's data and stack capabilities: [`Self::DATA_PERMS`] plus LoadCap and
-    /// StoreCap, never StoreLocalCap (so a local capability it imports can't be kept there).
+    /// StoreCap (and Morello's MutableLoad), never StoreLocalCap (so a local capability it
+    /// imports can't be kept there).
     const PURE_DATA_PERMS: Self::Perms;
     /// A pure cVM's argument-strings capability: Load only.
     const ARGS_PERMS: Self::Perms;
@@ -74,9 +75,13 @@ impl CvmFormat for Morello {
     const SEAL_PERMS: MorelloPerms = MorelloPerms::GLOBAL
         .union(MorelloPerms::SEAL)
         .union(MorelloPerms::UNSEAL);
+    // MutableLoad too: without it every capability loaded through these loses Store and
+    // StoreCap (Morello's load rule), so a pure program could never reload a pointer it can
+    // write through. It grants nothing by itself. (CHERI-RISC-V ISAv9 has no such rule.)
     const PURE_DATA_PERMS: MorelloPerms = Self::DATA_PERMS
         .union(MorelloPerms::LOAD_CAP)
-        .union(MorelloPerms::STORE_CAP);
+        .union(MorelloPerms::STORE_CAP)
+        .union(MorelloPerms::MUTABLE_LOAD);
     const ARGS_PERMS: MorelloPerms = MorelloPerms::LOAD;
     const LOAD: MorelloPerms = MorelloPerms::LOAD;
     const STORE: MorelloPerms = MorelloPerms::STORE;

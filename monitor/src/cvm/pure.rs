@@ -10,12 +10,13 @@
 //! | PCC | its code: Global, Load, Execute; address = the entry point |
 //! | c0 / ca0 (arg0) | argc, an integer (untagged) |
 //! | c1 / ca1 (arg1) | the argument strings, NUL-separated, argv\[0\] (its name) first: Load only, exact bounds |
-//! | c2 / ca2 (arg2) | its globals and heap, from the first page after the code up to (at most) the stack: Global, Load, Store, LoadCap, StoreCap |
+//! | c2 / ca2 (arg2) | its globals and heap, from the first page after the code up to (at most) the stack: Global, Load, Store, LoadCap, StoreCap (and on Morello MutableLoad: without it, capabilities loaded through it lose Store and StoreCap) |
 //! | c3 / ca3 (arg3) | its capability store: null until sharing lands |
-//! | CSP / csp | its stack, the top of its region: Global, Load, Store, LoadCap, StoreCap; address = 16-byte aligned, below the argument strings |
+//! | CSP / csp | its stack, the top of its region: as arg2; address = 16-byte aligned, below the argument strings |
 //! | DDC | null |
 //!
-//! Every other register is null. No capability carries StoreLocalCap (a local capability the
+//! Every other register is null. arg1 (Load only, so not Global) is local: it cannot be stored
+//! through arg2 or CSP, which lack StoreLocalCap. No capability carries StoreLocalCap (a local capability the
 //! cVM imports can only live in registers and its capability store), Execute with Store,
 //! Executive/ASR, System, Seal or Unseal. PCC has no LoadCap: nothing here loads capabilities
 //! PC-relatively (the capability-relocation loader writes the cVM's initial capabilities into
@@ -185,8 +186,9 @@ mod tests {
     fn pure_caps_have_exact_bounds_least_permissions_and_no_store_local() {
         let m = caps_for::<Morello>(11);
         assert_eq!(summary(&m.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
-        assert_eq!(summary(&m.data), "[Load,Store,LoadCap,StoreCap,Global] 0x7ff03000+0xed000");
-        assert_eq!(summary(&m.stack), "[Load,Store,LoadCap,StoreCap,Global] 0x7fff0000+0x10000");
+        // Morello adds MutableLoad (capabilities loaded through them keep Store).
+        assert_eq!(summary(&m.data), "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7ff03000+0xed000");
+        assert_eq!(summary(&m.stack), "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7fff0000+0x10000");
         let args = m.args.unwrap();
         assert_eq!(summary(&args), "[Load] 0x7ffffff5+0xb");
         assert_eq!(m.abi, Abi::Purecap);
