@@ -167,6 +167,9 @@ const PMP_X: u64 = 0x04;
 /// (relaxed atomics: one hart, and the monitor is never preempted).
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
+// Always inlined into each `run_until` (the run loop has two, hybrid and pure): a call here is
+// a few instructions more on every switch.
+#[inline(always)]
 fn program_pmp(window: &[u64; 3]) {
     let [start, data, end] = *window;
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
