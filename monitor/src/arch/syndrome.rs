@@ -326,3 +326,66 @@ mod access_address_tests {
         assert_eq!(riscv_access_address(0x852e, &regs()), None);
     }
 }
+
+/// The capability a Morello load or store executed in C64 went through. ESR does not say
+/// (unlike CHERI-RISC-V's mtval), so a pure cVM's data fault is attributed from the instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum C64Base {
+    /// An alternate-base access: in C64 its integer base is checked against DDC.
+    Ddc,
+    /// Base register 31: CSP.
+    Csp,
+    /// Capability register Cn.
+    Register(u8),
+}
+
+/// Which capability the Morello instruction `insn`, executed in C64, used as its base: Cn
+/// (bits 9:5) for an A64 load or store (op0 = x1x0) or a Morello capability load or store
+/// (top byte 0x22, 0x42, 0x62 or 0xA2: pairs, exclusives, unscaled and indexed forms; 0xC2
+/// with bit 23 clear: `LDR/STR Ct, [Cn, #imm]`), DDC for the alternate-base forms (top byte
+/// 0x82 or 0xE2). `None` for anything else.
+pub fn morello_c64_access_base(insn: u32) -> Option<C64Base> {
+    let top = insn >> 24;
+    let base = || match (insn >> 5) & 0x1f {
+        31 => C64Base::Csp,
+        // The mask keeps 5 bits.
+        #[allow(clippy::cast_possible_truncation)]
+        n => C64Base::Register(n as u8),
+    };
+    if top == 0x82 || top == 0xe2 {
+        return Some(C64Base::Ddc);
+    }
+    let a64_load_store = (insn >> 25) & 0b0101 == 0b0100;
+    let morello_load_store = matches!(top, 0x22 | 0x42 | 0x62 | 0xa2) || insn & 0xff80_0000 == 0xc200_0000;
+    (a64_load_store || morello_load_store).then(base)
+}
+
+#[cfg(test)]
+mod c64_tests {
+    use super::*;
+    use crate::arch::insn::morello as m;
+
+    #[test]
+    fn c64_loads_and_stores_name_their_base() {
+        let cases = [
+            (m::ldr_cap(3, 2, 16), Some(C64Base::Register(2))),    // ldr c3, [c2, #16]
+            (m::str_cap(1, 31, 0), Some(C64Base::Csp)),            // str c1, [csp]
+            (m::ldur_cap(0, 5, -16), Some(C64Base::Register(5))),  // ldur c0, [c5, #-16]
+            (m::stp_cap(0, 1, 7, 32), Some(C64Base::Register(7))), // stp c0, c1, [c7, #32]
+            (m::ldr_cap_pre(4, 6, 16), Some(C64Base::Register(6))),
+            (m::aldr_x(10, 9, 0), Some(C64Base::Ddc)),             // ldr x10, [x9] via DDC
+            (m::astrb(1, 2, 3), Some(C64Base::Ddc)),
+            (0xf940_0041, Some(C64Base::Register(2))),             // ldr x1, [c2]
+            (0x3800_0c0e, Some(C64Base::Register(0))),             // strb w14, [c0, #0]!
+            (0xa9bf_7bfd, Some(C64Base::Csp)),                     // stp x29, x30, [csp, #-16]!
+            (m::scvalue(0, 2, 9), None),                           // not memory
+            (m::add_imm(0, 2, 16), None),
+            (m::gcvalue(9, 2), None),
+            (0xd400_0001, None),                                   // svc #0
+            (0x9100_0400, None),                                   // add x0, x0, #1
+        ];
+        for (insn, expected) in cases {
+            assert_eq!(morello_c64_access_base(insn), expected, "{insn:#010x}");
+        }
+    }
+}

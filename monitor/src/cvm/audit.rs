@@ -2,6 +2,11 @@
 //! boot and by `capmon-tool audit` on the host from the same [`format_table`], so the two can
 //! be compared line by line (the host writes its JSON with serde, checked against this table).
 //!
+//! Every row names the cVM's ABI (`hybrid` or `purecap`). A pure cVM's rows follow its entry
+//! registers (`cvm/pure.rs`): code (PCC), args (arg1), data (arg2), cap store (arg3), stack
+//! (CSP), and DDC, which is null; a null capability shows base and length 0, no permissions
+//! and `null` for its otype.
+//!
 //! The sealing row describes the monitor's sealing capability for the cVM: its bounds are in
 //! object-type space, `[otype, otype + 1)`, and it never leaves the monitor; the `otype` column
 //! then names the type the cVM's sealed capabilities carry. The other rows are unsealed.
@@ -11,6 +16,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use super::manifest::Abi;
 use super::plan::DefaultCaps;
 use crate::cap::{Capability, Format};
 
@@ -18,6 +24,10 @@ pub const ROLE_CODE: &str = "code (PCC)";
 pub const ROLE_DATA: &str = "data (DDC)";
 pub const ROLE_STACK: &str = "stack (CSP)";
 pub const ROLE_SEALING: &str = "sealing type";
+pub const ROLE_ARGS: &str = "args (arg1)";
+pub const ROLE_PURE_DATA: &str = "data (arg2)";
+pub const ROLE_CAP_STORE: &str = "cap store (arg3)";
+pub const ROLE_NULL_DDC: &str = "DDC";
 
 /// One capability of one cVM, ready to print.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,8 +39,10 @@ pub struct AuditRow {
     pub length: u128,
     /// Permission names separated by commas, in the model's reading order (`Load,Execute,Global`).
     pub perms: String,
-    /// `unsealed`, or the object type in hex.
+    /// `unsealed`, `null`, or the object type in hex.
     pub otype: String,
+    /// The cVM's ABI: `hybrid` or `purecap`.
+    pub abi: &'static str,
 }
 
 /// The permission names of `cap` without the brackets of its `Display`.
@@ -47,11 +59,21 @@ fn row<F: Format>(cvm: &str, role: &'static str, cap: &Capability<F>, otype: Str
         length: cap.length(),
         perms: perm_names(cap),
         otype,
+        abi: "hybrid",
     }
 }
 
-/// The four rows of one cVM: code, data, stack, sealing type.
+/// A register that holds no capability.
+fn null_row(cvm: &str, role: &'static str) -> AuditRow {
+    AuditRow { cvm: cvm.into(), role, base: 0, length: 0, perms: String::new(), otype: "null".into(), abi: "purecap" }
+}
+
+/// The rows of one cVM: code, data, stack, sealing type; for a pure cVM code, args, data,
+/// cap store, stack, DDC, sealing type.
 pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
+    if caps.abi == Abi::Purecap {
+        return pure_rows(cvm, caps);
+    }
     let unsealed = || String::from("unsealed");
     let role_otype = |cap: &Capability<F>| {
         if cap.is_sealed() {
@@ -73,11 +95,27 @@ pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
     ]
 }
 
-const HEADER: [&str; 6] = ["cvm", "role", "base", "length", "perms", "otype"];
+/// A pure cVM's rows, in register order.
+fn pure_rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
+    let pure = |role, cap: &Capability<F>| AuditRow { abi: "purecap", ..row(cvm, role, cap, "unsealed".into()) };
+    let mut out = alloc::vec![pure(ROLE_CODE, &caps.code)];
+    out.push(match &caps.args {
+        Some(args) => pure(ROLE_ARGS, args),
+        None => null_row(cvm, ROLE_ARGS),
+    });
+    out.push(pure(ROLE_PURE_DATA, &caps.data));
+    out.push(null_row(cvm, ROLE_CAP_STORE));
+    out.push(pure(ROLE_STACK, &caps.stack));
+    out.push(null_row(cvm, ROLE_NULL_DDC));
+    out.push(AuditRow { abi: "purecap", ..row(cvm, ROLE_SEALING, &caps.sealer, format!("{:#x}", caps.otype)) });
+    out
+}
+
+const HEADER: [&str; 7] = ["cvm", "role", "base", "length", "perms", "otype", "abi"];
 
 /// The cells of a row, in header order. A nested cVM (its `cvm` is a path, `outer/inner`) is
 /// shown by its name, indented two spaces per level under its parent's rows.
-fn cells(row: &AuditRow) -> [String; 6] {
+fn cells(row: &AuditRow) -> [String; 7] {
     let level = row.cvm.matches('/').count();
     let name = row.cvm.rsplit('/').next().unwrap_or(&row.cvm);
     [
@@ -87,13 +125,14 @@ fn cells(row: &AuditRow) -> [String; 6] {
         format!("{:#x}", row.length),
         row.perms.clone(),
         row.otype.clone(),
+        row.abi.into(),
     ]
 }
 
 /// A table with a header line, each column as wide as its widest cell, columns separated by
 /// two spaces, no trailing spaces; every line ends with a newline.
 pub fn format_table(rows: &[AuditRow]) -> String {
-    let body: Vec<[String; 6]> = rows.iter().map(cells).collect();
+    let body: Vec<[String; 7]> = rows.iter().map(cells).collect();
     let mut widths = HEADER.map(str::len);
     for line in &body {
         for (width, cell) in widths.iter_mut().zip(line) {
@@ -148,15 +187,15 @@ mod tests {
         assert_eq!(
             morello,
             "\
-cvm    role          base        length    perms                otype
-hello  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed
-hello  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed
-hello  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed
-hello  sealing type  0x10        0x1       Seal,Unseal,Global   0x10
-clock  code (PCC)    0xbfd00000  0x5000    Load,Execute,Global  unsealed
-clock  data (DDC)    0xbfd05000  0x1fb000  Load,Store,Global    unsealed
-clock  stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed
-clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
+cvm    role          base        length    perms                otype     abi
+hello  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed  hybrid
+hello  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed  hybrid
+hello  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed  hybrid
+hello  sealing type  0x10        0x1       Seal,Unseal,Global   0x10      hybrid
+clock  code (PCC)    0xbfd00000  0x5000    Load,Execute,Global  unsealed  hybrid
+clock  data (DDC)    0xbfd05000  0x1fb000  Load,Store,Global    unsealed  hybrid
+clock  stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed  hybrid
+clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11      hybrid
 "
         );
     }
@@ -177,21 +216,47 @@ clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
         assert_eq!(
             format_table(&all),
             "\
-cvm      role          base        length    perms                otype
-outer    code (PCC)    0xbfc00000  0x5000    Load,Execute,Global  unsealed
-outer    data (DDC)    0xbfc05000  0x3fb000  Load,Store,Global    unsealed
-outer    stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed
-outer    sealing type  0x10        0x1       Seal,Unseal,Global   0x10
-  inner  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed
-  inner  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed
-  inner  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed
-  inner  sealing type  0x11        0x1       Seal,Unseal,Global   0x11
+cvm      role          base        length    perms                otype     abi
+outer    code (PCC)    0xbfc00000  0x5000    Load,Execute,Global  unsealed  hybrid
+outer    data (DDC)    0xbfc05000  0x3fb000  Load,Store,Global    unsealed  hybrid
+outer    stack (CSP)   0xbfef0000  0x10000   Load,Store,Global    unsealed  hybrid
+outer    sealing type  0x10        0x1       Seal,Unseal,Global   0x10      hybrid
+  inner  code (PCC)    0xbff00000  0x5000    Load,Execute,Global  unsealed  hybrid
+  inner  data (DDC)    0xbff05000  0xfb000   Load,Store,Global    unsealed  hybrid
+  inner  stack (CSP)   0xbfff0000  0x10000   Load,Store,Global    unsealed  hybrid
+  inner  sealing type  0x11        0x1       Seal,Unseal,Global   0x11      hybrid
 "
         );
     }
 
     #[test]
+    fn a_pure_cvm_shows_its_entry_registers_and_its_null_ddc() {
+        let region = PhysRange::from_start_size(0xbff0_0000, 0x10_0000).unwrap();
+        let (code, stack) = layout(region, 0x5000);
+        let caps = crate::cvm::pure::pure_caps::<Morello>(&crate::cap::Capability::root(), region, code, stack, 0, 16).unwrap();
+        assert_eq!(
+            format_table(&rows("hello-pure", &caps)),
+            "\
+cvm         role              base        length   perms                                           otype     abi
+hello-pure  code (PCC)        0xbff00000  0x5000   Load,Execute,Global                             unsealed  purecap
+hello-pure  args (arg1)       0xbffffff0  0x10     Load                                            unsealed  purecap
+hello-pure  data (arg2)       0xbff05000  0xeb000  Load,Store,LoadCap,StoreCap,MutableLoad,Global  unsealed  purecap
+hello-pure  cap store (arg3)  0x0         0x0                                                      null      purecap
+hello-pure  stack (CSP)       0xbfff0000  0x10000  Load,Store,LoadCap,StoreCap,MutableLoad,Global  unsealed  purecap
+hello-pure  DDC               0x0         0x0                                                      null      purecap
+hello-pure  sealing type      0x10        0x1      Seal,Unseal,Global                              0x10      purecap
+"
+        );
+        // CHERI-RISC-V: the same but for Morello's MutableLoad.
+        let riscv = crate::cvm::pure::pure_caps::<CheriRiscv>(&crate::cap::Capability::root(), region, code, stack, 0, 16).unwrap();
+        let morello_without_mutable_load = format_table(&rows("hello-pure", &caps)).replace("MutableLoad,", "");
+        let riscv_table = format_table(&rows("hello-pure", &riscv));
+        let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(squeeze(&riscv_table), squeeze(&morello_without_mutable_load));
+    }
+
+    #[test]
     fn an_empty_audit_is_just_the_header() {
-        assert_eq!(format_table(&[]), "cvm  role  base  length  perms  otype\n");
+        assert_eq!(format_table(&[]), "cvm  role  base  length  perms  otype  abi\n");
     }
 }

@@ -73,6 +73,7 @@ pub const CVM_FIELDS: &[&str] = &[
     "cpu-budget-ms",
     "expect",
     "serve-children",
+    "abi",
 ];
 /// Deepest nesting of cVMs: a top-level cVM is level 1, its children level 2, and so on.
 pub const MAX_NESTING: usize = 4;
@@ -172,6 +173,31 @@ pub struct CvmSpec {
     pub parent: Option<usize>,
     /// `serve-children;`: its children's hostcalls go to it first (see `cvm/nest.rs`).
     pub serve_children: bool,
+    /// How it runs: cap-unaware under DDC/PCC (default), or pure-capability.
+    pub abi: Abi,
+}
+
+/// A cVM's binary interface, the manifest's `abi` field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Abi {
+    /// `"hybrid"` (the default): a cap-unaware program; its integer addresses are checked
+    /// against its DDC and PCC.
+    #[default]
+    Hybrid,
+    /// `"purecap"`: starts in capability mode (C64 / CHERI-RISC-V capability encoding mode)
+    /// with a null DDC; everything it may touch arrives as capabilities in registers, and its
+    /// hostcall buffers are capabilities. Needs capability hardware.
+    Purecap,
+}
+
+impl Abi {
+    /// The manifest spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Abi::Hybrid => "hybrid",
+            Abi::Purecap => "purecap",
+        }
+    }
 }
 
 /// What the monitor does when a cVM faults (or exhausts its CPU budget).
@@ -964,6 +990,7 @@ struct Fields<'a> {
     cpu_budget_ms: Option<&'a [u8]>,
     expect: Option<&'a [u8]>,
     serve_children: Option<&'a [u8]>,
+    abi: Option<&'a [u8]>,
 }
 
 /// Collects one cVM's errors under a fixed [`CvmRef`].
@@ -1040,6 +1067,7 @@ fn check_cvm(
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
             b"expect" => &mut f.expect,
             b"serve-children" => &mut f.serve_children,
+            b"abi" => &mut f.abi,
             b"disk" => {
                 e.field(
                     "disk",
@@ -1331,6 +1359,22 @@ fn check_cvm(
             false
         }
     };
+    let abi = match f.abi.map(string_value) {
+        None => Some(Abi::Hybrid),
+        Some(Err(why)) => {
+            e.field("abi", why);
+            None
+        }
+        Some(Ok("hybrid")) => Some(Abi::Hybrid),
+        Some(Ok("purecap")) => Some(Abi::Purecap),
+        Some(Ok(other)) => {
+            e.field(
+                "abi",
+                format!("must be \"hybrid\" or \"purecap\", is \"{}\"", show(other)),
+            );
+            None
+        }
+    };
 
     if e.count > 0 {
         return None;
@@ -1351,6 +1395,7 @@ fn check_cvm(
         expect: expect?,
         parent: None,
         serve_children,
+        abi: abi?,
     })
 }
 
@@ -1734,6 +1779,7 @@ pub(crate) mod tests {
                 expect: Expect::default(),
                 parent: None,
                 serve_children: false,
+                abi: Abi::Hybrid,
             },
             CvmSpec {
                 index: 1,
@@ -1752,6 +1798,7 @@ pub(crate) mod tests {
                 expect: Expect::default(),
                 parent: None,
                 serve_children: false,
+                abi: Abi::Hybrid,
             },
             CvmSpec {
                 index: 2,
@@ -1774,6 +1821,7 @@ pub(crate) mod tests {
                 expect: Expect::default(),
                 parent: None,
                 serve_children: false,
+                abi: Abi::Hybrid,
             },
         ];
         assert_eq!(manifest.cvms, expected);
@@ -2050,6 +2098,44 @@ pub(crate) mod tests {
         assert_eq!(
             manifest_errors(&b.finish()),
             [r#"cvm "a": field "expect": must be "exit", "exit N" (N a decimal exit code) or "fault", is "crash""#]
+        );
+    }
+
+    #[test]
+    fn abi_is_hybrid_by_default_purecap_on_request_and_nothing_else() {
+        let mut b = Builder::new();
+        let node = |b: &mut Builder, unit: &str, name: &str| {
+            b.begin(unit)
+                .str_prop("name", name)
+                .str_prop("image", name)
+                .cell_prop("memory-size", 0x10_0000);
+        };
+        manifest_root(&mut b);
+        node(&mut b, "cvm@0", "plain");
+        b.end();
+        node(&mut b, "cvm@1", "pure");
+        b.str_prop("abi", "purecap").end();
+        node(&mut b, "cvm@2", "said-hybrid");
+        b.str_prop("abi", "hybrid").end();
+        b.end();
+        let m = parse_manifest(&b.finish()).unwrap();
+        let abis: Vec<Abi> = m.cvms.iter().map(|c| c.abi).collect();
+        assert_eq!(abis, [Abi::Hybrid, Abi::Purecap, Abi::Hybrid]);
+        assert_eq!(Abi::Purecap.name(), "purecap");
+
+        let mut b = Builder::new();
+        manifest_root(&mut b);
+        node(&mut b, "cvm@0", "cheri");
+        b.str_prop("abi", "cheri").end();
+        node(&mut b, "cvm@1", "cell");
+        b.cell_prop("abi", 1).end();
+        b.end();
+        assert_eq!(
+            manifest_errors(&b.finish()),
+            [
+                r#"cvm "cheri": field "abi": must be "hybrid" or "purecap", is "cheri""#,
+                r#"cvm "cell": field "abi": expected a string ("..."), found a value that is not NUL-terminated"#,
+            ]
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cap_relocs;
+pub mod cap_args;
 pub mod event;
 pub mod expect;
 pub mod grant;
@@ -11,6 +12,7 @@ pub mod manifest;
 pub mod nest;
 pub mod net_grant;
 pub mod plan;
+pub mod pure;
 pub mod sched;
 pub mod start;
 #[cfg(target_os = "none")]

@@ -24,7 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::manifest::{CvmRef, CvmSpec, Manifest};
+use super::manifest::{Abi, CvmRef, CvmSpec, Manifest};
 use crate::addr::{PhysAddr, PhysRange};
 use crate::cap::{Capability, CheriRiscv, Format, Morello, MorelloPerms, PermSet, RiscvPerms};
 
@@ -49,6 +49,15 @@ pub trait CvmFormat: Format {
     const DATA_PERMS: Self::Perms;
     /// The monitor's per-cVM sealing capability.
     const SEAL_PERMS: Self::Perms;
+    /// A pure cVM's data and stack capabilities: [`Self::DATA_PERMS`] plus LoadCap and
+    /// StoreCap (and Morello's MutableLoad), never StoreLocalCap (so a local capability it
+    /// imports can't be kept there).
+    const PURE_DATA_PERMS: Self::Perms;
+    /// A pure cVM's argument-strings capability: Load only.
+    const ARGS_PERMS: Self::Perms;
+    /// What a hostcall buffer the monitor reads (Load) or writes (Store) must carry.
+    const LOAD: Self::Perms;
+    const STORE: Self::Perms;
     /// Largest object type the format lets software seal with.
     const MAX_OTYPE: u32;
 }
@@ -66,6 +75,16 @@ impl CvmFormat for Morello {
     const SEAL_PERMS: MorelloPerms = MorelloPerms::GLOBAL
         .union(MorelloPerms::SEAL)
         .union(MorelloPerms::UNSEAL);
+    // MutableLoad too: without it every capability loaded through these loses Store and
+    // StoreCap (Morello's load rule), so a pure program could never reload a pointer it can
+    // write through. It grants nothing by itself. (CHERI-RISC-V ISAv9 has no such rule.)
+    const PURE_DATA_PERMS: MorelloPerms = Self::DATA_PERMS
+        .union(MorelloPerms::LOAD_CAP)
+        .union(MorelloPerms::STORE_CAP)
+        .union(MorelloPerms::MUTABLE_LOAD);
+    const ARGS_PERMS: MorelloPerms = MorelloPerms::LOAD;
+    const LOAD: MorelloPerms = MorelloPerms::LOAD;
+    const STORE: MorelloPerms = MorelloPerms::STORE;
     const MAX_OTYPE: u32 = crate::cap::morello::otype::MAX;
 }
 
@@ -81,6 +100,12 @@ impl CvmFormat for CheriRiscv {
     const SEAL_PERMS: RiscvPerms = RiscvPerms::GLOBAL
         .union(RiscvPerms::SEAL)
         .union(RiscvPerms::UNSEAL);
+    const PURE_DATA_PERMS: RiscvPerms = Self::DATA_PERMS
+        .union(RiscvPerms::LOAD_CAP)
+        .union(RiscvPerms::STORE_CAP);
+    const ARGS_PERMS: RiscvPerms = RiscvPerms::LOAD;
+    const LOAD: RiscvPerms = RiscvPerms::LOAD;
+    const STORE: RiscvPerms = RiscvPerms::STORE;
     // −16..−1 (0x3FFF0..=0x3FFFF) are reserved.
     const MAX_OTYPE: u32 = 0x3_FFEF;
 }
@@ -106,6 +131,22 @@ pub struct DefaultCaps<F: Format> {
     /// a nested cVM, from its parent's authority), from which every capability above is
     /// derived. It never leaves the monitor; a child's authority is derived from it.
     pub region: Capability<F>,
+    /// How the cVM runs. For a pure cVM ([`super::pure::pure_caps`]) `data` and `stack` are
+    /// register capabilities with LoadCap/StoreCap, `data` ends below the stack, and DDC is
+    /// null.
+    pub abi: Abi,
+    /// Pure cVMs: the capability over the argument strings (arg1; Load only). `None` for
+    /// hybrid cVMs, whose argv is an array of integer pointers on the stack.
+    pub args: Option<Capability<F>>,
+}
+
+impl<F: Format> DefaultCaps<F> {
+    /// The memory the cVM owns and may name in hostcalls: from the data capability's base to
+    /// the top of the stack (its region minus the code).
+    pub fn owned(&self) -> core::ops::Range<u64> {
+        let top = u64::try_from(self.stack.top().max(self.data.top())).unwrap_or(u64::MAX);
+        self.data.base()..top
+    }
 }
 
 /// Why planning or derivation failed, naming the cVM.
@@ -453,11 +494,11 @@ pub fn cvm_caps<F: CvmFormat>(
         (Some(_), Some(parent)) => &parent.region,
         (Some(_), None) => return Err(who("is nested but its parent's capabilities were not given")),
     };
-    default_caps_from::<F>(authority, region, code, stack, cvm.index).map_err(|e| e.named(&cvm.name))
+    super::pure::entry_caps::<F>(cvm, authority, region, code, stack).map_err(|e| e.named(&cvm.name))
 }
 
 /// The set of every permission of `F` except `keep`, for `without_perms`.
-fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
+pub(crate) fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
     F::Perms::from_bits(F::Perms::ALL.bits() & !keep.bits())
 }
 
@@ -479,7 +520,7 @@ fn exact_base_from<F: Format>(low: u64, top: u64) -> Option<u64> {
 }
 
 /// The alignment a base needs for bounds of `length` to be exact.
-fn alignment_for<F: Format>(length: u64) -> u64 {
+pub(crate) fn alignment_for<F: Format>(length: u64) -> u64 {
     (!F::alignment_mask(length)).saturating_add(1)
 }
 
@@ -653,6 +694,8 @@ pub fn default_caps_from<F: CvmFormat>(
         otype,
         sealer,
         region: region_cap,
+        abi: Abi::Hybrid,
+        args: None,
     })
 }
 
@@ -706,6 +749,7 @@ pub(crate) mod tests {
             expect: Default::default(),
             parent: None,
             serve_children: false,
+            abi: crate::cvm::manifest::Abi::Hybrid,
         }
     }
 

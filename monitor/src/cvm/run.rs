@@ -17,12 +17,12 @@ use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault, FaultReport};
 use crate::cvm::expect::Ended;
 use crate::cvm::grant::{self, Extent, Grant};
 use crate::cvm::hostcall::{self, Guest, Outcome};
-use crate::cvm::manifest::{self, CvmSpec, OnFault};
+use crate::cvm::manifest::{self, Abi, CvmSpec, OnFault};
 use crate::cvm::nest::{self, Family};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
-use crate::cvm::{audit, cap_relocs, image};
+use crate::cvm::{audit, cap_args, cap_relocs, image, pure};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
 
@@ -256,7 +256,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
-                let transition = cpu::run_until(&mut Turn { cvm: &mut *cvm, freq, deadline, accounted: now , uses_net });
+                let transition = run_turn(cvm, freq, deadline, now, uses_net);
                 match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
@@ -337,8 +337,19 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     pass
 }
 
+/// Runs `cvm` for one turn. Pure cVMs get their own instance of the exit handler (`PURE`), so
+/// the hybrid hostcall path has no ABI test in it and stays exactly as fast.
+fn run_turn(cvm: &mut Cvm, freq: u64, deadline: u64, now: u64, uses_net: bool) -> Transition {
+    if cvm.caps.abi == Abi::Purecap {
+        cpu::run_until(&mut Turn::<true> { cvm, freq, deadline, accounted: now, uses_net })
+    } else {
+        cpu::run_until(&mut Turn::<false> { cvm, freq, deadline, accounted: now, uses_net })
+    }
+}
+
 /// One turn of a cVM on the CPU: each exit is handled, and the cVM resumes while it may.
-struct Turn<'a> {
+/// `PURE`: the cVM is pure-capability (its buffer capabilities are checked).
+struct Turn<'a, const PURE: bool> {
     cvm: &'a mut Cvm,
     freq: u64,
     /// The end of its slice or budget, whichever is first; the timer is armed for it.
@@ -349,7 +360,7 @@ struct Turn<'a> {
     uses_net: bool,
 }
 
-impl Turn<'_> {
+impl<const PURE: bool> Turn<'_, PURE> {
     /// Charges the cVM for its time since the last call; returns the time now.
     fn account(&mut self) -> u64 {
         let now = arch::now();
@@ -359,7 +370,7 @@ impl Turn<'_> {
     }
 }
 
-impl Exits for Turn<'_> {
+impl<const PURE: bool> Exits for Turn<'_, PURE> {
     type Cpu = CvmCpu;
     type Done = Transition;
     fn cpu(&mut self) -> &mut CvmCpu {
@@ -367,7 +378,7 @@ impl Exits for Turn<'_> {
     }
     fn exit(&mut self, event: CvmEvent) -> ControlFlow<Transition> {
         let interrupt = matches!(event, CvmEvent::Interrupt);
-        let transition = self.cvm.handle(event, self.freq);
+        let transition = self.cvm.handle::<PURE>(event, self.freq);
         // Fast path: a hostcall that leaves the cVM runnable goes straight back in, with no
         // clock read and no scheduler decision. The timer is armed for the deadline (a disk
         // wait puts it back), so once that has passed its interrupt is pending and preempts
@@ -426,6 +437,9 @@ fn plan_caps(
     parent: Option<&DefaultCaps<Format>>,
 ) -> Result<DefaultCaps<Format>, String> {
     let spec = &manifest.cvms[at];
+    if spec.abi == Abi::Purecap && !cfg!(feature = "cheri") {
+        return Err(alloc::format!("abi = \"purecap\" needs capability hardware (Morello or CHERI-RISC-V); this board has none, so the cVM cannot run without a DDC"));
+    }
     let layout = image::inspect(image, cpu::MACHINE, own.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
     plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent).map_err(|e| alloc::format!("{e}"))
 }
@@ -490,6 +504,9 @@ impl Cvm {
     /// then the pointer array; returns (argc, argv, new stack top). The arguments come from
     /// the manifest, so everything is checked: they must fit in half the stack.
     fn write_args(&mut self) -> Result<(u64, u64, u64), String> {
+        if self.spec.abi == Abi::Purecap {
+            return self.write_pure_args();
+        }
         let base = self.region.start.0;
         let size = self.own.size();
         let limit = self.spec.stack_size / 2;
@@ -519,17 +536,42 @@ impl Cvm {
         Ok((u64::try_from(strings.len()).map_err(|_| too_big())?, argv, argv))
     }
 
+    /// A pure cVM's argument strings ([`pure::args_block`]) at the very top of its region, where
+    /// its args capability (planned with the same length) covers them; returns (argc, their
+    /// address, the stack top below them). argv has no pointer array: the cVM gets a capability.
+    fn write_pure_args(&mut self) -> Result<(u64, u64, u64), String> {
+        let block = pure::args_block(&self.spec.name, &self.spec.args);
+        let argc = u64::try_from(1 + self.spec.args.len()).map_err(|_| String::from("too many arguments"))?;
+        let len = u64::try_from(block.len()).map_err(|_| String::from("arguments too long"))?;
+        // At the top of its own part (a parent's children lie above it).
+        let size = self.own.size();
+        let planned = self.caps.args.as_ref().map_or(0, |c| u64::try_from(c.length()).unwrap_or(u64::MAX));
+        let at = size.checked_sub(len).filter(|_| len == planned).and_then(|a| usize::try_from(a).ok());
+        let Some(at) = at else {
+            return Err(alloc::format!("its argument strings ({len} bytes) do not match the planned args capability ({planned} bytes)"));
+        };
+        let slot = self.own_mut().get_mut(at..).ok_or_else(|| String::from("arguments outside the region"))?;
+        slot.copy_from_slice(&block);
+        let end = self.own.end.0;
+        Ok((argc, end - len, pure::stack_top(end, len)))
+    }
+
     /// Acts on one exit. The common case (a hostcall that returns a value) stays inline and
     /// call-free; everything else is outlined, so the hostcall fast path's frame stays small.
     #[inline(always)]
-    fn handle(&mut self, event: CvmEvent, freq: u64) -> Transition {
+    fn handle<const PURE: bool>(&mut self, event: CvmEvent, freq: u64) -> Transition {
         match event {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
+                let args = cpu::hostcall_args(&self.cpu);
+                // A pure cVM's buffers are capabilities, checked before anything else (also
+                // before a serving parent sees the call).
+                if PURE && cap_args::has_buffers(number) && !self.capabilities_pass(number, &args) {
+                    return Transition::Continue;
+                }
                 if (self.served_by_parent || nest::is_child_call(number)) && nest::goes_to_family(self.served_by_parent, number) {
                     return Transition::Family(number);
                 }
-                let args = cpu::hostcall_args(&self.cpu);
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
@@ -542,6 +584,24 @@ impl Cvm {
                 }
             }
             CvmEvent::Fault(fault) => self.fault(&fault),
+        }
+    }
+
+    /// Checks a pure cVM's buffer capabilities for hostcall `number` ([`cap_args::check`]); a
+    /// refusal is logged, answered with `Fault`, and the call is not made.
+    #[inline(never)]
+    fn capabilities_pass(&mut self, number: u64, args: &[u64; 6]) -> bool {
+        let owned = self.caps.owned();
+        match cap_args::check(number, args, |n| cpu::arg_capability(&self.cpu, n), &owned) {
+            Ok(()) => true,
+            Err(refused) => {
+                println!(
+                    "cvm {}: hostcall {number} refused: its buffer capability (arg{}) {}",
+                    self.path, refused.arg, refused.why
+                );
+                cpu::set_result(&mut self.cpu, Error::Fault.to_result());
+                false
+            }
         }
     }
 
@@ -617,6 +677,11 @@ impl Cvm {
         let held;
         let cap = match fault.role {
             CapRole::Code => &self.caps.code,
+            // A pure cVM has no DDC: an integer access faults on the null one.
+            CapRole::Data if self.caps.abi == Abi::Purecap => {
+                held = Capability::null();
+                &held
+            }
             CapRole::Data => &self.caps.data,
             CapRole::Stack => &self.caps.stack,
             CapRole::Register(n) => {
@@ -686,8 +751,7 @@ struct Tree<'a> {
 
 impl nest::Members for Tree<'_> {
     fn memory(&self, at: usize) -> Range<u64> {
-        let data = &self.cvms[at].caps.data;
-        data.base()..u64::try_from(data.top()).unwrap_or(u64::MAX)
+        self.cvms[at].caps.owned()
     }
     fn region(&self, at: usize) -> Range<u64> {
         self.cvms[at].region.start.0..self.cvms[at].region.end.0
@@ -756,7 +820,7 @@ impl nest::Members for Tree<'_> {
 
 static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-/// The hostcall view of a cVM: its data capability's bounds are what it may pass.
+/// The hostcall view of a cVM: the memory it owns (its region minus its code) is what it may pass.
 struct GuestView<'a> {
     cvm: &'a mut Cvm,
     freq: u64,
@@ -764,8 +828,7 @@ struct GuestView<'a> {
 
 impl Guest for GuestView<'_> {
     fn memory(&self) -> Range<u64> {
-        let data = &self.cvm.caps.data;
-        data.base()..u64::try_from(data.top()).unwrap_or(u64::MAX)
+        self.cvm.caps.owned()
     }
     fn read(&self, range: Range<u64>, out: &mut [u8]) {
         let base = self.cvm.region.start.0;

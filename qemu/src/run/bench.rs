@@ -84,6 +84,11 @@ pub const DISK_MANIFEST: &str = "disk-bench";
 pub const DISK_BOOTARGS: &str = "disk-timeout-ms=0";
 pub const DISK_PATTERN: &str =
     r"^(?:\[[^\]]*\] )?bench: disk-(write|read) (\d+) bytes in (\d+) ns$";
+/// The pure-capability benchmark's manifest (CHERI boards only) and its line: the fastest
+/// batch's null hostcalls from a pure cVM (`cvms/pure/src/bin/bench-pure.rs`).
+pub const PURE_BENCH_MANIFEST: &str = "bench-pure";
+pub const PURE_NULL_PATTERN: &str =
+    r"^(?:\[[^\]]*\] )?bench: pure-null-hostcall min (\d+) \((.*)\)$";
 /// The network benchmark's manifest and figure.
 pub const NET_MANIFEST: &str = "net";
 pub const UDP_FIGURE: &str = "udp-echo-round-trip";
@@ -197,6 +202,19 @@ pub struct Row {
     pub banner_command: Option<String>,
     pub bench_command: Option<String>,
     pub io: IoFigures,
+    /// CHERI boards: a pure cVM's null hostcall (instructions, fastest batch) and what the cVM
+    /// said about how, and the QEMU command line of that boot.
+    pub pure_null: Option<(u64, String)>,
+    pub pure_command: Option<String>,
+}
+
+/// Reads `bench-pure`'s line: the figure and its explanation.
+pub fn parse_pure_console(console: &[String]) -> Option<(u64, String)> {
+    let re = regex::Regex::new(PURE_NULL_PATTERN).ok()?;
+    console.iter().find_map(|l| {
+        let c = re.captures(l)?;
+        Some((c[1].parse().ok()?, c[2].to_string()))
+    })
 }
 
 /// The disk and network figures of one board.
@@ -397,6 +415,20 @@ pub fn format_board(row: &Row) -> String {
             };
             out.push_str(&format!("      ({}{resolution})\n", f.detail));
         }
+    }
+    if let Some(command) = &row.pure_command {
+        let figure = row.pure_null.as_ref().map(|(n, _)| *n);
+        out.push_str(&line(
+            "null hostcall from a pure cVM",
+            "-".into(),
+            opt(figure),
+            format!("≤ {NULL_LIMIT}"),
+            verdict_long(figure.map(|n| n as f64), NULL_LIMIT),
+        ));
+        if let Some((_, how)) = &row.pure_null {
+            out.push_str(&format!("      ({how})\n"));
+        }
+        out.push_str(&format!("      pure run: $ {command}\n"));
     }
     if b.switch.is_some() && !b.partner_done {
         out.push_str(
@@ -690,6 +722,39 @@ fn measure(
         }
         Err(e) => errors.push(e),
     }
+    // 5. CHERI boards: a pure-capability cVM's null hostcall.
+    if spec.cheri {
+        let pure_script = Script {
+            steps: vec![Step::Expect {
+                pattern: PURE_NULL_PATTERN.into(),
+                at_least: None,
+            }],
+            forbid: vec![crate::run::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+            end: End::PowerOff(Verdict::Pass),
+        };
+        match image_for(ws, board, Some(PURE_BENCH_MANIFEST), no_build).and_then(|kernel| {
+            boot(
+                board,
+                spec,
+                qemu,
+                &kernel,
+                &pure_script,
+                verbose,
+                BootExtras::default(),
+            )
+        }) {
+            Ok((report, command)) => {
+                row.pure_null = parse_pure_console(&report.console);
+                errors.extend(failure(
+                    &format!("bench-{}-pure", board.name),
+                    &report,
+                    &command,
+                ));
+                row.pure_command = Some(command);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     (row, errors)
 }
 
@@ -814,6 +879,32 @@ mod tests {
              0.0 subtracted)",
             "[bench] bench: done",
         ])
+    }
+
+    #[test]
+    fn reads_the_pure_figure() {
+        let console = lines(&[
+            "cvms: first cVM output after 40000000 ns",
+            "[bench-pure] bench: pure-null-hostcall min 112 (N=1000, hostcall 65535 -> -NoSys \
+             from a pure cVM, 50 batches, fastest batch minus the fastest trap-less loop)",
+        ]);
+        let (n, how) = parse_pure_console(&console).expect("the line");
+        assert_eq!(n, 112);
+        assert!(how.starts_with("N=1000, hostcall 65535"), "{how}");
+        assert_eq!(parse_pure_console(&lines(&["bench: pure-null-hostcall min x (y)"])), None);
+        let row = Row {
+            board: "qemu-morello".into(),
+            pure_null: Some((112, how)),
+            pure_command: Some("qemu-system-morello …".into()),
+            ..Row::default()
+        };
+        let text = format_board(&row);
+        let pure = text.lines().find(|l| l.contains("pure cVM")).expect("a pure row");
+        assert!(pure.contains("112") && pure.contains("≤ 150") && pure.ends_with("ok"), "{pure}");
+        let slow = Row { pure_null: Some((151, String::new())), ..row };
+        let text = format_board(&slow);
+        let pure = text.lines().find(|l| l.contains("pure cVM")).expect("a pure row");
+        assert!(!pure.ends_with("ok"), "{pure}");
     }
 
     #[test]

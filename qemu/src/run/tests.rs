@@ -664,6 +664,91 @@ fn nested_test(board: &'static str) -> TestSpec {
         .time_limit(90)
 }
 
+/// Pure-capability cVMs on a CHERI board (`cvms/manifests/purecap.dts`): `hello-pure`'s
+/// audit rows (its entry registers, null DDC and capability store), its line printed through
+/// capability buffers, `null-ddc` stopped by its null DDC, and every bad buffer capability of
+/// `pure-sealed` and `pure-forged` refused with Fault (logged with the reason) while they go on,
+/// and `pure-overrun` stopped at its data capability's end, the report naming the register.
+/// The two faults make the verdict `fail`.
+fn purecap_test(board: &'static str) -> TestSpec {
+    // Morello's ESR names no register: the monitor reads it from the faulting instruction
+    // (c2, the data capability); CHERI-RISC-V's mtval names it (c13, derived from ca2).
+    let (null_ddc_fault, untagged_attempt, overrun_fault) = match board {
+        "qemu-morello" => (
+            r"^cvm null-ddc fault: capability tag fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability DDC tag=0 perms=\[\] .*EC 0x24, capability tag fault.*$",
+            r"^\[pure-forged\] pure-forged: widened: refused \(Fault\)$",
+            r"^cvm pure-overrun fault: capability bounds fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c2 tag=1 perms=\[Load,Store,LoadCap,StoreCap,MutableLoad,Global\] .*capability bounds fault.*$",
+        ),
+        _ => (
+            r"^cvm null-ddc fault: tag violation at pc 0x[0-9a-f]+, no fault address, capability DDC tag=0 perms=\[\] .*tag violation via DDC\)$",
+            r"^\[pure-forged\] pure-forged: untagged: refused \(Fault\)$",
+            r"^cvm pure-overrun fault: length \(bounds\) violation at pc 0x[0-9a-f]+, address 0x[0-9a-f]+, capability c13 tag=1 perms=\[Load,Store,LoadCap,StoreCap,Global\] .*via c13\)$",
+        ),
+    };
+    // Morello's data and stack capabilities also carry MutableLoad (cvm/plan.rs says why).
+    let data_perms = match board {
+        "qemu-morello" => "Load,Store,LoadCap,StoreCap,MutableLoad,Global",
+        _ => "Load,Store,LoadCap,StoreCap,Global",
+    };
+    let refused = |why: &str| format!(r"^cvm pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}$");
+    let untagged = refused(r"is untagged \(forged, widened or not a capability\)");
+    let no_load = refused("lacks Load for a buffer the monitor reads");
+    let too_short = refused("does not cover the length");
+    let not_owned = refused("reaches outside the caller's memory");
+    TestSpec::new(format!("{board}-purecap"), board)
+        .manifest("purecap")
+        .expect(r"^\s+hello-pure\s+code \(PCC\)\s+0x[0-9a-f]+\s+0x1000\s+Load,Execute,Global\s+unsealed\s+purecap$")
+        .expect(r"^\s+hello-pure\s+args \(arg1\)\s+0x[0-9a-f]+\s+0xb\s+Load\s+unsealed\s+purecap$")
+        .expect(&format!(r"^\s+hello-pure\s+data \(arg2\)\s+0x[0-9a-f]+\s+0x1b000\s+{data_perms}\s+unsealed\s+purecap$"))
+        .expect(r"^\s+hello-pure\s+cap store \(arg3\)\s+0x0\s+0x0\s+null\s+purecap$")
+        .expect(&format!(r"^\s+hello-pure\s+stack \(CSP\)\s+0x[0-9a-f]+\s+0x4000\s+{data_perms}\s+unsealed\s+purecap$"))
+        .expect(r"^\s+hello-pure\s+DDC\s+0x0\s+0x0\s+null\s+purecap$")
+        .expect(r"^\s+hello-pure\s+sealing type\s+0x10\s+0x1\s+Seal,Unseal,Global\s+0x10\s+purecap$")
+        .expect(r"^cvms: starting 7$")
+        .expect_any_order(&[
+            r"^\[hello-pure\] hello from hello-pure, through capabilities only$",
+            r"^cvm hello-pure: exit 0$",
+            r"^\[null-ddc\] null-ddc: loading my own data through an integer address \(DDC is null\)$",
+            null_ddc_fault,
+            r"^cvm pure-sealed: hostcall 0 refused: its buffer capability \(arg0\) is sealed$",
+            r"^\[pure-sealed\] pure-sealed: a sealed buffer capability was refused \(Fault\)$",
+            r"^cvm pure-sealed: exit 0$",
+            &untagged,
+            r"^\[pure-forged\] pure-forged: forged: refused \(Fault\)$",
+            &untagged,
+            untagged_attempt,
+            &no_load,
+            r"^\[pure-forged\] pure-forged: no Load: refused \(Fault\)$",
+            &too_short,
+            r"^\[pure-forged\] pure-forged: too short: refused \(Fault\)$",
+            &not_owned,
+            r"^\[pure-forged\] pure-forged: not its memory: refused \(Fault\)$",
+            r"^cvm pure-forged: exit 0$",
+            r"^\[pure-overrun\] pure-overrun: loading just past the end of my data capability$",
+            overrun_fault,
+            r"^\[pure-regs\] pure-regs: every capability register preserved across null hostcall, yield, clock$",
+            r"^cvm pure-regs: exit 0$",
+            r"^\[regs-partner\] regs: partner done after \d+ yields$",
+            r"^cvm regs-partner: exit 0$",
+        ])
+        .expect(r"^cvms: all 7 ended$")
+        .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm (hello-pure|pure-sealed|pure-forged|pure-regs|regs-partner) fault: ")
+        .forbid("capability registers changed")
+        .ends(End::PowerOff(Verdict::Fail))
+}
+
+/// The same manifest on a board without capabilities: the monitor refuses to start a pure
+/// cVM (it could not run without a DDC), says why, starts nothing and powers off.
+fn purecap_refused_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-purecap-refused"), board)
+        .manifest("purecap")
+        .expect(r#"^cvm hello-pure: not started: abi = "purecap" needs capability hardware \(Morello or CHERI-RISC-V\); this board has none"#)
+        .forbid(r"^\[")
+        .forbid(r"^cvms: starting")
+        .ends(End::PowerOff(Verdict::Fail))
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -694,6 +779,12 @@ pub fn all_tests() -> Vec<TestSpec> {
     for b in banners().iter() {
         tests.push(regs_test(b.board));
     }
+    for board in ["qemu-morello", "qemu-riscv64cheri"] {
+        tests.push(purecap_test(board));
+    }
+    for board in ["qemu-aarch64", "qemu-riscv64"] {
+        tests.push(purecap_refused_test(board));
+    }
     tests
 }
 
@@ -713,7 +804,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 43);
+        assert_eq!(tests.len(), 47);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -963,7 +1054,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 11);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")

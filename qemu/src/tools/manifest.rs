@@ -433,6 +433,8 @@ pub struct AuditJsonRow {
     pub length: String,
     pub perms: Vec<String>,
     pub otype: String,
+    /// `hybrid` or `purecap`.
+    pub abi: String,
 }
 
 impl From<&AuditRow> for AuditJsonRow {
@@ -449,6 +451,7 @@ impl From<&AuditRow> for AuditJsonRow {
                 .map(String::from)
                 .collect(),
             otype: row.otype.clone(),
+            abi: row.abi.to_string(),
         }
     }
 }
@@ -839,6 +842,7 @@ mod tests {
             length: 1 << 64,
             perms: "Load,Execute".into(),
             otype: "x\ny".into(),
+            abi: "hybrid",
         };
         let json = audit_json(std::slice::from_ref(&row));
         let back: Vec<AuditJsonRow> = serde_json::from_str(&json).expect("valid JSON");
@@ -871,13 +875,16 @@ mod tests {
                     .filter(|c| !c.is_empty())
                     .collect();
                 let perms = row.perms.join(",");
+                // The table shows a nested cVM by its name, indented; the JSON by its path.
+                let name = row.cvm.rsplit('/').next().unwrap_or(&row.cvm);
                 let expected = [
-                    row.cvm.as_str(),
+                    name,
                     row.role.as_str(),
                     row.base.as_str(),
                     row.length.as_str(),
                     perms.as_str(),
                     row.otype.as_str(),
+                    row.abi.as_str(),
                 ];
                 assert_eq!(cells, expected, "{table}");
             }

@@ -31,11 +31,14 @@ pub struct FpState {
 pub struct CvmCpu {
     pub context: CvmContext,
     pub fp: FpState,
+    /// Its code range `[start, end)`: where a C64 fault's instruction may be read to name the
+    /// capability it used.
+    code: [u64; 2],
 }
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 } }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 }, code: [0; 2] }
     }
 }
 
@@ -91,18 +94,30 @@ pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Form
 
 pub type Setup<'a> = crate::cvm::start::Setup<'a, Format>;
 
-/// Fills `cpu` with a fresh cVM state: zeroed registers, entry PC, stack pointer, argc/argv, and
-/// (Morello) PCC/DDC/stack capabilities derived from the root and checked against the model.
+/// SPSR_EL2 for a cVM: M = EL0t, AArch64, DAIF clear; bit 26 (PSTATE.C64 after `eret`) set
+/// for a pure cVM, clear for cap-unaware code.
+const SPSR_EL0T: u64 = 0;
+const SPSR_C64: u64 = 1 << 26;
+
+/// Fills `cpu` with a fresh cVM state: zeroed registers, entry PC and stack pointer, and
+/// (Morello) the planned capabilities derived from its authority and checked against the model.
+/// A hybrid cVM gets argc/argv in x0/x1 as integers, its data capability as DDC, and runs in
+/// A64. A pure cVM (`cvm/pure.rs`) runs in C64 with DDC (RDDC_EL0) null: c0 = argc (an
+/// integer), c1 = its args capability (or null), c2 = its data capability, c3 = null (its
+/// capability store, later), CSP = its stack capability at the stack top; every other
+/// register null.
 pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 };
     cpu.context.regs[0][0] = setup.argc;
-    cpu.context.regs[1][0] = setup.argv;
-    // EL0t, AArch64, A64 (SPSR bit 26 = C64 clear: cap-unaware code), DAIF clear.
-    cpu.context.spsr = 0;
+    cpu.code = [setup.caps.code.base(), u64::try_from(setup.caps.code.top()).unwrap_or(u64::MAX)];
+    let pure = setup.caps.abi == crate::cvm::manifest::Abi::Purecap;
+    cpu.context.spsr = if pure { SPSR_C64 } else { SPSR_EL0T };
     #[cfg(not(feature = "cheri"))]
     {
         let _ = authority; // no capability hardware: nothing to derive from
+        // The run loop refuses pure cVMs on boards without capabilities.
+        cpu.context.regs[1][0] = setup.argv;
         cpu.context.pc[0] = setup.entry;
         cpu.context.sp[0] = setup.stack_top;
     }
@@ -119,15 +134,20 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
             (&mut data, &setup.caps.data, CapRole::Data),
             (&mut stack, &setup.caps.stack, CapRole::Stack),
         ] {
-            let keep = u64::from(model.perms().bits());
-            let clear = !keep & 0x3_ffff;
-            let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-            caps::derive(&mut slot.0, &root.0, model.base(), length, clear);
-            check(&slot.0, model, role)?;
+            derive_checked(&mut slot.0, &root.0, model, role)?;
         }
         caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
         caps::with_address(&mut cpu.context.sp, &stack.0, setup.stack_top);
-        caps::with_address(&mut cpu.context.ddc, &data.0, setup.caps.data.base());
+        if pure {
+            // DDC stays null (the zeroed context); everything arrives in registers.
+            if let Some(args) = &setup.caps.args {
+                derive_checked(&mut cpu.context.regs[1], &root.0, args, CapRole::Register(1))?;
+            }
+            caps::with_address(&mut cpu.context.regs[2], &data.0, setup.caps.data.base());
+        } else {
+            cpu.context.regs[1][0] = setup.argv;
+            caps::with_address(&mut cpu.context.ddc, &data.0, setup.caps.data.base());
+        }
         for (slot, role) in [(&cpu.context.pc, CapRole::Code), (&cpu.context.sp, CapRole::Stack)] {
             if !caps::inspect(slot).tag {
                 return Err(CapMismatch { role, detail: "lost its tag when its address was set".into() });
@@ -135,6 +155,17 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
         }
     }
     Ok(())
+}
+
+/// Derives `model` from `root` into `slot` (SCVALUE/SCBNDSE/CLRPERM) and checks what the
+/// hardware made against the model.
+#[cfg(feature = "cheri")]
+fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+    let keep = u64::from(model.perms().bits());
+    let clear = !keep & 0x3_ffff;
+    let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+    super::caps::derive(slot, root, model.base(), length, clear);
+    check(slot, model, role)
 }
 
 #[cfg(feature = "cheri")]
@@ -252,7 +283,10 @@ pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
     }
 }
 
-/// Runs the cVM until its next exception and says what happened.
+/// Runs the cVM until its next exception and says what happened. Always inlined into each
+/// `run_until` (the run loop has two, hybrid and pure): a call here is a dozen instructions
+/// more on every hostcall.
+#[inline(always)]
 fn run(cpu: &mut CvmCpu) -> CvmEvent {
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher), so
     // it holds this cVM's confined state; interrupts are masked in the monitor.
@@ -268,6 +302,7 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
             }
             let role = match syndrome.exception_class() {
                 0x20 | 0x21 | 0x22 => CapRole::Code,
+                0x24 | 0x25 if ctx.spsr & SPSR_C64 != 0 => c64_data_role(cpu),
                 0x24 | 0x25 | 0x26 => CapRole::Data,
                 _ => CapRole::Code,
             };
@@ -296,6 +331,28 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
     }
 }
 
+/// The capability a C64 (pure) cVM's faulting load or store used, read from the instruction
+/// at its PC (ESR does not name it): DDC for the alternate-base forms, else the base register.
+#[cold]
+#[inline(never)]
+fn c64_data_role(cpu: &CvmCpu) -> CapRole {
+    use crate::arch::syndrome::{morello_c64_access_base, C64Base};
+    let pc = cpu.context.pc[0];
+    let [start, end] = cpu.code;
+    if pc < start || pc.checked_add(4).is_none_or(|e| e > end) || !pc.is_multiple_of(4) {
+        return CapRole::Data;
+    }
+    // SAFETY: `pc..pc + 4` is aligned and inside this cVM's code range, RAM of its region that
+    // the monitor maps and reads (the cVM cannot write it: its PCC has no Store and its other
+    // capabilities start above the code).
+    let insn = unsafe { core::ptr::read_volatile(pc as *const u32) };
+    match morello_c64_access_base(insn) {
+        Some(C64Base::Ddc) | None => CapRole::Data,
+        Some(C64Base::Csp) => CapRole::Stack,
+        Some(C64Base::Register(n)) => CapRole::Register(n),
+    }
+}
+
 /// Capability register `n` as the cVM left it (c0..c30 on Morello, c0..c31 on RISC-V).
 pub fn saved_register(cpu: &CvmCpu, n: u8) -> Option<&[u64; 2]> {
     cpu.context.regs.get(usize::from(n))
@@ -309,6 +366,33 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
     {
         let _ = slot;
         false
+    }
+}
+
+/// What the hardware says about argument register c`n` (a pure cVM's buffer capability), for
+/// `cvm::cap_args`. Untagged on stock aarch64 (where no pure cVM runs).
+pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
+    let Some(slot) = cpu.context.regs.get(n) else {
+        return crate::cvm::cap_args::CapArg::default();
+    };
+    #[cfg(feature = "cheri")]
+    {
+        use crate::cap::MorelloPerms;
+        let hw = super::caps::inspect(slot);
+        let has = |p: MorelloPerms| hw.perms & u64::from(p.bits()) != 0;
+        crate::cvm::cap_args::CapArg {
+            tag: hw.tag,
+            sealed: hw.otype != 0,
+            base: hw.base,
+            length: hw.length,
+            address: hw.address,
+            load: has(MorelloPerms::LOAD),
+            store: has(MorelloPerms::STORE),
+        }
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        crate::cvm::cap_args::CapArg { address: slot[0], ..Default::default() }
     }
 }
 

@@ -16,9 +16,19 @@
 //!   RDDC_EL0     ← context.ddc     so its stack and DDC are the restricted banks
 //!   RCTPIDR_EL0  ← context.tls
 //!   CELR_EL2     ← context.pc      becomes PCC on eret
-//!   SPSR_EL2     ← context.spsr    EL0t, A64 (bit 26 = C64 clear for cap-unaware code)
+//!   SPSR_EL2     ← context.spsr    EL0t; bit 26 (PSTATE.C64 after eret) clear for
+//!                                  cap-unaware code (A64), set for a pure cVM (C64)
 //!   TPIDR_EL2    ← x0              where the vectors find the context again
 //!   CID_EL0      ← null           (EL0 can write it, so it is cleared on every entry)
+//! What the context holds at a cVM's first entry (`cvm::prepare`): a cap-unaware cVM has x0 =
+//! argc, x1 = argv (integers), every other c-register null, its data capability in RDDC_EL0
+//! and its stack pointer as CSP. A pure cVM has c0 = argc (an integer), c1 = its args
+//! capability, c2 = its data capability, c3 = null, CSP = its stack capability, a null
+//! RDDC_EL0, every other register null. After that the context is whatever the cVM left.
+//! Nothing differs on the way in or out for a C64 cVM: the C64 bit travels in SPSR_EL2 (the
+//! exception saves PSTATE.C64 there and eret restores it; CELR_EL2 carries no mode bit), the
+//! vectors run in A64 (CCTLR_EL2.C64E = 0) on the monitor's own DDC/CSP bank, and every
+//! register is moved as a whole capability either way.
 //! The executive-bank registers (DDC_EL0, CSP_EL0, CTPIDR_EL0) and CTPIDRRO_EL0 are null from
 //! `clear_executive_bank` at boot: a Restricted cVM can neither read the executive bank nor
 //! write CTPIDRRO_EL0, and no monitor capability is ever put there.

@@ -287,6 +287,13 @@ pub const fn sc(cs2: u32, rs1: u32, offset: i32) -> u32 {
         | 0x23
 }
 
+/// `LD.DDC rd, (rs1)`: a 64-bit load from the integer address rs1, checked against DDC even
+/// in capability encoding mode (funct7 0x7D, selector 3: `insn32-cheri.decode`'s `ld_ddc`).
+/// How a pure cVM shows that an integer access meets its null DDC.
+pub const fn ld_ddc(rd: u32, rs1: u32) -> u32 {
+    r_type(0x7D, 3, rs1, 0, rd, OPCODE_CHERI)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +389,9 @@ mod tests {
                 0xfff5a55b,
             ),
             ("SC ca0, -16(a1)", sc(A0, A1, -16), 0xfea5c823),
+            // CHERI LLVM's MC test (llvm/test/MC/RISCV/cheri/rv64xcheri-valid.s): `ld.ddc x1, x2`
+            // encodes as [0xdb,0x00,0x31,0xfa].
+            ("LD.DDC ra, (sp)", ld_ddc(RA, 2), 0xfa3100db),
         ]);
     }
 

@@ -136,6 +136,30 @@ pub fn copy(dst: &mut [u64; 2], src: &[u64; 2]) {
     }
 }
 
+/// `dst = src` with its address moved to `address` and its flags set to `flags` (bit 0:
+/// capability encoding mode, for a PCC a pure cVM starts with). Untagged if unrepresentable.
+pub fn with_address_and_flags(dst: &mut [u64; 2], src: &[u64; 2], address: u64, flags: u64) {
+    // SAFETY: as in `derive`; CSetAddr moves the address, CSetFlags only changes the flags
+    // (no authority).
+    unsafe {
+        asm!(
+            ".word {ld}",       // lc c6, 0(a0)
+            ".word {setaddr}",  // csetaddr c6, c6, a1
+            ".word {setflags}", // csetflags c6, c6, a3
+            ".word {st}",       // sc c6, 0(a2)
+            ld = const r::lc(6, 10, 0),
+            setaddr = const r::csetaddr(6, 6, 11),
+            setflags = const r::csetflags(6, 6, 13),
+            st = const r::sc(6, 12, 0),
+            in("x10") src.as_ptr(),
+            in("x11") address,
+            in("x12") dst.as_mut_ptr(),
+            in("x13") flags,
+            out("x6") _,
+        );
+    }
+}
+
 /// What the hardware says a slot holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HwCap {
@@ -146,10 +170,12 @@ pub struct HwCap {
     pub perms: u64,
     /// As CGetType reports it: the reserved types sign-extended (unsealed = −1).
     pub otype: u64,
+    /// CGetFlags: bit 0 = capability encoding mode.
+    pub flags: u64,
 }
 
 pub fn inspect(slot: &[u64; 2]) -> HwCap {
-    let (tag, base, length, address, perms, otype): (u64, u64, u64, u64, u64, u64);
+    let (tag, base, length, address, perms, otype, flags): (u64, u64, u64, u64, u64, u64, u64);
     // SAFETY: loads the aligned slot into c6 and reads its fields; nothing is stored.
     unsafe {
         asm!(
@@ -160,6 +186,7 @@ pub fn inspect(slot: &[u64; 2]) -> HwCap {
             ".word {getaddr}",  // cgetaddr a4, c6
             ".word {getperm}",  // cgetperm a5, c6
             ".word {gettype}",  // cgettype a6, c6
+            ".word {getflags}", // cgetflags a7, c6
             ld = const r::lc(6, 10, 0),
             gettag = const r::cgettag(11, 6),
             getbase = const r::cgetbase(12, 6),
@@ -167,11 +194,12 @@ pub fn inspect(slot: &[u64; 2]) -> HwCap {
             getaddr = const r::cgetaddr(14, 6),
             getperm = const r::cgetperm(15, 6),
             gettype = const r::cgettype(16, 6),
+            getflags = const r::cgetflags(17, 6),
             in("x10") slot.as_ptr(),
             out("x6") _,
             out("x11") tag, out("x12") base, out("x13") length, out("x14") address, out("x15") perms,
-            out("x16") otype,
+            out("x16") otype, out("x17") flags,
         );
     }
-    HwCap { tag: tag != 0, base, length, address, perms, otype }
+    HwCap { tag: tag != 0, base, length, address, perms, otype, flags }
 }

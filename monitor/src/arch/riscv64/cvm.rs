@@ -108,12 +108,19 @@ pub fn init() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Fills `cpu` with a fresh cVM state.
+/// CGetFlags/CSetFlags bit 0: the capability encoding mode a pure cVM's PCC starts in.
+#[cfg(feature = "cheri")]
+const CAP_MODE: u64 = 1;
+
+/// Fills `cpu` with a fresh cVM state. A hybrid cVM gets argc/argv in a0/a1 as integers, its
+/// data capability as DDC, an integer sp, and runs in integer mode. A pure cVM (`cvm/pure.rs`)
+/// runs with PCC in capability encoding mode and DDC null: ca0 = argc (an integer), ca1 = its
+/// args capability (or null), ca2 = its data capability, ca3 = null (its capability store,
+/// later), csp = its stack capability at the stack top; every other register null.
 pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
     cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
     cpu.context.regs[10][0] = setup.argc;
-    cpu.context.regs[11][0] = setup.argv;
     let caps = setup.caps;
     let region_start = caps.code.base();
     // The data capability's top: the region's end (a parent's covers its children's memory,
@@ -123,6 +130,8 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
     #[cfg(not(feature = "cheri"))]
     {
         let _ = authority; // no capability hardware: nothing to derive from
+        // The run loop refuses pure cVMs on boards without capabilities.
+        cpu.context.regs[11][0] = setup.argv;
         cpu.context.pc[0] = setup.entry;
         cpu.context.regs[2][0] = setup.stack_top;
     }
@@ -131,23 +140,40 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
         use super::caps;
         // Every capability comes from the cVM's own authority, never straight from the root.
         let root = &authority.slot;
+        let pure = caps.abi == crate::cvm::manifest::Abi::Purecap;
         let mut code = caps::CapSlot::null();
+        let mut data = caps::CapSlot::null();
         let mut stack = caps::CapSlot::null();
         for (slot, model, role) in [
             (&mut code.0, &caps.code, CapRole::Code),
-            (&mut cpu.context.ddc, &caps.data, CapRole::Data),
+            (&mut data.0, &caps.data, CapRole::Data),
             (&mut stack.0, &caps.stack, CapRole::Stack),
         ] {
-            let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-            caps::derive(slot, &root.0, model.base(), length, u64::from(model.perms().bits()));
-            check(slot, model, role)?;
+            derive_checked(slot, &root.0, model, role)?;
         }
-        caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
-        // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the stack
-        // capability bounds it in the model and the audit.
-        cpu.context.regs[2][0] = setup.stack_top;
-        if !caps::inspect(&cpu.context.pc).tag {
-            return Err(CapMismatch { role: CapRole::Code, detail: "lost its tag when its address was set".into() });
+        if pure {
+            // MRET takes the mode from MEPCC's flags; DDC stays null (the zeroed context).
+            caps::with_address_and_flags(&mut cpu.context.pc, &code.0, setup.entry, CAP_MODE);
+            if let Some(args) = &caps.args {
+                derive_checked(&mut cpu.context.regs[11], &root.0, args, CapRole::Register(11))?;
+            }
+            caps::with_address(&mut cpu.context.regs[12], &data.0, caps.data.base());
+            caps::with_address(&mut cpu.context.regs[2], &stack.0, setup.stack_top);
+            let sp = caps::inspect(&cpu.context.regs[2]);
+            if !sp.tag {
+                return Err(CapMismatch { role: CapRole::Stack, detail: "lost its tag when its address was set".into() });
+            }
+        } else {
+            caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
+            caps::with_address(&mut cpu.context.ddc, &data.0, caps.data.base());
+            // The cVM is cap-unaware: its sp (c2) is an address checked against DDC; the
+            // stack capability bounds it in the model and the audit.
+            cpu.context.regs[11][0] = setup.argv;
+            cpu.context.regs[2][0] = setup.stack_top;
+        }
+        let pc = caps::inspect(&cpu.context.pc);
+        if !pc.tag || (pc.flags & CAP_MODE != 0) != pure {
+            return Err(CapMismatch { role: CapRole::Code, detail: alloc::format!("lost its tag or has the wrong mode when its address was set (flags {:#x})", pc.flags) });
         }
     }
     Ok(())
@@ -158,6 +184,15 @@ fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole)
     let hw = super::caps::inspect(slot);
     let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
     crate::cvm::start::check_against_model(observed, model, role)
+}
+
+/// Derives `model` from `root` into `slot` (CSetAddr/CSetBoundsExact/CAndPerm) and checks
+/// what the hardware made against the model.
+#[cfg(feature = "cheri")]
+fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+    let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
+    super::caps::derive(slot, root, model.base(), length, u64::from(model.perms().bits()));
+    check(slot, model, role)
 }
 
 /// Stores one planned capability relocation at `dst` (a 16-byte slot in cVM memory): derived
@@ -221,6 +256,9 @@ const PMP_X: u64 = 0x04;
 /// (relaxed atomics: one hart, and the monitor is never preempted).
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
 
+// Always inlined into each `run_until` (the run loop has two, hybrid and pure): a call here is
+// a few instructions more on every switch.
+#[inline(always)]
 fn program_pmp(window: &[u64; 3]) {
     let [start, data, end] = *window;
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
@@ -427,6 +465,33 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
     {
         let _ = slot;
         false
+    }
+}
+
+/// What the hardware says about argument register ca`n` (c10 + n; a pure cVM's buffer
+/// capability), for `cvm::cap_args`. Untagged on stock riscv64 (where no pure cVM runs).
+pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
+    let Some(slot) = n.checked_add(10).filter(|&r| r <= 15).and_then(|r| cpu.context.regs.get(r)) else {
+        return crate::cvm::cap_args::CapArg::default();
+    };
+    #[cfg(feature = "cheri")]
+    {
+        use crate::cap::RiscvPerms;
+        let hw = super::caps::inspect(slot);
+        let has = |p: RiscvPerms| hw.perms & u64::from(p.bits()) != 0;
+        crate::cvm::cap_args::CapArg {
+            tag: hw.tag,
+            sealed: hw.otype != u64::MAX,
+            base: hw.base,
+            length: hw.length,
+            address: hw.address,
+            load: has(RiscvPerms::LOAD),
+            store: has(RiscvPerms::STORE),
+        }
+    }
+    #[cfg(not(feature = "cheri"))]
+    {
+        crate::cvm::cap_args::CapArg { address: slot[0], ..Default::default() }
     }
 }
 

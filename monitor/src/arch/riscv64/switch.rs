@@ -65,6 +65,16 @@
 //! Every cVM register is reloaded before any cVM runs, so nothing leaks from one cVM (or the
 //! monitor) to another.
 //!
+//! At a cVM's first entry (`cvm::prepare`) the context holds: for a cap-unaware cVM, a0 =
+//! argc, a1 = argv, sp (integers), DDC = its data capability, PC = its code capability in
+//! integer mode; for a pure cVM, ca0 = argc (an integer), ca1 = its args capability, ca2 = its
+//! data capability, ca3 = null, csp = its stack capability, DDC = null, PC = its code
+//! capability with flag bit 0 set (capability encoding mode). Every other register is null.
+//! Nothing differs on the way in or out for a capability-mode cVM: the mode is PCC's flag, so
+//! it travels whole in MEPCC (the trap saves PCC there, `mret` reinstalls it, and
+//! [`step_past_ecall`]'s CIncOffsetImm keeps the flags); the trap vector runs on MTCC in
+//! integer mode, and a null cVM DDC is swapped like any other.
+//!
 //! ## Stock riscv64
 //! The same flow with integer registers and no DDC; mscratch plays MScratchC's part (the
 //! context's address while the cVM runs, the cVM's t6 while the handler runs), mepc MEPCC's.
