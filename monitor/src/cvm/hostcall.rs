@@ -8,6 +8,7 @@ use capmon_abi::{Error, Hostcall, NetInfo, WhoAmI, NAME_MAX, NET_MAX_FRAME, SECT
 
 use crate::cvm::grant::{self, Access, Extent, Grant};
 use crate::cvm::net_grant::{self, NetGrant};
+use crate::cvm::share;
 
 /// Longest single console write or read; larger requests are cut (the result says how much
 /// was done), so a cVM can't make the monitor copy gigabytes in one call.
@@ -80,6 +81,12 @@ pub trait Guest {
     fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error>;
     /// How many frames are waiting for the cVM.
     fn net_waiting(&self) -> u64;
+    /// Carries out a sharing request whose arguments [`share::call::decode`] checked. Without
+    /// sharing (a guest that has no share state) every request is [`Error::NoSys`].
+    fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+        let _ = request;
+        Err(Error::NoSys)
+    }
 }
 
 /// Runs hostcall `number` with `args` for `guest`.
@@ -103,6 +110,9 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
         Some(Hostcall::NetSend) => net_send(guest, args[0], args[1]),
         Some(Hostcall::NetRecv) => net_recv(guest, args[0], args[1]),
         Some(Hostcall::NetWait) => return net_wait(guest, args[0]),
+        Some(call @ (Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop)) => {
+            share::call::decode(guest, call, args).and_then(|request| guest.share(request))
+        }
     };
     Outcome::Return(match result {
         Ok(value) => value,

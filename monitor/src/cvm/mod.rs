@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod net_grant;
 pub mod plan;
 pub mod sched;
+pub mod share;
 pub mod start;
 #[cfg(target_os = "none")]
 pub mod run;

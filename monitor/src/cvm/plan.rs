@@ -548,6 +548,7 @@ pub(crate) mod tests {
         let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
         Manifest {
             keep_running: false,
+            files: Vec::new(),
             cvms: sizes
                 .iter()
                 .zip(0u32..)

@@ -20,6 +20,7 @@ use crate::cvm::manifest::{self, CvmSpec, OnFault};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
+use crate::cvm::share;
 use crate::cvm::{audit, image};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
@@ -167,6 +168,10 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             return false;
         }
         cvms.push(cvm);
+    }
+    if let Err(e) = start_sharing(&bundle.manifest, &usable, &mut cvms) {
+        println!("cvms: sharing cannot be set up; starting nothing: {e}");
+        return false;
     }
     print_audit(&cvms);
     if let Some(warning) = crate::boot::ISOLATION_WARNING {
@@ -347,6 +352,20 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     }
 }
 
+/// Sets sharing up (`cvm::share::live`) once every cVM is loaded, before any runs.
+fn start_sharing(manifest: &manifest::Manifest, usable: &[PhysRange], cvms: &mut [Cvm]) -> Result<(), String> {
+    let members: Vec<share::live::Member> = cvms
+        .iter()
+        .map(|c| share::live::Member { name: c.spec.name.clone(), region: c.region, data: c.caps.data.base()..u64::try_from(c.caps.data.top()).unwrap_or(u64::MAX) })
+        .collect();
+    let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
+    share::live::init(manifest, &members, &plan::without(usable, &regions))?;
+    for cvm in cvms {
+        share::live::attach(cvm.slot, &mut cvm.cpu).map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
+    }
+    Ok(())
+}
+
 /// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
 /// written) and its region, neither of which changes across restarts, so they are planned once.
 fn plan_caps(spec: &CvmSpec, image: &[u8], region: PhysRange) -> Result<DefaultCaps<Format>, String> {
@@ -373,6 +392,8 @@ impl Cvm {
     /// Zeroes the region, loads the image, lays out argv, and prepares the registers (deriving
     /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
+        // A restart: everything it shared is revoked, and it loses its imports, first.
+        share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         let base = self.region.start.0;
         let stack_size = self.spec.stack_size;
@@ -384,6 +405,7 @@ impl Cvm {
         let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
         cpu::prepare(&mut self.cpu, &setup).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
+        share::live::attach(self.slot, &mut self.cpu)?;
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
@@ -552,6 +574,7 @@ impl Cvm {
 
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
+        share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         if let Some(g) = &self.net {
             nets::detach(g, self.slot);
@@ -672,6 +695,9 @@ impl Guest for GuestView<'_> {
     }
     fn net_waiting(&self) -> u64 {
         self.cvm.net.map_or(0, |g| nets::waiting(&g, self.cvm.slot))
+    }
+    fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+        share::live::request(self.cvm.slot, &mut self.cvm.cpu, request)
     }
 }
 
