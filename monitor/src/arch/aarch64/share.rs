@@ -81,7 +81,9 @@ pub fn data_capability(cpu: &CvmCpu) -> &[u64; 2] {
     &cpu.context.ddc
 }
 
-/// Puts the capability-store capability where a hybrid cVM finds it: RCTPIDR_EL0.
+/// Puts the capability-store capability where a hybrid cVM finds it: RCTPIDR_EL0, which a
+/// Restricted-mode cVM reads as `CTPIDR_EL0` (banked like DDC and SP; checked on CHERI QEMU:
+/// the RCTPIDR_EL0 name itself is undefined in Restricted mode).
 pub fn install_store(cpu: &mut CvmCpu, store: &[u64; 2], base: u64) {
     caps::with_address(&mut cpu.context.tls, store, base);
 }

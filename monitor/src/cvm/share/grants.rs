@@ -137,8 +137,11 @@ enum Access {
 struct Object {
     spec: FileSpec,
     exporter: Option<usize>,
-    /// Where its bytes are now; `None` while a run-time object is not exported.
+    /// Where its bytes are now; `None` while a run-time object is not exported, or while the
+    /// exporter of a static one is not running.
     range: Option<Range<u64>>,
+    /// A static object's range (buffers and `Region`s), restored when its exporter restarts.
+    home: Option<Range<u64>>,
     importers: Vec<(usize, Access)>,
 }
 
@@ -224,7 +227,7 @@ impl Share {
                     importers.push((i, access));
                 }
             }
-            objects.push(Object { spec: spec.clone(), exporter, range, importers });
+            objects.push(Object { spec: spec.clone(), exporter, home: range.clone(), range, importers });
         }
         if stores.len() != cvms.len() {
             return Err(ResolveError("one capability store per cVM".into()));
@@ -305,6 +308,15 @@ impl Share {
         Ok(Sweep { range, spare: Some(cvm) })
     }
 
+    /// A cVM (re)started: its static exports can be imported again.
+    pub fn revive(&mut self, cvm: usize) {
+        for object in &mut self.objects {
+            if object.exporter == Some(cvm) && object.range.is_none() {
+                object.range.clone_from(&object.home);
+            }
+        }
+    }
+
     /// `cp_drop`: the slot to clear.
     pub fn drop_slot(&self, cvm: usize, slot: u64) -> Result<u64, Error> {
         self.slot_address(cvm, slot)
@@ -313,10 +325,11 @@ impl Share {
     /// A cVM ends, faults or restarts: it loses every import (its capability store and its
     /// registers are cleared by the caller) and every capability to its memory held by any
     /// other cVM is swept — the whole region, which covers every object it ever exported,
-    /// static or run-time. Run-time exports end; static ones are valid again once it restarts.
+    /// static or run-time. None of its objects can be imported until it (re)starts
+    /// ([`Share::revive`]); run-time ones then wait for a new `cp_export`.
     pub fn teardown(&mut self, cvm: usize, region: Range<u64>) -> Sweep {
         for object in &mut self.objects {
-            if object.exporter == Some(cvm) && matches!(object.spec.source, Source::RunTime { .. }) {
+            if object.exporter == Some(cvm) {
                 object.range = None;
             }
         }
@@ -468,8 +481,14 @@ mod tests {
         assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "its run-time export ended");
         assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_0100..0x9000_0200], "its imports are gone");
         assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_0100], "so are others' imports of its objects");
-        // A static export is valid again after a restart.
-        assert!(s.import(1, b"ring", 0).is_ok());
+        // The exporter's static objects are gone until it restarts; others' are not.
+        s.import(2, b"ring", 0).expect("producer's object");
+        s.teardown(0, 0x10_0000..0x20_0000);
+        assert_eq!(s.import(1, b"ring", 0), Err(Error::Again), "its exporter ended");
+        s.revive(0);
+        assert!(s.import(1, b"ring", 0).is_ok(), "valid again after a restart");
+        s.revive(1);
+        assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "a run-time object waits for cp_export");
     }
 
     #[test]

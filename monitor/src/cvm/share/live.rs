@@ -149,6 +149,7 @@ mod imp {
             return Err("not a sharing member".into());
         };
         *cpu_slot = core::ptr::from_mut(cpu);
+        live.share.revive(slot);
         crate::arch::current::caps::with_address(&mut authority.0, arch::data_capability(cpu), data.start);
         let mut store_cap = CapSlot::null();
         if !arch::derive(&mut store_cap.0, &live.pool.0, &model(store, STORE_BYTES, Format::STORE)) {
