@@ -65,6 +65,12 @@ impl CvmCpu {
         for (slot, r) in self.shared.iter_mut().zip(ranges) {
             *slot = [r.start, r.end];
         }
+        // The running cVM resumes from a hostcall without passing `run_until` (the fast
+        // path), so its PMP changes now; any other cVM's when it is next switched in.
+        let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
+        if self.window == [held(0), held(1), held(2)] {
+            program_pmp(&self.window, &self.shared);
+        }
     }
 }
 

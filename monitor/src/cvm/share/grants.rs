@@ -87,6 +87,11 @@ pub struct PoolLayout {
 
 /// Bytes of one capability store.
 pub const STORE_BYTES: u64 = CAP_STORE_SLOTS * CAP_SLOT_BYTES;
+/// Each capability store starts a page of its own, and PMP ranges are whole pages: CHERI
+/// QEMU (riscv64cheri) drops the tag of a capability the monitor stores into a page that a PMP
+/// entry covers only in part (seen when capability stores shared a page), so no entry may.
+/// The capabilities stay exact; only the second line of defence is page-granular.
+pub const PAGE: u64 = 4096;
 
 /// Lays out the pool for `cvms` capability stores and buffers of `buffer_sizes` bytes: each
 /// at an offset aligned so that its exact bounds are representable in `F` whenever the pool's
@@ -97,7 +102,7 @@ pub fn layout_pool<F: Format>(cvms: usize, buffer_sizes: &[u64]) -> Option<PoolL
     let mut stores = Vec::with_capacity(cvms);
     for _ in 0..cvms {
         stores.push(at);
-        at = at.checked_add(STORE_BYTES)?;
+        at = at.checked_add(PAGE)?;
     }
     let mut buffers = Vec::with_capacity(buffer_sizes.len());
     for &size in buffer_sizes {
@@ -106,7 +111,7 @@ pub fn layout_pool<F: Format>(cvms: usize, buffer_sizes: &[u64]) -> Option<PoolL
         buffers.push(at);
         at = at.checked_add(size)?;
     }
-    Some(PoolLayout { size: at.max(STORE_BYTES), stores, buffers })
+    Some(PoolLayout { size: at.max(PAGE), stores, buffers })
 }
 
 /// The largest base alignment [`layout_pool`] relied on, so the pool's base must be a multiple.
@@ -346,7 +351,7 @@ impl Share {
     /// The ranges a cVM's PMP window must open besides its region (RISC-V's second line of
     /// defence): its capability store and the objects it imported, merged down to at most
     /// `max` ranges (over-approximation only widens the second line; the capabilities are
-    /// exact). Each range is widened to 4-byte granules (PMP TOR granularity).
+    /// exact). Each range is widened to whole pages ([`PAGE`]).
     pub fn pmp_ranges(&self, cvm: usize, max: usize) -> Vec<Range<u64>> {
         let Some(member) = self.members.get(cvm) else { return Vec::new() };
         let mut ranges: Vec<Range<u64>> = Vec::new();
@@ -360,12 +365,12 @@ impl Share {
     }
 }
 
-/// Sorts, widens to 4-byte granules, merges overlapping and touching ranges, then merges the
-/// closest neighbours until at most `max` remain (`max` ≥ 1).
+/// Sorts, widens to whole pages (see [`PAGE`]), merges overlapping and touching ranges, then
+/// merges the closest neighbours until at most `max` remain (`max` ≥ 1).
 pub fn coalesce(mut ranges: Vec<Range<u64>>, max: usize) -> Vec<Range<u64>> {
     for r in &mut ranges {
-        r.start &= !3;
-        r.end = r.end.saturating_add(3) & !3;
+        r.start &= !(PAGE - 1);
+        r.end = r.end.saturating_add(PAGE - 1) & !(PAGE - 1);
     }
     ranges.retain(|r| r.start < r.end);
     ranges.sort_by_key(|r| r.start);
@@ -415,7 +420,7 @@ mod tests {
             spec("buf", 0x3010, Source::Buffer, &["producer", "consumer"], &[]),
             spec("live", 4096, Source::RunTime { exporter: "consumer".into() }, &[], &["producer"]),
         ];
-        Share::new(&files, &cvms, &[0x9000_0000, 0x9000_0100, 0x9000_0200], &[0x9000_4000], Morello::bounds_are_exact).expect("resolves")
+        Share::new(&files, &cvms, &[0x9000_0000, 0x9000_1000, 0x9000_2000], &[0x9000_4000], Morello::bounds_are_exact).expect("resolves")
     }
 
     #[test]
@@ -423,7 +428,7 @@ mod tests {
         let mut s = share();
         assert_eq!(
             s.import(1, b"ring", 3),
-            Ok(Grant { authority: Authority::Cvm(0), base: 0x18_0000, length: 100, write: true, slot_address: 0x9000_0130 })
+            Ok(Grant { authority: Authority::Cvm(0), base: 0x18_0000, length: 100, write: true, slot_address: 0x9000_1030 })
         );
         let g = s.import(2, b"ring", 0).expect("watcher may read");
         assert!(!g.write, "read-only importer gets no Store");
@@ -461,7 +466,7 @@ mod tests {
         assert_eq!(s.export(1, b"live", 0x20_2000..0x20_2011), Err(Error::Again), "already exported");
         let g = s.import(0, b"live", 1).expect("exported");
         assert_eq!((g.base, g.length, g.write, g.authority), (0x20_2000, 0x11, false, Authority::Cvm(1)));
-        assert!(s.pmp_ranges(0, 6).contains(&(0x20_2000..0x20_2014)));
+        assert!(s.pmp_ranges(0, 6).contains(&(0x20_2000..0x20_3000)));
         assert_eq!(s.revoke(0, b"live"), Err(Error::Denied));
         assert_eq!(s.revoke(1, b"live"), Ok(Sweep { range: 0x20_2000..0x20_2011, spare: Some(1) }));
         assert_eq!(s.revoke(1, b"live"), Err(Error::Again), "not exported any more");
@@ -479,8 +484,8 @@ mod tests {
         let sweep = s.teardown(1, 0x20_0000..0x30_0000);
         assert_eq!(sweep, Sweep { range: 0x20_0000..0x30_0000, spare: Some(1) });
         assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "its run-time export ended");
-        assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_0100..0x9000_0200], "its imports are gone");
-        assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_0100], "so are others' imports of its objects");
+        assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_1000..0x9000_2000], "its imports are gone");
+        assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_1000], "so are others' imports of its objects");
         // The exporter's static objects are gone until it restarts; others' are not.
         s.import(2, b"ring", 0).expect("producer's object");
         s.teardown(0, 0x10_0000..0x20_0000);
@@ -503,9 +508,9 @@ mod tests {
 
     #[test]
     fn coalescing_widens_merges_and_caps_the_count() {
-        assert_eq!(coalesce(vec![5..6, 1..2], 4), vec![0..8], "widened to granules, then touching");
-        assert_eq!(coalesce(vec![0..4, 100..104, 10..14, 1000..1004], 2), vec![0..104, 1000..1004]);
-        assert_eq!(coalesce(vec![0..4, 4..8, 9..10], 8), vec![0..12]);
+        assert_eq!(coalesce(vec![0x5005..0x5006, 0x4001..0x4002], 4), vec![0x4000..0x6000], "widened to pages, then touching");
+        assert_eq!(coalesce(vec![0..4, 0x10_0000..0x10_0004, 0x1_0000..0x1_0001, 0x100_0000..0x100_0004], 2), vec![0..0x10_1000, 0x100_0000..0x100_1000]);
+        assert_eq!(coalesce(vec![0..0x1000, 0x1000..0x1008, 0x3000..0x3001], 8), vec![0..0x2000, 0x3000..0x4000]);
         assert_eq!(coalesce(vec![], 3), Vec::<Range<u64>>::new());
     }
 
@@ -523,12 +528,12 @@ mod tests {
         fn check<F: Format>() {
             let sizes = [1, 100, 0x3010, 0x10_0000, 0x4_0000, 0x1_8000];
             let layout = layout_pool::<F>(5, &sizes).expect("fits");
-            assert_eq!(layout.stores, vec![0, 256, 512, 768, 1024]);
+            assert_eq!(layout.stores, vec![0, 0x1000, 0x2000, 0x3000, 0x4000]);
             let align = pool_alignment::<F>(&sizes);
             let plan = F::plan_region(layout.size).expect("plan");
             let base = 0x8000_0000u64;
             assert_eq!(base % align.max(plan.align), 0);
-            let mut end = 5 * STORE_BYTES;
+            let mut end = 5 * PAGE;
             for (&off, &size) in layout.buffers.iter().zip(&sizes) {
                 assert!(off >= end, "buffers do not overlap");
                 assert!(F::bounds_are_exact(base + off, size), "{} bytes at {off:#x}", size);

@@ -251,9 +251,17 @@ mod imp {
         let perms = if grant.write { Format::IMPORT_RW } else { Format::IMPORT_RO };
         // SAFETY: `slot_address` is a slot of the caller's capability store (see `StoreSlots`).
         let dst = unsafe { &mut *(grant.slot_address as *mut [u64; 2]) };
-        if arch::derive(dst, authority, &model(grant.base, grant.length, perms)) {
+        let wanted = model(grant.base, grant.length, perms);
+        if arch::derive(dst, authority, &wanted) {
             Ok(())
         } else {
+            // Cannot happen for a grant `Share` checked; say what the hardware made of it.
+            let got = arch::seen(dst);
+            let from = arch::seen(authority);
+            println!(
+                "share: cannot derive [{:#x}, +{:#x}) from its authority (tag {} [{:#x}, {:#x})): got tag {} [{:#x}, {:#x})",
+                grant.base, grant.length, from.tag, from.base, from.top, got.tag, got.base, got.top
+            );
             arch::clear_tag(dst);
             Err(Error::Fault)
         }
