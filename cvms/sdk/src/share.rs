@@ -338,9 +338,10 @@ pub mod probe {
         // c9/c10 only.
         unsafe {
             core::arch::asm!(
+                // x10 is c10's low half: use it before c10 is loaded.
                 ".inst {mrs}",        // mrs c9, CTPIDR_EL0 (RCTPIDR_EL0 in Restricted)
-                ".inst {mrs10}",      // mrs c10, CTPIDR_EL0 (RCTPIDR_EL0 in Restricted)
                 ".inst {add_slot}",   // add c9, c9, x10, uxtx
+                ".inst {mrs10}",      // mrs c10, CTPIDR_EL0 (RCTPIDR_EL0 in Restricted)
                 ".inst {add_to}",     // add c10, c10, x11, uxtx
                 ".inst {ldr_slot}",   // ldr c9, [c9]
                 ".inst {store}",      // str c9, [c10]

@@ -14,6 +14,7 @@
 //! | `stash-own-memory` | stores `board`'s capability into its own memory through DDC | no StoreCap on DDC (and imports are local) |
 //! | `write-read-only` | writes `board`, imported read-only | no Store |
 //! | `no-permission` | imports `bait` without being named, and into a slot out of range | `Denied`, `Invalid` (no fault) |
+//! | `holder` | reads `notes` (a static export of `victim`'s memory) after `victim` has ended | teardown swept it before the memory was zeroed: tag fault |
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::time::Duration;
@@ -35,6 +36,7 @@ fn attack(args: Args) -> i32 {
         "stash-own-memory" => misuse(role, probe::Misuse::StashInOwnMemory),
         "read-past-end" => read_past_end(),
         "write-read-only" => write_read_only(),
+        "holder" => holder(),
         other => {
             println!("share-attack: unknown role {other:?}");
             2
@@ -129,6 +131,18 @@ fn read_past_end() -> i32 {
     let mut b = [0u8; 8];
     probe::read(0, 96, &mut b);
     succeeded("read-past-end")
+}
+
+fn holder() -> i32 {
+    if let Err(e) = share::import("notes", 0) {
+        println!("holder: import failed: {e:?}");
+        return 1;
+    }
+    println!("holder: trying to read notes after its exporter ended");
+    capmon_sdk::sleep(Duration::from_millis(1200));
+    let mut b = [0u8; 8];
+    probe::read(0, 0, &mut b);
+    succeeded("holder")
 }
 
 fn write_read_only() -> i32 {
