@@ -90,6 +90,7 @@ pub const IMAGES: &[ImageSpec] = &[
         },
     },
     rust("share-attack", "cvm-ipc", "share-attack"),
+    rust("cp-bench", "cvm-ipc", "cp-bench"),
 ];
 
 /// The recipe for an image name.

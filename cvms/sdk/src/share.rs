@@ -108,24 +108,40 @@ pub mod probe {
 
     /// Copies `buf.len()` bytes at `offset` of the object in `slot` into `buf`.
     pub fn read(slot: u64, offset: u64, buf: &mut [u8]) {
-        let aligned = (offset | buf.as_ptr() as u64).is_multiple_of(8);
-        let words = if aligned { buf.len() / 8 } else { 0 };
-        copy(slot, offset, buf.as_mut_ptr(), words, buf.len() - 8 * words, false);
+        let (blocks, words, bytes) = split(offset, buf.as_ptr() as u64, buf.len());
+        copy(slot, offset, buf.as_mut_ptr(), Counts { blocks, words, bytes }, false);
     }
 
     /// Copies `bytes` to `offset` of the object in `slot`.
     pub fn write(slot: u64, offset: u64, bytes: &[u8]) {
-        let aligned = (offset | bytes.as_ptr() as u64).is_multiple_of(8);
-        let words = if aligned { bytes.len() / 8 } else { 0 };
-        copy(slot, offset, bytes.as_ptr().cast_mut(), words, bytes.len() - 8 * words, true);
+        let (blocks, words, rest) = split(offset, bytes.as_ptr() as u64, bytes.len());
+        copy(slot, offset, bytes.as_ptr().cast_mut(), Counts { blocks, words, bytes: rest }, true);
+    }
+
+    /// How a copy is cut: 32-byte blocks and 8-byte words when both sides are 8-aligned,
+    /// then single bytes.
+    pub(crate) fn split(offset: u64, local: u64, len: usize) -> (usize, usize, usize) {
+        if (offset | local).is_multiple_of(8) {
+            (len / 32, (len % 32) / 8, len % 8)
+        } else {
+            (0, 0, len)
+        }
+    }
+
+    /// Units of a copy (see [`split`]).
+    #[allow(dead_code)] // read only by the target's asm
+    struct Counts {
+        blocks: usize,
+        words: usize,
+        bytes: usize,
     }
 
     #[cfg(all(target_os = "none", target_arch = "aarch64"))]
-    fn copy(slot: u64, offset: u64, local: *mut u8, words: usize, bytes: usize, to_object: bool) {
-        // SAFETY: only c9/x9..x15 are touched (declared); `local` is valid for `8 * words +
-        // bytes` bytes (a borrowed slice; written only when reading from the object). The
-        // accesses through c9 are checked by the hardware against the imported capability:
-        // outside it the cVM faults, which is the point.
+    fn copy(slot: u64, offset: u64, local: *mut u8, n: Counts, to_object: bool) {
+        // SAFETY: only c9 and x5..x7, x9..x17 are touched (declared); `local` is valid for
+        // `32 * blocks + 8 * words + bytes` bytes (a borrowed slice; written only when reading
+        // from the object). The accesses through c9 are checked by the hardware against the
+        // imported capability: outside it the cVM faults, which is the point.
         unsafe {
             core::arch::asm!(
                 ".inst {mrs}",        // mrs c9, CTPIDR_EL0 (RCTPIDR_EL0 in Restricted)
@@ -134,58 +150,89 @@ pub mod probe {
                 ".inst {scoff}",      // scoff c9, c9, x11
                 "cbnz x13, 4f",
                 "1: cbz x14, 2f",
-                ".inst {ldr_x}",      // ldr x12, [c9]
-                "str x12, [x15], #8",
-                ".inst {add8}",       // add c9, c9, #8
+                ".inst {ldr_0}",      // ldr x12, [c9]
+                ".inst {ldr_8}",      // ldr x17, [c9, #8]
+                ".inst {ldr_16}",     // ldr x6, [c9, #16]
+                ".inst {ldr_24}",     // ldr x7, [c9, #24]
+                "stp x12, x17, [x15], #16",
+                "stp x6, x7, [x15], #16",
+                ".inst {add32}",      // add c9, c9, #32
                 "sub x14, x14, #1",
                 "b 1b",
-                "2: cbz x16, 9f",
+                "2: cbz x5, 3f",
+                ".inst {ldr_0}",      // ldr x12, [c9]
+                "str x12, [x15], #8",
+                ".inst {add8}",       // add c9, c9, #8
+                "sub x5, x5, #1",
+                "b 2b",
+                "3: cbz x16, 9f",
                 ".inst {ldrb}",       // ldrb w12, [c9]
                 "strb w12, [x15], #1",
                 ".inst {add1}",       // add c9, c9, #1
                 "sub x16, x16, #1",
-                "b 2b",
+                "b 3b",
                 "4: cbz x14, 5f",
-                "ldr x12, [x15], #8",
-                ".inst {str_x}",      // str x12, [c9]
-                ".inst {add8}",       // add c9, c9, #8
+                "ldp x12, x17, [x15], #16",
+                "ldp x6, x7, [x15], #16",
+                ".inst {str_0}",      // str x12, [c9]
+                ".inst {str_8}",      // str x17, [c9, #8]
+                ".inst {str_16}",     // str x6, [c9, #16]
+                ".inst {str_24}",     // str x7, [c9, #24]
+                ".inst {add32}",      // add c9, c9, #32
                 "sub x14, x14, #1",
                 "b 4b",
-                "5: cbz x16, 9f",
+                "5: cbz x5, 6f",
+                "ldr x12, [x15], #8",
+                ".inst {str_0}",      // str x12, [c9]
+                ".inst {add8}",       // add c9, c9, #8
+                "sub x5, x5, #1",
+                "b 5b",
+                "6: cbz x16, 9f",
                 "ldrb w12, [x15], #1",
                 ".inst {strb}",       // strb w12, [c9]
                 ".inst {add1}",       // add c9, c9, #1
                 "sub x16, x16, #1",
-                "b 5b",
+                "b 6b",
                 "9:",
                 mrs = const w::MRS_C9_STORE,
                 add_slot = const w::ADD_C9_C9_X10,
                 ldr_slot = const w::LDR_C9_C9,
                 scoff = const w::SCOFF_C9_C9_X11,
-                ldr_x = const w::LDR_X12_C9,
-                str_x = const w::STR_X12_C9,
+                ldr_0 = const w::LDR_X12_C9,
+                ldr_8 = const w::LDR_X17_C9_8,
+                ldr_16 = const w::LDR_X6_C9_16,
+                ldr_24 = const w::LDR_X7_C9_24,
+                str_0 = const w::STR_X12_C9,
+                str_8 = const w::STR_X17_C9_8,
+                str_16 = const w::STR_X6_C9_16,
+                str_24 = const w::STR_X7_C9_24,
                 ldrb = const w::LDRB_W12_C9,
                 strb = const w::STRB_W12_C9,
+                add32 = const w::ADD_C9_C9_32,
                 add8 = const w::ADD_C9_C9_8,
                 add1 = const w::ADD_C9_C9_1,
                 in("x10") slot * 16,
                 in("x11") offset,
                 in("x13") u64::from(to_object),
-                inout("x14") words => _,
+                inout("x14") n.blocks => _,
+                inout("x5") n.words => _,
                 inout("x15") local => _,
-                inout("x16") bytes => _,
+                inout("x16") n.bytes => _,
                 out("x9") _,
                 out("x12") _,
+                out("x17") _,
+                out("x6") _,
+                out("x7") _,
                 options(nostack),
             );
         }
     }
 
     #[cfg(all(target_os = "none", target_arch = "riscv64"))]
-    fn copy(slot: u64, offset: u64, local: *mut u8, words: usize, bytes: usize, to_object: bool) {
-        // SAFETY: only ct3 (c28), t0, t1 are touched (declared); `local` is valid for `8 *
-        // words + bytes` bytes. Accesses through ct3 are checked by the hardware against the
-        // imported capability.
+    fn copy(slot: u64, offset: u64, local: *mut u8, n: Counts, to_object: bool) {
+        // SAFETY: only ct3 (c28), t0..t2, t4, t5 are touched (declared); `local` is valid for
+        // `32 * blocks + 8 * words + bytes` bytes. Accesses through ct3 are checked by the
+        // hardware against the imported capability.
         unsafe {
             core::arch::asm!(
                 ".word {slot}",       // cincoffset ct3, ctp, a0
@@ -194,41 +241,79 @@ pub mod probe {
                 "add t0, t0, a1",
                 ".word {setaddr}",    // csetaddr ct3, ct3, t0
                 "bnez a5, 4f",
-                "1: beqz a3, 2f",
-                ".word {ld}",         // ld.cap t1, (ct3)
+                "1: beqz a6, 2f",
+                ".word {ld1}",        // ld.cap t1, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {ld2}",        // ld.cap t2, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {ld4}",        // ld.cap t4, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {ld5}",        // ld.cap t5, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                "sd t1, 0(a2)",
+                "sd t2, 8(a2)",
+                "sd t4, 16(a2)",
+                "sd t5, 24(a2)",
+                "addi a2, a2, 32",
+                "addi a6, a6, -1",
+                "j 1b",
+                "2: beqz a3, 3f",
+                ".word {ld1}",        // ld.cap t1, (ct3)
                 "sd t1, 0(a2)",
                 "addi a2, a2, 8",
                 ".word {inc8}",       // cincoffset ct3, ct3, 8
                 "addi a3, a3, -1",
-                "j 1b",
-                "2: beqz a4, 9f",
+                "j 2b",
+                "3: beqz a4, 9f",
                 ".word {lbu}",        // lbu.cap t1, (ct3)
                 "sb t1, 0(a2)",
                 "addi a2, a2, 1",
                 ".word {inc1}",       // cincoffset ct3, ct3, 1
                 "addi a4, a4, -1",
-                "j 2b",
-                "4: beqz a3, 5f",
+                "j 3b",
+                "4: beqz a6, 5f",
                 "ld t1, 0(a2)",
-                ".word {sd}",         // sd.cap t1, (ct3)
+                "ld t2, 8(a2)",
+                "ld t4, 16(a2)",
+                "ld t5, 24(a2)",
+                ".word {sd1}",        // sd.cap t1, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {sd2}",        // sd.cap t2, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {sd4}",        // sd.cap t4, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                ".word {sd5}",        // sd.cap t5, (ct3)
+                ".word {inc8}",       // cincoffset ct3, ct3, 8
+                "addi a2, a2, 32",
+                "addi a6, a6, -1",
+                "j 4b",
+                "5: beqz a3, 6f",
+                "ld t1, 0(a2)",
+                ".word {sd1}",        // sd.cap t1, (ct3)
                 "addi a2, a2, 8",
                 ".word {inc8}",       // cincoffset ct3, ct3, 8
                 "addi a3, a3, -1",
-                "j 4b",
-                "5: beqz a4, 9f",
+                "j 5b",
+                "6: beqz a4, 9f",
                 "lbu t1, 0(a2)",
                 ".word {sb}",         // sb.cap t1, (ct3)
                 "addi a2, a2, 1",
                 ".word {inc1}",       // cincoffset ct3, ct3, 1
                 "addi a4, a4, -1",
-                "j 5b",
+                "j 6b",
                 "9:",
                 slot = const w::CINCOFFSET_CT3_CTP_A0,
                 load = const w::LC_CAP_CT3_CT3,
                 base = const w::CGETBASE_T0_CT3,
                 setaddr = const w::CSETADDR_CT3_CT3_T0,
-                ld = const w::LD_CAP_T1_CT3,
-                sd = const w::SD_CAP_T1_CT3,
+                ld1 = const w::LD_CAP_T1_CT3,
+                ld2 = const w::LD_CAP_T2_CT3,
+                ld4 = const w::LD_CAP_T4_CT3,
+                ld5 = const w::LD_CAP_T5_CT3,
+                sd1 = const w::SD_CAP_T1_CT3,
+                sd2 = const w::SD_CAP_T2_CT3,
+                sd4 = const w::SD_CAP_T4_CT3,
+                sd5 = const w::SD_CAP_T5_CT3,
                 lbu = const w::LBU_CAP_T1_CT3,
                 sb = const w::SB_CAP_T1_CT3,
                 inc8 = const w::CINCOFFSETIMM_CT3_8,
@@ -236,12 +321,16 @@ pub mod probe {
                 in("a0") slot * 16,
                 in("a1") offset,
                 in("a5") u64::from(to_object),
-                inout("a3") words => _,
+                inout("a6") n.blocks => _,
+                inout("a3") n.words => _,
                 inout("a2") local => _,
-                inout("a4") bytes => _,
+                inout("a4") n.bytes => _,
                 out("t0") _,
                 out("t1") _,
+                out("t2") _,
                 out("t3") _,
+                out("t4") _,
+                out("t5") _,
                 options(nostack),
             );
         }
@@ -249,8 +338,8 @@ pub mod probe {
 
     /// Host builds: there is no capability store.
     #[cfg(not(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64"))))]
-    fn copy(slot: u64, offset: u64, local: *mut u8, words: usize, bytes: usize, to_object: bool) {
-        let _ = (slot, offset, local, words, bytes, to_object);
+    fn copy(slot: u64, offset: u64, local: *mut u8, n: Counts, to_object: bool) {
+        let _ = (slot, offset, local, n.blocks, n.words, n.bytes, to_object);
         panic!("shared objects exist only under capmon");
     }
 
@@ -478,6 +567,20 @@ pub mod words {
     pub const LDR_X12_C9: u32 = 0x82600D2C;
     /// `str x12, [c9]` (alternate base).
     pub const STR_X12_C9: u32 = 0x82400D2C;
+    /// `ldr x17, [c9, #8]` (alternate base).
+    pub const LDR_X17_C9_8: u32 = 0x82601D31;
+    /// `ldr x6, [c9, #16]` (alternate base).
+    pub const LDR_X6_C9_16: u32 = 0x82602D26;
+    /// `ldr x7, [c9, #24]` (alternate base).
+    pub const LDR_X7_C9_24: u32 = 0x82603D27;
+    /// `str x17, [c9, #8]` (alternate base).
+    pub const STR_X17_C9_8: u32 = 0x82401D31;
+    /// `str x6, [c9, #16]` (alternate base).
+    pub const STR_X6_C9_16: u32 = 0x82402D26;
+    /// `str x7, [c9, #24]` (alternate base).
+    pub const STR_X7_C9_24: u32 = 0x82403D27;
+    /// `add c9, c9, #32`.
+    pub const ADD_C9_C9_32: u32 = 0x02008129;
     /// `ldrb w12, [c9]` (alternate base).
     pub const LDRB_W12_C9: u32 = 0x8260052C;
     /// `strb w12, [c9]` (alternate base).
@@ -512,6 +615,18 @@ pub mod words {
     pub const CSETADDR_CT3_CT3_T0: u32 = 0x205E0E5B;
     /// `ld.cap t1, (ct3)`.
     pub const LD_CAP_T1_CT3: u32 = 0xFABE035B;
+    /// `ld.cap t2, (ct3)`.
+    pub const LD_CAP_T2_CT3: u32 = 0xFABE03DB;
+    /// `ld.cap t4, (ct3)`.
+    pub const LD_CAP_T4_CT3: u32 = 0xFABE0EDB;
+    /// `ld.cap t5, (ct3)`.
+    pub const LD_CAP_T5_CT3: u32 = 0xFABE0F5B;
+    /// `sd.cap t2, (ct3)`.
+    pub const SD_CAP_T2_CT3: u32 = 0xF87E05DB;
+    /// `sd.cap t4, (ct3)`.
+    pub const SD_CAP_T4_CT3: u32 = 0xF9DE05DB;
+    /// `sd.cap t5, (ct3)`.
+    pub const SD_CAP_T5_CT3: u32 = 0xF9EE05DB;
     /// `sd.cap t1, (ct3)`.
     pub const SD_CAP_T1_CT3: u32 = 0xF86E05DB;
     /// `lbu.cap t1, (ct3)`.
@@ -557,6 +672,19 @@ mod tests {
             ("LDR_X12_C9", LDR_X12_C9, m::aldr_x(12, 9, 0)),
             ("STR_X12_C9", STR_X12_C9, m::astr_x(12, 9, 0)),
             ("LDRB_W12_C9", LDRB_W12_C9, m::aldrb(12, 9, 0)),
+            ("LDR_X17_C9_8", LDR_X17_C9_8, m::aldr_x(17, 9, 8)),
+            ("LDR_X6_C9_16", LDR_X6_C9_16, m::aldr_x(6, 9, 16)),
+            ("LDR_X7_C9_24", LDR_X7_C9_24, m::aldr_x(7, 9, 24)),
+            ("STR_X17_C9_8", STR_X17_C9_8, m::astr_x(17, 9, 8)),
+            ("STR_X6_C9_16", STR_X6_C9_16, m::astr_x(6, 9, 16)),
+            ("STR_X7_C9_24", STR_X7_C9_24, m::astr_x(7, 9, 24)),
+            ("ADD_C9_C9_32", ADD_C9_C9_32, m::add_imm(9, 9, 32)),
+            ("LD_CAP_T2_CT3", LD_CAP_T2_CT3, r::ld_cap(7, 28)),
+            ("LD_CAP_T4_CT3", LD_CAP_T4_CT3, r::ld_cap(29, 28)),
+            ("LD_CAP_T5_CT3", LD_CAP_T5_CT3, r::ld_cap(30, 28)),
+            ("SD_CAP_T2_CT3", SD_CAP_T2_CT3, r::sd_cap(7, 28)),
+            ("SD_CAP_T4_CT3", SD_CAP_T4_CT3, r::sd_cap(29, 28)),
+            ("SD_CAP_T5_CT3", SD_CAP_T5_CT3, r::sd_cap(30, 28)),
             ("STRB_W12_C9", STRB_W12_C9, m::astrb(12, 9, 0)),
             ("ADD_C9_C9_8", ADD_C9_C9_8, m::add_imm(9, 9, 8)),
             ("ADD_C9_C9_1", ADD_C9_C9_1, m::add_imm(9, 9, 1)),
