@@ -24,6 +24,10 @@
 //!   monitor's switch and prints `bench: udp-echo-round-trip median … min …`, guest
 //!   instructions per round trip (both cVMs' smoltcp stacks, four hostcalls and two switches).
 //!
+//! On the CHERI boards a fifth boot, `cvms/manifests/ipc-bench.dts`, gives the sharing
+//! figures (`bench_share`): a 1 MiB copy into and out of a CP_File object against the same
+//! cVM's memcpy, and one revocation of an object four cVMs imported.
+//!
 //! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
 //! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
 //! `mtime`; a batch is hundreds of thousands of instructions, so a tick is a fraction of an
@@ -193,6 +197,8 @@ pub struct Row {
     pub banner_command: Option<String>,
     pub bench_command: Option<String>,
     pub io: IoFigures,
+    /// CP_File copy and revocation (CHERI boards).
+    pub share: crate::bench_share::ShareFigures,
 }
 
 /// The disk and network figures of one board.
@@ -686,6 +692,21 @@ fn measure(
         }
         Err(e) => errors.push(e),
     }
+
+    // 5. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
+    if spec.cheri {
+        let script = crate::bench_share::script(FAULT_PATTERN);
+        match image_for(ws, board, Some(crate::bench_share::MANIFEST), no_build)
+            .and_then(|kernel| boot(board, spec, qemu, &kernel, &script, verbose, BootExtras::default()))
+        {
+            Ok((report, command)) => {
+                row.share = crate::bench_share::parse(&report.console);
+                errors.extend(failure(&format!("bench-{}-share", board.name), &report, &command));
+                row.share.command = Some(command);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     (row, errors)
 }
 
@@ -729,6 +750,12 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
     print!("{}", format_table(&rows));
     println!();
     print!("{}", format_io_table(&rows));
+    let share_rows: Vec<(String, crate::bench_share::ShareFigures)> =
+        rows.iter().filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some()).map(|r| (r.board.clone(), r.share.clone())).collect();
+    if !share_rows.is_empty() {
+        println!();
+        print!("{}", crate::bench_share::format_table(&share_rows));
+    }
     for e in &errors {
         eprintln!("capmon-run bench: {e}");
     }

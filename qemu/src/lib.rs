@@ -1,6 +1,7 @@
 //! Host side of capmon: the QEMU boot runner and host tools.
 
 pub mod bench;
+pub mod bench_share;
 pub mod boards;
 pub mod cli;
 pub mod cvm_build;
