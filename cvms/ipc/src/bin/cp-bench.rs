@@ -56,7 +56,7 @@ fn main_role() -> i32 {
     // SAFETY: the only reference to the buffers, taken once in this single-threaded program.
     let bufs = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
     for (i, b) in bufs.a.iter_mut().enumerate() {
-        *b = (i % 251) as u8;
+        *b = u8::try_from(i % 251).unwrap_or(0);
     }
     let big = match share::import("big", 0) {
         Ok(f) => f,

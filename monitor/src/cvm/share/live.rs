@@ -54,6 +54,8 @@ mod imp {
         /// The share pool's own capability (authority for buffers and capability stores).
         pool: Box<CapSlot>,
         /// Each cVM's data capability as it started: the authority its exports come from.
+        /// Boxed: a tagged slot must never move (a byte copy strips the tag).
+        #[allow(clippy::vec_box)]
         authority: Vec<Box<CapSlot>>,
         /// Each cVM's CPU state (`Box`es that never move), registered by `attach`.
         cpus: Vec<*mut CvmCpu>,
@@ -70,12 +72,10 @@ mod imp {
     struct StoreSlots(u64);
 
     impl StoreSlots {
-        fn slot(&self, i: usize) -> &mut [u64; 2] {
-            let at = self.0 + 16 * u64::try_from(i).unwrap_or(0);
-            // SAFETY: `at` is slot `i` (< 16) of a capability store: 16-byte aligned memory in
-            // the share pool, which only the monitor and the owning cVM touch, and the cVM is
-            // not running.
-            unsafe { &mut *(at as *mut [u64; 2]) }
+        /// Slot `i`'s address: 16-byte aligned memory in the share pool, which only the
+        /// monitor and the owning cVM touch (and that cVM is not running while the monitor is).
+        fn at(&self, i: usize) -> *mut [u64; 2] {
+            (self.0 + 16 * u64::try_from(i.min(15)).unwrap_or(0)) as *mut [u64; 2]
         }
     }
 
@@ -84,10 +84,12 @@ mod imp {
             16
         }
         fn seen(&self, i: usize) -> Seen {
-            arch::seen(self.slot(i))
+            // SAFETY: `at` is a valid, aligned slot of a capability store (see `at`).
+            arch::seen(unsafe { &*self.at(i) })
         }
         fn clear_tag(&mut self, i: usize) {
-            arch::clear_tag(self.slot(i));
+            // SAFETY: as in `seen`; nothing else refers to the slot meanwhile.
+            arch::clear_tag(unsafe { &mut *self.at(i) });
         }
     }
 
