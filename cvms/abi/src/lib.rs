@@ -12,7 +12,9 @@
 //! memory and returns [`Error::Fault`] for anything outside.
 //!
 //! On entry to a cVM, `x0`/`a0` = argc and `x1`/`a1` = argv: an array of `argc` pointers to
-//! NUL-terminated strings followed by a null pointer, at the top of the cVM's stack.
+//! NUL-terminated strings followed by a null pointer, at the top of the cVM's stack. On the
+//! CHERI boards `c3`/`ca3` also holds the capability-store capability ([`CAP_STORE_SLOTS`]),
+//! which stays in RCTPIDR_EL0 / ctp for the cVM's whole run.
 #![no_std]
 
 /// Hostcall numbers. The numbering is stable: new calls get new numbers.

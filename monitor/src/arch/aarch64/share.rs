@@ -84,8 +84,10 @@ pub fn data_capability(cpu: &CvmCpu) -> &[u64; 2] {
 /// Puts the capability-store capability where a hybrid cVM finds it: RCTPIDR_EL0, which a
 /// Restricted-mode cVM reads as `CTPIDR_EL0` (banked like DDC and SP; checked on CHERI QEMU:
 /// the RCTPIDR_EL0 name itself is undefined in Restricted mode).
+/// Also in c3 at entry (arg3 of the shared register ABI; cap-unaware code just ignores it).
 pub fn install_store(cpu: &mut CvmCpu, store: &[u64; 2], base: u64) {
     caps::with_address(&mut cpu.context.tls, store, base);
+    caps::with_address(&mut cpu.context.regs[3], store, base);
 }
 
 /// Derives `model` (its bounds and permissions) from `authority` into `dst`; false if the

@@ -74,8 +74,10 @@ pub fn data_capability(cpu: &CvmCpu) -> &[u64; 2] {
 }
 
 /// Puts the capability-store capability where a hybrid cVM finds it: ctp (c4).
+/// Also in ca3 (c13) at entry (arg3 of the shared register ABI; cap-unaware code ignores it).
 pub fn install_store(cpu: &mut CvmCpu, store: &[u64; 2], base: u64) {
     caps::with_address(&mut cpu.context.regs[4], store, base);
+    caps::with_address(&mut cpu.context.regs[13], store, base);
 }
 
 /// Derives `model` from `authority` into `dst`; false if the result lost its tag or differs.
