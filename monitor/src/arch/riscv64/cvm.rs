@@ -48,6 +48,8 @@ pub struct CvmCpu {
     /// PMP: further [start, end) ranges it may read and write (its capability store and
     /// imported objects, `cvm::share`); empty ranges are (0, 0).
     shared: [[u64; 2]; SHARED_RANGES],
+    /// Bumped by every `set_shared`: with the array's address, what PMP's copy is checked by.
+    shared_gen: u64,
 }
 
 /// PMP ranges for sharing: entries 3..=14 as (OFF start, TOR end) pairs; entry 15 stays off.
@@ -55,7 +57,7 @@ pub const SHARED_RANGES: usize = 6;
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES] }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES], shared_gen: 0 }
     }
 
     /// Sets the shared PMP ranges (at most [`SHARED_RANGES`]; more are ignored, and the
@@ -65,11 +67,12 @@ impl CvmCpu {
         for (slot, r) in self.shared.iter_mut().zip(ranges) {
             *slot = [r.start, r.end];
         }
+        self.shared_gen = self.shared_gen.wrapping_add(1);
         // The running cVM resumes from a hostcall without passing `run_until` (the fast
         // path), so its PMP changes now; any other cVM's when it is next switched in.
         let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
         if self.window == [held(0), held(1), held(2)] {
-            program_pmp(&self.window, &self.shared);
+            program_pmp(self);
         }
     }
 }
@@ -152,18 +155,25 @@ const PMP_X: u64 = 0x04;
 /// The window PMP holds now, so a cVM resuming after a hostcall doesn't reprogram it
 /// (relaxed atomics: one hart, and the monitor is never preempted).
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-/// The shared ranges PMP holds now (start, end pairs).
-static PMP_SHARED: [AtomicU64; 2 * SHARED_RANGES] = [const { AtomicU64::new(0) }; 2 * SHARED_RANGES];
+/// Whose shared ranges PMP holds now: the address of a `CvmCpu::shared` and its generation
+/// (two compares on the switch path instead of comparing every range).
+static PMP_SHARED_OF: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
-fn program_pmp(window: &[u64; 3], shared: &[[u64; 2]; SHARED_RANGES]) {
-    let [start, data, end] = *window;
+fn program_pmp(cpu: &CvmCpu) {
+    let [start, data, end] = cpu.window;
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
-    let same_shared = shared.iter().flatten().zip(PMP_SHARED.iter()).all(|(v, h)| h.load(Ordering::Relaxed) == *v);
+    let owner = core::ptr::from_ref(&cpu.shared) as u64;
+    // Only CHERI builds share memory between cVMs (`cvm::share`); stock riscv64 never sets
+    // shared ranges, so its switch path skips them entirely.
+    let same_shared = !cfg!(feature = "cheri")
+        || (PMP_SHARED_OF[0].load(Ordering::Relaxed) == owner && PMP_SHARED_OF[1].load(Ordering::Relaxed) == cpu.shared_gen);
     if held(0) == start && held(1) == data && held(2) == end && same_shared {
         return;
     }
     if !same_shared {
-        program_shared(shared);
+        PMP_SHARED_OF[0].store(owner, Ordering::Relaxed);
+        PMP_SHARED_OF[1].store(cpu.shared_gen, Ordering::Relaxed);
+        program_shared(&cpu.shared);
     }
     PMP_WINDOW[0].store(start, Ordering::Relaxed);
     PMP_WINDOW[1].store(data, Ordering::Relaxed);
@@ -190,16 +200,18 @@ fn program_pmp(window: &[u64; 3], shared: &[[u64; 2]; SHARED_RANGES]) {
 }
 
 /// Programs PMP entries 3..=14: each shared range as an OFF entry holding its start and a TOR
-/// entry (read, write) holding its end; unused pairs are off.
+/// entry (read, write) holding its end; unused pairs are off (their addresses are left as
+/// they were: an entry whose configuration is 0 matches nothing). The ranges are filled
+/// from the front (`set_shared`), so the first empty one ends the list.
 fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
-    for (v, h) in shared.iter().flatten().zip(PMP_SHARED.iter()) {
-        h.store(*v, Ordering::Relaxed);
-    }
     let mut cfg0 = 0u64; // entries 0..=7: bytes 3..=7 here (0..=2 are the window's)
     let mut cfg2 = 0u64; // entries 8..=15
     for (i, [start, end]) in shared.iter().enumerate() {
+        if start >= end {
+            break;
+        }
         let tor_entry = 4 + 2 * i;
-        let on = if start < end { PMP_TOR | PMP_R | PMP_W } else { 0 };
+        let on = PMP_TOR | PMP_R | PMP_W;
         if tor_entry < 8 {
             cfg0 |= on << (8 * tor_entry);
         } else {
@@ -289,7 +301,7 @@ struct Turn<'a, E: Exits> {
 pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
     let mut turn = Turn { exits, done: None };
     let cpu = turn.exits.cpu();
-    program_pmp(&cpu.window, &cpu.shared);
+    program_pmp(cpu);
     let context: *mut CvmContext = &mut cpu.context;
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher and
     // the handler, which changes nothing but a0 and the PC before a resume), so it holds this
