@@ -505,9 +505,10 @@ fn ipc_test(board: &'static str) -> TestSpec {
 /// Attacks on shared objects and revocation (`ipc-attacks`, CHERI boards): each attacker is
 /// stopped with the fault its capability must give; the revocation and the exporter's
 /// teardown clear copies held in a register and in another store slot; `no-permission` is
-/// refused without a fault; `victim` and `steady` finish.
+/// refused without a fault; an exporter that faults and restarts (`flaky`) has its export swept
+/// from `reader` and exported again; `victim` and `steady` finish.
 fn ipc_attacks_test(board: &'static str) -> TestSpec {
-    let causes: [(&str, &str); 8] = if board == "qemu-morello" {
+    let causes: [(&str, &str); 9] = if board == "qemu-morello" {
         [
             ("after-revoke", r"capability tag fault "),
             ("stashed-copy", r"capability tag fault "),
@@ -517,6 +518,7 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             ("stash-own-memory", r"capability permission fault "),
             ("write-read-only", r"capability permission fault "),
             ("holder", r"capability tag fault "),
+            ("reader", r"capability tag fault "),
         ]
     } else {
         [
@@ -528,6 +530,7 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             ("stash-own-memory", r"permit store capability violation .* capability DDC"),
             ("write-read-only", r"permit store violation .* capability c28 tag=1 perms=\[Load\]"),
             ("holder", r"tag violation .* capability c28 tag=0"),
+            ("reader", r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10"),
         ]
     };
     let mut group: Vec<String> = Vec::new();
@@ -539,6 +542,11 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
     group.push(r"^share: cvm victim: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
     group.push(r"^\[no-permission\] no-permission: import bait -> Some\(Denied\), import into slot 16 -> Some\(Invalid\)$".into());
     group.push(r"^\[victim\] victim: done, still alive$".into());
+    // An exporter that faults and restarts: its export is swept before its memory is reused.
+    group.push(r"^cvm flaky fault: undefined or privileged instruction ".into());
+    group.push(r"^cvm flaky: restarting \(1 of 1\)$".into());
+    group.push(r"^share: cvm flaky: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
+    group.push(r#"^\[reader\] reader: re-imported page after flaky restarted: "page of flaky\.\.\."$"#.into());
     group.push(r"^\[steady\] steady: done, still alive$".into());
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
     TestSpec::new(format!("{board}-ipc-attacks"), board)
@@ -546,6 +554,7 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
         .expect_any_order(&group)
         .forbid("ATTACK SUCCEEDED")
         .forbid(r"^cvm (steady|victim|no-permission) fault: ")
+        .forbid(r"^\[reader\] reader: import")
         .ends(End::PowerOff(Verdict::Fail))
         .time_limit(90)
 }

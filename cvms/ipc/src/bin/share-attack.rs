@@ -15,6 +15,8 @@
 //! | `write-read-only` | writes `board`, imported read-only | no Store |
 //! | `no-permission` | imports `bait` without being named, and into a slot out of range | `Denied`, `Invalid` (no fault) |
 //! | `holder` | reads `notes` (a static export of `victim`'s memory) after `victim` has ended | teardown swept it before the memory was zeroed: tag fault |
+//! | `flaky` | exports `page` (static) and faults after 200 ms, twice (`on-fault = "restart"`) | — |
+//! | `reader` | imports `page`, and after `flaky` restarted imports it again (works) and reads through the first import | the restart's teardown swept it: tag fault |
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::time::Duration;
@@ -37,6 +39,8 @@ fn attack(args: Args) -> i32 {
         "read-past-end" => read_past_end(),
         "write-read-only" => write_read_only(),
         "holder" => holder(),
+        "flaky" => flaky(),
+        "reader" => reader(),
         other => {
             println!("share-attack: unknown role {other:?}");
             2
@@ -143,6 +147,59 @@ fn holder() -> i32 {
     let mut b = [0u8; 8];
     probe::read(0, 0, &mut b);
     succeeded("holder")
+}
+
+/// Where `page` is in `flaky`'s region (ipc-attacks.dts).
+const PAGE_OFFSET: u64 = 0x8_0000;
+const PAGE_TEXT: &[u8; 16] = b"page of flaky...";
+
+fn flaky() -> i32 {
+    let me = capmon_sdk::whoami();
+    let page = (me.region_base + PAGE_OFFSET) as *mut [u8; 16];
+    // SAFETY: 16 bytes inside this cVM's region, above its image and below its stack, used by
+    // nothing else in this program.
+    unsafe { core::ptr::write_volatile(page, *PAGE_TEXT) };
+    println!("flaky: page written, faulting in 200 ms");
+    capmon_sdk::sleep(Duration::from_millis(200));
+    let value: u64;
+    #[cfg(all(target_os = "none", target_arch = "aarch64"))]
+    // SAFETY: a privileged register read at EL0: it traps, which is the point.
+    unsafe {
+        core::arch::asm!("mrs x0, sctlr_el1", out("x0") value, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(all(target_os = "none", target_arch = "riscv64"))]
+    // SAFETY: a machine CSR read in U-mode: it traps, which is the point.
+    unsafe {
+        core::arch::asm!("csrr a0, mstatus", out("a0") value, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64"))))]
+    {
+        value = 0;
+    }
+    println!("flaky: privileged read gave {value:#x}");
+    1
+}
+
+fn reader() -> i32 {
+    if let Err(e) = cvm_ipc::import_when_ready("page", 0, 2000) {
+        println!("reader: import failed: {e:?}");
+        return 1;
+    }
+    // flaky faults at 200 ms and restarts; its page is exported again once it runs.
+    capmon_sdk::sleep(Duration::from_millis(300));
+    let again = match cvm_ipc::import_when_ready("page", 1, 2000) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("reader: import after the restart failed: {e:?}");
+            return 1;
+        }
+    };
+    let mut text = [0u8; 16];
+    let _ = again.read(0, &mut text);
+    println!("reader: re-imported page after flaky restarted: {:?}", core::str::from_utf8(&text).unwrap_or("?"));
+    println!("reader: trying to read page through the import from before the restart");
+    probe::read(0, 0, &mut text);
+    succeeded("reader")
 }
 
 fn write_read_only() -> i32 {
