@@ -48,8 +48,9 @@ pub struct CvmCpu {
     /// PMP: further [start, end) ranges it may read and write (its capability store and
     /// imported objects, `cvm::share`); empty ranges are (0, 0).
     shared: [[u64; 2]; SHARED_RANGES],
-    /// Bumped by every `set_shared`: with the array's address, what PMP's copy is checked by.
-    shared_gen: u64,
+    /// Which set of shared ranges this is (`shared_key`): equal sets have equal keys, so a
+    /// switch between cVMs with the same set leaves PMP alone.
+    shared_key: u64,
 }
 
 /// PMP ranges for sharing: entries 3..=14 as (OFF start, TOR end) pairs; entry 15 stays off.
@@ -57,7 +58,7 @@ pub const SHARED_RANGES: usize = 6;
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES], shared_gen: 0 }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES], shared_key: 0 }
     }
 
     /// Sets the shared PMP ranges (at most [`SHARED_RANGES`]; more are ignored, and the
@@ -67,7 +68,7 @@ impl CvmCpu {
         for (slot, r) in self.shared.iter_mut().zip(ranges) {
             *slot = [r.start, r.end];
         }
-        self.shared_gen = self.shared_gen.wrapping_add(1);
+        self.shared_key = shared_key(&self.shared);
         // The running cVM resumes from a hostcall without passing `run_until` (the fast
         // path), so its PMP changes now; any other cVM's when it is next switched in.
         let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
@@ -155,24 +156,39 @@ const PMP_X: u64 = 0x04;
 /// The window PMP holds now, so a cVM resuming after a hostcall doesn't reprogram it
 /// (relaxed atomics: one hart, and the monitor is never preempted).
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-/// Whose shared ranges PMP holds now: the address of a `CvmCpu::shared` and its generation
-/// (two compares on the switch path instead of comparing every range).
-static PMP_SHARED_OF: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// The key of the shared ranges PMP holds now (one compare on the switch path).
+static PMP_SHARED_KEY: AtomicU64 = AtomicU64::new(0);
+
+/// Distinct sets of shared ranges seen so far; a set's key is its index + 1 (0: none set).
+static SHARED_SETS: spin::Mutex<alloc::vec::Vec<[[u64; 2]; SHARED_RANGES]>> = spin::Mutex::new(alloc::vec::Vec::new());
+/// Sets kept for interning; past this, new sets get keys of their own that never repeat.
+const MAX_SHARED_SETS: usize = 1024;
+static UNIQUE_KEYS: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// The key of `set`: equal sets get equal keys (interned), different sets different keys.
+fn shared_key(set: &[[u64; 2]; SHARED_RANGES]) -> u64 {
+    let mut sets = SHARED_SETS.lock();
+    if let Some(i) = sets.iter().position(|s| s == set) {
+        return u64::try_from(i).unwrap_or(0) + 1;
+    }
+    if sets.len() < MAX_SHARED_SETS {
+        sets.push(*set);
+        return u64::try_from(sets.len()).unwrap_or(0);
+    }
+    UNIQUE_KEYS.fetch_add(1, Ordering::Relaxed)
+}
 
 fn program_pmp(cpu: &CvmCpu) {
     let [start, data, end] = cpu.window;
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
-    let owner = core::ptr::from_ref(&cpu.shared) as u64;
     // Only CHERI builds share memory between cVMs (`cvm::share`); stock riscv64 never sets
     // shared ranges, so its switch path skips them entirely.
-    let same_shared = !cfg!(feature = "cheri")
-        || (PMP_SHARED_OF[0].load(Ordering::Relaxed) == owner && PMP_SHARED_OF[1].load(Ordering::Relaxed) == cpu.shared_gen);
+    let same_shared = !cfg!(feature = "cheri") || PMP_SHARED_KEY.load(Ordering::Relaxed) == cpu.shared_key;
     if held(0) == start && held(1) == data && held(2) == end && same_shared {
         return;
     }
     if !same_shared {
-        PMP_SHARED_OF[0].store(owner, Ordering::Relaxed);
-        PMP_SHARED_OF[1].store(cpu.shared_gen, Ordering::Relaxed);
+        PMP_SHARED_KEY.store(cpu.shared_key, Ordering::Relaxed);
         program_shared(&cpu.shared);
     }
     PMP_WINDOW[0].store(start, Ordering::Relaxed);

@@ -349,13 +349,17 @@ impl Share {
     }
 
     /// The ranges a cVM's PMP window must open besides its region (RISC-V's second line of
-    /// defence): its capability store and the objects it imported, merged down to at most
+    /// defence): the capability stores and the objects it imported, merged down to at most
     /// `max` ranges (over-approximation only widens the second line; the capabilities are
-    /// exact). Each range is widened to whole pages ([`PAGE`]).
+    /// exact). Each range is widened to whole pages ([`PAGE`]). All the stores, not only its
+    /// own, form one range: every cVM without imports then has the same window, so switching
+    /// between them reprograms nothing (its capability reaches only its own store anyway).
     pub fn pmp_ranges(&self, cvm: usize, max: usize) -> Vec<Range<u64>> {
         let Some(member) = self.members.get(cvm) else { return Vec::new() };
         let mut ranges: Vec<Range<u64>> = Vec::new();
-        ranges.push(member.store..member.store + STORE_BYTES);
+        let first = self.members.iter().map(|m| m.store).min().unwrap_or(member.store);
+        let last = self.members.iter().map(|m| m.store).max().unwrap_or(member.store);
+        ranges.push(first..last + STORE_BYTES);
         for &o in &member.imported {
             if let Some(r) = &self.objects[o].range {
                 ranges.push(r.clone());
@@ -484,8 +488,8 @@ mod tests {
         let sweep = s.teardown(1, 0x20_0000..0x30_0000);
         assert_eq!(sweep, Sweep { range: 0x20_0000..0x30_0000, spare: Some(1) });
         assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "its run-time export ended");
-        assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_1000..0x9000_2000], "its imports are gone");
-        assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_1000], "so are others' imports of its objects");
+        assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_0000..0x9000_3000], "its imports are gone: only the stores are left");
+        assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_3000], "so are others' imports of its objects");
         // The exporter's static objects are gone until it restarts; others' are not.
         s.import(2, b"ring", 0).expect("producer's object");
         s.teardown(0, 0x10_0000..0x20_0000);
