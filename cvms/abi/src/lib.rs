@@ -12,7 +12,9 @@
 //! memory and returns [`Error::Fault`] for anything outside.
 //!
 //! On entry to a cVM, `x0`/`a0` = argc and `x1`/`a1` = argv: an array of `argc` pointers to
-//! NUL-terminated strings followed by a null pointer, at the top of the cVM's stack.
+//! NUL-terminated strings followed by a null pointer, at the top of the cVM's stack. On the
+//! CHERI boards `c3`/`ca3` also holds the capability-store capability ([`CAP_STORE_SLOTS`]),
+//! which stays in RCTPIDR_EL0 / ctp for the cVM's whole run.
 #![no_std]
 
 /// Hostcall numbers. The numbering is stable: new calls get new numbers.
@@ -93,6 +95,29 @@ pub enum Hostcall {
     /// `child_reply_wait(handle, value, buf, len, timeout_ns) -> 1 | 0`: `child_reply` then
     /// `child_wait`, in one crossing: the loop of a parent that serves its children.
     ChildReplyWait = 26,
+    /// `cp_import(name, name_len, slot) -> length`: puts a capability to the shared object
+    /// `name` (a `files` entry of the manifest) into slot `slot` (0..[`CAP_STORE_SLOTS`]) of the
+    /// caller's capability store: exact bounds over the object, Load (and Store when the
+    /// manifest lets the caller import it read-write), never Execute, LoadCap, StoreCap or
+    /// Global. Returns the object's length in bytes. [`Error::Denied`] when the manifest does
+    /// not name the caller as an importer (or the caller is its exporter), [`Error::Invalid`]
+    /// for an unknown name or a slot out of range, [`Error::Again`] for a run-time object its
+    /// exporter has not exported (or has revoked). A slot's previous content is replaced.
+    CpImport = 30,
+    /// `cp_export(name, name_len, ptr, len) -> 0`: the exporter of the run-time object `name`
+    /// shares `[ptr, ptr + len)` of its own memory (any byte length up to the object's `size`);
+    /// its importers may then `cp_import` it. [`Error::Denied`] unless the caller is the
+    /// object's exporter, [`Error::Fault`] for a range outside its memory, [`Error::Invalid`]
+    /// for a length of 0 or above `size`, [`Error::Again`] while it is exported already.
+    CpExport = 31,
+    /// `cp_revoke(name, name_len) -> cleared`: the exporter takes the object back. When the
+    /// call returns, no register, saved context or capability store of any other cVM holds a
+    /// tagged capability to it; returns how many capabilities were cleared. The object can be
+    /// exported again. [`Error::Denied`] unless the caller is its exporter, [`Error::Again`]
+    /// when it is not exported.
+    CpRevoke = 32,
+    /// `cp_drop(slot) -> 0`: clears slot `slot` of the caller's capability store.
+    CpDrop = 33,
 }
 
 impl Hostcall {
@@ -121,6 +146,10 @@ impl Hostcall {
             24 => Hostcall::ChildReply,
             25 => Hostcall::ChildForward,
             26 => Hostcall::ChildReplyWait,
+            30 => Hostcall::CpImport,
+            31 => Hostcall::CpExport,
+            32 => Hostcall::CpRevoke,
+            33 => Hostcall::CpDrop,
             _ => return None,
         })
     }
@@ -223,6 +252,14 @@ impl NetInfo {
 }
 const _: () = assert!(core::mem::size_of::<NetInfo>() == NetInfo::SIZE);
 
+/// Slots in each cVM's capability store: the small monitor-allocated array (16 bytes a slot)
+/// where `cp_import` puts capabilities. On hybrid cVMs its capability is in RCTPIDR_EL0
+/// (Morello) or ctp = c4 (CHERI-RISC-V) from entry; it is the only capability a cVM holds
+/// that may store local (non-Global) capabilities, which is what makes revocation complete.
+pub const CAP_STORE_SLOTS: u64 = 16;
+/// Bytes per capability-store slot.
+pub const CAP_SLOT_BYTES: u64 = 16;
+
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
 
@@ -253,10 +290,12 @@ mod tests {
 
     #[test]
     fn numbers_decode() {
-        for n in 0..15 {
+        for n in (0..15).chain(30..34) {
             assert_eq!(Hostcall::from_number(n).map(|h| h as u64), Some(n));
         }
-        assert_eq!(Hostcall::from_number(15), None);
+        for n in (15..30).chain(34..50) {
+            assert_eq!(Hostcall::from_number(n), None);
+        }
     }
 
     #[test]

@@ -39,7 +39,14 @@ enum {
     CAPMON_NET_SEND = 12,     /* (frame, len) -> len */
     CAPMON_NET_RECV = 13,     /* (buf, len) -> frame length; -CAPMON_EAGAIN when none waits */
     CAPMON_NET_WAIT = 14,     /* (timeout_ns) -> frames waiting (0: timed out) */
+    CAPMON_CP_IMPORT = 30,    /* (name, name_len, slot) -> the object's length */
+    CAPMON_CP_EXPORT = 31,    /* (name, name_len, ptr, len) -> 0 */
+    CAPMON_CP_REVOKE = 32,    /* (name, name_len) -> capabilities cleared */
+    CAPMON_CP_DROP = 33,      /* (slot) -> 0 */
 };
+
+/* Slots in a cVM's capability store (16 bytes each). */
+#define CAPMON_CAP_STORE_SLOTS 16
 
 /* Disk sectors are 512 bytes, numbered from the start of the grant. */
 #define CAPMON_SECTOR_SIZE 512
@@ -285,6 +292,144 @@ static inline void capmon_puts(const char *s)
         s += n;
         len -= (size_t)n;
     }
+}
+
+/*
+ * CP_File: shared objects (see cvms/sdk/src/share.rs, the same design). capmon_cp_import puts
+ * a capability to the object into a slot of the capability store, whose own capability the
+ * monitor left in RCTPIDR_EL0 (Morello; read as CTPIDR_EL0, banked in Restricted mode) or ctp (CHERI-RISC-V); reads and writes then go
+ * straight to the object through it, a byte at a time, checked by the hardware against the
+ * object's exact bounds and the granted permissions. The CHERI instructions are raw words,
+ * each named in a comment exactly as in share.rs's `words` (its tests check these against the
+ * monitor's encoders).
+ */
+struct capmon_cp_file {
+    uint64_t slot;
+    uint64_t len;
+};
+
+static inline size_t capmon_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* Imports the object `name` into `slot`; 0 or -CAPMON_E*. */
+static inline int64_t capmon_cp_import(const char *name, uint64_t slot, struct capmon_cp_file *f)
+{
+    int64_t len = capmon_hostcall(CAPMON_CP_IMPORT, (uint64_t)name, capmon_strlen(name), slot, 0, 0, 0);
+    if (len < 0)
+        return len;
+    f->slot = slot;
+    f->len = (uint64_t)len;
+    return 0;
+}
+
+static inline int64_t capmon_cp_export(const char *name, const void *p, size_t len)
+{
+    return capmon_hostcall(CAPMON_CP_EXPORT, (uint64_t)name, capmon_strlen(name), (uint64_t)p, len, 0, 0);
+}
+
+static inline int64_t capmon_cp_revoke(const char *name)
+{
+    return capmon_hostcall(CAPMON_CP_REVOKE, (uint64_t)name, capmon_strlen(name), 0, 0, 0, 0);
+}
+
+static inline int64_t capmon_cp_drop(uint64_t slot)
+{
+    return capmon_hostcall(CAPMON_CP_DROP, slot, 0, 0, 0, 0, 0);
+}
+
+/* Copies len bytes at `off` of the object (to_object = 0) into buf, or buf to it (1). */
+static inline void capmon_cp_copy(uint64_t slot, uint64_t off, void *buf, size_t len, int to_object)
+{
+#if defined(__aarch64__)
+    register uint64_t x10 __asm__("x10") = slot * 16;
+    register uint64_t x11 __asm__("x11") = off;
+    register uint64_t x13 __asm__("x13") = (uint64_t)to_object;
+    register uint64_t x15 __asm__("x15") = (uint64_t)buf;
+    register uint64_t x16 __asm__("x16") = len;
+    __asm__ volatile(
+        ".inst 0xC29BD049\n"   /* MRS_C9_STORE */
+        ".inst 0xC2AA6129\n"   /* ADD_C9_C9_X10 */
+        ".inst 0x82600129\n"   /* LDR_C9_C9 */
+        ".inst 0xC2CB6129\n"   /* SCOFF_C9_C9_X11 */
+        "cbnz x13, 5f\n"
+        "2: cbz x16, 9f\n"
+        ".inst 0x8260052C\n"   /* LDRB_W12_C9 */
+        "strb w12, [x15], #1\n"
+        ".inst 0x02000529\n"   /* ADD_C9_C9_1 */
+        "sub x16, x16, #1\n"
+        "b 2b\n"
+        "5: cbz x16, 9f\n"
+        "ldrb w12, [x15], #1\n"
+        ".inst 0x8240052C\n"   /* STRB_W12_C9 */
+        ".inst 0x02000529\n"   /* ADD_C9_C9_1 */
+        "sub x16, x16, #1\n"
+        "b 5b\n"
+        "9:\n"
+        : "+r"(x15), "+r"(x16)
+        : "r"(x10), "r"(x11), "r"(x13)
+        : "x9", "x12", "memory", "cc");
+#elif defined(__riscv)
+    register uint64_t a0 __asm__("a0") = slot * 16;
+    register uint64_t a1 __asm__("a1") = off;
+    register uint64_t a2 __asm__("a2") = (uint64_t)buf;
+    register uint64_t a4 __asm__("a4") = len;
+    register uint64_t a5 __asm__("a5") = (uint64_t)to_object;
+    __asm__ volatile(
+        ".word 0x22A20E5B\n"   /* CINCOFFSET_CT3_CTP_A0 */
+        ".word 0xFBFE0E5B\n"   /* LC_CAP_CT3_CT3 */
+        ".word 0xFE2E02DB\n"   /* CGETBASE_T0_CT3 */
+        "add t0, t0, a1\n"
+        ".word 0x205E0E5B\n"   /* CSETADDR_CT3_CT3_T0 */
+        "bnez a5, 5f\n"
+        "2: beqz a4, 9f\n"
+        ".word 0xFACE035B\n"   /* LBU_CAP_T1_CT3 */
+        "sb t1, 0(a2)\n"
+        "addi a2, a2, 1\n"
+        ".word 0x001E1E5B\n"   /* CINCOFFSETIMM_CT3_1 */
+        "addi a4, a4, -1\n"
+        "j 2b\n"
+        "5: beqz a4, 9f\n"
+        "lbu t1, 0(a2)\n"
+        ".word 0xF86E045B\n"   /* SB_CAP_T1_CT3 */
+        "addi a2, a2, 1\n"
+        ".word 0x001E1E5B\n"   /* CINCOFFSETIMM_CT3_1 */
+        "addi a4, a4, -1\n"
+        "j 5b\n"
+        "9:\n"
+        : "+r"(a2), "+r"(a4)
+        : "r"(a0), "r"(a1), "r"(a5)
+        : "t0", "t1", "t3", "memory");
+#else
+#error "capmon cVMs run on aarch64 or riscv64"
+#endif
+}
+
+/* Reads len bytes at `off` of the object; -CAPMON_EINVAL if that is not inside it. */
+static inline int64_t capmon_cp_file_read(const struct capmon_cp_file *f, uint64_t off, void *buf, size_t len)
+{
+    if (off > f->len || len > f->len - off)
+        return -CAPMON_EINVAL;
+    capmon_cp_copy(f->slot, off, buf, len, 0);
+    return 0;
+}
+
+/* Writes len bytes to `off` of the object (a read-only import faults). */
+static inline int64_t capmon_cp_file_write(const struct capmon_cp_file *f, uint64_t off, const void *buf, size_t len)
+{
+    if (off > f->len || len > f->len - off)
+        return -CAPMON_EINVAL;
+    capmon_cp_copy(f->slot, off, (void *)buf, len, 1);
+    return 0;
+}
+
+static inline uint64_t capmon_cp_file_len(const struct capmon_cp_file *f)
+{
+    return f->len;
 }
 
 /* The cVM's main, called by start.c's _start with the manifest's arguments (argv[0] is the

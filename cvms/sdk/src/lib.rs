@@ -2,7 +2,8 @@
 //!
 //! - safe wrappers for every hostcall of [`capmon_abi`] ([`console_write`], [`read`],
 //!   [`exit`], [`yield_now`], [`clock_ns`], [`sleep`], [`whoami`], the [`disk`] and [`net`]
-//!   calls)
+//!   calls, and [`share`]: CP_File shared objects read and written directly through
+//!   capabilities)
 //!   over the raw [`hostcall`];
 //! - [`print!`] and [`println!`] on the console;
 //! - the entry point (`_start`, first in `.text`), which hands `argc`/`argv` to the function
@@ -21,6 +22,7 @@ extern crate std;
 pub mod disk;
 pub mod nest;
 pub mod net;
+pub mod share;
 mod entry;
 mod print;
 mod sys;

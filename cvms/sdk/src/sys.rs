@@ -142,5 +142,9 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         | Hostcall::ChildReply
         | Hostcall::ChildForward
         | Hostcall::ChildReplyWait => capmon_abi::Error::Denied.to_result(),
+        // Sharing needs the monitor's capabilities.
+        Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop => {
+            capmon_abi::Error::NoSys.to_result()
+        }
     }
 }

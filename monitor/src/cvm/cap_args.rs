@@ -87,6 +87,8 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
     const NET_INFO: [Buffer; 1] = [buffer(0, Len::Record(1, NET_INFO_SIZE), Use::Write)];
     const DISK_READ: [Buffer; 1] = [buffer(1, Len::Sectors(2), Use::Write)];
     const DISK_WRITE: [Buffer; 1] = [buffer(1, Len::Sectors(2), Use::Read)];
+    const NAME_0: [Buffer; 1] = [buffer(0, Len::Arg(1), Use::Read)];
+    const EXPORT: [Buffer; 2] = [buffer(0, Len::Arg(1), Use::Read), buffer(2, Len::Arg(3), Use::Read)];
     const CHILD_INFO: [Buffer; 1] = [buffer(1, Len::Record(2, CHILD_INFO_SIZE), Use::Write)];
     const CHILD_WAIT: [Buffer; 1] = [buffer(0, Len::Record(1, CHILD_EVENT_SIZE), Use::Write)];
     const CHILD_REPLY_WAIT: [Buffer; 1] = [buffer(2, Len::Record(3, CHILD_EVENT_SIZE), Use::Write)];
@@ -97,6 +99,8 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
         Some(Hostcall::NetInfo) => &NET_INFO,
         Some(Hostcall::DiskRead) => &DISK_READ,
         Some(Hostcall::DiskWrite) => &DISK_WRITE,
+        Some(Hostcall::CpImport | Hostcall::CpRevoke) => &NAME_0,
+        Some(Hostcall::CpExport) => &EXPORT,
         Some(Hostcall::ChildInfo) => &CHILD_INFO,
         Some(Hostcall::ChildWait) => &CHILD_WAIT,
         Some(Hostcall::ChildReplyWait) => &CHILD_REPLY_WAIT,
@@ -111,7 +115,8 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
             | Hostcall::ChildStart
             | Hostcall::ChildStop
             | Hostcall::ChildReply
-            | Hostcall::ChildForward,
+            | Hostcall::ChildForward
+            | Hostcall::CpDrop,
         )
         | None => &[],
     }
@@ -130,7 +135,10 @@ const BUFFER_CALLS: u64 = 1 << Hostcall::ConsoleWrite as u64
     | 1 << Hostcall::NetRecv as u64
     | 1 << Hostcall::ChildInfo as u64
     | 1 << Hostcall::ChildWait as u64
-    | 1 << Hostcall::ChildReplyWait as u64;
+    | 1 << Hostcall::ChildReplyWait as u64
+    | 1 << Hostcall::CpImport as u64
+    | 1 << Hostcall::CpExport as u64
+    | 1 << Hostcall::CpRevoke as u64;
 
 /// Hostcall `number` takes at least one buffer argument.
 #[inline(always)]
@@ -169,6 +177,15 @@ impl fmt::Display for Refusal {
             Refusal::NotOwned => "reaches outside the caller's memory",
         })
     }
+}
+
+/// Every buffer of hostcall `number` as (address, length) from its integer arguments (a
+/// length that overflows is `u64::MAX`, which no memory check passes). How the monitor checks
+/// a child's buffers before a serving parent sees the call (`cvm/nest.rs`).
+pub fn buffer_ranges(number: u64, args: &[u64; 6]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    buffers(number)
+        .iter()
+        .map(move |b| (args.get(b.arg).copied().unwrap_or(0), length(b.len, args).unwrap_or(u64::MAX)))
 }
 
 /// The buffer's length, from the call's integer arguments.

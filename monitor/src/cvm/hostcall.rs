@@ -8,6 +8,7 @@ use capmon_abi::{Error, Hostcall, NetInfo, WhoAmI, NAME_MAX, NET_MAX_FRAME, SECT
 
 use crate::cvm::grant::{self, Access, Extent, Grant};
 use crate::cvm::net_grant::{self, NetGrant};
+use crate::cvm::share;
 
 /// Longest single console write or read; larger requests are cut (the result says how much
 /// was done), so a cVM can't make the monitor copy gigabytes in one call.
@@ -80,6 +81,12 @@ pub trait Guest {
     fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error>;
     /// How many frames are waiting for the cVM.
     fn net_waiting(&self) -> u64;
+    /// Carries out a sharing request whose arguments [`share::call::decode`] checked. Without
+    /// sharing (a guest that has no share state) every request is [`Error::NoSys`].
+    fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+        let _ = request;
+        Err(Error::NoSys)
+    }
 }
 
 /// Runs hostcall `number` with `args` for `guest`. Always inlined: it is the hostcall fast
@@ -116,29 +123,14 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
             | Hostcall::ChildForward
             | Hostcall::ChildReplyWait,
         ) => Err(Error::NoSys),
+        Some(call @ (Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop)) => {
+            share::call::decode(guest, call, args).and_then(|request| guest.share(request))
+        }
     };
     Outcome::Return(match result {
         Ok(value) => value,
         Err(e) => e.to_result(),
     })
-}
-
-/// The buffer a monitor hostcall reads or writes, as (pointer, length), for checking a call
-/// before someone other than the monitor sees it (a serving parent, `cvm/nest.rs`). Lengths
-/// are the most the call would touch (disk transfers are cut to [`capmon_abi::DISK_MAX_SECTORS`]).
-pub fn buffer_argument(number: u64, args: &[u64; 6]) -> Option<(u64, u64)> {
-    match Hostcall::from_number(number)? {
-        Hostcall::ConsoleWrite
-        | Hostcall::ConsoleRead
-        | Hostcall::WhoAmI
-        | Hostcall::NetInfo
-        | Hostcall::NetSend
-        | Hostcall::NetRecv => Some((args[0], args[1])),
-        Hostcall::DiskRead | Hostcall::DiskWrite => {
-            Some((args[1], args[2].min(capmon_abi::DISK_MAX_SECTORS).saturating_mul(capmon_abi::SECTOR_SIZE)))
-        }
-        _ => None,
-    }
 }
 
 #[inline(never)] // keeps its buffer off the frame of the hostcall fast path
@@ -255,6 +247,8 @@ pub(crate) mod tests {
         pub(crate) input: Vec<u8>,
         disk: FakeDisk,
         net: FakeNet,
+        /// Sharing requests that reached `Guest::share`.
+        shared: Vec<share::call::Request>,
     }
 
     /// A network grant with a queue of frames waiting, and what was sent.
@@ -281,6 +275,10 @@ pub(crate) mod tests {
     pub(crate) const BASE: u64 = 0x1000;
 
     impl Guest for Fake {
+        fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+            self.shared.push(request);
+            Ok(7)
+        }
         fn memory(&self) -> Range<u64> {
             BASE..BASE + self.bytes.len() as u64
         }
@@ -373,7 +371,7 @@ pub(crate) mod tests {
     pub(crate) fn fake() -> Fake {
         let mut bytes = std::vec![0u8; 0x100];
         bytes[0x10..0x15].copy_from_slice(b"hi!\n\0");
-        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default(), net: FakeNet::default() }
+        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default(), net: FakeNet::default(), shared: Vec::new() }
     }
 
     fn call(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
@@ -417,6 +415,7 @@ pub(crate) mod tests {
             input: Vec::new(),
             disk: FakeDisk::default(),
             net: FakeNet::default(),
+            shared: Vec::new(),
         };
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
@@ -634,5 +633,29 @@ pub(crate) mod tests {
         assert_eq!(check_buffer(&m, 0x2000, 0), Ok(0x2000..0x2000));
         assert_eq!(check_buffer(&m, 0x1fff, 2), Err(Error::Fault));
         assert_eq!(check_buffer(&m, 0xfff, 1), Err(Error::Fault));
+    }
+
+    #[test]
+    fn sharing_calls_check_names_and_ranges_before_the_share_state_sees_them() {
+        use share::call::Request;
+        let mut f = fake();
+        let len = f.bytes.len() as u64;
+        f.bytes[..4].copy_from_slice(b"ring");
+        let run = |f: &mut Fake, h: Hostcall, args: [u64; 6]| dispatch(f, h as u64, &args);
+        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE, 4, 3, 0, 0, 0]), Outcome::Return(7));
+        let Some(Request::Import { name, slot: 3 }) = f.shared.last().copied() else { panic!("{:?}", f.shared) };
+        assert_eq!(name.as_bytes(), b"ring");
+        // A name outside its memory, empty, or longer than any name: refused here.
+        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE + len - 2, 4, 0, 0, 0, 0]), Outcome::Return(Error::Fault.to_result()));
+        assert_eq!(run(&mut f, Hostcall::CpRevoke, [BASE, 0, 0, 0, 0, 0]), Outcome::Return(Error::Invalid.to_result()));
+        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE, 33, 0, 0, 0, 0]), Outcome::Return(Error::Invalid.to_result()));
+        // An export must lie in its own memory, overflow included.
+        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, BASE + 8, 16, 0, 0]), Outcome::Return(7));
+        assert_eq!(f.shared.last(), Some(&Request::Export { name: match f.shared[0] { Request::Import { name, .. } => name, _ => unreachable!() }, range: (BASE + 8, BASE + 24) }));
+        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, BASE + len - 8, 16, 0, 0]), Outcome::Return(Error::Fault.to_result()));
+        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, u64::MAX - 4, 16, 0, 0]), Outcome::Return(Error::Fault.to_result()));
+        assert_eq!(run(&mut f, Hostcall::CpDrop, [5, 0, 0, 0, 0, 0]), Outcome::Return(7));
+        assert_eq!(f.shared.last(), Some(&Request::Drop { slot: 5 }));
+        assert_eq!(f.shared.len(), 3, "refused calls never reach the share state");
     }
 }

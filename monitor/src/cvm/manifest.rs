@@ -18,6 +18,7 @@ use core::fmt;
 use crate::cvm::expect::{self, Expect};
 use crate::cvm::grant::DiskSpec;
 use crate::cvm::net_grant::NetSpec;
+use crate::cvm::share::spec::{self as share_spec, FileSpec};
 use crate::platform;
 
 /// The root `compatible` of a version-1 manifest.
@@ -52,7 +53,7 @@ pub const MAX_ARGS_BYTES: usize = 1024;
 pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
 /// Fields the format reserves for later versions: a clear "not supported yet" beats
 /// "unknown field" for someone who read about them.
-pub const RESERVED_FIELDS: &[&str] = &["files", "calls", "streams"];
+pub const RESERVED_FIELDS: &[&str] = &["calls", "streams"];
 /// Every field of a cVM's `disk { … }` child node (a grant of sectors on a virtio-blk device).
 pub const DISK_FIELDS: &[&str; 4] = &["device", "first-sector", "sectors", "read-only"];
 /// Every field of a cVM's `net { … }` child node (an interface on a virtio-net device).
@@ -111,6 +112,8 @@ pub struct Manifest {
     /// Keep the monitor running when every cVM has ended (default: power off).
     pub keep_running: bool,
     pub cvms: Vec<CvmSpec>,
+    /// The shared objects of the root's `files { … }` node (`cvm::share::spec`).
+    pub files: Vec<FileSpec>,
 }
 
 impl Manifest {
@@ -255,7 +258,7 @@ pub struct ManifestError {
 }
 
 impl ManifestError {
-    fn root(field: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn root(field: Option<&str>, message: impl Into<String>) -> Self {
         ManifestError {
             cvm: None,
             field: field.map(String::from),
@@ -304,15 +307,15 @@ fn finish(manifest: Manifest, errors: Vec<ManifestError>) -> Result<Manifest, Ve
 // Reading the blob
 
 /// A node as the reader found it.
-struct RawNode<'a> {
-    name: &'a [u8],
-    depth: usize,
-    parent: Option<usize>,
-    props: Vec<(&'a [u8], &'a [u8])>,
+pub(crate) struct RawNode<'a> {
+    pub(crate) name: &'a [u8],
+    pub(crate) depth: usize,
+    pub(crate) parent: Option<usize>,
+    pub(crate) props: Vec<(&'a [u8], &'a [u8])>,
 }
 
 impl<'a> RawNode<'a> {
-    fn prop(&self, name: &str) -> Option<&'a [u8]> {
+    pub(crate) fn prop(&self, name: &str) -> Option<&'a [u8]> {
         self.props
             .iter()
             .find(|(n, _)| *n == name.as_bytes())
@@ -452,7 +455,7 @@ enum Mode {
 
 /// Escapes arbitrary bytes from the blob (node and property names) for an error message:
 /// printable ASCII as is, anything else as `\xNN`, so a hostile name cannot drive the console.
-fn show_bytes(bytes: &[u8]) -> String {
+pub(crate) fn show_bytes(bytes: &[u8]) -> String {
     let mut out = String::new();
     for &b in bytes.iter().take(64) {
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
@@ -468,12 +471,12 @@ fn show_bytes(bytes: &[u8]) -> String {
 }
 
 /// A string value for an error message, escaped like [`show_bytes`].
-fn show(s: &str) -> String {
+pub(crate) fn show(s: &str) -> String {
     show_bytes(s.as_bytes())
 }
 
 /// A single NUL-terminated UTF-8 string.
-fn string_value(value: &[u8]) -> Result<&str, String> {
+pub(crate) fn string_value(value: &[u8]) -> Result<&str, String> {
     let Some(body) = value.strip_suffix(&[0]) else {
         return Err(if value.is_empty() {
             "expected a string, found an empty property".to_string()
@@ -488,7 +491,7 @@ fn string_value(value: &[u8]) -> Result<&str, String> {
 }
 
 /// A list of NUL-terminated UTF-8 strings (`"a", "b"`).
-fn string_list(value: &[u8]) -> Result<Vec<&str>, String> {
+pub(crate) fn string_list(value: &[u8]) -> Result<Vec<&str>, String> {
     let Some(body) = value.strip_suffix(&[0]) else {
         return Err(if value.is_empty() {
             "expected a list of strings, found an empty property".to_string()
@@ -511,7 +514,7 @@ fn describe_value(value: &[u8]) -> String {
 }
 
 /// One 32-bit cell.
-fn cell_u32(value: &[u8]) -> Result<u32, String> {
+pub(crate) fn cell_u32(value: &[u8]) -> Result<u32, String> {
     match (value.len(), be32(value, 0)) {
         (4, Some(v)) => Ok(v),
         _ => Err(format!(
@@ -522,7 +525,7 @@ fn cell_u32(value: &[u8]) -> Result<u32, String> {
 }
 
 /// One or two 32-bit cells.
-fn cells_u64(value: &[u8]) -> Result<u64, String> {
+pub(crate) fn cells_u64(value: &[u8]) -> Result<u64, String> {
     match (value.len(), be32(value, 0), be32(value, 4)) {
         (4, Some(v), _) => Ok(v.into()),
         (8, Some(hi), Some(lo)) => Ok(u64::from(hi) << 32 | u64::from(lo)),
@@ -535,14 +538,14 @@ fn cells_u64(value: &[u8]) -> Result<u64, String> {
 
 /// `[a-z0-9_-]`, 1 to NAME_MAX bytes: safe in console output, file names and DT property
 /// names (images are `/images/<name>` properties).
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= NAME_MAX
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-const NAME_RULE: &str = "must be 1 to 32 characters from a-z, 0-9, '_' and '-'";
+pub(crate) const NAME_RULE: &str = "must be 1 to 32 characters from a-z, 0-9, '_' and '-'";
 
 /// Printable ASCII without spaces, 1 to CONSOLE_LABEL_MAX bytes.
 fn valid_label(s: &str) -> bool {
@@ -590,6 +593,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     let mut manifest = Manifest {
         keep_running: false,
         cvms: Vec::new(),
+        files: Vec::new(),
     };
     let mut images = Vec::new();
     let Some(root) = nodes.first() else {
@@ -633,6 +637,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     }
 
     let mut images_seen = false;
+    let mut files_node = None;
     for (i, node) in nodes.iter().enumerate() {
         if node.depth != 1 {
             continue;
@@ -654,6 +659,11 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                     check_images(nodes, i, node, &mut images, &mut errors);
                 }
             }
+        } else if node.name == share_spec::NODE.as_bytes() {
+            // Checked once every cVM is known: it names them.
+            if files_node.replace(i).is_some() {
+                errors.push(ManifestError::root(None, "node /files appears more than once"));
+            }
         } else if is_cvm_node(node.name) {
             check_cvm_tree(nodes, i, None, &named, &mut manifest.cvms, &mut errors);
         } else {
@@ -662,9 +672,9 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                 format!(
                     "unknown node /{shown}: the root holds only cvm@N nodes{}",
                     if mode == Mode::Bundle {
-                        " and /images"
+                        ", files and /images"
                     } else {
-                        ""
+                        " and files"
                     }
                 ),
             ));
@@ -672,6 +682,9 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     }
 
     check_unique(&manifest.cvms, &mut errors);
+    if let Some(at) = files_node {
+        manifest.files = share_spec::check_files(nodes, at, &manifest.cvms, &mut errors);
+    }
     let cvm_nodes = nodes
         .iter()
         .filter(|n| n.depth == 1 && is_cvm_node(n.name))
@@ -1079,6 +1092,14 @@ fn check_cvm(
                 e.field(
                     "net",
                     "is a node, not a property: write net { device = <0>; };",
+                );
+                continue;
+            }
+            b"files" => {
+                e.field(
+                    "files",
+                    "shared objects are declared in the root's files { … } node, which names \
+                     their exporter and importers (see cvms/manifests/README.md)",
                 );
                 continue;
             }
@@ -1948,7 +1969,7 @@ pub(crate) mod tests {
             [
                 "field \"keep-running\": is a flag: write `keep-running;` without a value",
                 "field \"model\": unknown field",
-                "unknown node /chosen: the root holds only cvm@N nodes",
+                "unknown node /chosen: the root holds only cvm@N nodes and files",
                 "node /images: a manifest must not contain /images (capmon-tool bundle adds it \
                  from --images)",
                 "the manifest has no cVMs: add a cvm@0 node",
@@ -2158,7 +2179,7 @@ pub(crate) mod tests {
             [
                 r#"cvm "ok": field "evil\x22\x07": unknown field"#,
                 r#"cvm "ok": field "on-fault": must be "stop" or "restart", is "\x1b[2Jgone""#,
-                r#"unknown node /x\x1by: the root holds only cvm@N nodes"#,
+                r#"unknown node /x\x1by: the root holds only cvm@N nodes and files"#,
             ]
         );
     }

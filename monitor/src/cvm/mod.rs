@@ -14,6 +14,7 @@ pub mod net_grant;
 pub mod plan;
 pub mod pure;
 pub mod sched;
+pub mod share;
 pub mod start;
 #[cfg(target_os = "none")]
 pub mod run;

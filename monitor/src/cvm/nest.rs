@@ -189,11 +189,10 @@ impl Family {
             m.serve(child, number, args);
             return;
         };
-        if let Some((ptr, len)) = hostcall::buffer_argument(number, args) {
-            if hostcall::check_buffer(&m.memory(child), ptr, len).is_err() {
-                m.set_result(child, Error::Fault.to_result());
-                return;
-            }
+        let memory = m.memory(child);
+        if super::cap_args::buffer_ranges(number, args).any(|(ptr, len)| hostcall::check_buffer(&memory, ptr, len).is_err()) {
+            m.set_result(child, Error::Fault.to_result());
+            return;
         }
         if self.events[parent].len() >= MAX_QUEUED {
             m.set_result(child, Error::Again.to_result());

@@ -757,6 +757,7 @@ pub(crate) mod tests {
         let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
         Manifest {
             keep_running: false,
+            files: Vec::new(),
             cvms: sizes
                 .iter()
                 .zip(0u32..)
@@ -799,7 +800,7 @@ pub(crate) mod tests {
         cvms[1].parent = Some(0);
         cvms[2].parent = Some(1);
         cvms[3].parent = Some(0);
-        Manifest { keep_running: false, cvms }
+        Manifest { keep_running: false, files: Vec::new(), cvms }
     }
 
     fn nested_plan<F: CvmFormat>() -> (Manifest, Vec<PhysRange>, Vec<DefaultCaps<F>>) {

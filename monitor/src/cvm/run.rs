@@ -22,6 +22,7 @@ use crate::cvm::nest::{self, Family};
 use crate::cvm::net_grant::{self, Mac, NetGrant};
 use crate::cvm::plan::{self, DefaultCaps};
 use crate::cvm::sched::{Decision, Scheduler, State};
+use crate::cvm::share;
 use crate::cvm::{audit, cap_args, cap_relocs, image, pure};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
@@ -206,6 +207,10 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             return false;
         }
         cvms.push(cvm);
+    }
+    if let Err(e) = start_sharing(&bundle.manifest, &usable, &mut cvms) {
+        println!("cvms: sharing cannot be set up; starting nothing: {e}");
+        return false;
     }
     print_audit(&cvms);
     if let Some(warning) = crate::boot::ISOLATION_WARNING {
@@ -423,8 +428,25 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     }
 }
 
-/// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
-/// written) and its region, neither of which changes across restarts, so they are planned once.
+/// Sets sharing up (`cvm::share::live`) once every cVM is loaded, before any runs.
+fn start_sharing(manifest: &manifest::Manifest, usable: &[PhysRange], cvms: &mut [Cvm]) -> Result<(), String> {
+    let members: Vec<share::live::Member> = cvms
+        .iter()
+        .map(|c| share::live::Member {
+            name: c.spec.name.clone(),
+            region: c.region,
+            data: c.caps.data.base()..u64::try_from(c.caps.data.top()).unwrap_or(u64::MAX),
+            parent: c.spec.parent,
+        })
+        .collect();
+    let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
+    share::live::init(manifest, &members, &plan::without(usable, &regions))?;
+    for cvm in cvms {
+        share::live::attach(cvm.slot, &mut cvm.cpu).map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
+    }
+    Ok(())
+}
+
 /// A cVM's default capabilities: they depend only on its image's layout (checked, nothing
 /// written) and its region, neither of which changes across restarts, so they are planned once.
 /// `own` is the part of its region that holds its image and stack (below its children's).
@@ -469,6 +491,8 @@ impl Cvm {
     /// Zeroes the region, loads the image, lays out argv, and prepares the registers (deriving
     /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
+        // A restart: everything it shared is revoked, and it loses its imports, first.
+        share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         let base = self.region.start.0;
         let stack_size = self.spec.stack_size;
@@ -489,6 +513,7 @@ impl Cvm {
         let (argc, argv, stack_top) = self.write_args()?;
         let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
         cpu::prepare(&mut self.cpu, &setup, &self.authority).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
+        share::live::attach(self.slot, &mut self.cpu)?;
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
@@ -716,6 +741,7 @@ impl Cvm {
 
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
+        share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         if let Some(g) = &self.net {
             nets::detach(g, self.slot);
@@ -922,6 +948,9 @@ impl Guest for GuestView<'_> {
     }
     fn net_waiting(&self) -> u64 {
         self.cvm.net.map_or(0, |g| nets::waiting(&g, self.cvm.slot))
+    }
+    fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+        share::live::request(self.cvm.slot, &mut self.cvm.cpu, request)
     }
 }
 

@@ -24,6 +24,10 @@
 //!   monitor's switch and prints `bench: udp-echo-round-trip median … min …`, guest
 //!   instructions per round trip (both cVMs' smoltcp stacks, four hostcalls and two switches).
 //!
+//! On the CHERI boards a fifth boot, `cvms/manifests/ipc-bench.dts`, gives the sharing
+//! figures (`bench_share`): a 1 MiB copy into and out of a CP_File object against the same
+//! cVM's memcpy, and one revocation of an object four cVMs imported.
+//!
 //! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
 //! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
 //! `mtime`; a batch is hundreds of thousands of instructions, so a tick is a fraction of an
@@ -206,6 +210,8 @@ pub struct Row {
     /// said about how, and the QEMU command line of that boot.
     pub pure_null: Option<(u64, String)>,
     pub pure_command: Option<String>,
+    /// CP_File copy and revocation (CHERI boards).
+    pub share: super::bench_share::ShareFigures,
 }
 
 /// Reads `bench-pure`'s line: the figure and its explanation.
@@ -755,6 +761,21 @@ fn measure(
             Err(e) => errors.push(e),
         }
     }
+
+    // 5. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
+    if spec.cheri {
+        let script = super::bench_share::script(FAULT_PATTERN);
+        match image_for(ws, board, Some(super::bench_share::MANIFEST), no_build)
+            .and_then(|kernel| boot(board, spec, qemu, &kernel, &script, verbose, BootExtras::default()))
+        {
+            Ok((report, command)) => {
+                row.share = super::bench_share::parse(&report.console);
+                errors.extend(failure(&format!("bench-{}-share", board.name), &report, &command));
+                row.share.command = Some(command);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     (row, errors)
 }
 
@@ -835,6 +856,12 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     print!("{}", format_table(&rows));
     println!();
     print!("{}", format_io_table(&rows));
+    let share_rows: Vec<(String, super::bench_share::ShareFigures)> =
+        rows.iter().filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some()).map(|r| (r.board.clone(), r.share.clone())).collect();
+    if !share_rows.is_empty() {
+        println!();
+        print!("{}", super::bench_share::format_table(&share_rows));
+    }
     if plot {
         let dir = ws.root.join("docs").join("figures");
         match super::plot::draw(&rows, &dir) {

@@ -92,6 +92,16 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("disk-bench", "cvm-disk-log", "disk-bench"),
     rust("udp-echo", "cvm-net", "udp-echo"),
     rust("net-ping", "cvm-net", "net-ping"),
+    rust("producer", "cvm-ipc", "producer"),
+    rust("consumer", "cvm-ipc", "consumer"),
+    ImageSpec {
+        name: "consumer-c",
+        recipe: Recipe::C {
+            sources: &["cvms/ipc/c/consumer-c.c"],
+        },
+    },
+    rust("share-attack", "cvm-ipc", "share-attack"),
+    rust("cp-bench", "cvm-ipc", "cp-bench"),
 ];
 
 /// The recipe for an image name.

@@ -8,6 +8,7 @@
 //! tests that boot a modified one.
 
 pub mod bench;
+pub mod bench_share;
 pub mod boards;
 pub mod build;
 pub mod cli;

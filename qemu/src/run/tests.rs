@@ -472,6 +472,93 @@ fn attacks_test(board: &'static str) -> TestSpec {
         .time_limit(90)
 }
 
+/// The CP_File demo (`ipc` manifest, CHERI boards): the producer's messages arrive in order
+/// through the shared buffer, the run-time export is read and then revoked (capabilities
+/// counted), a later import is refused, the C consumer reads the last message, no fault.
+fn ipc_test(board: &'static str) -> TestSpec {
+    let mut group: Vec<String> = (1..=8).map(|i| format!(r"^\[consumer\] consumer: message {i} of 8$")).collect();
+    group.extend(
+        [
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 3 capability stores of 16 slots, 1 buffers; 3 shared objects$",
+            r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
+            r"^\[producer\] producer: sent 8 messages, each acknowledged$",
+            r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
+            r#"^\[consumer\] consumer: live: "live: 64 bytes of the producer's own stack, exported at run time"$"#,
+            r"^\[producer\] producer: revoked live: [1-9]\d* capabilities cleared$",
+            r"^\[consumer\] consumer: after the revocation: import live -> Some\(Again\)$",
+            r"^\[consumer\] consumer: ok$",
+            r#"^\[consumer-c\] consumer-c: mailbox \(4096 bytes\) says "done: 8 messages and one run-time export"$"#,
+            r"^cvm producer: exit 0$",
+            r"^cvm consumer: exit 0$",
+            r"^cvm consumer-c: exit 0$",
+        ]
+        .map(String::from),
+    );
+    let group: Vec<&str> = group.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-ipc"), board)
+        .manifest("ipc")
+        .expect_any_order(&group)
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid(r"failed: ")
+}
+
+/// Attacks on shared objects and revocation (`ipc-attacks`, CHERI boards): each attacker is
+/// stopped with the fault its capability must give; the revocation and the exporter's
+/// teardown clear copies held in a register and in another store slot; `no-permission` is
+/// refused without a fault; an exporter that faults and restarts (`flaky`) has its export swept
+/// from `reader` and exported again; `victim` and `steady` finish.
+fn ipc_attacks_test(board: &'static str) -> TestSpec {
+    let causes: [(&str, &str); 9] = if board == "qemu-morello" {
+        [
+            ("after-revoke", r"capability tag fault "),
+            ("stashed-copy", r"capability tag fault "),
+            ("cap-into-object", r"capability permission fault "),
+            ("read-past-end", r"capability bounds fault "),
+            ("exec-object", r"capability permission fault "),
+            ("stash-own-memory", r"capability permission fault "),
+            ("write-read-only", r"capability permission fault "),
+            ("holder", r"capability tag fault "),
+            ("reader", r"capability tag fault "),
+        ]
+    } else {
+        [
+            ("after-revoke", r"tag violation .* capability c18 tag=0 perms=\[Load\]"),
+            ("stashed-copy", r"tag violation .* capability c28 tag=0 perms=\[Load\]"),
+            ("cap-into-object", r"permit store capability violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64"),
+            ("read-past-end", r"length \(bounds\) violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64"),
+            ("exec-object", r"permit execute violation .* capability c28"),
+            ("stash-own-memory", r"permit store capability violation .* capability DDC"),
+            ("write-read-only", r"permit store violation .* capability c28 tag=1 perms=\[Load\]"),
+            ("holder", r"tag violation .* capability c28 tag=0"),
+            ("reader", r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10"),
+        ]
+    };
+    let mut group: Vec<String> = Vec::new();
+    for (name, cause) in causes {
+        group.push(format!(r"^\[{name}\] {name}: trying "));
+        group.push(format!(r"^cvm {name} fault: {cause}"));
+    }
+    group.push(r"^\[victim\] victim: revoked bait: [2-9]\d* capabilities cleared$".into());
+    group.push(r"^share: cvm victim: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
+    group.push(r"^\[no-permission\] no-permission: import bait -> Some\(Denied\), import into slot 16 -> Some\(Invalid\)$".into());
+    group.push(r"^\[victim\] victim: done, still alive$".into());
+    // An exporter that faults and restarts: its export is swept before its memory is reused.
+    group.push(r"^cvm flaky fault: undefined or privileged instruction ".into());
+    group.push(r"^cvm flaky: restarting \(1 of 1\)$".into());
+    group.push(r"^share: cvm flaky: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
+    group.push(r#"^\[reader\] reader: re-imported page after flaky restarted: "page of flaky\.\.\."$"#.into());
+    group.push(r"^\[steady\] steady: done, still alive$".into());
+    let group: Vec<&str> = group.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-ipc-attacks"), board)
+        .manifest("ipc-attacks")
+        .expect_any_order(&group)
+        .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm (steady|victim|no-permission) fault: ")
+        .forbid(r"^\[reader\] reader: import")
+        .ends(End::PowerOff(Verdict::Fail))
+        .time_limit(90)
+}
+
 /// Stock aarch64 has no capabilities, but the MMU keeps EL0 out of the monitor's memory: the
 /// `read-monitor` attack takes a stage-1 permission fault, reported as a contained cVM fault
 /// (the monitor carries on and `steady` finishes).
@@ -785,6 +872,11 @@ pub fn all_tests() -> Vec<TestSpec> {
     for board in ["qemu-aarch64", "qemu-riscv64"] {
         tests.push(purecap_refused_test(board));
     }
+    // Sharing needs capabilities (a manifest with shared objects is refused on stock boards).
+    for board in ["qemu-morello", "qemu-riscv64cheri"] {
+        tests.push(ipc_test(board));
+        tests.push(ipc_attacks_test(board));
+    }
     tests
 }
 
@@ -804,7 +896,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 47);
+        assert_eq!(tests.len(), 51);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1066,7 +1158,8 @@ capmon: powering off (pass)"#;
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
         assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
-        assert_eq!(select(all_tests(), Some("-attacks")).len(), 3);
+        assert_eq!(select(all_tests(), Some("-attacks")).len(), 5);
+        assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
         assert!(select(all_tests(), Some("no-such")).is_empty());
     }

@@ -61,7 +61,7 @@ pub fn init() -> Result<(), &'static str> {
 /// The root capability, captured from the monitor's DDC at boot. Every cVM capability is
 /// derived from it (or, for nested cVMs later, from a parent's) by removing authority.
 #[cfg(feature = "cheri")]
-static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
+pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
 /// A cVM's authority: the capability over its whole region that all its own capabilities are
 /// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held

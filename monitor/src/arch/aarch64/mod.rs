@@ -284,6 +284,8 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
 #[cfg(feature = "cheri")]
 pub mod caps;
 pub mod cvm;
+#[cfg(feature = "cheri")]
+pub mod share;
 pub mod mmu;
 pub mod switch;
 

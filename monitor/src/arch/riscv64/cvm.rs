@@ -45,16 +45,41 @@ pub struct CvmCpu {
     pub fp: FpState,
     /// PMP: [start, data) may be fetched and read, [data, end) read and written.
     window: [u64; 3],
+    /// PMP: further [start, end) ranges it may read and write (its capability store and
+    /// imported objects, `cvm::share`); empty ranges are (0, 0).
+    shared: [[u64; 2]; SHARED_RANGES],
+    /// Which set of shared ranges this is (`shared_key`): equal sets have equal keys, so a
+    /// switch between cVMs with the same set leaves PMP alone.
+    shared_key: u64,
 }
+
+/// PMP ranges for sharing: entries 3..=14 as (OFF start, TOR end) pairs; entry 15 stays off.
+pub const SHARED_RANGES: usize = 6;
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3] }
+        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES], shared_key: 0 }
+    }
+
+    /// Sets the shared PMP ranges (at most [`SHARED_RANGES`]; more are ignored, and the
+    /// sharing code never asks for more).
+    pub fn set_shared(&mut self, ranges: &[core::ops::Range<u64>]) {
+        self.shared = [[0; 2]; SHARED_RANGES];
+        for (slot, r) in self.shared.iter_mut().zip(ranges) {
+            *slot = [r.start, r.end];
+        }
+        self.shared_key = shared_key(&self.shared);
+        // The running cVM resumes from a hostcall without passing `run_until` (the fast
+        // path), so its PMP changes now; any other cVM's when it is next switched in.
+        let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
+        if self.window == [held(0), held(1), held(2)] {
+            program_pmp(self);
+        }
     }
 }
 
 #[cfg(feature = "cheri")]
-static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
+pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
 /// A cVM's authority: the capability over its whole region that all its own capabilities are
 /// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
@@ -255,22 +280,51 @@ const PMP_X: u64 = 0x04;
 /// The window PMP holds now, so a cVM resuming after a hostcall doesn't reprogram it
 /// (relaxed atomics: one hart, and the monitor is never preempted).
 static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+/// The key of the shared ranges PMP holds now (one compare on the switch path).
+static PMP_SHARED_KEY: AtomicU64 = AtomicU64::new(0);
+
+/// Distinct sets of shared ranges seen so far; a set's key is its index + 1 (0: none set).
+static SHARED_SETS: spin::Mutex<alloc::vec::Vec<[[u64; 2]; SHARED_RANGES]>> = spin::Mutex::new(alloc::vec::Vec::new());
+/// Sets kept for interning; past this, new sets get keys of their own that never repeat.
+const MAX_SHARED_SETS: usize = 1024;
+static UNIQUE_KEYS: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// The key of `set`: equal sets get equal keys (interned), different sets different keys.
+fn shared_key(set: &[[u64; 2]; SHARED_RANGES]) -> u64 {
+    let mut sets = SHARED_SETS.lock();
+    if let Some(i) = sets.iter().position(|s| s == set) {
+        return u64::try_from(i).unwrap_or(0) + 1;
+    }
+    if sets.len() < MAX_SHARED_SETS {
+        sets.push(*set);
+        return u64::try_from(sets.len()).unwrap_or(0);
+    }
+    UNIQUE_KEYS.fetch_add(1, Ordering::Relaxed)
+}
 
 // Always inlined into each `run_until` (the run loop has two, hybrid and pure): a call here is
 // a few instructions more on every switch.
 #[inline(always)]
-fn program_pmp(window: &[u64; 3]) {
-    let [start, data, end] = *window;
+fn program_pmp(cpu: &CvmCpu) {
+    let [start, data, end] = cpu.window;
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
-    if held(0) == start && held(1) == data && held(2) == end {
+    // Only CHERI builds share memory between cVMs (`cvm::share`); stock riscv64 never sets
+    // shared ranges, so its switch path skips them entirely.
+    let same_shared = !cfg!(feature = "cheri") || PMP_SHARED_KEY.load(Ordering::Relaxed) == cpu.shared_key;
+    if held(0) == start && held(1) == data && held(2) == end && same_shared {
         return;
+    }
+    if !same_shared {
+        PMP_SHARED_KEY.store(cpu.shared_key, Ordering::Relaxed);
+        program_shared(&cpu.shared);
     }
     PMP_WINDOW[0].store(start, Ordering::Relaxed);
     PMP_WINDOW[1].store(data, Ordering::Relaxed);
     PMP_WINDOW[2].store(end, Ordering::Relaxed);
     // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
-    // [data, end) R+W. No other entry matches, so U-mode can touch nothing else.
-    let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16);
+    // [data, end) R+W; entries 3..=14 are the shared ranges (`program_shared`). No other
+    // entry matches, so U-mode can touch nothing else.
+    let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16) | SHARED_CFG0.load(Ordering::Relaxed);
     // SAFETY: PMP entries without the L bit only restrict U/S-mode; the monitor (M-mode) is
     // unaffected. The cVM is not running while they change.
     unsafe {
@@ -287,6 +341,45 @@ fn program_pmp(window: &[u64; 3]) {
         );
     }
 }
+
+/// Programs PMP entries 3..=14: each shared range as an OFF entry holding its start and a TOR
+/// entry (read, write) holding its end; unused pairs are off (their addresses are left as
+/// they were: an entry whose configuration is 0 matches nothing). The ranges are filled
+/// from the front (`set_shared`), so the first empty one ends the list.
+fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
+    let mut cfg0 = 0u64; // entries 0..=7: bytes 3..=7 here (0..=2 are the window's)
+    let mut cfg2 = 0u64; // entries 8..=15
+    for (i, [start, end]) in shared.iter().enumerate() {
+        if start >= end {
+            break;
+        }
+        let tor_entry = 4 + 2 * i;
+        let on = PMP_TOR | PMP_R | PMP_W;
+        if tor_entry < 8 {
+            cfg0 |= on << (8 * tor_entry);
+        } else {
+            cfg2 |= on << (8 * (tor_entry - 8));
+        }
+        let (a, b) = (start >> 2, end >> 2);
+        // SAFETY: PMP address registers without the L bit only restrict U/S-mode; no cVM runs.
+        unsafe {
+            match i {
+                0 => asm!("csrw pmpaddr3, {a}", "csrw pmpaddr4, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                1 => asm!("csrw pmpaddr5, {a}", "csrw pmpaddr6, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                2 => asm!("csrw pmpaddr7, {a}", "csrw pmpaddr8, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                3 => asm!("csrw pmpaddr9, {a}", "csrw pmpaddr10, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                4 => asm!("csrw pmpaddr11, {a}", "csrw pmpaddr12, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                _ => asm!("csrw pmpaddr13, {a}", "csrw pmpaddr14, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+            }
+        }
+    }
+    SHARED_CFG0.store(cfg0, Ordering::Relaxed);
+    // SAFETY: as above; pmpcfg2 holds entries 8..=15 on RV64.
+    unsafe { asm!("csrw pmpcfg2, {c}", c = in(reg) cfg2, options(nomem, nostack)) };
+}
+
+/// The shared ranges' bytes of pmpcfg0 (entries 3..=7), ORed in by `program_pmp`.
+static SHARED_CFG0: AtomicU64 = AtomicU64::new(0);
 
 pub fn save_fp(fp: &mut FpState) {
     if !fp.dirty {
@@ -351,7 +444,7 @@ struct Turn<'a, E: Exits> {
 pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
     let mut turn = Turn { exits, done: None };
     let cpu = turn.exits.cpu();
-    program_pmp(&cpu.window);
+    program_pmp(cpu);
     let context: *mut CvmContext = &mut cpu.context;
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher and
     // the handler, which changes nothing but a0 and the PC before a resume), so it holds this

@@ -22,6 +22,8 @@ pub mod caps;
 #[cfg(feature = "cheri")]
 use crate::arch::insn::cheri_riscv as r;
 pub mod cvm;
+#[cfg(feature = "cheri")]
+pub mod share;
 pub mod switch;
 
 #[cfg(feature = "cheri")]

@@ -1,0 +1,356 @@
+//! Sharing on the machine: the state the run loop's hooks reach (one `Share`, the share pool,
+//! each cVM's authority and CPU state), and the four moments it acts — `init` once every cVM
+//! is loaded, `attach` whenever a cVM (re)starts, `teardown` before a cVM's memory is zeroed,
+//! `request` for the sharing hostcalls. Decisions are `grants`' and `sweep`'s; capabilities
+//! move only through `arch::current::share`.
+//!
+//! Without capability hardware there is nothing to share safely: a manifest with shared
+//! objects is refused, and the hostcalls answer `NoSys`.
+
+use alloc::string::String;
+use core::ops::Range;
+
+use capmon_abi::Error;
+
+use super::call::Request;
+use crate::addr::PhysRange;
+use crate::arch::current::cvm::CvmCpu;
+use crate::cvm::manifest::Manifest;
+
+/// What `init` needs to know about one cVM: name, region, data capability bounds.
+pub struct Member {
+    pub name: String,
+    pub region: PhysRange,
+    pub data: Range<u64>,
+    /// Its parent's position when it is nested (parents come first).
+    pub parent: Option<usize>,
+}
+
+#[cfg(feature = "cheri")]
+mod imp {
+    use alloc::boxed::Box;
+    use alloc::format;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use core::ops::Range;
+
+    use capmon_abi::Error;
+
+    use super::super::call::Request;
+    use super::super::grants::{self, Authority, Grant, Share, SharePerms, Sweep, STORE_BYTES};
+    use super::super::spec::Source;
+    use super::super::sweep::{self, Seen, Slots};
+    use super::Member;
+    use crate::addr::PhysRange;
+    use crate::arch::current::caps::CapSlot;
+    use crate::arch::current::cvm::{CvmCpu, Format};
+    use crate::arch::current::share as arch;
+    use crate::cap::{Capability, Format as _};
+    use crate::cvm::manifest::Manifest;
+
+    /// PMP ranges a cVM may have open besides its region (RISC-V; Morello ignores them).
+    const PMP_RANGES: usize = 6;
+
+    struct Live {
+        share: Share,
+        /// The share pool's own capability (authority for buffers and capability stores).
+        pool: Box<CapSlot>,
+        /// Each cVM's data capability as it started: the authority its exports come from.
+        /// Boxed: a tagged slot must never move (a byte copy strips the tag).
+        #[allow(clippy::vec_box)]
+        authority: Vec<Box<CapSlot>>,
+        /// Each cVM's CPU state (`Box`es that never move), registered by `attach`.
+        cpus: Vec<*mut CvmCpu>,
+        /// Each cVM's region, for teardown.
+        regions: Vec<Range<u64>>,
+        /// Each cVM's parent (nested cVMs): the memory of a cVM is also its ancestors', by
+        /// right, so their own capabilities over it are never swept.
+        parents: Vec<Option<usize>>,
+    }
+
+    impl Live {
+        /// Whether `a` is `of` or one of its ancestors.
+        fn owns(&self, a: usize, of: usize) -> bool {
+            let mut next = Some(of);
+            for _ in 0..=self.parents.len() {
+                match next {
+                    Some(n) if n == a => return true,
+                    Some(n) => next = self.parents.get(n).copied().flatten(),
+                    None => return false,
+                }
+            }
+            false
+        }
+    }
+
+    // SAFETY: one core; the pointers are only used by the monitor, never concurrently.
+    unsafe impl Send for Live {}
+
+    static LIVE: spin::Mutex<Option<Live>> = spin::Mutex::new(None);
+
+    /// A capability store in the pool as slots for the sweep.
+    struct StoreSlots(u64);
+
+    impl StoreSlots {
+        /// Slot `i`'s address: 16-byte aligned memory in the share pool, which only the
+        /// monitor and the owning cVM touch (and that cVM is not running while the monitor is).
+        fn at(&self, i: usize) -> *mut [u64; 2] {
+            (self.0 + 16 * u64::try_from(i.min(15)).unwrap_or(0)) as *mut [u64; 2]
+        }
+    }
+
+    impl Slots for StoreSlots {
+        fn count(&self) -> usize {
+            16
+        }
+        fn seen(&self, i: usize) -> Seen {
+            // SAFETY: `at` is a valid, aligned slot of a capability store (see `at`).
+            arch::seen(unsafe { &*self.at(i) })
+        }
+        fn clear_tag(&mut self, i: usize) {
+            // SAFETY: as in `seen`; nothing else refers to the slot meanwhile.
+            arch::clear_tag(unsafe { &mut *self.at(i) });
+        }
+    }
+
+    fn model(base: u64, length: u64, perms: <Format as crate::cap::Format>::Perms) -> Capability<Format> {
+        let all = <Format as crate::cap::Format>::Perms::ALL;
+        let drop = <Format as crate::cap::Format>::Perms::from_bits(all.bits() & !perms.bits());
+        Capability::<Format>::root().set_address(base).set_bounds_exact(length).without_perms(drop)
+    }
+
+    pub fn init(manifest: &Manifest, members: &[Member], free: &[PhysRange]) -> Result<(), String> {
+        let buffer_sizes: Vec<u64> =
+            manifest.files.iter().filter(|f| f.source == Source::Buffer).map(|f| f.size).collect();
+        let layout = grants::layout_pool::<Format>(members.len(), &buffer_sizes).ok_or("the share pool is too large")?;
+        let plan = Format::plan_region(layout.size).ok_or("the share pool is too large")?;
+        let align = plan.align.max(grants::pool_alignment::<Format>(&buffer_sizes)).max(4096);
+        let size = (plan.size + 4095) & !4095;
+        let free: Vec<Range<u64>> = free.iter().map(|r| r.start.0..r.end.0).collect();
+        let pool = grants::place_pool(&free, size, align)
+            .ok_or_else(|| format!("no free memory holds the share pool ({size:#x} bytes aligned to {align:#x})"))?;
+        // SAFETY: the pool lies in usable RAM outside the monitor's heap and every cVM region
+        // (it was placed in what `plan::without` left); nothing else uses it.
+        unsafe { core::slice::from_raw_parts_mut(pool.start as *mut u8, usize::try_from(size).unwrap_or(0)) }.fill(0);
+        let mut pool_cap = Box::new(CapSlot::null());
+        let all = <Format as crate::cap::Format>::Perms::ALL;
+        if !arch::derive_from_root(&mut pool_cap.0, &model(pool.start, size, all)) {
+            return Err(format!("the share pool [{:#x}, {:#x}) cannot be bounded exactly", pool.start, pool.end));
+        }
+        // Only Load/Store survive into anything derived from it (no Execute, no Global needed).
+        let stores: Vec<u64> = layout.stores.iter().map(|o| pool.start + o).collect();
+        let buffers: Vec<u64> = layout.buffers.iter().map(|o| pool.start + o).collect();
+        let cvms: Vec<(String, Range<u64>, Range<u64>)> =
+            members.iter().map(|m| (m.name.clone(), m.region.start.0..m.region.end.0, m.data.clone())).collect();
+        let share = Share::new(&manifest.files, &cvms, &stores, &buffers, Format::bounds_are_exact).map_err(|e| e.0)?;
+        println!(
+            "share: pool [{:#x}, {:#x}): {} capability stores of 16 slots, {} buffers; {} shared objects",
+            pool.start,
+            pool.end,
+            members.len(),
+            buffers.len(),
+            manifest.files.len()
+        );
+        *LIVE.lock() = Some(Live {
+            share,
+            pool: pool_cap,
+            authority: members.iter().map(|_| Box::new(CapSlot::null())).collect(),
+            cpus: members.iter().map(|_| core::ptr::null_mut()).collect(),
+            regions: members.iter().map(|m| m.region.start.0..m.region.end.0).collect(),
+            parents: members.iter().map(|m| m.parent).collect(),
+        });
+        Ok(())
+    }
+
+    pub fn attach(slot: usize, cpu: &mut CvmCpu) -> Result<(), String> {
+        let mut guard = LIVE.lock();
+        let Some(live) = guard.as_mut() else { return Ok(()) };
+        let member = live.share.member(slot).ok_or("not a sharing member")?;
+        let store = member.store;
+        let data = member.memory.clone();
+        let (Some(authority), Some(cpu_slot)) = (live.authority.get_mut(slot), live.cpus.get_mut(slot)) else {
+            return Err("not a sharing member".into());
+        };
+        *cpu_slot = core::ptr::from_mut(cpu);
+        live.share.revive(slot);
+        crate::arch::current::caps::with_address(&mut authority.0, arch::data_capability(cpu), data.start);
+        let mut store_cap = CapSlot::null();
+        if !arch::derive(&mut store_cap.0, &live.pool.0, &model(store, STORE_BYTES, Format::STORE)) {
+            return Err("its capability store cannot be derived from the share pool".into());
+        }
+        clear_store(store);
+        arch::install_store(cpu, &store_cap.0, store);
+        let ranges = live.share.pmp_ranges(slot, PMP_RANGES);
+        arch::set_shared_window(cpu, &ranges);
+        Ok(())
+    }
+
+    fn clear_store(store: u64) {
+        sweep::clear_all(&mut StoreSlots(store));
+    }
+
+    /// Sweeps the saved contexts and capability stores of every cVM but the exporter
+    /// (`sweep.spare`, whose CPU state the caller holds: never swept through its pointer) and
+    /// its ancestors, which own the swept memory by right; with `descendants`, the exporter's
+    /// descendants are spared too (a teardown: they end with it).
+    fn run_sweep(live: &Live, s: &Sweep, descendants: bool) -> usize {
+        let mut cleared = 0;
+        for (i, &cpu) in live.cpus.iter().enumerate() {
+            let spared = s.spare.is_some_and(|e| live.owns(i, e) || (descendants && live.owns(e, i)));
+            if spared {
+                continue;
+            }
+            if !cpu.is_null() {
+                // SAFETY: `cpu` is a registered cVM's `Box<CvmCpu>`, which never moves or
+                // is freed; that cVM is not running (one core, and the running one is
+                // the spared caller), and nothing else borrows it during the hostcall.
+                let cpu = unsafe { &mut *cpu };
+                cleared += sweep::sweep(&mut arch::ContextSlots(&mut cpu.context), &s.range);
+            }
+            if let Some(m) = live.share.member(i) {
+                cleared += sweep::sweep(&mut StoreSlots(m.store), &s.range);
+            }
+        }
+        cleared
+    }
+
+    /// Re-opens (or closes) every cVM's PMP window after the imports changed.
+    fn refresh_windows(live: &Live, current: usize, cpu: &mut CvmCpu) {
+        for (i, &other) in live.cpus.iter().enumerate() {
+            let ranges = live.share.pmp_ranges(i, PMP_RANGES);
+            if i == current {
+                arch::set_shared_window(cpu, &ranges);
+            } else if !other.is_null() {
+                // SAFETY: as in `run_sweep`.
+                arch::set_shared_window(unsafe { &mut *other }, &ranges);
+            }
+        }
+    }
+
+    pub fn teardown(slot: usize, cpu: &mut CvmCpu) {
+        let mut guard = LIVE.lock();
+        let Some(live) = guard.as_mut() else { return };
+        let Some(region) = live.regions.get(slot).cloned() else { return };
+        let sweep = live.share.teardown(slot, region);
+        // Its descendants end with it (and are torn down themselves): their own capabilities
+        // lie inside its region and are not imports, so they are spared here too.
+        let cleared = run_sweep(live, &sweep, true);
+        if let Some(m) = live.share.member(slot) {
+            clear_store(m.store);
+        }
+        sweep::clear_all(&mut arch::ContextSlots(&mut cpu.context));
+        refresh_windows(live, slot, cpu);
+        if cleared > 0 {
+            println!("share: cvm {}: its memory is revoked: {cleared} capabilities cleared in other cVMs", live.share.member(slot).map_or("?", |m| m.name.as_str()));
+        }
+    }
+
+    pub fn request(slot: usize, cpu: &mut CvmCpu, request: Request) -> Result<u64, Error> {
+        let mut guard = LIVE.lock();
+        let live = guard.as_mut().ok_or(Error::NoSys)?;
+        match request {
+            Request::Import { name, slot: at } => {
+                let grant = live.share.import(slot, name.as_bytes(), at)?;
+                grant_into(live, &grant)?;
+                refresh_windows(live, slot, cpu);
+                Ok(grant.length)
+            }
+            Request::Export { name, range } => {
+                // A parent may not export its children's memory: revoking it would have to
+                // sweep the children's own capabilities.
+                let inside_child = (0..live.regions.len())
+                    .any(|c| c != slot && live.owns(slot, c) && live.regions[c].start < range.1 && range.0 < live.regions[c].end);
+                if inside_child {
+                    return Err(Error::Invalid);
+                }
+                live.share.export(slot, name.as_bytes(), range.0..range.1).map(|()| 0)
+            }
+            Request::Revoke { name } => {
+                let sweep = live.share.revoke(slot, name.as_bytes())?;
+                let cleared = run_sweep(live, &sweep, false);
+                refresh_windows(live, slot, cpu);
+                Ok(u64::try_from(cleared).unwrap_or(u64::MAX))
+            }
+            Request::Drop { slot: at } => {
+                let address = live.share.drop_slot(slot, at)?;
+                // SAFETY: a slot of the caller's capability store (see `StoreSlots`).
+                arch::clear_tag(unsafe { &mut *(address as *mut [u64; 2]) });
+                Ok(0)
+            }
+        }
+    }
+
+    fn grant_into(live: &Live, grant: &Grant) -> Result<(), Error> {
+        let authority = match grant.authority {
+            Authority::Pool => &live.pool.0,
+            Authority::Cvm(i) => &live.authority.get(i).ok_or(Error::Invalid)?.0,
+        };
+        let perms = if grant.write { Format::IMPORT_RW } else { Format::IMPORT_RO };
+        // SAFETY: `slot_address` is a slot of the caller's capability store (see `StoreSlots`).
+        let dst = unsafe { &mut *(grant.slot_address as *mut [u64; 2]) };
+        let wanted = model(grant.base, grant.length, perms);
+        if arch::derive(dst, authority, &wanted) {
+            Ok(())
+        } else {
+            // Cannot happen for a grant `Share` checked; say what the hardware made of it.
+            let got = arch::seen(dst);
+            let from = arch::seen(authority);
+            println!(
+                "share: cannot derive [{:#x}, +{:#x}) from its authority (tag {} [{:#x}, {:#x})): got tag {} [{:#x}, {:#x})",
+                grant.base, grant.length, from.tag, from.base, from.top, got.tag, got.base, got.top
+            );
+            arch::clear_tag(dst);
+            Err(Error::Fault)
+        }
+    }
+}
+
+/// Sets sharing up once every cVM is loaded (before any runs). `free` is usable memory minus
+/// the heap and every cVM region. Without shared objects in the manifest it still gives every
+/// cVM a capability store (so `cp_*` calls answer rather than fault).
+pub fn init(manifest: &Manifest, members: &[Member], free: &[PhysRange]) -> Result<(), String> {
+    #[cfg(feature = "cheri")]
+    return imp::init(manifest, members, free);
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (members, free);
+        if manifest.files.is_empty() {
+            Ok(())
+        } else {
+            Err("shared objects need capability hardware (qemu-morello, qemu-riscv64cheri)".into())
+        }
+    }
+}
+
+/// A cVM (re)started: its capability store is cleared and its capability installed, its
+/// authority recorded, its PMP window set.
+pub fn attach(slot: usize, cpu: &mut CvmCpu) -> Result<(), String> {
+    #[cfg(feature = "cheri")]
+    return imp::attach(slot, cpu);
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (slot, cpu);
+        Ok(())
+    }
+}
+
+/// A cVM ends, faults or restarts: before its memory is zeroed, every capability to it held by
+/// another cVM is cleared, and it loses every import.
+pub fn teardown(slot: usize, cpu: &mut CvmCpu) {
+    #[cfg(feature = "cheri")]
+    imp::teardown(slot, cpu);
+    #[cfg(not(feature = "cheri"))]
+    let _ = (slot, cpu);
+}
+
+/// Carries out a sharing hostcall for cVM `slot`.
+pub fn request(slot: usize, cpu: &mut CvmCpu, request: Request) -> Result<u64, Error> {
+    #[cfg(feature = "cheri")]
+    return imp::request(slot, cpu, request);
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (slot, cpu, request);
+        Err(Error::NoSys)
+    }
+}
+
