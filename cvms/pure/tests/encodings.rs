@@ -132,9 +132,9 @@ fn raw_sources() -> String {
 }
 
 /// The registers `pure-regs` fills, stores and compares (its `.irp` lists).
-const MORELLO_FILLED: &[u32] = &[4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+const MORELLO_FILLED: &[u32] = &[3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
 const MORELLO_CHECKED: &[u32] = &[2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
-const RISCV_FILLED: &[u32] = &[1, 3, 4, 7, 8, 9, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+const RISCV_FILLED: &[u32] = &[1, 3, 4, 7, 8, 9, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
 const RISCV_CHECKED: &[u32] = &[1, 3, 4, 7, 8, 9, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
 
 /// The `.irp` instruction expressions of `pure-regs` (as written there, `\r` → `r`), each

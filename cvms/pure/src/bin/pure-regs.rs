@@ -11,12 +11,13 @@
 //! and exits 0, or `pure-regs: <n> capability registers changed …` and exits 1.
 //!
 //! Register `r` holds `[data + 0x40·r, +16·(r+1))` at address `data + 0x41·r` (as in
-//! `cvms/regs`). Checked: the entry registers arg2 and arg3 as they came, and every register
+//! `cvms/regs`). Checked: the entry register arg2 as it came, and every register
 //! the program does not need as a temporary, the hostcall number or the result (Morello:
 //! c2..c7, c11..c30; CHERI-RISC-V: c1, c3, c4, c7..c9, c12..c16, c18..c31). Not arg1: the
 //! argument-strings capability is Load only, so not Global (local), and a local capability
 //! cannot be stored through CSP, which has no StoreLocalCap (the hardware faults; `hello-pure`
-//! uses a copy of arg1 after a hostcall instead). The instructions inside
+//! uses a copy of arg1 after a hostcall instead). Nor arg3 as it came: the capability-store
+//! capability is local too, so arg3 is overwritten with a distinct capability like the rest. The instructions inside
 //! `.irp` are expressions of the register number; `tests/encodings.rs` checks each against
 //! the encoders for every register.
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -28,7 +29,7 @@ core::arch::global_asm!(
     cvm_pure::entry!(),
     ".inst 0x028803ff", // sub csp, csp, #512: the copies' frame
     ".inst 0xc2c05049", // gcvalue x9, c2
-    ".irp r, 4,5,6,7,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
+    ".irp r, 3,4,5,6,7,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
     "add x10, x9, #(0x40 * \\r)",
     ".inst (0xc2ca4040 | \\r)", // scvalue c\r, c2, x10
     ".inst (0xc2c03800 | ((\\r + 1) << 15) | (1 << 14) | (\\r << 5) | \\r)", // scbnds c\r, c\r, #(16 * (\r + 1))
@@ -65,7 +66,7 @@ core::arch::global_asm!(
     cvm_pure::riscv_entry!(),
     ".word 0xe001115b", // cincoffsetimm csp, csp, -512: the copies' frame
     ".word 0xfef602db", // cgetaddr t0, ca2
-    ".irp r, 1,3,4,7,8,9,14,15,16,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    ".irp r, 1,3,4,7,8,9,13,14,15,16,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
     "addi t1, t0, (0x40 * \\r)",
     ".word (0x2066005b | (\\r << 7))", // csetaddr c\r, ca2, t1
     ".word (0x0000205b | ((16 * (\\r + 1)) << 20) | (\\r << 15) | (\\r << 7))", // csetboundsimm c\r, c\r, 16 * (\r + 1)

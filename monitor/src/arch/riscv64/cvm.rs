@@ -148,9 +148,10 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
     cpu.context.regs[10][0] = setup.argc;
     let caps = setup.caps;
     let region_start = caps.code.base();
-    // The data capability's top: the region's end (a parent's covers its children's memory,
-    // which it owns), at or above the stack's top.
-    let region_end = u64::try_from(caps.data.top()).unwrap_or(u64::MAX);
+    // The end of the memory it owns: its data capability's top or its stack's, whichever is
+    // higher (a hybrid parent's data covers its children's memory, which it owns; a pure cVM's
+    // data ends below its stack).
+    let region_end = caps.owned().end;
     cpu.window = [region_start, caps.data.base(), region_end];
     #[cfg(not(feature = "cheri"))]
     {
