@@ -217,6 +217,13 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
+    /// A fake's offset or length as an index (the fakes are small).
+    fn us(v: u64) -> usize {
+        usize::try_from(v).expect("a fake's size fits in memory")
+    }
+    /// `SECTOR_SIZE` as an array length.
+    const SECTOR_BYTES: usize = 512;
+
     /// A cVM whose data memory is `[0x1000, 0x1000 + bytes.len())`.
     struct Fake {
         bytes: Vec<u8>,
@@ -254,11 +261,11 @@ mod tests {
             BASE..BASE + self.bytes.len() as u64
         }
         fn read(&self, range: Range<u64>, out: &mut [u8]) {
-            let (s, e) = ((range.start - BASE) as usize, (range.end - BASE) as usize);
+            let (s, e) = (us(range.start - BASE), us(range.end - BASE));
             out.copy_from_slice(&self.bytes[s..e]);
         }
         fn write(&mut self, at: u64, bytes: &[u8]) {
-            let s = (at - BASE) as usize;
+            let s = us(at - BASE);
             self.bytes[s..s + bytes.len()].copy_from_slice(bytes);
         }
         fn console_write(&mut self, bytes: &[u8]) {
@@ -287,8 +294,8 @@ mod tests {
             if self.disk.broken {
                 return Err(Error::Io);
             }
-            let at = (extent.sector * SECTOR_SIZE) as usize;
-            let data = self.disk.image[at..at + extent.bytes() as usize].to_vec();
+            let at = us(extent.sector * SECTOR_SIZE);
+            let data = self.disk.image[at..at + us(extent.bytes())].to_vec();
             self.write(into.start, &data);
             Ok(())
         }
@@ -298,9 +305,9 @@ mod tests {
             if self.disk.broken {
                 return Err(Error::Io);
             }
-            let mut data = std::vec![0; extent.bytes() as usize];
+            let mut data = std::vec![0; us(extent.bytes())];
             self.read(from, &mut data);
-            let at = (extent.sector * SECTOR_SIZE) as usize;
+            let at = us(extent.sector * SECTOR_SIZE);
             self.disk.image[at..at + data.len()].copy_from_slice(&data);
             Ok(())
         }
@@ -381,7 +388,7 @@ mod tests {
     #[test]
     fn long_writes_are_cut_not_refused() {
         let mut f = Fake {
-            bytes: std::vec![b'x'; 3 * MAX_TRANSFER as usize],
+            bytes: std::vec![b'x'; 3 * us(MAX_TRANSFER)],
             printed: Vec::new(),
             input: Vec::new(),
             disk: FakeDisk::default(),
@@ -389,7 +396,7 @@ mod tests {
         };
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
-        assert_eq!(f.printed.len(), MAX_TRANSFER as usize);
+        assert_eq!(f.printed.len(), us(MAX_TRANSFER));
     }
 
     #[test]
@@ -426,7 +433,7 @@ mod tests {
     fn with_disk(read_only: bool) -> Fake {
         let mut f = fake();
         f.bytes = std::vec![0; 128 << 10];
-        let image = (0..400u32).flat_map(|n| [n as u8; SECTOR_SIZE as usize]).collect();
+        let image = (0..400u32).flat_map(|n| [n.to_le_bytes()[0]; SECTOR_BYTES]).collect();
         let grant = Grant { device: 0, first_sector: 8, sectors: 300, read_only };
         f.disk = FakeDisk { grant: Some(grant), image, ..FakeDisk::default() };
         f

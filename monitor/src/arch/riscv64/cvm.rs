@@ -53,6 +53,12 @@ impl CvmCpu {
     }
 }
 
+impl Default for CvmCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(feature = "cheri")]
 static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 
