@@ -83,8 +83,10 @@ fn early_uart(early: EarlyConsole) -> Uart {
     match early {
         // SAFETY: the board names its boot UART; nothing else drives it this early.
         EarlyConsole::Pl011 { base } => Uart::Pl011(unsafe { Pl011::new(base) }),
-        // SAFETY: as above.
-        EarlyConsole::Ns16550 { base, reg_shift } => Uart::Ns16550(unsafe { Ns16550::new(base, reg_shift) }),
+        EarlyConsole::Ns16550 { base, reg_shift } => {
+            // SAFETY: as above.
+            Uart::Ns16550(unsafe { Ns16550::new(base, reg_shift) })
+        }
     }
 }
 
@@ -336,8 +338,10 @@ fn uart_from_tree(uart: &platform::Uart) -> Uart {
     match uart.kind {
         // SAFETY: the tree names this UART as the console; capmon is the only driver of it.
         UartKind::Pl011 => Uart::Pl011(unsafe { Pl011::new(base) }),
-        // SAFETY: as above.
-        UartKind::Ns16550 { reg_shift, .. } => Uart::Ns16550(unsafe { Ns16550::new(base, reg_shift) }),
+        UartKind::Ns16550 { reg_shift, .. } => {
+            // SAFETY: as above.
+            Uart::Ns16550(unsafe { Ns16550::new(base, reg_shift) })
+        }
     }
 }
 

@@ -182,10 +182,10 @@ mod tests {
     fn ring_keeps_order_and_drops_overflow() {
         let mut r = Ring::new();
         for i in 0..300u32 {
-            r.push((i % 256) as u8);
+            r.push((i % 256).to_le_bytes()[0]);
         }
         for i in 0..256u32 {
-            assert_eq!(r.pop(), Some(i as u8));
+            assert_eq!(r.pop(), Some(i.to_le_bytes()[0]));
         }
         assert_eq!(r.pop(), None);
     }

@@ -16,12 +16,12 @@ impl Rng {
     }
     /// A value in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
     }
     /// A value of a random bit length up to `max_bits` (≤ 64), so small and large magnitudes are
     /// equally likely (uniform 64-bit values are almost all huge).
     pub fn magnitude(&mut self, max_bits: u32) -> u64 {
-        let bits = (self.next() % (u64::from(max_bits.min(64)) + 1)) as u32;
+        let bits = u32::try_from(self.next() % (u64::from(max_bits.min(64)) + 1)).unwrap_or(0);
         if bits == 0 { 0 } else { self.next() >> (64 - bits) }
     }
     /// A value in `0..n` (0 when `n` is 0).

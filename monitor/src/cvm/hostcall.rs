@@ -240,6 +240,13 @@ pub(crate) mod tests {
     use super::*;
     use std::vec::Vec;
 
+    /// A fake's offset or length as an index (the fakes are small).
+    fn us(v: u64) -> usize {
+        usize::try_from(v).expect("a fake's size fits in memory")
+    }
+    /// `SECTOR_SIZE` as an array length.
+    const SECTOR_BYTES: usize = 512;
+
     /// A cVM whose data memory is `[0x1000, 0x1000 + bytes.len())`.
     pub(crate) struct Fake {
         pub(crate) bytes: Vec<u8>,
@@ -283,11 +290,11 @@ pub(crate) mod tests {
             BASE..BASE + self.bytes.len() as u64
         }
         fn read(&self, range: Range<u64>, out: &mut [u8]) {
-            let (s, e) = ((range.start - BASE) as usize, (range.end - BASE) as usize);
+            let (s, e) = (us(range.start - BASE), us(range.end - BASE));
             out.copy_from_slice(&self.bytes[s..e]);
         }
         fn write(&mut self, at: u64, bytes: &[u8]) {
-            let s = (at - BASE) as usize;
+            let s = us(at - BASE);
             self.bytes[s..s + bytes.len()].copy_from_slice(bytes);
         }
         fn console_write(&mut self, bytes: &[u8]) {
@@ -316,8 +323,8 @@ pub(crate) mod tests {
             if self.disk.broken {
                 return Err(Error::Io);
             }
-            let at = (extent.sector * SECTOR_SIZE) as usize;
-            let data = self.disk.image[at..at + extent.bytes() as usize].to_vec();
+            let at = us(extent.sector * SECTOR_SIZE);
+            let data = self.disk.image[at..at + us(extent.bytes())].to_vec();
             self.write(into.start, &data);
             Ok(())
         }
@@ -327,9 +334,9 @@ pub(crate) mod tests {
             if self.disk.broken {
                 return Err(Error::Io);
             }
-            let mut data = std::vec![0; extent.bytes() as usize];
+            let mut data = std::vec![0; us(extent.bytes())];
             self.read(from, &mut data);
-            let at = (extent.sector * SECTOR_SIZE) as usize;
+            let at = us(extent.sector * SECTOR_SIZE);
             self.disk.image[at..at + data.len()].copy_from_slice(&data);
             Ok(())
         }
@@ -410,7 +417,7 @@ pub(crate) mod tests {
     #[test]
     fn long_writes_are_cut_not_refused() {
         let mut f = Fake {
-            bytes: std::vec![b'x'; 3 * MAX_TRANSFER as usize],
+            bytes: std::vec![b'x'; 3 * us(MAX_TRANSFER)],
             printed: Vec::new(),
             input: Vec::new(),
             disk: FakeDisk::default(),
@@ -419,7 +426,7 @@ pub(crate) mod tests {
         };
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
-        assert_eq!(f.printed.len(), MAX_TRANSFER as usize);
+        assert_eq!(f.printed.len(), us(MAX_TRANSFER));
     }
 
     #[test]
@@ -456,7 +463,7 @@ pub(crate) mod tests {
     fn with_disk(read_only: bool) -> Fake {
         let mut f = fake();
         f.bytes = std::vec![0; 128 << 10];
-        let image = (0..400u32).flat_map(|n| [n as u8; SECTOR_SIZE as usize]).collect();
+        let image = (0..400u32).flat_map(|n| [n.to_le_bytes()[0]; SECTOR_BYTES]).collect();
         let grant = Grant { device: 0, first_sector: 8, sectors: 300, read_only };
         f.disk = FakeDisk { grant: Some(grant), image, ..FakeDisk::default() };
         f

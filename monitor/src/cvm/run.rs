@@ -421,7 +421,7 @@ fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) {
 /// path (a library division, hundreds of instructions on a hostcall's hot path).
 fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     const NS_PER_S: u64 = 1_000_000_000;
-    if freq != 0 && NS_PER_S % freq == 0 {
+    if freq != 0 && NS_PER_S.is_multiple_of(freq) {
         ticks.saturating_mul(NS_PER_S / freq)
     } else {
         u64::try_from(u128::from(ticks) * u128::from(NS_PER_S) / u128::from(freq.max(1))).unwrap_or(u64::MAX)

@@ -36,8 +36,10 @@ impl Pl011 {
     /// # Safety
     /// `base` must be the address of a PL011 that nothing else drives.
     pub const unsafe fn new(base: usize) -> Self {
-        // SAFETY: forwarded from this function's contract.
-        Pl011 { regs: unsafe { Mmio::new(base) } }
+        Pl011 {
+            // SAFETY: forwarded from this function's contract.
+            regs: unsafe { Mmio::new(base) },
+        }
     }
 
     /// Makes sure the UART transmits and receives. Baud rate and framing are left as the

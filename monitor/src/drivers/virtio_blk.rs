@@ -651,7 +651,7 @@ mod tests {
             accepted: 0,
             refuse_features: false,
             queue: None,
-            disk: (0..sectors * SECTOR).map(|i| (i / SECTOR) as u8).collect(),
+            disk: (0..sectors * SECTOR).map(|i| (i / SECTOR).to_le_bytes()[0]).collect(),
             mode,
             seen_avail: 0,
             used_idx: 0,
@@ -706,15 +706,15 @@ mod tests {
                 match kind {
                     VIRTIO_BLK_T_IN => {
                         let (addr, len, _) = chain[1];
-                        let at = sector as usize * SECTOR;
+                        let at = usize::try_from(sector).expect("a small fake disk") * SECTOR;
                         for i in 0..len {
                             write(addr + i as u64, self.disk[at + i]);
                         }
-                        written += len as u32;
+                        written += u32::try_from(len).expect("a short chain");
                     }
                     VIRTIO_BLK_T_OUT => {
                         let (addr, len, _) = chain[1];
-                        let at = sector as usize * SECTOR;
+                        let at = usize::try_from(sector).expect("a small fake disk") * SECTOR;
                         for i in 0..len {
                             self.disk[at + i] = read(addr + i as u64);
                         }
@@ -909,7 +909,7 @@ mod tests {
 
     #[test]
     fn copies_are_exact_at_any_alignment() {
-        let src: Vec<u8> = (0..1200u32).map(|i| (i * 7) as u8).collect();
+        let src: Vec<u8> = (0..1200u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
         for (offset, len) in [(0, 1024), (8, 1024), (1, 1024), (3, 512), (0, 100), (8, 72)] {
             let mut dst = std::vec![0u8; 1200];
             copy(&mut dst[offset..offset + len], &src[offset..offset + len]);

@@ -42,6 +42,12 @@ impl CvmCpu {
     }
 }
 
+impl Default for CvmCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One-time EL2 set-up for running cVMs at EL0.
 pub fn init() -> Result<(), &'static str> {
     // FP/SIMD and capability instructions are already untrapped at EL0: in host mode
@@ -301,9 +307,9 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
                 return CvmEvent::Hostcall { number: ctx.regs[8][0] };
             }
             let role = match syndrome.exception_class() {
-                0x20 | 0x21 | 0x22 => CapRole::Code,
+                0x20..=0x22 => CapRole::Code,
                 0x24 | 0x25 if ctx.spsr & SPSR_C64 != 0 => c64_data_role(cpu),
-                0x24 | 0x25 | 0x26 => CapRole::Data,
+                0x24..=0x26 => CapRole::Data,
                 _ => CapRole::Code,
             };
             let cause = match syndrome.fault_name() {

@@ -419,5 +419,5 @@ const _: () = {
     assert!(offset_of!(CvmContext, spsr) == SPSR);
     assert!(offset_of!(CvmContext, esr) == ESR);
     assert!(offset_of!(CvmContext, far) == FAR);
-    assert!(size_of::<CvmContext>() % 16 == 0);
+    assert!(size_of::<CvmContext>().is_multiple_of(16));
 };

@@ -78,6 +78,12 @@ impl CvmCpu {
     }
 }
 
+impl Default for CvmCpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(feature = "cheri")]
 pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
 

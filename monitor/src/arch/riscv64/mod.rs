@@ -67,9 +67,11 @@ static POWEROFF: AtomicUsize = AtomicUsize::new(0);
 pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     let clint = platform.clint.ok_or("the device tree names no CLINT (machine timer)")?;
     let plic = match platform.irq {
-        // SAFETY: the PLIC's address and size come from its device-tree node; capmon drives
-        // it alone. Context 0 is hart 0's M-mode context on QEMU virt.
-        Some(IrqController::Plic { base, ndev }) => Some(unsafe { Plic::new(base.start.as_usize(), ndev, 0) }),
+        Some(IrqController::Plic { base, ndev }) => {
+            // SAFETY: the PLIC's address and size come from its device-tree node; capmon
+            // drives it alone. Context 0 is hart 0's M-mode context on QEMU virt.
+            Some(unsafe { Plic::new(base.start.as_usize(), ndev, 0) })
+        }
         _ => None,
     };
     if let Some(p) = &plic {

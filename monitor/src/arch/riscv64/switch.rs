@@ -124,7 +124,7 @@ const _: () = {
     assert!(offset_of!(CvmContext, monitor_sp) == MONITOR_SP);
     assert!(offset_of!(CvmContext, handler) == HANDLER);
     assert!(offset_of!(CvmContext, handler_data) == HANDLER_DATA);
-    assert!(size_of::<CvmContext>() % 16 == 0);
+    assert!(size_of::<CvmContext>().is_multiple_of(16));
 };
 
 /// What `cvm_trap` calls on every trap of the cVM: 0 resumes the cVM, anything else returns
