@@ -13,8 +13,17 @@ fn main() {
     let manifest = fs::read_to_string(&manifest_path).expect("the board's Cargo.toml is readable");
     let link_base = manifest
         .lines()
-        .find_map(|l| l.trim().strip_prefix("link-base").map(|v| v.trim_start_matches([' ', '=']).trim_matches([' ', '"'])))
-        .unwrap_or_else(|| panic!("{}: no `link-base` under [package.metadata.capmon]", manifest_path.display()));
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("link-base")
+                .map(|v| v.trim_start_matches([' ', '=']).trim_matches([' ', '"']))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no `link-base` under [package.metadata.capmon]",
+                manifest_path.display()
+            )
+        });
     let script = Path::new(&manifest_dir).join("../../linker/capmon.ld");
     println!("cargo:rustc-link-arg-bins=-T{}", script.display());
     println!("cargo:rustc-link-arg-bins=--defsym=__link_base={link_base}");

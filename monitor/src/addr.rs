@@ -50,7 +50,10 @@ impl PhysRange {
     /// `[start, start + size)`, or `None` if it would wrap.
     pub const fn from_start_size(start: u64, size: u64) -> Option<Self> {
         match start.checked_add(size) {
-            Some(end) => Some(PhysRange { start: PhysAddr(start), end: PhysAddr(end) }),
+            Some(end) => Some(PhysRange {
+                start: PhysAddr(start),
+                end: PhysAddr(end),
+            }),
             None => None,
         }
     }
@@ -103,7 +106,10 @@ mod tests {
         assert!(a.contains(0x1fff) && !a.contains(0x2000));
         assert_eq!(PhysRange::from_start_size(u64::MAX, 2), None);
         assert_eq!(PhysAddr(0x1234).align_down(0x1000), PhysAddr(0x1000));
-        assert_eq!(PhysAddr(0x1234).checked_align_up(0x1000), Some(PhysAddr(0x2000)));
+        assert_eq!(
+            PhysAddr(0x1234).checked_align_up(0x1000),
+            Some(PhysAddr(0x2000))
+        );
         assert_eq!(PhysAddr(u64::MAX).checked_align_up(0x1000), None);
     }
 }

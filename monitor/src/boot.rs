@@ -64,7 +64,11 @@ const MAX_DTB_SIZE: u32 = 1 << 20;
 const HEAP_SIZE: u64 = 4 << 20;
 /// The heap's part usable before the MMU is on (aarch64): the page tables and the map's
 /// scratch vectors fit easily, and only this much needs invalidating when the caches come on.
-const EARLY_HEAP: u64 = if cfg!(target_arch = "aarch64") { 256 << 10 } else { HEAP_SIZE };
+const EARLY_HEAP: u64 = if cfg!(target_arch = "aarch64") {
+    256 << 10
+} else {
+    HEAP_SIZE
+};
 const TICK_HZ: u64 = 100;
 const DEFAULT_TICKS: u32 = 10;
 
@@ -75,7 +79,10 @@ extern "C" {
 
 fn monitor_image() -> PhysRange {
     // Only the symbols' addresses are taken (the linker script defines both).
-    let (start, end) = (&raw const __image_start as u64, &raw const __image_end as u64);
+    let (start, end) = (
+        &raw const __image_start as u64,
+        &raw const __image_end as u64,
+    );
     PhysRange::from_start_size(start, end - start).unwrap_or_default()
 }
 
@@ -105,13 +112,20 @@ fn set_power_off(board: &Board, platform: Option<&Platform>) {
             PowerOffFallback::SifiveTest { base } => Some(base),
             PowerOffFallback::Psci(_) => None,
         };
-        arch::set_poweroff_device(platform.and_then(|p| p.poweroff.map(|p| p.base.start.0)).or(fallback));
+        arch::set_poweroff_device(
+            platform
+                .and_then(|p| p.poweroff.map(|p| p.base.start.0))
+                .or(fallback),
+        );
     }
 }
 
 /// Prints the verdict line the test runner reads, then powers off.
 pub fn finish(pass: bool) -> ! {
-    println!("capmon: powering off ({})", if pass { "pass" } else { "fail" });
+    println!(
+        "capmon: powering off ({})",
+        if pass { "pass" } else { "fail" }
+    );
     arch::power_off(pass)
 }
 
@@ -139,7 +153,10 @@ fn tree_at(addr: u64) -> Result<&'static [u8], platform::DtError> {
 }
 
 /// Finds the tree where this board's loader leaves it and discovers the platform from it.
-fn discover_platform(board: &Board, regs: [u64; 4]) -> Result<(Platform, &'static [u8]), platform::DtError> {
+fn discover_platform(
+    board: &Board,
+    regs: [u64; 4],
+) -> Result<(Platform, &'static [u8]), platform::DtError> {
     let image = monitor_image();
     let tree = match board.dtb {
         DtbSource::Probe { addr } => tree_at(addr)?,
@@ -166,7 +183,11 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     console::init_logger(console::build_time_level());
 
     let caps = if cfg!(feature = "cheri") {
-        if cfg!(target_arch = "aarch64") { "morello" } else { "cheri-riscv" }
+        if cfg!(target_arch = "aarch64") {
+            "morello"
+        } else {
+            "cheri-riscv"
+        }
     } else {
         "none"
     };
@@ -219,7 +240,9 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         println!("log: level {} (from bootargs)", level_name(level));
     }
     if let Some(word) = args.unknown {
-        log::warn!("bootargs: ignoring {word:?} (known: log=<level> ticks=<n> echo disk-timeout-ms=<n>)");
+        log::warn!(
+            "bootargs: ignoring {word:?} (known: log=<level> ticks=<n> echo disk-timeout-ms=<n>)"
+        );
     }
     if let Some(ms) = args.disk_timeout_ms {
         crate::drivers::disks::set_timeout_ms(ms);
@@ -232,11 +255,18 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE, EARLY_HEAP) {
         Some(r) => r,
         None => {
-            println!("capmon: no usable memory range holds a {} KiB heap", HEAP_SIZE / 1024);
+            println!(
+                "capmon: no usable memory range holds a {} KiB heap",
+                HEAP_SIZE / 1024
+            );
             finish(false);
         }
     };
-    println!("heap: {} KiB at {}", heap_range.size() / 1024, heap_range.start);
+    println!(
+        "heap: {} KiB at {}",
+        heap_range.size() / 1024,
+        heap_range.start
+    );
     #[cfg(target_arch = "aarch64")]
     enable_mmu(board, &platform, heap_range);
     heap::grow(heap_range, EARLY_HEAP);
@@ -266,7 +296,9 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
 
     // The tick self-test proves timer interrupts on an image without cVMs (the boot tests);
     // with cVMs the scheduler's preemption proves it, so they don't wait 100 ms for it.
-    let ticks = args.ticks.unwrap_or(if bundle.is_empty() { DEFAULT_TICKS } else { 0 });
+    let ticks = args
+        .ticks
+        .unwrap_or(if bundle.is_empty() { DEFAULT_TICKS } else { 0 });
     if !self_test(freq, ticks, args.echo) {
         finish(false);
     }
@@ -301,8 +333,12 @@ fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
         devices.extend([dist, redist]);
     }
     devices.extend(platform.virtio.iter().map(|v| v.base));
-    let trees: alloc::vec::Vec<PhysRange> =
-        platform.reserved.iter().filter(|r| r.why == platform::ReservedKind::DeviceTree).map(|r| r.range).collect();
+    let trees: alloc::vec::Vec<PhysRange> = platform
+        .reserved
+        .iter()
+        .filter(|r| r.why == platform::ReservedKind::DeviceTree)
+        .map(|r| r.range)
+        .collect();
     let heap_in_use = PhysRange::from_start_size(heap.start.0, EARLY_HEAP).unwrap_or(heap);
     match arch::mmu::enable(&platform.usable, heap, heap_in_use, &trees, &devices) {
         Ok(report) => println!(
@@ -346,7 +382,12 @@ fn uart_from_tree(uart: &platform::Uart) -> Uart {
 }
 
 fn print_platform(dtb: &[u8], p: &Platform) {
-    println!("dtb: at {:#x}, {} bytes, model \"{}\"", dtb.as_ptr() as usize, dtb.len(), p.model.as_str());
+    println!(
+        "dtb: at {:#x}, {} bytes, model \"{}\"",
+        dtb.as_ptr() as usize,
+        dtb.len(),
+        p.model.as_str()
+    );
     print!("cpus: {} (hwid", p.cpus_total);
     for cpu in p.cpus.iter() {
         print!(" {:#x}", cpu.hwid);
@@ -363,7 +404,11 @@ fn print_platform(dtb: &[u8], p: &Platform) {
     }
     match &p.console {
         Some(c) => {
-            print!("console: {} at {:#x}", c.compatible.as_str(), c.base.start.0);
+            print!(
+                "console: {} at {:#x}",
+                c.compatible.as_str(),
+                c.base.start.0
+            );
             if let Some(irq) = c.irq {
                 print!(", irq {irq}");
             }
@@ -373,10 +418,16 @@ fn print_platform(dtb: &[u8], p: &Platform) {
     }
     match p.irq {
         Some(platform::IrqController::GicV3 { dist, redist }) => {
-            println!("irqchip: arm,gic-v3 dist {:#x} redist {:#x}", dist.start.0, redist.start.0)
+            println!(
+                "irqchip: arm,gic-v3 dist {:#x} redist {:#x}",
+                dist.start.0, redist.start.0
+            )
         }
         Some(platform::IrqController::Plic { base, ndev }) => {
-            println!("irqchip: sifive,plic-1.0.0 at {:#x}, {} sources", base.start.0, ndev)
+            println!(
+                "irqchip: sifive,plic-1.0.0 at {:#x}, {} sources",
+                base.start.0, ndev
+            )
         }
         None => println!("irqchip: none"),
     }
@@ -385,7 +436,11 @@ fn print_platform(dtb: &[u8], p: &Platform) {
     #[cfg(target_arch = "aarch64")]
     println!("timer: {} Hz, irq {}", freq, arch::timer_irq(p));
     #[cfg(target_arch = "riscv64")]
-    println!("timer: {} Hz (clint {:#x})", freq, p.clint.map_or(0, |c| c.start.0));
+    println!(
+        "timer: {} Hz (clint {:#x})",
+        freq,
+        p.clint.map_or(0, |c| c.start.0)
+    );
     match (p.psci, p.poweroff) {
         (Some(m), _) => println!("psci: {m}"),
         (None, Some(off)) => println!("poweroff: sifive,test0 at {:#x}", off.base.start.0),
@@ -398,7 +453,11 @@ fn print_platform(dtb: &[u8], p: &Platform) {
             with_device += 1;
         }
     }
-    println!("virtio: {} transports, {} with a device", p.virtio.len(), with_device);
+    println!(
+        "virtio: {} transports, {} with a device",
+        p.virtio.len(),
+        with_device
+    );
 }
 
 const NO_IRQ: u32 = u32::MAX;
@@ -435,7 +494,11 @@ pub fn on_interrupt(irq: u32) {
 pub fn on_timer() {
     TICKS.fetch_add(1, Ordering::Relaxed);
     let period = TICK_PERIOD.load(Ordering::Relaxed);
-    arch::set_timer(if period == 0 { u64::MAX } else { arch::now() + period });
+    arch::set_timer(if period == 0 {
+        u64::MAX
+    } else {
+        arch::now() + period
+    });
 }
 
 /// Boot self-test: take `ticks` timer interrupts, and with `echo` read a line of input.
@@ -452,11 +515,19 @@ fn self_test(freq: u64, ticks: u32, echo: bool) -> bool {
     while TICKS.load(Ordering::Relaxed) < ticks {
         arch::wait_for_interrupt();
         if arch::now() > limit {
-            println!("ticks: only {} of {} timer interrupts in 5 s", TICKS.load(Ordering::Relaxed), ticks);
+            println!(
+                "ticks: only {} of {} timer interrupts in 5 s",
+                TICKS.load(Ordering::Relaxed),
+                ticks
+            );
             return false;
         }
     }
-    println!("ticks: {} timer interrupts at {} Hz", TICKS.load(Ordering::Relaxed), TICK_HZ);
+    println!(
+        "ticks: {} timer interrupts at {} Hz",
+        TICKS.load(Ordering::Relaxed),
+        TICK_HZ
+    );
     TICK_PERIOD.store(0, Ordering::Relaxed);
 
     if echo {

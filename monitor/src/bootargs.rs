@@ -26,9 +26,15 @@ pub fn parse(args: &str) -> BootArgs<'_> {
     let mut parsed = BootArgs::default();
     for word in args.split_ascii_whitespace() {
         let understood = match word.split_once('=') {
-            Some(("log", level)) => level.parse::<LevelFilter>().map(|l| parsed.log = Some(l)).is_ok(),
+            Some(("log", level)) => level
+                .parse::<LevelFilter>()
+                .map(|l| parsed.log = Some(l))
+                .is_ok(),
             Some(("ticks", n)) => n.parse::<u32>().map(|n| parsed.ticks = Some(n)).is_ok(),
-            Some(("disk-timeout-ms", n)) => n.parse::<u64>().map(|n| parsed.disk_timeout_ms = Some(n)).is_ok(),
+            Some(("disk-timeout-ms", n)) => n
+                .parse::<u64>()
+                .map(|n| parsed.disk_timeout_ms = Some(n))
+                .is_ok(),
             None if word == "echo" => {
                 parsed.echo = true;
                 true

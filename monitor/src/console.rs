@@ -99,7 +99,11 @@ struct Ring {
 
 impl Ring {
     const fn new() -> Self {
-        Ring { bytes: [0; 256], head: 0, len: 0 }
+        Ring {
+            bytes: [0; 256],
+            head: 0,
+            len: 0,
+        }
     }
     fn push(&mut self, byte: u8) {
         if self.len < self.bytes.len() {
@@ -164,7 +168,9 @@ static LOGGER: ConsoleLogger = ConsoleLogger;
 
 /// The log level chosen at build time (`CAPMON_LOG=debug just ...`), `info` by default.
 pub fn build_time_level() -> log::LevelFilter {
-    option_env!("CAPMON_LOG").and_then(|l| l.parse().ok()).unwrap_or(log::LevelFilter::Info)
+    option_env!("CAPMON_LOG")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Info)
 }
 
 pub fn init_logger(level: log::LevelFilter) {

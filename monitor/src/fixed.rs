@@ -17,7 +17,10 @@ pub struct Full;
 
 impl<T: Copy + Default, const N: usize> FixedVec<T, N> {
     pub fn new() -> Self {
-        FixedVec { items: [T::default(); N], len: 0 }
+        FixedVec {
+            items: [T::default(); N],
+            len: 0,
+        }
     }
     pub fn push(&mut self, value: T) -> Result<(), Full> {
         let slot = self.items.get_mut(self.len).ok_or(Full)?;

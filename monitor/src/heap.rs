@@ -32,7 +32,10 @@ pub fn init_from(usable: &[PhysRange], size: u64, initial: u64) -> Option<PhysRa
 /// Gives the allocator the rest of `heap` after its first `initial` bytes (see [`init_from`]).
 #[cfg(target_os = "none")]
 pub fn grow(heap: PhysRange, initial: u64) {
-    let start = heap.start.as_usize().saturating_add(usize::try_from(initial).unwrap_or(usize::MAX));
+    let start = heap
+        .start
+        .as_usize()
+        .saturating_add(usize::try_from(initial).unwrap_or(usize::MAX));
     let end = heap.end.as_usize();
     if start < end {
         // SAFETY: `[start, end)` is the part of the heap range `init_from` did not hand over,
@@ -50,7 +53,10 @@ mod tests {
         let small = PhysRange::from_start_size(0x1000, 0x1000).unwrap();
         let big = PhysRange::from_start_size(0x10_0800, 0x50_0000).unwrap();
         let heap = choose(&[small, big], 0x40_0000).unwrap();
-        assert_eq!(heap, PhysRange::from_start_size(0x10_1000, 0x40_0000).unwrap());
+        assert_eq!(
+            heap,
+            PhysRange::from_start_size(0x10_1000, 0x40_0000).unwrap()
+        );
         assert!(choose(&[small], 0x2000).is_none());
     }
 }

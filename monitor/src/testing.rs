@@ -22,7 +22,11 @@ impl Rng {
     /// equally likely (uniform 64-bit values are almost all huge).
     pub fn magnitude(&mut self, max_bits: u32) -> u64 {
         let bits = u32::try_from(self.next() % (u64::from(max_bits.min(64)) + 1)).unwrap_or(0);
-        if bits == 0 { 0 } else { self.next() >> (64 - bits) }
+        if bits == 0 {
+            0
+        } else {
+            self.next() >> (64 - bits)
+        }
     }
     /// A value in `0..n` (0 when `n` is 0).
     pub fn below_u64(&mut self, n: u64) -> u64 {

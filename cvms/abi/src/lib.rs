@@ -282,7 +282,14 @@ mod tests {
 
     #[test]
     fn errors_round_trip_through_the_result_register() {
-        for e in [Error::Fault, Error::NoSys, Error::Invalid, Error::Denied, Error::Again, Error::Io] {
+        for e in [
+            Error::Fault,
+            Error::NoSys,
+            Error::Invalid,
+            Error::Denied,
+            Error::Again,
+            Error::Io,
+        ] {
             assert_eq!(Error::check(e.to_result()), Err(e));
         }
         assert_eq!(Error::check(42), Ok(42));
@@ -300,7 +307,13 @@ mod tests {
 
     #[test]
     fn net_info_round_trips_through_bytes() {
-        let info = NetInfo { mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], link_up: 1, device: 2, mtu: NET_MTU, rx_dropped: 7 };
+        let info = NetInfo {
+            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
+            link_up: 1,
+            device: 2,
+            mtu: NET_MTU,
+            rx_dropped: 7,
+        };
         let bytes = info.to_bytes();
         assert_eq!(&bytes[..8], &[0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 2]);
         assert_eq!(NetInfo::from_bytes(&bytes), info);
@@ -345,7 +358,17 @@ pub struct ChildEvent {
 
 impl ChildEvent {
     pub const fn zeroed() -> Self {
-        ChildEvent { handle: 0, kind: 0, number: 0, args: [0; 6], code: 0, memory_base: 0, memory_size: 0, name: [0; NAME_MAX], detail: [0; 96] }
+        ChildEvent {
+            handle: 0,
+            kind: 0,
+            number: 0,
+            args: [0; 6],
+            code: 0,
+            memory_base: 0,
+            memory_size: 0,
+            name: [0; NAME_MAX],
+            detail: [0; 96],
+        }
     }
 }
 

@@ -81,7 +81,9 @@ fn served() -> i32 {
         Line {
             kind: "served-null-hostcall",
             figures: per_op(&mut null, &mut calls_loop, u64::from(CALLS_PER_BATCH)),
-            how: format_args!("N={CALLS_PER_BATCH}, hostcall {NULL_HOSTCALL} answered -NoSys by the parent"),
+            how: format_args!(
+                "N={CALLS_PER_BATCH}, hostcall {NULL_HOSTCALL} answered -NoSys by the parent"
+            ),
             batches: BATCHES,
         }
     );

@@ -39,8 +39,15 @@ macro_rules! text {
     ($label:literal, $text:literal) => {
         concat!(
             ".pushsection .rodata.pure, \"a\"\n",
-            $label, ": .ascii \"", $text, "\"\n",
-            ".set ", $label, "_len, . - ", $label, "\n",
+            $label,
+            ": .ascii \"",
+            $text,
+            "\"\n",
+            ".set ",
+            $label,
+            "_len, . - ",
+            $label,
+            "\n",
             ".popsection\n",
         )
     };
@@ -50,7 +57,11 @@ macro_rules! text {
 #[macro_export]
 macro_rules! entry {
     () => {
-        concat!(".pushsection .text.entry, \"ax\"\n", ".global _start\n", "_start:\n")
+        concat!(
+            ".pushsection .text.entry, \"ax\"\n",
+            ".global _start\n",
+            "_start:\n"
+        )
     };
 }
 
@@ -86,9 +97,13 @@ macro_rules! riscv_end {
 macro_rules! morello_say {
     ($label:literal) => {
         concat!(
-            "adr x9, ", $label, "\n",
+            "adr x9, ",
+            $label,
+            "\n",
             ".inst 0xc2c94040\n", // scvalue c0, c2, x9
-            "mov x1, #", $label, "_len\n",
+            "mov x1, #",
+            $label,
+            "_len\n",
             ".inst 0xc2c12000\n", // scbndse c0, c0, x1
             ".inst 0xc2c65000\n", // clrperm c0, c0, w
             "mov x8, #0\n",
@@ -101,7 +116,14 @@ macro_rules! morello_say {
 #[macro_export]
 macro_rules! morello_exit {
     ($code:literal) => {
-        concat!("mov x0, #", $code, "\n", "mov x8, #2\n", "svc #0\n", "udf #0\n")
+        concat!(
+            "mov x0, #",
+            $code,
+            "\n",
+            "mov x8, #2\n",
+            "svc #0\n",
+            "udf #0\n"
+        )
     };
 }
 
@@ -113,9 +135,13 @@ macro_rules! morello_exit {
 macro_rules! riscv_say {
     ($label:literal) => {
         concat!(
-            "lla a1, ", $label, "\n",
+            "lla a1, ",
+            $label,
+            "\n",
             ".word 0x20b6055b\n", // csetaddr ca0, ca2, a1
-            "li a1, ", $label, "_len\n",
+            "li a1, ",
+            $label,
+            "_len\n",
             ".word 0x12b5055b\n", // csetboundsexact ca0, ca0, a1
             "li a7, 0\n",
             "ecall\n",

@@ -26,8 +26,14 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("scbndse c0, c0, x1", m::scbndse(0, 0, 1)),
         ("scbndse c0, c0, x10", m::scbndse(0, 0, 10)),
         ("scbnds c0, c0, x10", m::scbnds(0, 0, 10)),
-        ("clrperm c0, c0, w", m::clrperm_imm(0, 0, m::clrperm_bits::STORE)),
-        ("clrperm c0, c0, r", m::clrperm_imm(0, 0, m::clrperm_bits::LOAD)),
+        (
+            "clrperm c0, c0, w",
+            m::clrperm_imm(0, 0, m::clrperm_bits::STORE),
+        ),
+        (
+            "clrperm c0, c0, r",
+            m::clrperm_imm(0, 0, m::clrperm_bits::LOAD),
+        ),
         ("cpy c19, c1", m::cpy(19, 1)),
         ("cpy c0, c19", m::cpy(0, 19)),
         ("gclen x1, c0", m::gclen(1, 0)),
@@ -43,8 +49,14 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("gcvalue x9, c2", m::gcvalue(9, 2)),
         // CHERI-RISC-V
         ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
-        ("csetboundsexact ca0, ca0, a1", rv::csetboundsexact(A0, A0, A1)),
-        ("csetboundsexact ca0, ca0, t1", rv::csetboundsexact(A0, A0, T1)),
+        (
+            "csetboundsexact ca0, ca0, a1",
+            rv::csetboundsexact(A0, A0, A1),
+        ),
+        (
+            "csetboundsexact ca0, ca0, t1",
+            rv::csetboundsexact(A0, A0, T1),
+        ),
         ("cmove cs1, ca1", rv::cmove(S1, A1)),
         ("cmove ca0, cs1", rv::cmove(A0, S1)),
         ("cgetlen a1, ca0", rv::cgetlen(A1, A0)),
@@ -59,7 +71,10 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("cgetaddr t5, ct3", rv::cgetaddr(T5, T3)),
         ("cmove ca0, ct3", rv::cmove(A0, T3)),
         ("cgetlen a1, ca2", rv::cgetlen(A1, A2)),
-        ("cincoffsetimm csp, csp, -512", rv::cincoffsetimm(2, 2, -512)),
+        (
+            "cincoffsetimm csp, csp, -512",
+            rv::cincoffsetimm(2, 2, -512),
+        ),
         ("cgetaddr t0, ca2", rv::cgetaddr(T0, A2)),
         ("cincoffset ca3, ca2, a1", rv::cincoffset(A3, A2, A1)),
     ])
@@ -80,9 +95,16 @@ fn raw_words() -> Vec<(String, u32, String)> {
             let Some(at) = line.find(".inst 0x").or_else(|| line.find(".word 0x")) else {
                 continue;
             };
-            let hex: String = line[at + 8..].chars().take_while(char::is_ascii_hexdigit).collect();
-            let word = u32::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{file}:{}: {e}", n + 1));
-            let comment = line.split("// ").nth(1).unwrap_or_else(|| panic!("{file}:{}: no mnemonic comment", n + 1));
+            let hex: String = line[at + 8..]
+                .chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect();
+            let word =
+                u32::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{file}:{}: {e}", n + 1));
+            let comment = line
+                .split("// ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{file}:{}: no mnemonic comment", n + 1));
             found.push((format!("{file}:{}", n + 1), word, comment.to_string()));
         }
     }
@@ -93,15 +115,27 @@ fn raw_words() -> Vec<(String, u32, String)> {
 fn every_raw_word_matches_its_encoder() {
     let encoders = encoders();
     let words = raw_words();
-    assert!(words.len() > 20, "the scan found only {} words", words.len());
+    assert!(
+        words.len() > 20,
+        "the scan found only {} words",
+        words.len()
+    );
     let mut used = std::collections::BTreeSet::new();
     for (at, word, comment) in &words {
         // The mnemonic is the whole comment, or what comes before a `:` or ` (` explaining it.
-        let named = |m: &str| comment == m || comment.strip_prefix(m).is_some_and(|rest| rest.starts_with(':') || rest.starts_with(" ("));
+        let named = |m: &str| {
+            comment == m
+                || comment
+                    .strip_prefix(m)
+                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(" ("))
+        };
         let Some((mnemonic, expected)) = encoders.iter().find(|(m, _)| named(m)) else {
             panic!("{at}: no encoder entry for `{comment}`");
         };
-        assert_eq!(*word, *expected, "{at}: `{mnemonic}` is {expected:#010x}, the source says {word:#010x}");
+        assert_eq!(
+            *word, *expected,
+            "{at}: `{mnemonic}` is {expected:#010x}, the source says {word:#010x}"
+        );
         used.insert(*mnemonic);
     }
     let unused: Vec<_> = encoders.keys().filter(|m| !used.contains(*m)).collect();
@@ -132,29 +166,102 @@ fn raw_sources() -> String {
 }
 
 /// The registers `pure-regs` fills, stores and compares (its `.irp` lists).
-const MORELLO_FILLED: &[u32] = &[3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
-const MORELLO_CHECKED: &[u32] = &[2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30];
-const RISCV_FILLED: &[u32] = &[1, 3, 4, 7, 8, 9, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
-const RISCV_CHECKED: &[u32] = &[1, 3, 4, 7, 8, 9, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+const MORELLO_FILLED: &[u32] = &[
+    3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+];
+const MORELLO_CHECKED: &[u32] = &[
+    2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+    30,
+];
+const RISCV_FILLED: &[u32] = &[
+    1, 3, 4, 7, 8, 9, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+];
+const RISCV_CHECKED: &[u32] = &[
+    1, 3, 4, 7, 8, 9, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+];
 
 /// The `.irp` instruction expressions of `pure-regs` (as written there, `\r` → `r`), each
 /// checked against its encoder for every register it runs with.
 #[test]
 fn irp_expressions_match_the_encoders() {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/pure-regs.rs")).unwrap();
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/pure-regs.rs"))
+            .unwrap();
     type Case = (&'static str, &'static [u32], fn(u32) -> u32, fn(u32) -> u32);
     let cases: [Case; 11] = [
-        (r#"".inst (0xc2ca4040 | \\r)", // scvalue c\r, c2, x10"#, MORELLO_FILLED, |r| 0xc2ca4040 | r, |r| m::scvalue(r, 2, 10)),
-        (r#"".inst (0xc2c03800 | ((\\r + 1) << 15) | (1 << 14) | (\\r << 5) | \\r)", // scbnds c\r, c\r, #(16 * (\r + 1))"#, MORELLO_FILLED, |r| 0xc2c03800 | ((r + 1) << 15) | (1 << 14) | (r << 5) | r, |r| m::scbnds_imm(r, r, 16 * (r + 1))),
-        (r#"".inst (0x02000000 | (\\r << 10) | (\\r << 5) | \\r)", // add c\r, c\r, #\r"#, MORELLO_FILLED, |r| 0x02000000 | (r << 10) | (r << 5) | r, |r| m::add_imm(r, r, r)),
-        (r#"".inst (0xc20003e0 | (\\r << 10) | \\r)", // str c\r, [csp, #(16 * \r)]"#, MORELLO_CHECKED, |r| 0xc20003e0 | (r << 10) | r, |r| m::str_cap(r, 31, 16 * r)),
-        (r#"".inst (0xc24003e9 | (\\r << 10))", // ldr c9, [csp, #(16 * \r)]"#, MORELLO_CHECKED, |r| 0xc24003e9 | (r << 10), |r| m::ldr_cap(9, 31, 16 * r)),
-        (r#"".inst (0xc2c9a401 | (\\r << 5))",  // chkeq c\r, c9"#, MORELLO_CHECKED, |r| 0xc2c9a401 | (r << 5), |r| m::chkeq(r, 9)),
-        (r#"".word (0x2066005b | (\\r << 7))", // csetaddr c\r, ca2, t1"#, RISCV_FILLED, |r| 0x2066005b | (r << 7), |r| rv::csetaddr(r, A2, T1)),
-        (r#"".word (0x0000205b | ((16 * (\\r + 1)) << 20) | (\\r << 15) | (\\r << 7))", // csetboundsimm c\r, c\r, 16 * (\r + 1)"#, RISCV_FILLED, |r| 0x0000205b | ((16 * (r + 1)) << 20) | (r << 15) | (r << 7), |r| rv::csetboundsimm(r, r, 16 * (r + 1))),
-        (r#"".word (0x0000105b | (\\r << 20) | (\\r << 15) | (\\r << 7))", // cincoffsetimm c\r, c\r, \r"#, RISCV_FILLED, |r| 0x0000105b | (r << 20) | (r << 15) | (r << 7), |r| rv::cincoffsetimm(r, r, i32::try_from(r).unwrap())),
-        (r#"".word ((((16 * \\r) >> 5) << 25) | (\\r << 20) | (2 << 15) | (4 << 12) | (((16 * \\r) & 31) << 7) | 0x23)", // sc c\r, (16 * \r)(csp)"#, RISCV_CHECKED, |r| (((16 * r) >> 5) << 25) | (r << 20) | (2 << 15) | (4 << 12) | (((16 * r) & 31) << 7) | 0x23, |r| rv::sc(r, 2, i32::try_from(16 * r).unwrap())),
-        (r#"".word (0x0001228f | ((16 * \\r) << 20))", // lc ct0, (16 * \r)(csp)"#, RISCV_CHECKED, |r| 0x0001228f | ((16 * r) << 20), |r| rv::lc(T0, 2, i32::try_from(16 * r).unwrap())),
+        (
+            r#"".inst (0xc2ca4040 | \\r)", // scvalue c\r, c2, x10"#,
+            MORELLO_FILLED,
+            |r| 0xc2ca4040 | r,
+            |r| m::scvalue(r, 2, 10),
+        ),
+        (
+            r#"".inst (0xc2c03800 | ((\\r + 1) << 15) | (1 << 14) | (\\r << 5) | \\r)", // scbnds c\r, c\r, #(16 * (\r + 1))"#,
+            MORELLO_FILLED,
+            |r| 0xc2c03800 | ((r + 1) << 15) | (1 << 14) | (r << 5) | r,
+            |r| m::scbnds_imm(r, r, 16 * (r + 1)),
+        ),
+        (
+            r#"".inst (0x02000000 | (\\r << 10) | (\\r << 5) | \\r)", // add c\r, c\r, #\r"#,
+            MORELLO_FILLED,
+            |r| 0x02000000 | (r << 10) | (r << 5) | r,
+            |r| m::add_imm(r, r, r),
+        ),
+        (
+            r#"".inst (0xc20003e0 | (\\r << 10) | \\r)", // str c\r, [csp, #(16 * \r)]"#,
+            MORELLO_CHECKED,
+            |r| 0xc20003e0 | (r << 10) | r,
+            |r| m::str_cap(r, 31, 16 * r),
+        ),
+        (
+            r#"".inst (0xc24003e9 | (\\r << 10))", // ldr c9, [csp, #(16 * \r)]"#,
+            MORELLO_CHECKED,
+            |r| 0xc24003e9 | (r << 10),
+            |r| m::ldr_cap(9, 31, 16 * r),
+        ),
+        (
+            r#"".inst (0xc2c9a401 | (\\r << 5))",  // chkeq c\r, c9"#,
+            MORELLO_CHECKED,
+            |r| 0xc2c9a401 | (r << 5),
+            |r| m::chkeq(r, 9),
+        ),
+        (
+            r#"".word (0x2066005b | (\\r << 7))", // csetaddr c\r, ca2, t1"#,
+            RISCV_FILLED,
+            |r| 0x2066005b | (r << 7),
+            |r| rv::csetaddr(r, A2, T1),
+        ),
+        (
+            r#"".word (0x0000205b | ((16 * (\\r + 1)) << 20) | (\\r << 15) | (\\r << 7))", // csetboundsimm c\r, c\r, 16 * (\r + 1)"#,
+            RISCV_FILLED,
+            |r| 0x0000205b | ((16 * (r + 1)) << 20) | (r << 15) | (r << 7),
+            |r| rv::csetboundsimm(r, r, 16 * (r + 1)),
+        ),
+        (
+            r#"".word (0x0000105b | (\\r << 20) | (\\r << 15) | (\\r << 7))", // cincoffsetimm c\r, c\r, \r"#,
+            RISCV_FILLED,
+            |r| 0x0000105b | (r << 20) | (r << 15) | (r << 7),
+            |r| rv::cincoffsetimm(r, r, i32::try_from(r).unwrap()),
+        ),
+        (
+            r#"".word ((((16 * \\r) >> 5) << 25) | (\\r << 20) | (2 << 15) | (4 << 12) | (((16 * \\r) & 31) << 7) | 0x23)", // sc c\r, (16 * \r)(csp)"#,
+            RISCV_CHECKED,
+            |r| {
+                (((16 * r) >> 5) << 25)
+                    | (r << 20)
+                    | (2 << 15)
+                    | (4 << 12)
+                    | (((16 * r) & 31) << 7)
+                    | 0x23
+            },
+            |r| rv::sc(r, 2, i32::try_from(16 * r).unwrap()),
+        ),
+        (
+            r#"".word (0x0001228f | ((16 * \\r) << 20))", // lc ct0, (16 * \r)(csp)"#,
+            RISCV_CHECKED,
+            |r| 0x0001228f | ((16 * r) << 20),
+            |r| rv::lc(T0, 2, i32::try_from(16 * r).unwrap()),
+        ),
     ];
     for (text, registers, formula, encoder) in cases {
         assert!(source.contains(text), "pure-regs.rs no longer says {text}");
@@ -163,13 +270,32 @@ fn irp_expressions_match_the_encoders() {
         }
     }
     let cseqx = r#"".word (0x4250035b | (\\r << 15))",        // cseqx t1, c\r, ct0"#;
-    assert!(source.contains(cseqx), "pure-regs.rs no longer says {cseqx}");
+    assert!(
+        source.contains(cseqx),
+        "pure-regs.rs no longer says {cseqx}"
+    );
     for &r in RISCV_CHECKED {
-        assert_eq!(0x4250035b | (r << 15), rv::cseqx(T1, r, T0), "cseqx with r = {r}");
+        assert_eq!(
+            0x4250035b | (r << 15),
+            rv::cseqx(T1, r, T0),
+            "cseqx with r = {r}"
+        );
     }
     // The `.irp` lists in the source are these.
-    let list = |regs: &[u32]| format!(".irp r, {}", regs.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    let list = |regs: &[u32]| {
+        format!(
+            ".irp r, {}",
+            regs.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
     for regs in [MORELLO_FILLED, MORELLO_CHECKED, RISCV_FILLED, RISCV_CHECKED] {
-        assert!(source.contains(&list(regs)), "no `{}` in pure-regs.rs", list(regs));
+        assert!(
+            source.contains(&list(regs)),
+            "no `{}` in pure-regs.rs",
+            list(regs)
+        );
     }
 }

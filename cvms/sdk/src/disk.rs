@@ -58,7 +58,9 @@ pub fn write(sector: u64, buf: &[u8]) -> Result<u64, Error> {
 /// The bytes `done` sectors cover, checked against the `left` bytes still to move: a monitor
 /// that moves nothing (or more than asked) would make the `_all` loops spin, so it is an error.
 fn bytes_done(done: u64, left: usize) -> Result<usize, Error> {
-    let bytes = usize::try_from(done).map_err(|_| Error::Io)?.saturating_mul(SECTOR);
+    let bytes = usize::try_from(done)
+        .map_err(|_| Error::Io)?
+        .saturating_mul(SECTOR);
     if done == 0 || bytes > left {
         return Err(Error::Io);
     }

@@ -20,18 +20,18 @@
 extern crate std;
 
 pub mod disk;
+mod entry;
 pub mod nest;
 pub mod net;
-pub mod share;
-mod entry;
 mod print;
+pub mod share;
 mod sys;
 
 use core::time::Duration;
 
 pub use capmon_abi::{
-    ChildEvent, ChildEventKind, ChildInfo, Error, Hostcall, NetInfo, WhoAmI, DISK_MAX_SECTORS, NAME_MAX, NET_MAX_FRAME, NET_MIN_FRAME,
-    NET_MTU, SECTOR_SIZE,
+    ChildEvent, ChildEventKind, ChildInfo, Error, Hostcall, NetInfo, WhoAmI, DISK_MAX_SECTORS,
+    NAME_MAX, NET_MAX_FRAME, NET_MIN_FRAME, NET_MTU, SECTOR_SIZE,
 };
 #[cfg(not(target_os = "none"))]
 #[doc(hidden)]

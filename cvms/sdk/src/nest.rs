@@ -43,10 +43,22 @@ fn text(bytes: &[u8]) -> &str {
 
 /// State, region and name of a child; [`Error::Invalid`] for a handle the caller does not have.
 pub fn info(child: Child) -> Result<ChildInfo, Error> {
-    let mut out = ChildInfo { state: 0, code: 0, region_base: 0, region_size: 0, children: 0, name: [0; capmon_abi::NAME_MAX] };
+    let mut out = ChildInfo {
+        state: 0,
+        code: 0,
+        region_base: 0,
+        region_size: 0,
+        children: 0,
+        name: [0; capmon_abi::NAME_MAX],
+    };
     let size = core::mem::size_of::<ChildInfo>() as u64;
     // SAFETY: the monitor writes at most `size` bytes at `out`, a local of exactly that size.
-    check(unsafe { hostcall(Hostcall::ChildInfo, [child.0, (&raw mut out) as u64, size, 0, 0, 0]) })?;
+    check(unsafe {
+        hostcall(
+            Hostcall::ChildInfo,
+            [child.0, (&raw mut out) as u64, size, 0, 0, 0],
+        )
+    })?;
     Ok(out)
 }
 
@@ -74,7 +86,12 @@ pub fn wait_into(timeout_ns: u64, event: &mut ChildEvent) -> Result<bool, Error>
     let size = core::mem::size_of::<ChildEvent>() as u64;
     // SAFETY: the monitor writes at most `size` bytes at `event`, exclusively borrowed and of
     // exactly that size.
-    let got = check(unsafe { hostcall(Hostcall::ChildWait, [core::ptr::from_mut(event) as u64, size, timeout_ns, 0, 0, 0]) })?;
+    let got = check(unsafe {
+        hostcall(
+            Hostcall::ChildWait,
+            [core::ptr::from_mut(event) as u64, size, timeout_ns, 0, 0, 0],
+        )
+    })?;
     Ok(got == 1)
 }
 
@@ -97,11 +114,26 @@ pub fn reply_wait(child: Child, value: u64, timeout_ns: u64) -> Result<Option<Ch
 }
 
 /// [`reply_wait`] into a record the caller keeps: true when an event arrived.
-pub fn reply_wait_into(child: Child, value: u64, timeout_ns: u64, event: &mut ChildEvent) -> Result<bool, Error> {
+pub fn reply_wait_into(
+    child: Child,
+    value: u64,
+    timeout_ns: u64,
+    event: &mut ChildEvent,
+) -> Result<bool, Error> {
     let size = core::mem::size_of::<ChildEvent>() as u64;
     // SAFETY: as in `wait_into`.
     let got = check(unsafe {
-        hostcall(Hostcall::ChildReplyWait, [child.0, value, core::ptr::from_mut(event) as u64, size, timeout_ns, 0])
+        hostcall(
+            Hostcall::ChildReplyWait,
+            [
+                child.0,
+                value,
+                core::ptr::from_mut(event) as u64,
+                size,
+                timeout_ns,
+                0,
+            ],
+        )
     })?;
     Ok(got == 1)
 }
@@ -111,7 +143,8 @@ pub fn reply_wait_into(child: Child, value: u64, timeout_ns: u64, event: &mut Ch
 /// children's regions, so it reads them in place.
 pub fn child_bytes(event: &ChildEvent, ptr: u64, len: u64) -> Option<&'static [u8]> {
     let end = ptr.checked_add(len)?;
-    let inside = ptr >= event.memory_base && end <= event.memory_base.checked_add(event.memory_size)?;
+    let inside =
+        ptr >= event.memory_base && end <= event.memory_base.checked_add(event.memory_size)?;
     if !inside || cfg!(not(target_os = "none")) {
         return None;
     }

@@ -32,7 +32,10 @@ pub struct CpFile {
 pub fn import(name: &str, slot: u64) -> Result<CpFile, Error> {
     // SAFETY: the monitor only reads `name` (checked against this cVM's memory).
     let len = check(unsafe {
-        hostcall(Hostcall::CpImport, [name.as_ptr() as u64, name.len() as u64, slot, 0, 0, 0])
+        hostcall(
+            Hostcall::CpImport,
+            [name.as_ptr() as u64, name.len() as u64, slot, 0, 0, 0],
+        )
     })?;
     Ok(CpFile { slot, len })
 }
@@ -43,7 +46,17 @@ pub fn import(name: &str, slot: u64) -> Result<CpFile, Error> {
 pub fn export(name: &str, ptr: *const u8, len: usize) -> Result<(), Error> {
     // SAFETY: the monitor reads `name` and only checks the range (it writes nothing).
     check(unsafe {
-        hostcall(Hostcall::CpExport, [name.as_ptr() as u64, name.len() as u64, ptr as u64, len as u64, 0, 0])
+        hostcall(
+            Hostcall::CpExport,
+            [
+                name.as_ptr() as u64,
+                name.len() as u64,
+                ptr as u64,
+                len as u64,
+                0,
+                0,
+            ],
+        )
     })
     .map(|_| ())
 }
@@ -52,7 +65,12 @@ pub fn export(name: &str, ptr: *const u8, len: usize) -> Result<(), Error> {
 /// it. Returns how many capabilities the monitor cleared.
 pub fn revoke(name: &str) -> Result<u64, Error> {
     // SAFETY: the monitor only reads `name`.
-    check(unsafe { hostcall(Hostcall::CpRevoke, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0]) })
+    check(unsafe {
+        hostcall(
+            Hostcall::CpRevoke,
+            [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0],
+        )
+    })
 }
 
 /// Clears capability-store slot `slot`.
@@ -103,19 +121,42 @@ impl CpFile {
 /// Accesses through a capability-store slot with no software check: the hardware decides.
 /// What [`CpFile`] is built on, and what the attack cVMs use to show each misuse faulting.
 pub mod probe {
-    #[cfg(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64")))]
+    #[cfg(all(
+        target_os = "none",
+        any(target_arch = "aarch64", target_arch = "riscv64")
+    ))]
     use super::words as w;
 
     /// Copies `buf.len()` bytes at `offset` of the object in `slot` into `buf`.
     pub fn read(slot: u64, offset: u64, buf: &mut [u8]) {
         let (blocks, words, bytes) = split(offset, buf.as_ptr() as u64, buf.len());
-        copy(slot, offset, buf.as_mut_ptr(), Counts { blocks, words, bytes }, false);
+        copy(
+            slot,
+            offset,
+            buf.as_mut_ptr(),
+            Counts {
+                blocks,
+                words,
+                bytes,
+            },
+            false,
+        );
     }
 
     /// Copies `bytes` to `offset` of the object in `slot`.
     pub fn write(slot: u64, offset: u64, bytes: &[u8]) {
         let (blocks, words, rest) = split(offset, bytes.as_ptr() as u64, bytes.len());
-        copy(slot, offset, bytes.as_ptr().cast_mut(), Counts { blocks, words, bytes: rest }, true);
+        copy(
+            slot,
+            offset,
+            bytes.as_ptr().cast_mut(),
+            Counts {
+                blocks,
+                words,
+                bytes: rest,
+            },
+            true,
+        );
     }
 
     /// How a copy is cut: 32-byte blocks and 8-byte words when both sides are 8-aligned,
@@ -337,7 +378,10 @@ pub mod probe {
     }
 
     /// Host builds: there is no capability store.
-    #[cfg(not(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64"))))]
+    #[cfg(not(all(
+        target_os = "none",
+        any(target_arch = "aarch64", target_arch = "riscv64")
+    )))]
     fn copy(slot: u64, offset: u64, local: *mut u8, n: Counts, to_object: bool) {
         let _ = (slot, offset, local, n.blocks, n.words, n.bytes, to_object);
         panic!("shared objects exist only under capmon");
@@ -536,7 +580,10 @@ pub mod probe {
                 options(nostack),
             );
         }
-        #[cfg(not(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64"))))]
+        #[cfg(not(all(
+            target_os = "none",
+            any(target_arch = "aarch64", target_arch = "riscv64")
+        )))]
         {
             byte = 0;
         }
@@ -654,19 +701,35 @@ pub mod words {
 #[cfg(test)]
 mod tests {
     use super::words::*;
+    use capmon::arch::insn::cheri_riscv as r;
+    use capmon::arch::insn::morello::{self as m, extend, sysreg};
     use std::format;
     use std::string::String;
     use std::vec::Vec;
-    use capmon::arch::insn::cheri_riscv as r;
-    use capmon::arch::insn::morello::{self as m, extend, sysreg};
 
     #[test]
     fn raw_words_match_the_monitor_encoders() {
         let cases: &[(&str, u32, u32)] = &[
-            ("MRS_C9_STORE", MRS_C9_STORE, m::mrs_cap(9, sysreg::CTPIDR_EL0)),
-            ("MRS_C10_STORE", MRS_C10_STORE, m::mrs_cap(10, sysreg::CTPIDR_EL0)),
-            ("ADD_C9_C9_X10", ADD_C9_C9_X10, m::add_ext(9, 9, 10, extend::UXTX, 0)),
-            ("ADD_C10_C10_X11", ADD_C10_C10_X11, m::add_ext(10, 10, 11, extend::UXTX, 0)),
+            (
+                "MRS_C9_STORE",
+                MRS_C9_STORE,
+                m::mrs_cap(9, sysreg::CTPIDR_EL0),
+            ),
+            (
+                "MRS_C10_STORE",
+                MRS_C10_STORE,
+                m::mrs_cap(10, sysreg::CTPIDR_EL0),
+            ),
+            (
+                "ADD_C9_C9_X10",
+                ADD_C9_C9_X10,
+                m::add_ext(9, 9, 10, extend::UXTX, 0),
+            ),
+            (
+                "ADD_C10_C10_X11",
+                ADD_C10_C10_X11,
+                m::add_ext(10, 10, 11, extend::UXTX, 0),
+            ),
             ("LDR_C9_C9", LDR_C9_C9, m::aldr_cap(9, 9, 0)),
             ("SCOFF_C9_C9_X11", SCOFF_C9_C9_X11, m::scoff(9, 9, 11)),
             ("LDR_X12_C9", LDR_X12_C9, m::aldr_x(12, 9, 0)),
@@ -694,17 +757,37 @@ mod tests {
             ("STR_C9_X12", STR_C9_X12, m::str_cap(9, 12, 0)),
             ("MOV_C20_C9", MOV_C20_C9, m::cpy(20, 9)),
             ("LDRB_W12_C20", LDRB_W12_C20, m::aldrb(12, 20, 0)),
-            ("CINCOFFSET_CT3_CTP_A0", CINCOFFSET_CT3_CTP_A0, r::cincoffset(28, 4, 10)),
-            ("CINCOFFSET_CT4_CTP_A1", CINCOFFSET_CT4_CTP_A1, r::cincoffset(29, 4, 11)),
+            (
+                "CINCOFFSET_CT3_CTP_A0",
+                CINCOFFSET_CT3_CTP_A0,
+                r::cincoffset(28, 4, 10),
+            ),
+            (
+                "CINCOFFSET_CT4_CTP_A1",
+                CINCOFFSET_CT4_CTP_A1,
+                r::cincoffset(29, 4, 11),
+            ),
             ("LC_CAP_CT3_CT3", LC_CAP_CT3_CT3, r::lc_cap(28, 28)),
             ("CGETBASE_T0_CT3", CGETBASE_T0_CT3, r::cgetbase(5, 28)),
-            ("CSETADDR_CT3_CT3_T0", CSETADDR_CT3_CT3_T0, r::csetaddr(28, 28, 5)),
+            (
+                "CSETADDR_CT3_CT3_T0",
+                CSETADDR_CT3_CT3_T0,
+                r::csetaddr(28, 28, 5),
+            ),
             ("LD_CAP_T1_CT3", LD_CAP_T1_CT3, r::ld_cap(6, 28)),
             ("SD_CAP_T1_CT3", SD_CAP_T1_CT3, r::sd_cap(6, 28)),
             ("LBU_CAP_T1_CT3", LBU_CAP_T1_CT3, r::lbu_cap(6, 28)),
             ("SB_CAP_T1_CT3", SB_CAP_T1_CT3, r::sb_cap(6, 28)),
-            ("CINCOFFSETIMM_CT3_8", CINCOFFSETIMM_CT3_8, r::cincoffsetimm(28, 28, 8)),
-            ("CINCOFFSETIMM_CT3_1", CINCOFFSETIMM_CT3_1, r::cincoffsetimm(28, 28, 1)),
+            (
+                "CINCOFFSETIMM_CT3_8",
+                CINCOFFSETIMM_CT3_8,
+                r::cincoffsetimm(28, 28, 8),
+            ),
+            (
+                "CINCOFFSETIMM_CT3_1",
+                CINCOFFSETIMM_CT3_1,
+                r::cincoffsetimm(28, 28, 1),
+            ),
             ("SC_CAP_CT3_CT3", SC_CAP_CT3_CT3, r::sc_cap(28, 28)),
             ("SC_CAP_CT3_CT4", SC_CAP_CT3_CT4, r::sc_cap(28, 29)),
             ("CJALR_CRA_CT3", CJALR_CRA_CT3, r::cjalr(1, 28)),
@@ -744,16 +827,24 @@ mod tests {
         let mut seen = 0;
         for line in header.lines() {
             let Some(at) = line.find(" 0x") else { continue };
-            let Some(comment) = line.find("/* ") else { continue };
+            let Some(comment) = line.find("/* ") else {
+                continue;
+            };
             if !(line.contains(".inst") || line.contains(".word")) {
                 continue;
             }
             let word = u32::from_str_radix(&line[at + 3..at + 11], 16).expect("8 hex digits");
             let name = line[comment + 3..].trim_end_matches(" */").trim();
-            let (_, want) = named.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("unknown word name {name}"));
+            let (_, want) = named
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("unknown word name {name}"));
             assert_eq!(word, *want, "{name} in capmon.h");
             seen += 1;
         }
-        assert!(seen >= named.len(), "every raw word in capmon.h is named ({seen} found)");
+        assert!(
+            seen >= named.len(),
+            "every raw word in capmon.h is named ({seen} found)"
+        );
     }
 }

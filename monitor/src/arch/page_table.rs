@@ -136,9 +136,16 @@ pub enum MapError {
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MapError::Unaligned(r) => write!(f, "{} {} is not 4 KiB aligned", r.kind.name(), r.range),
+            MapError::Unaligned(r) => {
+                write!(f, "{} {} is not 4 KiB aligned", r.kind.name(), r.range)
+            }
             MapError::OutOfRange { region, limit } => {
-                write!(f, "{} {} lies beyond the {limit:#x} address limit", region.kind.name(), region.range)
+                write!(
+                    f,
+                    "{} {} lies beyond the {limit:#x} address limit",
+                    region.kind.name(),
+                    region.range
+                )
             }
             MapError::Overlap { first, second } => write!(
                 f,
@@ -174,7 +181,10 @@ pub fn normalize(regions: &[Region], limit: u64) -> Result<Vec<Region>, MapError
                 last.range.end = last.range.end.max(r.range.end);
             }
             Some(last) if r.range.start < last.range.end => {
-                return Err(MapError::Overlap { first: *last, second: r });
+                return Err(MapError::Overlap {
+                    first: *last,
+                    second: r,
+                });
             }
             _ => out.push(r),
         }
@@ -224,7 +234,8 @@ impl PageTables {
 
     /// The address range of every table, for cache maintenance before the walker reads them.
     pub fn table_ranges(&self) -> impl Iterator<Item = PhysRange> + '_ {
-        (0..self.tables.len()).filter_map(|i| PhysRange::from_start_size(self.address_of(i), GRANULE))
+        (0..self.tables.len())
+            .filter_map(|i| PhysRange::from_start_size(self.address_of(i), GRANULE))
     }
 
     fn address_of(&self, index: usize) -> u64 {
@@ -233,7 +244,9 @@ impl PageTables {
 
     fn index_of(&self, address: u64) -> usize {
         // Every table descriptor was written by `new_table`'s caller from `address_of`.
-        (0..self.tables.len()).find(|&i| self.address_of(i) == address).unwrap_or(0)
+        (0..self.tables.len())
+            .find(|&i| self.address_of(i) == address)
+            .unwrap_or(0)
     }
 
     fn new_table(&mut self) -> usize {
@@ -257,7 +270,11 @@ impl PageTables {
             let entry = self.tables[table].0[slot];
             let whole = level >= 1 && address.is_multiple_of(size) && entry_end - address == size;
             if whole && !is_table(entry, level) {
-                let kind = if level == 3 { bits::TABLE_OR_PAGE } else { bits::BLOCK };
+                let kind = if level == 3 {
+                    bits::TABLE_OR_PAGE
+                } else {
+                    bits::BLOCK
+                };
                 self.tables[table].0[slot] = address | attrs | kind;
             } else {
                 let next = self.next_table(table, slot, level);
@@ -280,7 +297,11 @@ impl PageTables {
             let child_size = LEVEL_SIZE[level + 1];
             let base = entry & bits::ADDRESS;
             let attrs = entry & !bits::ADDRESS & !0b11;
-            let kind = if level + 1 == 3 { bits::TABLE_OR_PAGE } else { bits::BLOCK };
+            let kind = if level + 1 == 3 {
+                bits::TABLE_OR_PAGE
+            } else {
+                bits::BLOCK
+            };
             for (i, e) in self.tables[next].0.iter_mut().enumerate() {
                 *e = (base + child_size * i as u64) | attrs | kind;
             }
@@ -301,7 +322,10 @@ impl PageTables {
                 return None;
             }
             if !is_table(entry, level) {
-                return Some(Leaf { level, descriptor: entry });
+                return Some(Leaf {
+                    level,
+                    descriptor: entry,
+                });
             }
             table = self.index_of(entry & bits::ADDRESS);
         }
@@ -364,8 +388,14 @@ fn round_out(range: PhysRange) -> PhysRange {
     if range.is_empty() {
         return PhysRange::default();
     }
-    let end = range.end.checked_align_up(GRANULE).unwrap_or(PhysAddr(!(GRANULE - 1)));
-    PhysRange { start: range.start.align_down(GRANULE), end }
+    let end = range
+        .end
+        .checked_align_up(GRANULE)
+        .unwrap_or(PhysAddr(!(GRANULE - 1)));
+    PhysRange {
+        start: range.start.align_down(GRANULE),
+        end,
+    }
 }
 
 /// What the boot line reports about a map.
@@ -399,13 +429,20 @@ mod tests {
     const LIMIT: u64 = 1 << ADDRESS_BITS;
 
     fn range(start: u64, end: u64) -> PhysRange {
-        PhysRange { start: PhysAddr(start), end: PhysAddr(end) }
+        PhysRange {
+            start: PhysAddr(start),
+            end: PhysAddr(end),
+        }
     }
     fn region(start: u64, end: u64, kind: Kind) -> Region {
-        Region { range: range(start, end), kind }
+        Region {
+            range: range(start, end),
+            kind,
+        }
     }
     fn leaf(t: &PageTables, address: u64) -> Leaf {
-        t.translate(address).unwrap_or_else(|| panic!("{address:#x} is not mapped"))
+        t.translate(address)
+            .unwrap_or_else(|| panic!("{address:#x} is not mapped"))
     }
     /// The attribute bits of a leaf, without type and address.
     fn attrs(l: Leaf) -> u64 {
@@ -421,10 +458,19 @@ mod tests {
         assert_eq!(descriptor_bits(Kind::CvmMemory), 0x3020_0000_0000_0740);
         // Code: read-only, EL2-executable only; no SC (never written).
         assert_eq!(descriptor_bits(Kind::MonitorCode), 0x2040_0000_0000_0780);
-        assert_eq!(descriptor_bits(Kind::MonitorReadOnly), 0x2060_0000_0000_0780);
+        assert_eq!(
+            descriptor_bits(Kind::MonitorReadOnly),
+            0x2060_0000_0000_0780
+        );
         // Device-nGnRE (AttrIndx 1), EL2 only, never executable, no capability bits.
         assert_eq!(descriptor_bits(Kind::Device), 0x0060_0000_0000_0404);
-        for kind in [Kind::MonitorCode, Kind::MonitorReadOnly, Kind::MonitorData, Kind::CvmMemory, Kind::Device] {
+        for kind in [
+            Kind::MonitorCode,
+            Kind::MonitorReadOnly,
+            Kind::MonitorData,
+            Kind::CvmMemory,
+            Kind::Device,
+        ] {
             let d = descriptor_bits(kind);
             assert_eq!(d & AP_EL0 != 0, kind.el0_accessible(), "{kind:?}");
             assert_ne!(d & ACCESS_FLAG, 0, "{kind:?} would take access-flag faults");
@@ -438,7 +484,11 @@ mod tests {
             // Tags survive loads from all RAM; capability stores only where data is written.
             assert_eq!(d & LC_NORMAL != 0, normal, "{kind:?}");
             assert_eq!(d & (1 << 62), 0, "LC[1] would trap on the TGEN check");
-            assert_eq!(d & SC != 0, matches!(kind, Kind::MonitorData | Kind::CvmMemory), "{kind:?}");
+            assert_eq!(
+                d & SC != 0,
+                matches!(kind, Kind::MonitorData | Kind::CvmMemory),
+                "{kind:?}"
+            );
         }
         // MAIR: attr 0 = Normal WB RW-allocate, attr 1 = Device-nGnRE.
         assert_eq!(MAIR & 0xff, 0xff);
@@ -453,7 +503,11 @@ mod tests {
         let t = PageTables::build(&[region(start, end, Kind::CvmMemory)], LIMIT).unwrap();
         assert_eq!(leaf(&t, start).level, 3);
         assert_eq!(leaf(&t, 0x4000_0000 - 0x20_0000 + 0x1f_f000).level, 3);
-        assert_eq!(leaf(&t, 0x4000_0000).level, 1, "an aligned GiB is one block");
+        assert_eq!(
+            leaf(&t, 0x4000_0000).level,
+            1,
+            "an aligned GiB is one block"
+        );
         assert_eq!(leaf(&t, 0x7fff_ffff).level, 1);
         assert_eq!(leaf(&t, 0x8000_0000).level, 2);
         assert_eq!(leaf(&t, 0x8020_0000).level, 3);
@@ -474,17 +528,35 @@ mod tests {
 
     #[test]
     fn splitting_a_block_keeps_the_rest_of_it() {
-        let mut t = PageTables::build(&[region(0x4000_0000, 0x8000_0000, Kind::CvmMemory)], LIMIT).unwrap();
+        let mut t =
+            PageTables::build(&[region(0x4000_0000, 0x8000_0000, Kind::CvmMemory)], LIMIT).unwrap();
         assert_eq!(leaf(&t, 0x4000_0000).level, 1);
         // Remap one page in the middle: the GiB block becomes 2 MiB blocks and one of those
         // becomes pages; every other address keeps its old mapping.
-        t.map(range(0x4030_1000, 0x4030_2000), descriptor_bits(Kind::MonitorData));
+        t.map(
+            range(0x4030_1000, 0x4030_2000),
+            descriptor_bits(Kind::MonitorData),
+        );
         let page = leaf(&t, 0x4030_1000);
-        assert_eq!((page.level, attrs(page)), (3, descriptor_bits(Kind::MonitorData)));
-        for a in [0x4000_0000u64, 0x4030_0fff, 0x4030_2000, 0x403f_ffff, 0x4040_0000, 0x7fff_f000] {
+        assert_eq!(
+            (page.level, attrs(page)),
+            (3, descriptor_bits(Kind::MonitorData))
+        );
+        for a in [
+            0x4000_0000u64,
+            0x4030_0fff,
+            0x4030_2000,
+            0x403f_ffff,
+            0x4040_0000,
+            0x7fff_f000,
+        ] {
             let l = leaf(&t, a);
             assert_eq!(attrs(l), descriptor_bits(Kind::CvmMemory), "{a:#x}");
-            assert_eq!(l.descriptor & bits::ADDRESS, a & !(LEVEL_SIZE[l.level] - 1), "{a:#x}");
+            assert_eq!(
+                l.descriptor & bits::ADDRESS,
+                a & !(LEVEL_SIZE[l.level] - 1),
+                "{a:#x}"
+            );
         }
         assert_eq!(leaf(&t, 0x4030_0000).level, 3);
         assert_eq!(leaf(&t, 0x4040_0000).level, 2);
@@ -492,7 +564,10 @@ mod tests {
 
     /// QEMU virt's shape: the monitor inside the first GiB of RAM, the DTB below it, devices low.
     fn qemu_like() -> (Vec<Region>, PageTables) {
-        let usable = [range(0x4010_0000, 0x4020_0000), range(0x4026_0000, 0xc000_0000)];
+        let usable = [
+            range(0x4010_0000, 0x4020_0000),
+            range(0x4026_0000, 0xc000_0000),
+        ];
         let layout = Layout {
             code: range(0x4020_0000, 0x4022_0000),
             rodata: range(0x4022_0000, 0x4023_0000),
@@ -520,12 +595,18 @@ mod tests {
             let mut a = r.range.start.0;
             while a < r.range.end.0 {
                 let l = leaf(&t, a);
-                assert_eq!(l.descriptor & bits::AP_EL0 != 0, r.kind.el0_accessible(), "{a:#x} in {r:?}");
+                assert_eq!(
+                    l.descriptor & bits::AP_EL0 != 0,
+                    r.kind.el0_accessible(),
+                    "{a:#x} in {r:?}"
+                );
                 assert_eq!(attrs(l), descriptor_bits(r.kind), "{a:#x} in {r:?}");
                 a += GRANULE;
             }
         }
-        assert!(t.table_ranges().all(|table| table.size() == GRANULE && table.start.0 % GRANULE == 0));
+        assert!(t
+            .table_ranges()
+            .all(|table| table.size() == GRANULE && table.start.0 % GRANULE == 0));
         // Everything not in the map faults: address 0, the gap after the virtio pages, past RAM.
         assert!(t.translate(0x0).is_none());
         assert!(t.translate(0x0a00_0000).is_none());
@@ -540,12 +621,18 @@ mod tests {
         assert_eq!(attrs(l), descriptor_bits(Kind::Device));
         assert_eq!(leaf(&t, 0x0a00_3e00), l);
         let code = leaf(&t, 0x4020_0000);
-        assert_eq!(code.descriptor & (bits::PXN | bits::AP_READ_ONLY | bits::AP_EL0), bits::AP_READ_ONLY);
+        assert_eq!(
+            code.descriptor & (bits::PXN | bits::AP_READ_ONLY | bits::AP_EL0),
+            bits::AP_READ_ONLY
+        );
         let rodata = leaf(&t, 0x4022_0000);
         assert_ne!(rodata.descriptor & bits::PXN, 0);
         let summary = summarize(&normalize(&qemu_like().0, LIMIT).unwrap());
         assert_eq!(summary.cvm, 0x10_0000 + (0xc000_0000 - 0x4066_0000));
-        assert_eq!(summary.device, 0x1000 + 0x1_0000 + (0x0900_0000 - 0x080a_0000) + 0x1000);
+        assert_eq!(
+            summary.device,
+            0x1000 + 0x1_0000 + (0x0900_0000 - 0x080a_0000) + 0x1000
+        );
     }
 
     #[test]
@@ -553,38 +640,66 @@ mod tests {
         let unaligned = region(0x4000_0800, 0x4000_2000, Kind::CvmMemory);
         let e = PageTables::build(&[unaligned], LIMIT).err().unwrap();
         assert_eq!(e, MapError::Unaligned(unaligned));
-        assert_eq!(e.to_string(), "cVM memory [0x40000800..0x40002000) is not 4 KiB aligned");
+        assert_eq!(
+            e.to_string(),
+            "cVM memory [0x40000800..0x40002000) is not 4 KiB aligned"
+        );
 
         let code = region(0x4020_0000, 0x4022_0000, Kind::MonitorCode);
         let pool = region(0x4000_0000, 0x4021_0000, Kind::CvmMemory);
         let e = PageTables::build(&[code, pool], LIMIT).err().unwrap();
-        assert_eq!(e, MapError::Overlap { first: pool, second: code });
+        assert_eq!(
+            e,
+            MapError::Overlap {
+                first: pool,
+                second: code
+            }
+        );
         assert_eq!(
             e.to_string(),
             "cVM memory [0x40000000..0x40210000) overlaps monitor code [0x40200000..0x40220000)"
         );
         // RAM named as a device too.
         let device = region(0x4000_0000, 0x4000_1000, Kind::Device);
-        assert!(matches!(PageTables::build(&[pool, device], LIMIT), Err(MapError::Overlap { .. })));
+        assert!(matches!(
+            PageTables::build(&[pool, device], LIMIT),
+            Err(MapError::Overlap { .. })
+        ));
 
         // Beyond what the CPU can address (a 40-bit PARange here).
         let high = region(0x100_0000_0000, 0x100_0000_1000, Kind::CvmMemory);
         let e = PageTables::build(&[high], 1 << 40).err().unwrap();
-        assert_eq!(e, MapError::OutOfRange { region: high, limit: 1 << 40 });
-        assert!(e.to_string().contains("beyond the 0x10000000000 address limit"));
+        assert_eq!(
+            e,
+            MapError::OutOfRange {
+                region: high,
+                limit: 1 << 40
+            }
+        );
+        assert!(e
+            .to_string()
+            .contains("beyond the 0x10000000000 address limit"));
 
         // Same kind, overlapping or touching: merged, not refused. Empty: ignored.
         let a = region(0x1000, 0x3000, Kind::Device);
         let b = region(0x2000, 0x5000, Kind::Device);
         let c = region(0x5000, 0x6000, Kind::Device);
         let empty = region(0x9000, 0x9000, Kind::CvmMemory);
-        assert_eq!(normalize(&[c, b, a, empty], LIMIT).unwrap(), [region(0x1000, 0x6000, Kind::Device)]);
+        assert_eq!(
+            normalize(&[c, b, a, empty], LIMIT).unwrap(),
+            [region(0x1000, 0x6000, Kind::Device)]
+        );
     }
 
     #[test]
     fn morello_sdp_shape_maps_high_dram() {
         // DRAM0 below 4 GiB, DRAM1 at 0x80_8000_0000 (beyond a 39-bit space), GIC and UART low.
-        let usable = [range(0x8000_0000, 0xe000_0000), range(0xe040_0000, 0xfe00_0000), range(0xfe00_1000, 0xfef0_0000), range(0x80_8000_0000, 0x83_f800_0000)];
+        let usable = [
+            range(0x8000_0000, 0xe000_0000),
+            range(0xe040_0000, 0xfe00_0000),
+            range(0xfe00_1000, 0xfef0_0000),
+            range(0x80_8000_0000, 0x83_f800_0000),
+        ];
         let layout = Layout {
             code: range(0xe000_0000, 0xe002_0000),
             rodata: range(0xe002_0000, 0xe003_0000),
@@ -592,13 +707,26 @@ mod tests {
             heap: range(0x8000_0000, 0x8040_0000),
             usable: &usable,
             read_only: &[range(0xfe00_0000, 0xfe00_0321)],
-            devices: &[range(0x2a40_0000, 0x2a40_1000), range(0x3000_0000, 0x3001_0000), range(0x300c_0000, 0x3014_0000)],
+            devices: &[
+                range(0x2a40_0000, 0x2a40_1000),
+                range(0x3000_0000, 0x3001_0000),
+                range(0x300c_0000, 0x3014_0000),
+            ],
         };
         let t = PageTables::build(&memory_map(&layout), LIMIT).unwrap();
-        assert_eq!(attrs(leaf(&t, 0x81_0000_0000)), descriptor_bits(Kind::CvmMemory));
+        assert_eq!(
+            attrs(leaf(&t, 0x81_0000_0000)),
+            descriptor_bits(Kind::CvmMemory)
+        );
         assert_eq!(leaf(&t, 0x81_0000_0000).level, 1);
-        assert_eq!(attrs(leaf(&t, 0xfe00_0000)), descriptor_bits(Kind::MonitorReadOnly));
-        assert_eq!(attrs(leaf(&t, 0x8000_0000)), descriptor_bits(Kind::MonitorData));
+        assert_eq!(
+            attrs(leaf(&t, 0xfe00_0000)),
+            descriptor_bits(Kind::MonitorReadOnly)
+        );
+        assert_eq!(
+            attrs(leaf(&t, 0x8000_0000)),
+            descriptor_bits(Kind::MonitorData)
+        );
         assert_eq!(attrs(leaf(&t, 0x2a40_0000)), descriptor_bits(Kind::Device));
         // The gap between the image and the rest of DRAM0 (a carve-out) stays unmapped.
         assert!(t.translate(0xe004_0000).is_none());

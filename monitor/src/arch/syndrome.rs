@@ -20,7 +20,10 @@ impl ArmSyndrome {
     }
     /// Data and instruction aborts report a fault address; most other classes don't.
     pub const fn has_fault_address(&self) -> bool {
-        matches!(self.exception_class(), 0x20 | 0x21 | 0x24 | 0x25 | 0x22 | 0x26)
+        matches!(
+            self.exception_class(),
+            0x20 | 0x21 | 0x24 | 0x25 | 0x22 | 0x26
+        )
     }
     pub const fn is_write(&self) -> bool {
         self.exception_class() >= 0x24 && self.exception_class() <= 0x25 && (self.esr >> 6) & 1 == 1
@@ -79,9 +82,20 @@ impl ArmSyndrome {
 
 impl fmt::Display for ArmSyndrome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (ESR {:#x}, EC {:#x}", self.class_name(), self.esr, self.exception_class())?;
+        write!(
+            f,
+            "{} (ESR {:#x}, EC {:#x}",
+            self.class_name(),
+            self.esr,
+            self.exception_class()
+        )?;
         if let Some(fault) = self.fault_name() {
-            write!(f, ", {}{}", fault, if self.is_write() { " on write" } else { "" })?;
+            write!(
+                f,
+                ", {}{}",
+                fault,
+                if self.is_write() { " on write" } else { "" }
+            )?;
         }
         if self.has_fault_address() {
             write!(f, ", address {:#x}", self.far)?;
@@ -208,14 +222,20 @@ mod tests {
     #[test]
     fn morello_bounds_fault_is_named() {
         // Observed on CHERI QEMU: a bounds fault through DDC from EL0 (cheri.md A.2.5).
-        let s = ArmSyndrome { esr: 0x9200_002a, far: 0x1234 };
+        let s = ArmSyndrome {
+            esr: 0x9200_002a,
+            far: 0x1234,
+        };
         assert!(s.is_capability_fault());
         assert_eq!(s.fault_name(), Some("capability bounds fault"));
         assert_eq!(
             s.to_string(),
             "data abort (ESR 0x9200002a, EC 0x24, capability bounds fault, address 0x1234)"
         );
-        let store = ArmSyndrome { esr: 0x9200_006b, far: 0 };
+        let store = ArmSyndrome {
+            esr: 0x9200_006b,
+            far: 0,
+        };
         assert!(store.is_write());
         assert_eq!(store.fault_name(), Some("capability permission fault"));
     }
@@ -225,17 +245,42 @@ mod tests {
         let s = ArmSyndrome { esr: 0, far: 0 };
         assert_eq!(s.class_name(), "unknown or trapped instruction");
         assert!(!s.has_fault_address());
-        assert_eq!(ArmSyndrome { esr: 0xa600_0000, far: 0 }.exception_class(), 0x29);
+        assert_eq!(
+            ArmSyndrome {
+                esr: 0xa600_0000,
+                far: 0
+            }
+            .exception_class(),
+            0x29
+        );
     }
 
     #[test]
     fn riscv_cheri_causes() {
-        let c = RiscvCause { mcause: 0x1c, mtval: 0x421 };
-        assert_eq!(c.cheri_cause(), Some(("length (bounds) violation", CheriRegister(33))));
-        assert_eq!(c.to_string(), "CHERI capability fault (mcause 0x1c, length (bounds) violation via DDC)");
-        let st = RiscvCause { mcause: 0x1c, mtval: 0x313 };
-        assert_eq!(st.cheri_cause().map(|(c, r)| (c, r.to_string())), Some(("permit store violation", "c24".into())));
-        let timer = RiscvCause { mcause: (1 << 63) | 7, mtval: 0 };
+        let c = RiscvCause {
+            mcause: 0x1c,
+            mtval: 0x421,
+        };
+        assert_eq!(
+            c.cheri_cause(),
+            Some(("length (bounds) violation", CheriRegister(33)))
+        );
+        assert_eq!(
+            c.to_string(),
+            "CHERI capability fault (mcause 0x1c, length (bounds) violation via DDC)"
+        );
+        let st = RiscvCause {
+            mcause: 0x1c,
+            mtval: 0x313,
+        };
+        assert_eq!(
+            st.cheri_cause().map(|(c, r)| (c, r.to_string())),
+            Some(("permit store violation", "c24".into()))
+        );
+        let timer = RiscvCause {
+            mcause: (1 << 63) | 7,
+            mtval: 0,
+        };
         assert!(timer.is_interrupt());
         assert_eq!(timer.name(), "machine timer interrupt");
         assert_eq!(timer.cheri_cause(), None);
@@ -253,7 +298,7 @@ pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
     if insn & 3 == 3 {
         let rs1 = (insn >> 15) & 31;
         let imm = match insn & 0x7f {
-            0x03 | 0x07 => ((insn as i32) >> 20) as i64,                                        // loads
+            0x03 | 0x07 => ((insn as i32) >> 20) as i64, // loads
             0x23 | 0x27 => ((((insn as i32) >> 25) << 5) | ((insn >> 7) & 31) as i32) as i64, // stores
             0x67 => return Some(reg(rs1).wrapping_add((((insn as i32) >> 20) as i64) as u64) & !1), // jalr
             _ => return None,
@@ -274,13 +319,21 @@ pub fn riscv_access_address(insn: u32, x: &[u64; 32]) -> Option<u64> {
             Some(reg(rs1_prime).wrapping_add(u64::from(off)))
         }
         // C.LWSP / C.LDSP / C.FLDSP: sp + offset.
-        (2, 2) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x20) | ((insn >> 2) & 0x1c) | ((insn << 4) & 0xc0)))),
-        (2, 1) | (2, 3) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x20) | ((insn >> 2) & 0x18) | ((insn << 4) & 0x1c0)))),
+        (2, 2) => Some(reg(2).wrapping_add(u64::from(
+            ((insn >> 7) & 0x20) | ((insn >> 2) & 0x1c) | ((insn << 4) & 0xc0),
+        ))),
+        (2, 1) | (2, 3) => Some(reg(2).wrapping_add(u64::from(
+            ((insn >> 7) & 0x20) | ((insn >> 2) & 0x18) | ((insn << 4) & 0x1c0),
+        ))),
         // C.SWSP / C.SDSP / C.FSDSP.
         (2, 6) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x3c) | ((insn >> 1) & 0xc0)))),
-        (2, 5) | (2, 7) => Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x38) | ((insn >> 1) & 0x1c0)))),
+        (2, 5) | (2, 7) => {
+            Some(reg(2).wrapping_add(u64::from(((insn >> 7) & 0x38) | ((insn >> 1) & 0x1c0))))
+        }
         // C.JR / C.JALR: funct4 100x with rs2 = 0 and rs1 != 0.
-        (2, 4) if (insn >> 2) & 31 == 0 && (insn >> 7) & 31 != 0 => Some(reg((insn >> 7) & 31) & !1),
+        (2, 4) if (insn >> 2) & 31 == 0 && (insn >> 7) & 31 != 0 => {
+            Some(reg((insn >> 7) & 31) & !1)
+        }
         _ => None,
     }
 }
@@ -300,10 +353,23 @@ mod access_address_tests {
     #[test]
     fn full_width_loads_and_stores() {
         // ld a1, 16(a0) = 0x01053583; sd a1, -8(a0) = 0xfeb53c23; lw a1, 0(a0) = 0x00052583
-        assert_eq!(riscv_access_address(0x0105_3583, &regs()), Some(0x8000_0010));
-        assert_eq!(riscv_access_address(0xfeb5_3c23, &regs()), Some(0x7fff_fff8));
-        assert_eq!(riscv_access_address(0x0005_2583, &regs()), Some(0x8000_0000));
-        assert_eq!(riscv_access_address(0x0000_0013, &regs()), None, "addi is not an access");
+        assert_eq!(
+            riscv_access_address(0x0105_3583, &regs()),
+            Some(0x8000_0010)
+        );
+        assert_eq!(
+            riscv_access_address(0xfeb5_3c23, &regs()),
+            Some(0x7fff_fff8)
+        );
+        assert_eq!(
+            riscv_access_address(0x0005_2583, &regs()),
+            Some(0x8000_0000)
+        );
+        assert_eq!(
+            riscv_access_address(0x0000_0013, &regs()),
+            None,
+            "addi is not an access"
+        );
     }
 
     #[test]
@@ -320,7 +386,10 @@ mod access_address_tests {
     #[test]
     fn jumps() {
         // jalr ra, 8(a0) = 0x008500e7; c.jalr a0 = 0x9502; c.jr a1 = 0x8582; c.mv a0, a1 is not a jump = 0x852e
-        assert_eq!(riscv_access_address(0x0085_00e7, &regs()), Some(0x8000_0008));
+        assert_eq!(
+            riscv_access_address(0x0085_00e7, &regs()),
+            Some(0x8000_0008)
+        );
         assert_eq!(riscv_access_address(0x9502, &regs()), Some(0x8000_0000));
         assert_eq!(riscv_access_address(0x8582, &regs()), Some(0x2000));
         assert_eq!(riscv_access_address(0x852e, &regs()), None);
@@ -356,7 +425,8 @@ pub fn morello_c64_access_base(insn: u32) -> Option<C64Base> {
         return Some(C64Base::Ddc);
     }
     let a64_load_store = (insn >> 25) & 0b0101 == 0b0100;
-    let morello_load_store = matches!(top, 0x22 | 0x42 | 0x62 | 0xa2) || insn & 0xff80_0000 == 0xc200_0000;
+    let morello_load_store =
+        matches!(top, 0x22 | 0x42 | 0x62 | 0xa2) || insn & 0xff80_0000 == 0xc200_0000;
     (a64_load_store || morello_load_store).then(base)
 }
 
@@ -368,21 +438,21 @@ mod c64_tests {
     #[test]
     fn c64_loads_and_stores_name_their_base() {
         let cases = [
-            (m::ldr_cap(3, 2, 16), Some(C64Base::Register(2))),    // ldr c3, [c2, #16]
-            (m::str_cap(1, 31, 0), Some(C64Base::Csp)),            // str c1, [csp]
-            (m::ldur_cap(0, 5, -16), Some(C64Base::Register(5))),  // ldur c0, [c5, #-16]
+            (m::ldr_cap(3, 2, 16), Some(C64Base::Register(2))), // ldr c3, [c2, #16]
+            (m::str_cap(1, 31, 0), Some(C64Base::Csp)),         // str c1, [csp]
+            (m::ldur_cap(0, 5, -16), Some(C64Base::Register(5))), // ldur c0, [c5, #-16]
             (m::stp_cap(0, 1, 7, 32), Some(C64Base::Register(7))), // stp c0, c1, [c7, #32]
             (m::ldr_cap_pre(4, 6, 16), Some(C64Base::Register(6))),
-            (m::aldr_x(10, 9, 0), Some(C64Base::Ddc)),             // ldr x10, [x9] via DDC
+            (m::aldr_x(10, 9, 0), Some(C64Base::Ddc)), // ldr x10, [x9] via DDC
             (m::astrb(1, 2, 3), Some(C64Base::Ddc)),
-            (0xf940_0041, Some(C64Base::Register(2))),             // ldr x1, [c2]
-            (0x3800_0c0e, Some(C64Base::Register(0))),             // strb w14, [c0, #0]!
-            (0xa9bf_7bfd, Some(C64Base::Csp)),                     // stp x29, x30, [csp, #-16]!
-            (m::scvalue(0, 2, 9), None),                           // not memory
+            (0xf940_0041, Some(C64Base::Register(2))), // ldr x1, [c2]
+            (0x3800_0c0e, Some(C64Base::Register(0))), // strb w14, [c0, #0]!
+            (0xa9bf_7bfd, Some(C64Base::Csp)),         // stp x29, x30, [csp, #-16]!
+            (m::scvalue(0, 2, 9), None),               // not memory
             (m::add_imm(0, 2, 16), None),
             (m::gcvalue(9, 2), None),
-            (0xd400_0001, None),                                   // svc #0
-            (0x9100_0400, None),                                   // add x0, x0, #1
+            (0xd400_0001, None), // svc #0
+            (0x9100_0400, None), // add x0, x0, #1
         ];
         for (insn, expected) in cases {
             assert_eq!(morello_c64_access_base(insn), expected, "{insn:#010x}");

@@ -454,8 +454,11 @@ impl<F: Format> Capability<F> {
     /// fault, as in [`Self::set_bounds_exact`]).
     pub fn seal_entry(self) -> Self {
         let layout = &F::LAYOUT;
-        let executable = layout.morello_rules || self.perms().bits() & RiscvPerms::EXECUTE.bits() != 0;
-        let raw_high = layout.otype.deposit(self.raw_high, u64::from(F::SENTRY_OTYPE));
+        let executable =
+            layout.morello_rules || self.perms().bits() & RiscvPerms::EXECUTE.bits() != 0;
+        let raw_high = layout
+            .otype
+            .deposit(self.raw_high, u64::from(F::SENTRY_OTYPE));
         Capability {
             tag: self.tag && !self.is_sealed() && executable,
             raw_high,
@@ -635,9 +638,15 @@ mod tests {
         let sentry = code.seal_entry();
         assert!(sentry.tag() && sentry.is_sealed());
         assert_eq!(sentry.otype(), morello::otype::SENTRY);
-        assert_eq!((sentry.address(), sentry.bounds()), (code.address(), code.bounds()));
+        assert_eq!(
+            (sentry.address(), sentry.bounds()),
+            (code.address(), code.bounds())
+        );
         assert!(format!("{sentry}").ends_with("otype=sentry"));
-        assert!(!sentry.seal_entry().tag(), "sealing a sealed capability untags");
+        assert!(
+            !sentry.seal_entry().tag(),
+            "sealing a sealed capability untags"
+        );
         assert!(!sentry.set_address(0x8000_0000).tag());
 
         let rv = Capability::<CheriRiscv>::root().set_address(0x8000_0000);
@@ -645,7 +654,10 @@ mod tests {
         assert!(sentry.tag());
         assert_eq!(sentry.otype(), riscv::otype::SENTRY);
         assert_eq!(sentry.flags(), riscv::FLAG_CAPABILITY_MODE);
-        assert!(!sentry.set_flags(0).tag(), "CSetFlags on a sealed capability untags");
+        assert!(
+            !sentry.set_flags(0).tag(),
+            "CSetFlags on a sealed capability untags"
+        );
         let data = rv.without_perms(RiscvPerms::EXECUTE);
         assert!(!data.seal_entry().tag(), "CSealEntry needs Execute");
         assert_eq!(Capability::<Morello>::root().set_flags(1).flags(), 0);

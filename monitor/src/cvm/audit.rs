@@ -65,7 +65,15 @@ fn row<F: Format>(cvm: &str, role: &'static str, cap: &Capability<F>, otype: Str
 
 /// A register that holds no capability.
 fn null_row(cvm: &str, role: &'static str) -> AuditRow {
-    AuditRow { cvm: cvm.into(), role, base: 0, length: 0, perms: String::new(), otype: "null".into(), abi: "purecap" }
+    AuditRow {
+        cvm: cvm.into(),
+        role,
+        base: 0,
+        length: 0,
+        perms: String::new(),
+        otype: "null".into(),
+        abi: "purecap",
+    }
 }
 
 /// The rows of one cVM: code, data, stack, sealing type; for a pure cVM code, args, data,
@@ -97,7 +105,10 @@ pub fn rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
 
 /// A pure cVM's rows, in register order.
 fn pure_rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
-    let pure = |role, cap: &Capability<F>| AuditRow { abi: "purecap", ..row(cvm, role, cap, "unsealed".into()) };
+    let pure = |role, cap: &Capability<F>| AuditRow {
+        abi: "purecap",
+        ..row(cvm, role, cap, "unsealed".into())
+    };
     let mut out = alloc::vec![pure(ROLE_CODE, &caps.code)];
     out.push(match &caps.args {
         Some(args) => pure(ROLE_ARGS, args),
@@ -107,7 +118,15 @@ fn pure_rows<F: Format>(cvm: &str, caps: &DefaultCaps<F>) -> Vec<AuditRow> {
     out.push(null_row(cvm, ROLE_CAP_STORE));
     out.push(pure(ROLE_STACK, &caps.stack));
     out.push(null_row(cvm, ROLE_NULL_DDC));
-    out.push(AuditRow { abi: "purecap", ..row(cvm, ROLE_SEALING, &caps.sealer, format!("{:#x}", caps.otype)) });
+    out.push(AuditRow {
+        abi: "purecap",
+        ..row(
+            cvm,
+            ROLE_SEALING,
+            &caps.sealer,
+            format!("{:#x}", caps.otype),
+        )
+    });
     out
 }
 
@@ -208,11 +227,16 @@ clock  sealing type  0x11        0x1       Seal,Unseal,Global   0x11      hybrid
         m.cvms[1].parent = Some(0);
         let usable = [PhysRange::from_start_size(0x8000_0000, 0x4000_0000).unwrap()];
         let regions = plan_regions::<Morello>(&m, &usable).unwrap();
-        let outer = crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 0, 0..0x5000, None).unwrap();
-        let inner = crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 1, 0..0x5000, Some(&outer)).unwrap();
+        let outer =
+            crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 0, 0..0x5000, None).unwrap();
+        let inner = crate::cvm::plan::cvm_caps::<Morello>(&m, &regions, 1, 0..0x5000, Some(&outer))
+            .unwrap();
         let mut all = rows(&m.path(0), &outer);
         all.extend(rows(&m.path(1), &inner));
-        assert_eq!(all[4].cvm, "outer/inner", "the JSON and the rows carry the full path");
+        assert_eq!(
+            all[4].cvm, "outer/inner",
+            "the JSON and the rows carry the full path"
+        );
         assert_eq!(
             format_table(&all),
             "\
@@ -233,7 +257,15 @@ outer    sealing type  0x10        0x1       Seal,Unseal,Global   0x10      hybr
     fn a_pure_cvm_shows_its_entry_registers_and_its_null_ddc() {
         let region = PhysRange::from_start_size(0xbff0_0000, 0x10_0000).unwrap();
         let (code, stack) = layout(region, 0x5000);
-        let caps = crate::cvm::pure::pure_caps::<Morello>(&crate::cap::Capability::root(), region, code, stack, 0, 16).unwrap();
+        let caps = crate::cvm::pure::pure_caps::<Morello>(
+            &crate::cap::Capability::root(),
+            region,
+            code,
+            stack,
+            0,
+            16,
+        )
+        .unwrap();
         assert_eq!(
             format_table(&rows("hello-pure", &caps)),
             "\
@@ -248,15 +280,30 @@ hello-pure  sealing type      0x10        0x1      Seal,Unseal,Global           
 "
         );
         // CHERI-RISC-V: the same but for Morello's MutableLoad.
-        let riscv = crate::cvm::pure::pure_caps::<CheriRiscv>(&crate::cap::Capability::root(), region, code, stack, 0, 16).unwrap();
-        let morello_without_mutable_load = format_table(&rows("hello-pure", &caps)).replace("MutableLoad,", "");
+        let riscv = crate::cvm::pure::pure_caps::<CheriRiscv>(
+            &crate::cap::Capability::root(),
+            region,
+            code,
+            stack,
+            0,
+            16,
+        )
+        .unwrap();
+        let morello_without_mutable_load =
+            format_table(&rows("hello-pure", &caps)).replace("MutableLoad,", "");
         let riscv_table = format_table(&rows("hello-pure", &riscv));
         let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert_eq!(squeeze(&riscv_table), squeeze(&morello_without_mutable_load));
+        assert_eq!(
+            squeeze(&riscv_table),
+            squeeze(&morello_without_mutable_load)
+        );
     }
 
     #[test]
     fn an_empty_audit_is_just_the_header() {
-        assert_eq!(format_table(&[]), "cvm  role  base  length  perms  otype  abi\n");
+        assert_eq!(
+            format_table(&[]),
+            "cvm  role  base  length  perms  otype  abi\n"
+        );
     }
 }

@@ -88,7 +88,10 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
     const DISK_READ: [Buffer; 1] = [buffer(1, Len::Sectors(2), Use::Write)];
     const DISK_WRITE: [Buffer; 1] = [buffer(1, Len::Sectors(2), Use::Read)];
     const NAME_0: [Buffer; 1] = [buffer(0, Len::Arg(1), Use::Read)];
-    const EXPORT: [Buffer; 2] = [buffer(0, Len::Arg(1), Use::Read), buffer(2, Len::Arg(3), Use::Read)];
+    const EXPORT: [Buffer; 2] = [
+        buffer(0, Len::Arg(1), Use::Read),
+        buffer(2, Len::Arg(3), Use::Read),
+    ];
     const CHILD_INFO: [Buffer; 1] = [buffer(1, Len::Record(2, CHILD_INFO_SIZE), Use::Write)];
     const CHILD_WAIT: [Buffer; 1] = [buffer(0, Len::Record(1, CHILD_EVENT_SIZE), Use::Write)];
     const CHILD_REPLY_WAIT: [Buffer; 1] = [buffer(2, Len::Record(3, CHILD_EVENT_SIZE), Use::Write)];
@@ -183,9 +186,12 @@ impl fmt::Display for Refusal {
 /// length that overflows is `u64::MAX`, which no memory check passes). How the monitor checks
 /// a child's buffers before a serving parent sees the call (`cvm/nest.rs`).
 pub fn buffer_ranges(number: u64, args: &[u64; 6]) -> impl Iterator<Item = (u64, u64)> + '_ {
-    buffers(number)
-        .iter()
-        .map(move |b| (args.get(b.arg).copied().unwrap_or(0), length(b.len, args).unwrap_or(u64::MAX)))
+    buffers(number).iter().map(move |b| {
+        (
+            args.get(b.arg).copied().unwrap_or(0),
+            length(b.len, args).unwrap_or(u64::MAX),
+        )
+    })
 }
 
 /// The buffer's length, from the call's integer arguments.
@@ -227,7 +233,12 @@ pub fn check_one(cap: &CapArg, len: u64, usage: Use, owned: &Range<u64>) -> Resu
 /// Checks every buffer capability hostcall `number` takes. `register(n)` reads argument
 /// register `n`; `args` are the same registers' integer views (lengths). `Ok` means the call
 /// may go to `dispatch` as it is: each buffer's address is its capability's address.
-pub fn check(number: u64, args: &[u64; 6], register: impl Fn(usize) -> CapArg, owned: &Range<u64>) -> Result<(), Refused> {
+pub fn check(
+    number: u64,
+    args: &[u64; 6],
+    register: impl Fn(usize) -> CapArg,
+    owned: &Range<u64>,
+) -> Result<(), Refused> {
     for b in buffers(number) {
         let cap = register(b.arg);
         let refused = |why| Refused { arg: b.arg, why };
@@ -249,13 +260,31 @@ mod tests {
     const OWNED: Range<u64> = BASE..BASE + 0x100;
 
     fn good(address: u64, length: u64) -> CapArg {
-        CapArg { tag: true, sealed: false, base: address, length, address, load: true, store: true }
+        CapArg {
+            tag: true,
+            sealed: false,
+            base: address,
+            length,
+            address,
+            load: true,
+            store: true,
+        }
     }
 
     /// Checks, then dispatches only what passed: what the run loop does.
-    fn call(f: &mut crate::cvm::hostcall::tests::Fake, h: Hostcall, regs: [CapArg; 2], a1: u64) -> Outcome {
+    fn call(
+        f: &mut crate::cvm::hostcall::tests::Fake,
+        h: Hostcall,
+        regs: [CapArg; 2],
+        a1: u64,
+    ) -> Outcome {
         let args = [regs[0].address, a1, 0, 0, 0, 0];
-        match check(h as u64, &args, |n| regs.get(n).copied().unwrap_or_default(), &OWNED) {
+        match check(
+            h as u64,
+            &args,
+            |n| regs.get(n).copied().unwrap_or_default(),
+            &OWNED,
+        ) {
             Ok(()) => dispatch(f, h as u64, &args),
             Err(_) => Outcome::Return(Error::Fault.to_result()),
         }
@@ -265,11 +294,21 @@ mod tests {
     fn a_good_capability_passes_and_the_call_runs() {
         let mut f = fake();
         let cap = good(BASE + 0x10, 4);
-        assert_eq!(call(&mut f, Hostcall::ConsoleWrite, [cap, CapArg::default()], 4), Outcome::Return(4));
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleWrite, [cap, CapArg::default()], 4),
+            Outcome::Return(4)
+        );
         assert_eq!(f.printed, b"hi!\n");
         // A buffer inside a larger capability, at an offset.
-        let wide = CapArg { base: BASE, length: 0x100, ..cap };
-        assert_eq!(call(&mut f, Hostcall::ConsoleWrite, [wide, CapArg::default()], 3), Outcome::Return(3));
+        let wide = CapArg {
+            base: BASE,
+            length: 0x100,
+            ..cap
+        };
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleWrite, [wide, CapArg::default()], 3),
+            Outcome::Return(3)
+        );
     }
 
     #[test]
@@ -279,78 +318,247 @@ mod tests {
         let cases = [
             (CapArg { tag: false, ..cap }, Refusal::Untagged),
             (CapArg::default(), Refusal::Untagged),
-            (CapArg { sealed: true, ..cap }, Refusal::Sealed),
+            (
+                CapArg {
+                    sealed: true,
+                    ..cap
+                },
+                Refusal::Sealed,
+            ),
             (CapArg { load: false, ..cap }, Refusal::NoLoad),
             (CapArg { length: 3, ..cap }, Refusal::TooShort),
-            (CapArg { address: BASE + 0xf, ..cap }, Refusal::TooShort),
-            (CapArg { address: BASE + 0x11, ..cap }, Refusal::TooShort),
+            (
+                CapArg {
+                    address: BASE + 0xf,
+                    ..cap
+                },
+                Refusal::TooShort,
+            ),
+            (
+                CapArg {
+                    address: BASE + 0x11,
+                    ..cap
+                },
+                Refusal::TooShort,
+            ),
             // Tagged, unsealed, Load, covering: but over the caller's code, or the monitor.
-            (CapArg { base: BASE - 0x10, length: 0x30, ..cap }, Refusal::NotOwned),
-            (CapArg { base: 0x4020_0000, length: 4, address: 0x4020_0000, ..cap }, Refusal::NotOwned),
-            (CapArg { base: BASE, length: u64::MAX, ..cap }, Refusal::NotOwned),
+            (
+                CapArg {
+                    base: BASE - 0x10,
+                    length: 0x30,
+                    ..cap
+                },
+                Refusal::NotOwned,
+            ),
+            (
+                CapArg {
+                    base: 0x4020_0000,
+                    length: 4,
+                    address: 0x4020_0000,
+                    ..cap
+                },
+                Refusal::NotOwned,
+            ),
+            (
+                CapArg {
+                    base: BASE,
+                    length: u64::MAX,
+                    ..cap
+                },
+                Refusal::NotOwned,
+            ),
         ];
         for (bad, why) in cases {
             let mut f = fake();
-            assert_eq!(call(&mut f, Hostcall::ConsoleWrite, [bad, CapArg::default()], 4), fault, "{bad:?}");
+            assert_eq!(
+                call(&mut f, Hostcall::ConsoleWrite, [bad, CapArg::default()], 4),
+                fault,
+                "{bad:?}"
+            );
             assert!(f.printed.is_empty(), "{bad:?}");
             let args = [bad.address, 4, 0, 0, 0, 0];
-            assert_eq!(check(0, &args, |_| bad, &OWNED), Err(Refused { arg: 0, why }), "{bad:?}");
+            assert_eq!(
+                check(0, &args, |_| bad, &OWNED),
+                Err(Refused { arg: 0, why }),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn writes_need_store_and_reads_need_load() {
         let mut f = fake();
-        let read_only = CapArg { store: false, ..good(BASE + 0x40, 16) };
-        assert_eq!(call(&mut f, Hostcall::ConsoleRead, [read_only, CapArg::default()], 16), Outcome::Return(Error::Fault.to_result()));
+        let read_only = CapArg {
+            store: false,
+            ..good(BASE + 0x40, 16)
+        };
+        assert_eq!(
+            call(
+                &mut f,
+                Hostcall::ConsoleRead,
+                [read_only, CapArg::default()],
+                16
+            ),
+            Outcome::Return(Error::Fault.to_result())
+        );
         assert_eq!(f.input, b"typed", "a refused read consumes no input");
-        assert!(f.bytes[0x40..0x50].iter().all(|&b| b == 0), "nothing written");
+        assert!(
+            f.bytes[0x40..0x50].iter().all(|&b| b == 0),
+            "nothing written"
+        );
         let writable = good(BASE + 0x40, 16);
-        assert_eq!(call(&mut f, Hostcall::ConsoleRead, [writable, CapArg::default()], 16), Outcome::Return(5));
+        assert_eq!(
+            call(
+                &mut f,
+                Hostcall::ConsoleRead,
+                [writable, CapArg::default()],
+                16
+            ),
+            Outcome::Return(5)
+        );
         assert_eq!(&f.bytes[0x40..0x45], b"typed");
         let args = [BASE, 1, 0, 0, 0, 0];
-        let no_load = CapArg { load: false, ..good(BASE, 1) };
-        assert_eq!(check(Hostcall::NetSend as u64, &args, |_| no_load, &OWNED).unwrap_err().why, Refusal::NoLoad);
-        let no_store = CapArg { store: false, ..good(BASE, 1) };
-        assert_eq!(check(Hostcall::NetRecv as u64, &args, |_| no_store, &OWNED).unwrap_err().why, Refusal::NoStore);
+        let no_load = CapArg {
+            load: false,
+            ..good(BASE, 1)
+        };
+        assert_eq!(
+            check(Hostcall::NetSend as u64, &args, |_| no_load, &OWNED)
+                .unwrap_err()
+                .why,
+            Refusal::NoLoad
+        );
+        let no_store = CapArg {
+            store: false,
+            ..good(BASE, 1)
+        };
+        assert_eq!(
+            check(Hostcall::NetRecv as u64, &args, |_| no_store, &OWNED)
+                .unwrap_err()
+                .why,
+            Refusal::NoStore
+        );
     }
 
     #[test]
     fn lengths_come_from_the_right_argument() {
         // disk_read(sector, buffer, count): the buffer is arg 1, count sectors of 512 bytes.
         let owned = 0..u64::MAX;
-        let regs = |n: usize| if n == 1 { good(0x1000, 1024) } else { CapArg::default() };
-        assert_eq!(check(Hostcall::DiskRead as u64, &[0, 0x1000, 2, 0, 0, 0], regs, &owned), Ok(()));
-        let err = check(Hostcall::DiskRead as u64, &[0, 0x1000, 3, 0, 0, 0], regs, &owned).unwrap_err();
-        assert_eq!(err, Refused { arg: 1, why: Refusal::TooShort });
-        let err = check(Hostcall::DiskWrite as u64, &[0, 0x1000, u64::MAX, 0, 0, 0], regs, &owned).unwrap_err();
+        let regs = |n: usize| {
+            if n == 1 {
+                good(0x1000, 1024)
+            } else {
+                CapArg::default()
+            }
+        };
+        assert_eq!(
+            check(
+                Hostcall::DiskRead as u64,
+                &[0, 0x1000, 2, 0, 0, 0],
+                regs,
+                &owned
+            ),
+            Ok(())
+        );
+        let err = check(
+            Hostcall::DiskRead as u64,
+            &[0, 0x1000, 3, 0, 0, 0],
+            regs,
+            &owned,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Refused {
+                arg: 1,
+                why: Refusal::TooShort
+            }
+        );
+        let err = check(
+            Hostcall::DiskWrite as u64,
+            &[0, 0x1000, u64::MAX, 0, 0, 0],
+            regs,
+            &owned,
+        )
+        .unwrap_err();
         assert_eq!(err.why, Refusal::TooShort, "an overflowing sector count");
         // whoami(buffer, space): only the record's size needs covering, however much is offered.
         let record = |_| good(0x1000, WHOAMI_SIZE);
-        assert_eq!(check(Hostcall::WhoAmI as u64, &[0x1000, 4096, 0, 0, 0, 0], record, &owned), Ok(()));
+        assert_eq!(
+            check(
+                Hostcall::WhoAmI as u64,
+                &[0x1000, 4096, 0, 0, 0, 0],
+                record,
+                &owned
+            ),
+            Ok(())
+        );
         let short = |_| good(0x1000, WHOAMI_SIZE - 1);
-        assert!(check(Hostcall::WhoAmI as u64, &[0x1000, 4096, 0, 0, 0, 0], short, &owned).is_err());
+        assert!(check(
+            Hostcall::WhoAmI as u64,
+            &[0x1000, 4096, 0, 0, 0, 0],
+            short,
+            &owned
+        )
+        .is_err());
     }
 
     #[test]
     fn calls_without_buffers_read_no_register() {
-        for h in [Hostcall::Exit, Hostcall::Yield, Hostcall::ClockNs, Hostcall::SleepNs, Hostcall::DiskCapacity, Hostcall::DiskFlush, Hostcall::NetWait] {
-            assert_eq!(check(h as u64, &[0; 6], |_| panic!("{h:?} read a register"), &OWNED), Ok(()));
+        for h in [
+            Hostcall::Exit,
+            Hostcall::Yield,
+            Hostcall::ClockNs,
+            Hostcall::SleepNs,
+            Hostcall::DiskCapacity,
+            Hostcall::DiskFlush,
+            Hostcall::NetWait,
+        ] {
+            assert_eq!(
+                check(
+                    h as u64,
+                    &[0; 6],
+                    |_| panic!("{h:?} read a register"),
+                    &OWNED
+                ),
+                Ok(())
+            );
         }
-        assert_eq!(check(0xffff, &[0; 6], |_| panic!("unknown call read a register"), &OWNED), Ok(()));
+        assert_eq!(
+            check(
+                0xffff,
+                &[0; 6],
+                |_| panic!("unknown call read a register"),
+                &OWNED
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn the_fast_test_agrees_with_the_table() {
         for number in (0..200).chain([u64::MAX, 1 << 40]) {
-            assert_eq!(has_buffers(number), !buffers(number).is_empty(), "hostcall {number}");
+            assert_eq!(
+                has_buffers(number),
+                !buffers(number).is_empty(),
+                "hostcall {number}"
+            );
         }
     }
 
     #[test]
     fn every_buffer_hostcall_is_listed() {
         // Each call `dispatch` reads or writes memory for has a buffer entry.
-        for h in [Hostcall::ConsoleWrite, Hostcall::ConsoleRead, Hostcall::WhoAmI, Hostcall::DiskRead, Hostcall::DiskWrite, Hostcall::NetInfo, Hostcall::NetSend, Hostcall::NetRecv] {
+        for h in [
+            Hostcall::ConsoleWrite,
+            Hostcall::ConsoleRead,
+            Hostcall::WhoAmI,
+            Hostcall::DiskRead,
+            Hostcall::DiskWrite,
+            Hostcall::NetInfo,
+            Hostcall::NetSend,
+            Hostcall::NetRecv,
+        ] {
             assert_eq!(buffers(h as u64).len(), 1, "{h:?}");
         }
     }

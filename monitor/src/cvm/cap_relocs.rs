@@ -957,7 +957,8 @@ pub fn apply(
         // SAFETY: `slot` is 16 bytes of the cVM's region, exclusively borrowed, and 16-byte
         // aligned (checked), so it is a valid `[u64; 2]` and a capability-aligned slot.
         let slot = unsafe { &mut *slot.as_mut_ptr().cast::<[u64; 2]>() };
-        crate::arch::current::cvm::store_relocated(slot, &p.cap, authority).map_err(|why| fail(&why))?;
+        crate::arch::current::cvm::store_relocated(slot, &p.cap, authority)
+            .map_err(|why| fail(&why))?;
     }
     Ok(())
 }

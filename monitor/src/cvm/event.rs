@@ -43,7 +43,9 @@ pub struct Fault {
 pub enum CvmEvent {
     /// A hostcall; its arguments stay in the saved registers (`hostcall_args`), so the event
     /// stays a few words and the hot path copies nothing.
-    Hostcall { number: u64 },
+    Hostcall {
+        number: u64,
+    },
     Interrupt,
     /// Boxed: faults are the cold path, and a small event keeps hostcalls cheap.
     Fault(alloc::boxed::Box<Fault>),
@@ -76,7 +78,11 @@ pub struct FaultReport<'a> {
 impl fmt::Display for FaultReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fault = self.fault;
-        write!(f, "cvm {} fault: {} at pc {:#x}", self.cvm, fault.cause, fault.pc)?;
+        write!(
+            f,
+            "cvm {} fault: {} at pc {:#x}",
+            self.cvm, fault.cause, fault.pc
+        )?;
         match fault.address {
             Some(a) => write!(f, ", address {a:#x}")?,
             None => write!(f, ", no fault address")?,
@@ -105,7 +111,12 @@ mod tests {
             role: CapRole::Data,
         };
         let cap = "tag=1 perms=[Load,Store] base=0x41000000 len=0x100000";
-        let line = FaultReport { cvm: "read-monitor", fault: &fault, capability: &cap }.to_string();
+        let line = FaultReport {
+            cvm: "read-monitor",
+            fault: &fault,
+            capability: &cap,
+        }
+        .to_string();
         assert_eq!(
             line,
             "cvm read-monitor fault: capability bounds fault at pc 0x41000040, address 0x40200000, \
@@ -115,11 +126,33 @@ mod tests {
 
     #[test]
     fn report_without_address() {
-        let fault = Fault { cause: "time budget exhausted", detail: String::new(), pc: 0x10, address: None, role: CapRole::Code };
-        let line = FaultReport { cvm: "spin", fault: &fault, capability: &"x" }.to_string();
-        assert_eq!(line, "cvm spin fault: time budget exhausted at pc 0x10, no fault address, capability PCC x");
-        let forged = Fault { role: CapRole::Register(11), ..fault };
-        let line = FaultReport { cvm: "forge-cap", fault: &forged, capability: &"tag=0" }.to_string();
+        let fault = Fault {
+            cause: "time budget exhausted",
+            detail: String::new(),
+            pc: 0x10,
+            address: None,
+            role: CapRole::Code,
+        };
+        let line = FaultReport {
+            cvm: "spin",
+            fault: &fault,
+            capability: &"x",
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "cvm spin fault: time budget exhausted at pc 0x10, no fault address, capability PCC x"
+        );
+        let forged = Fault {
+            role: CapRole::Register(11),
+            ..fault
+        };
+        let line = FaultReport {
+            cvm: "forge-cap",
+            fault: &forged,
+            capability: &"tag=0",
+        }
+        .to_string();
         assert!(line.contains("capability c11 tag=0"), "{line}");
     }
 }

@@ -106,9 +106,9 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
         Some(Hostcall::DiskCapacity) => guest.disk_grant().map(|g| g.sectors).ok_or(Error::Denied),
         Some(Hostcall::DiskRead) => disk_transfer(guest, args[0], args[1], args[2], Access::Read),
         Some(Hostcall::DiskWrite) => disk_transfer(guest, args[0], args[1], args[2], Access::Write),
-        Some(Hostcall::DiskFlush) => {
-            grant::check_flush(guest.disk_grant().as_ref()).and_then(|()| guest.disk_flush()).map(|()| 0)
-        }
+        Some(Hostcall::DiskFlush) => grant::check_flush(guest.disk_grant().as_ref())
+            .and_then(|()| guest.disk_flush())
+            .map(|()| 0),
         Some(Hostcall::NetInfo) => net_info(guest, args[0], args[1]),
         Some(Hostcall::NetSend) => net_send(guest, args[0], args[1]),
         Some(Hostcall::NetRecv) => net_recv(guest, args[0], args[1]),
@@ -123,9 +123,10 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
             | Hostcall::ChildForward
             | Hostcall::ChildReplyWait,
         ) => Err(Error::NoSys),
-        Some(call @ (Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop)) => {
-            share::call::decode(guest, call, args).and_then(|request| guest.share(request))
-        }
+        Some(
+            call
+            @ (Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop),
+        ) => share::call::decode(guest, call, args).and_then(|request| guest.share(request)),
     };
     Outcome::Return(match result {
         Ok(value) => value,
@@ -156,7 +157,13 @@ fn console_read(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error
 /// `disk_read`/`disk_write`: the grant first (so a cVM without one learns nothing else), then
 /// the whole buffer the cVM named, then the transfer, cut to `DISK_MAX_SECTORS`.
 #[inline(never)] // keeps its buffer off the frame of the hostcall fast path
-fn disk_transfer(guest: &mut impl Guest, sector: u64, ptr: u64, count: u64, access: Access) -> Result<u64, Error> {
+fn disk_transfer(
+    guest: &mut impl Guest,
+    sector: u64,
+    ptr: u64,
+    count: u64,
+    access: Access,
+) -> Result<u64, Error> {
     let extent = grant::check(guest.disk_grant().as_ref(), sector, count, access)?;
     let len = count.checked_mul(SECTOR_SIZE).ok_or(Error::Invalid)?;
     let range = check_buffer(&guest.memory(), ptr, len)?;
@@ -190,7 +197,10 @@ fn net_send(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
     let grant = guest.net_grant().ok_or(Error::Denied)?;
     let range = check_buffer(&guest.memory(), ptr, len)?;
     let mut bytes = [0u8; MAX_FRAME_BYTES];
-    let frame = usize::try_from(len).ok().and_then(|n| bytes.get_mut(..n)).ok_or(Error::Invalid)?;
+    let frame = usize::try_from(len)
+        .ok()
+        .and_then(|n| bytes.get_mut(..n))
+        .ok_or(Error::Invalid)?;
     guest.read(range, frame);
     net_grant::check_send(Some(&grant), frame)?;
     guest.net_send(frame)?;
@@ -309,7 +319,12 @@ pub(crate) mod tests {
         fn identity(&self) -> WhoAmI {
             let mut name = [0; NAME_MAX];
             name[..5].copy_from_slice(b"hello");
-            WhoAmI { id: 3, region_base: 0x1000, region_size: 0x100, name }
+            WhoAmI {
+                id: 3,
+                region_base: 0x1000,
+                region_size: 0x100,
+                name,
+            }
         }
         fn now_ns(&self) -> u64 {
             77
@@ -352,7 +367,13 @@ pub(crate) mod tests {
             self.net.grant
         }
         fn net_info(&self, grant: &NetGrant) -> NetInfo {
-            NetInfo { mac: grant.mac, link_up: 1, device: 0, mtu: capmon_abi::NET_MTU, rx_dropped: 0 }
+            NetInfo {
+                mac: grant.mac,
+                link_up: 1,
+                device: 0,
+                mtu: capmon_abi::NET_MTU,
+                rx_dropped: 0,
+            }
         }
         fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
             if self.net.full {
@@ -378,7 +399,14 @@ pub(crate) mod tests {
     pub(crate) fn fake() -> Fake {
         let mut bytes = std::vec![0u8; 0x100];
         bytes[0x10..0x15].copy_from_slice(b"hi!\n\0");
-        Fake { bytes, printed: Vec::new(), input: b"typed".to_vec(), disk: FakeDisk::default(), net: FakeNet::default(), shared: Vec::new() }
+        Fake {
+            bytes,
+            printed: Vec::new(),
+            input: b"typed".to_vec(),
+            disk: FakeDisk::default(),
+            net: FakeNet::default(),
+            shared: Vec::new(),
+        }
     }
 
     fn call(f: &mut Fake, h: Hostcall, a0: u64, a1: u64) -> Outcome {
@@ -388,7 +416,10 @@ pub(crate) mod tests {
     #[test]
     fn write_inside_bounds_prints() {
         let mut f = fake();
-        assert_eq!(call(&mut f, Hostcall::ConsoleWrite, BASE + 0x10, 4), Outcome::Return(4));
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleWrite, BASE + 0x10, 4),
+            Outcome::Return(4)
+        );
         assert_eq!(f.printed, b"hi!\n");
     }
 
@@ -397,18 +428,30 @@ pub(crate) mod tests {
         let fault = Outcome::Return(Error::Fault.to_result());
         let mut f = fake();
         for (ptr, len) in [
-            (0x40200000, 4),          // the monitor's image
-            (BASE - 1, 4),            // one byte before
-            (BASE + 0xfe, 4),         // runs off the end
-            (BASE, u64::MAX),         // overflow
-            (u64::MAX - 1, 4),        // wraps
-            (0, 0x2000),              // covers the region from below
+            (0x40200000, 4),   // the monitor's image
+            (BASE - 1, 4),     // one byte before
+            (BASE + 0xfe, 4),  // runs off the end
+            (BASE, u64::MAX),  // overflow
+            (u64::MAX - 1, 4), // wraps
+            (0, 0x2000),       // covers the region from below
         ] {
-            assert_eq!(call(&mut f, Hostcall::ConsoleWrite, ptr, len), fault, "write {ptr:#x}+{len:#x}");
-            assert_eq!(call(&mut f, Hostcall::ConsoleRead, ptr, len), fault, "read {ptr:#x}+{len:#x}");
+            assert_eq!(
+                call(&mut f, Hostcall::ConsoleWrite, ptr, len),
+                fault,
+                "write {ptr:#x}+{len:#x}"
+            );
+            assert_eq!(
+                call(&mut f, Hostcall::ConsoleRead, ptr, len),
+                fault,
+                "read {ptr:#x}+{len:#x}"
+            );
         }
         for ptr in [0x40200000, BASE - 1, BASE + 0xf0, u64::MAX - 1] {
-            assert_eq!(call(&mut f, Hostcall::WhoAmI, ptr, 4096), fault, "whoami {ptr:#x}");
+            assert_eq!(
+                call(&mut f, Hostcall::WhoAmI, ptr, 4096),
+                fault,
+                "whoami {ptr:#x}"
+            );
         }
         assert!(f.printed.is_empty());
         assert_eq!(f.input, b"typed", "a refused read consumes no input");
@@ -432,30 +475,57 @@ pub(crate) mod tests {
     #[test]
     fn read_copies_pending_input() {
         let mut f = fake();
-        assert_eq!(call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 3), Outcome::Return(3));
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 3),
+            Outcome::Return(3)
+        );
         assert_eq!(&f.bytes[0x40..0x43], b"typ");
-        assert_eq!(call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 16), Outcome::Return(2));
-        assert_eq!(call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 16), Outcome::Return(0));
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 16),
+            Outcome::Return(2)
+        );
+        assert_eq!(
+            call(&mut f, Hostcall::ConsoleRead, BASE + 0x40, 16),
+            Outcome::Return(0)
+        );
     }
 
     #[test]
     fn whoami_fills_the_record() {
         let mut f = fake();
         let size = core::mem::size_of::<WhoAmI>() as u64;
-        assert_eq!(call(&mut f, Hostcall::WhoAmI, BASE + 0x80, size), Outcome::Return(size));
-        assert_eq!(u64::from_le_bytes(f.bytes[0x80..0x88].try_into().unwrap()), 3);
+        assert_eq!(
+            call(&mut f, Hostcall::WhoAmI, BASE + 0x80, size),
+            Outcome::Return(size)
+        );
+        assert_eq!(
+            u64::from_le_bytes(f.bytes[0x80..0x88].try_into().unwrap()),
+            3
+        );
         assert_eq!(&f.bytes[0x80 + 24..0x80 + 29], b"hello");
-        assert_eq!(call(&mut f, Hostcall::WhoAmI, BASE + 0x80, size - 1), Outcome::Return(Error::Invalid.to_result()));
+        assert_eq!(
+            call(&mut f, Hostcall::WhoAmI, BASE + 0x80, size - 1),
+            Outcome::Return(Error::Invalid.to_result())
+        );
     }
 
     #[test]
     fn control_calls_and_unknown_numbers() {
         let mut f = fake();
-        assert_eq!(call(&mut f, Hostcall::Exit, (-3i64) as u64, 0), Outcome::Exit(-3));
+        assert_eq!(
+            call(&mut f, Hostcall::Exit, (-3i64) as u64, 0),
+            Outcome::Exit(-3)
+        );
         assert_eq!(call(&mut f, Hostcall::Yield, 0, 0), Outcome::Yield);
-        assert_eq!(call(&mut f, Hostcall::SleepNs, 5_000, 0), Outcome::Sleep(5_000));
+        assert_eq!(
+            call(&mut f, Hostcall::SleepNs, 5_000, 0),
+            Outcome::Sleep(5_000)
+        );
         assert_eq!(call(&mut f, Hostcall::ClockNs, 0, 0), Outcome::Return(77));
-        assert_eq!(dispatch(&mut f, 999, &[0; 6]), Outcome::Return(Error::NoSys.to_result()));
+        assert_eq!(
+            dispatch(&mut f, 999, &[0; 6]),
+            Outcome::Return(Error::NoSys.to_result())
+        );
     }
 
     /// A cVM with 128 KiB of memory and a grant of sectors [8, 8 + 300) of a 400-sector disk
@@ -463,9 +533,20 @@ pub(crate) mod tests {
     fn with_disk(read_only: bool) -> Fake {
         let mut f = fake();
         f.bytes = std::vec![0; 128 << 10];
-        let image = (0..400u32).flat_map(|n| [n.to_le_bytes()[0]; SECTOR_BYTES]).collect();
-        let grant = Grant { device: 0, first_sector: 8, sectors: 300, read_only };
-        f.disk = FakeDisk { grant: Some(grant), image, ..FakeDisk::default() };
+        let image = (0..400u32)
+            .flat_map(|n| [n.to_le_bytes()[0]; SECTOR_BYTES])
+            .collect();
+        let grant = Grant {
+            device: 0,
+            first_sector: 8,
+            sectors: 300,
+            read_only,
+        };
+        f.disk = FakeDisk {
+            grant: Some(grant),
+            image,
+            ..FakeDisk::default()
+        };
         f
     }
 
@@ -480,16 +561,34 @@ pub(crate) mod tests {
     #[test]
     fn disk_reads_are_grant_relative_and_land_in_the_buffer() {
         let mut f = with_disk(false);
-        assert_eq!(disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0), Outcome::Return(300));
-        assert_eq!(disk(&mut f, Hostcall::DiskRead, 2, BASE + 0x200, 3), Outcome::Return(3));
-        assert_eq!(f.disk.requests, [Extent { sector: 10, count: 3 }]);
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0),
+            Outcome::Return(300)
+        );
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskRead, 2, BASE + 0x200, 3),
+            Outcome::Return(3)
+        );
+        assert_eq!(
+            f.disk.requests,
+            [Extent {
+                sector: 10,
+                count: 3
+            }]
+        );
         assert!(f.bytes[0x200..0x400].iter().all(|&b| b == 10));
         assert!(f.bytes[0x600..0x800].iter().all(|&b| b == 12));
         assert_eq!(f.bytes[0x800], 0, "nothing past the buffer");
         // The last sector of the grant, and an empty read at its end.
-        assert_eq!(disk(&mut f, Hostcall::DiskRead, 299, BASE, 1), Outcome::Return(1));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskRead, 299, BASE, 1),
+            Outcome::Return(1)
+        );
         assert_eq!(f.bytes[0], 51, "sector 307, as a byte");
-        assert_eq!(disk(&mut f, Hostcall::DiskRead, 300, BASE, 0), Outcome::Return(0));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskRead, 300, BASE, 0),
+            Outcome::Return(0)
+        );
         assert_eq!(f.disk.requests.len(), 2, "an empty read does no I/O");
     }
 
@@ -497,23 +596,47 @@ pub(crate) mod tests {
     fn disk_writes_reach_the_device_and_long_requests_are_cut() {
         let mut f = with_disk(false);
         f.bytes[..0x400].fill(0xab);
-        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 2), Outcome::Return(2));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskWrite, 0, BASE, 2),
+            Outcome::Return(2)
+        );
         assert!(f.disk.image[8 * 512..10 * 512].iter().all(|&b| b == 0xab));
         assert_eq!(f.disk.image[10 * 512], 10);
-        assert_eq!(f.disk.image[8 * 512 - 1], 7, "nothing before the grant changed");
+        assert_eq!(
+            f.disk.image[8 * 512 - 1],
+            7,
+            "nothing before the grant changed"
+        );
         // 200 sectors (100 KiB) fit the buffer and the grant: 128 are done.
         let r = disk(&mut f, Hostcall::DiskRead, 0, BASE, 200);
         assert_eq!(r, Outcome::Return(capmon_abi::DISK_MAX_SECTORS));
-        assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), Outcome::Return(0));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskFlush, 0, 0, 0),
+            Outcome::Return(0)
+        );
         assert_eq!(f.disk.flushes, 1);
     }
 
     #[test]
     fn disk_ranges_outside_the_grant_are_invalid() {
         let mut f = with_disk(false);
-        for (sector, count) in [(300, 1), (299, 2), (u64::MAX, 1), (0, u64::MAX), (1 << 60, 1 << 60)] {
-            assert_eq!(disk(&mut f, Hostcall::DiskRead, sector, BASE, count), err(Error::Invalid), "{sector}+{count}");
-            assert_eq!(disk(&mut f, Hostcall::DiskWrite, sector, BASE, count), err(Error::Invalid), "{sector}+{count}");
+        for (sector, count) in [
+            (300, 1),
+            (299, 2),
+            (u64::MAX, 1),
+            (0, u64::MAX),
+            (1 << 60, 1 << 60),
+        ] {
+            assert_eq!(
+                disk(&mut f, Hostcall::DiskRead, sector, BASE, count),
+                err(Error::Invalid),
+                "{sector}+{count}"
+            );
+            assert_eq!(
+                disk(&mut f, Hostcall::DiskWrite, sector, BASE, count),
+                err(Error::Invalid),
+                "{sector}+{count}"
+            );
         }
         assert!(f.disk.requests.is_empty());
     }
@@ -522,12 +645,29 @@ pub(crate) mod tests {
     fn disk_buffers_are_checked_like_every_other() {
         let mut f = with_disk(false);
         let end = BASE + (128 << 10);
-        for (ptr, count) in [(0x40200000, 1), (BASE - 1, 1), (end - 511, 1), (end - 512, 2), (u64::MAX - 511, 1)] {
-            assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, ptr, count), err(Error::Fault), "read {ptr:#x}");
-            assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, ptr, count), err(Error::Fault), "write {ptr:#x}");
+        for (ptr, count) in [
+            (0x40200000, 1),
+            (BASE - 1, 1),
+            (end - 511, 1),
+            (end - 512, 2),
+            (u64::MAX - 511, 1),
+        ] {
+            assert_eq!(
+                disk(&mut f, Hostcall::DiskRead, 0, ptr, count),
+                err(Error::Fault),
+                "read {ptr:#x}"
+            );
+            assert_eq!(
+                disk(&mut f, Hostcall::DiskWrite, 0, ptr, count),
+                err(Error::Fault),
+                "write {ptr:#x}"
+            );
         }
         // The whole buffer named is checked, even the part a cut request would not use.
-        assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, end - 512, 200), err(Error::Fault));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskRead, 0, end - 512, 200),
+            err(Error::Fault)
+        );
         assert!(f.disk.requests.is_empty());
         assert!(f.disk.image[8 * 512..].starts_with(&[8; 512]));
     }
@@ -535,17 +675,35 @@ pub(crate) mod tests {
     #[test]
     fn read_only_grants_and_missing_grants_are_denied() {
         let mut f = with_disk(true);
-        assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, BASE, 1), Outcome::Return(1));
-        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1), err(Error::Denied));
-        assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), err(Error::Denied));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskRead, 0, BASE, 1),
+            Outcome::Return(1)
+        );
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1),
+            err(Error::Denied)
+        );
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskFlush, 0, 0, 0),
+            err(Error::Denied)
+        );
         assert_eq!(f.disk.requests.len(), 1);
         assert_eq!(f.disk.flushes, 0);
 
         let mut f = fake();
-        for h in [Hostcall::DiskCapacity, Hostcall::DiskRead, Hostcall::DiskWrite, Hostcall::DiskFlush] {
+        for h in [
+            Hostcall::DiskCapacity,
+            Hostcall::DiskRead,
+            Hostcall::DiskWrite,
+            Hostcall::DiskFlush,
+        ] {
             assert_eq!(disk(&mut f, h, 0, BASE, 1), err(Error::Denied), "{h:?}");
             // Even with wild arguments: Denied says nothing about them.
-            assert_eq!(disk(&mut f, h, u64::MAX, 0x40200000, u64::MAX), err(Error::Denied), "{h:?}");
+            assert_eq!(
+                disk(&mut f, h, u64::MAX, 0x40200000, u64::MAX),
+                err(Error::Denied),
+                "{h:?}"
+            );
         }
     }
 
@@ -554,9 +712,15 @@ pub(crate) mod tests {
         let mut f = with_disk(false);
         f.disk.broken = true;
         assert_eq!(disk(&mut f, Hostcall::DiskRead, 0, BASE, 1), err(Error::Io));
-        assert_eq!(disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1), err(Error::Io));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskWrite, 0, BASE, 1),
+            err(Error::Io)
+        );
         assert_eq!(disk(&mut f, Hostcall::DiskFlush, 0, 0, 0), err(Error::Io));
-        assert_eq!(disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0), Outcome::Return(300));
+        assert_eq!(
+            disk(&mut f, Hostcall::DiskCapacity, 0, 0, 0),
+            Outcome::Return(300)
+        );
     }
 
     const MINE: [u8; 6] = [0x52, 0x54, 0, 0xc0, 0xff, 0x15];
@@ -565,7 +729,10 @@ pub(crate) mod tests {
     fn with_net() -> Fake {
         let mut f = fake();
         f.bytes = std::vec![0; 8 << 10];
-        f.net.grant = Some(NetGrant { device: 0, mac: MINE });
+        f.net.grant = Some(NetGrant {
+            device: 0,
+            mac: MINE,
+        });
         f
     }
 
@@ -579,56 +746,125 @@ pub(crate) mod tests {
         // A 60-byte frame from MINE to the broadcast address at BASE + 0x100.
         f.bytes[0x100..0x106].fill(0xff);
         f.bytes[0x106..0x10c].copy_from_slice(&MINE);
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), Outcome::Return(60));
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + 0x100, 60),
+            Outcome::Return(60)
+        );
         assert_eq!(f.net.sent.len(), 1);
         assert_eq!(&f.net.sent[0][6..12], &MINE);
         // Someone else's source address, lengths the wire can't carry, wild buffers.
         f.bytes[0x10b] ^= 1;
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), err(Error::Denied));
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + 0x100, 60),
+            err(Error::Denied)
+        );
         f.bytes[0x10b] ^= 1;
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 13), err(Error::Invalid));
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 1515), err(Error::Invalid));
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + (8 << 10) - 30, 60), err(Error::Fault));
-        assert_eq!(net(&mut f, Hostcall::NetSend, 0x40200000, 60), err(Error::Fault));
-        assert_eq!(net(&mut f, Hostcall::NetSend, u64::MAX - 10, 60), err(Error::Fault));
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + 0x100, 13),
+            err(Error::Invalid)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + 0x100, 1515),
+            err(Error::Invalid)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + (8 << 10) - 30, 60),
+            err(Error::Fault)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, 0x40200000, 60),
+            err(Error::Fault)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, u64::MAX - 10, 60),
+            err(Error::Fault)
+        );
         f.net.full = true;
-        assert_eq!(net(&mut f, Hostcall::NetSend, BASE + 0x100, 60), err(Error::Again));
+        assert_eq!(
+            net(&mut f, Hostcall::NetSend, BASE + 0x100, 60),
+            err(Error::Again)
+        );
         assert_eq!(f.net.sent.len(), 1, "nothing refused was sent");
     }
 
     #[test]
     fn net_receives_take_whole_frames_in_order() {
         let mut f = with_net();
-        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), err(Error::Again));
+        assert_eq!(
+            net(&mut f, Hostcall::NetRecv, BASE, 1514),
+            err(Error::Again)
+        );
         f.net.waiting.push_back(std::vec![1; 100]);
         f.net.waiting.push_back(std::vec![2; 42]);
-        assert_eq!(net(&mut f, Hostcall::NetWait, 1_000_000, 0), Outcome::Return(2), "frames waiting: no wait");
-        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 99), err(Error::Invalid), "too short: the frame stays");
-        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE + (8 << 10) - 50, 100), err(Error::Fault));
-        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), Outcome::Return(100));
+        assert_eq!(
+            net(&mut f, Hostcall::NetWait, 1_000_000, 0),
+            Outcome::Return(2),
+            "frames waiting: no wait"
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetRecv, BASE, 99),
+            err(Error::Invalid),
+            "too short: the frame stays"
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetRecv, BASE + (8 << 10) - 50, 100),
+            err(Error::Fault)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetRecv, BASE, 1514),
+            Outcome::Return(100)
+        );
         assert!(f.bytes[..100].iter().all(|&b| b == 1));
         assert_eq!(f.bytes[100], 0, "nothing past the frame");
-        assert_eq!(net(&mut f, Hostcall::NetRecv, BASE, 1514), Outcome::Return(42));
-        assert_eq!(net(&mut f, Hostcall::NetWait, 0, 0), Outcome::Return(0), "a zero timeout only asks");
-        assert_eq!(net(&mut f, Hostcall::NetWait, 5_000, 0), Outcome::WaitNet(5_000));
+        assert_eq!(
+            net(&mut f, Hostcall::NetRecv, BASE, 1514),
+            Outcome::Return(42)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetWait, 0, 0),
+            Outcome::Return(0),
+            "a zero timeout only asks"
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetWait, 5_000, 0),
+            Outcome::WaitNet(5_000)
+        );
     }
 
     #[test]
     fn net_info_fills_the_record() {
         let mut f = with_net();
         let size = NetInfo::SIZE as u64;
-        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + 0x10, size), Outcome::Return(size));
+        assert_eq!(
+            net(&mut f, Hostcall::NetInfo, BASE + 0x10, size),
+            Outcome::Return(size)
+        );
         assert_eq!(&f.bytes[0x10..0x16], &MINE);
-        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + 0x10, size - 1), err(Error::Invalid));
-        assert_eq!(net(&mut f, Hostcall::NetInfo, BASE + (8 << 10) - 8, size), err(Error::Fault));
+        assert_eq!(
+            net(&mut f, Hostcall::NetInfo, BASE + 0x10, size - 1),
+            err(Error::Invalid)
+        );
+        assert_eq!(
+            net(&mut f, Hostcall::NetInfo, BASE + (8 << 10) - 8, size),
+            err(Error::Fault)
+        );
     }
 
     #[test]
     fn net_calls_without_a_grant_are_denied_whatever_the_arguments() {
         let mut f = fake();
-        for h in [Hostcall::NetInfo, Hostcall::NetSend, Hostcall::NetRecv, Hostcall::NetWait] {
+        for h in [
+            Hostcall::NetInfo,
+            Hostcall::NetSend,
+            Hostcall::NetRecv,
+            Hostcall::NetWait,
+        ] {
             assert_eq!(net(&mut f, h, BASE, 60), err(Error::Denied), "{h:?}");
-            assert_eq!(net(&mut f, h, 0x40200000, u64::MAX), err(Error::Denied), "{h:?}");
+            assert_eq!(
+                net(&mut f, h, 0x40200000, u64::MAX),
+                err(Error::Denied),
+                "{h:?}"
+            );
         }
         assert!(f.net.sent.is_empty());
     }
@@ -649,20 +885,67 @@ pub(crate) mod tests {
         let len = f.bytes.len() as u64;
         f.bytes[..4].copy_from_slice(b"ring");
         let run = |f: &mut Fake, h: Hostcall, args: [u64; 6]| dispatch(f, h as u64, &args);
-        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE, 4, 3, 0, 0, 0]), Outcome::Return(7));
-        let Some(Request::Import { name, slot: 3 }) = f.shared.last().copied() else { panic!("{:?}", f.shared) };
+        assert_eq!(
+            run(&mut f, Hostcall::CpImport, [BASE, 4, 3, 0, 0, 0]),
+            Outcome::Return(7)
+        );
+        let Some(Request::Import { name, slot: 3 }) = f.shared.last().copied() else {
+            panic!("{:?}", f.shared)
+        };
         assert_eq!(name.as_bytes(), b"ring");
         // A name outside its memory, empty, or longer than any name: refused here.
-        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE + len - 2, 4, 0, 0, 0, 0]), Outcome::Return(Error::Fault.to_result()));
-        assert_eq!(run(&mut f, Hostcall::CpRevoke, [BASE, 0, 0, 0, 0, 0]), Outcome::Return(Error::Invalid.to_result()));
-        assert_eq!(run(&mut f, Hostcall::CpImport, [BASE, 33, 0, 0, 0, 0]), Outcome::Return(Error::Invalid.to_result()));
+        assert_eq!(
+            run(&mut f, Hostcall::CpImport, [BASE + len - 2, 4, 0, 0, 0, 0]),
+            Outcome::Return(Error::Fault.to_result())
+        );
+        assert_eq!(
+            run(&mut f, Hostcall::CpRevoke, [BASE, 0, 0, 0, 0, 0]),
+            Outcome::Return(Error::Invalid.to_result())
+        );
+        assert_eq!(
+            run(&mut f, Hostcall::CpImport, [BASE, 33, 0, 0, 0, 0]),
+            Outcome::Return(Error::Invalid.to_result())
+        );
         // An export must lie in its own memory, overflow included.
-        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, BASE + 8, 16, 0, 0]), Outcome::Return(7));
-        assert_eq!(f.shared.last(), Some(&Request::Export { name: match f.shared[0] { Request::Import { name, .. } => name, _ => unreachable!() }, range: (BASE + 8, BASE + 24) }));
-        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, BASE + len - 8, 16, 0, 0]), Outcome::Return(Error::Fault.to_result()));
-        assert_eq!(run(&mut f, Hostcall::CpExport, [BASE, 4, u64::MAX - 4, 16, 0, 0]), Outcome::Return(Error::Fault.to_result()));
-        assert_eq!(run(&mut f, Hostcall::CpDrop, [5, 0, 0, 0, 0, 0]), Outcome::Return(7));
+        assert_eq!(
+            run(&mut f, Hostcall::CpExport, [BASE, 4, BASE + 8, 16, 0, 0]),
+            Outcome::Return(7)
+        );
+        assert_eq!(
+            f.shared.last(),
+            Some(&Request::Export {
+                name: match f.shared[0] {
+                    Request::Import { name, .. } => name,
+                    _ => unreachable!(),
+                },
+                range: (BASE + 8, BASE + 24)
+            })
+        );
+        assert_eq!(
+            run(
+                &mut f,
+                Hostcall::CpExport,
+                [BASE, 4, BASE + len - 8, 16, 0, 0]
+            ),
+            Outcome::Return(Error::Fault.to_result())
+        );
+        assert_eq!(
+            run(
+                &mut f,
+                Hostcall::CpExport,
+                [BASE, 4, u64::MAX - 4, 16, 0, 0]
+            ),
+            Outcome::Return(Error::Fault.to_result())
+        );
+        assert_eq!(
+            run(&mut f, Hostcall::CpDrop, [5, 0, 0, 0, 0, 0]),
+            Outcome::Return(7)
+        );
         assert_eq!(f.shared.last(), Some(&Request::Drop { slot: 5 }));
-        assert_eq!(f.shared.len(), 3, "refused calls never reach the share state");
+        assert_eq!(
+            f.shared.len(),
+            3,
+            "refused calls never reach the share state"
+        );
     }
 }

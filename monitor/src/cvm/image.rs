@@ -1480,16 +1480,34 @@ mod tests {
                 let mut region = Guarded::new(REGION);
                 region.load(&morello, m).unwrap();
                 let mut skipped = Guarded::new(REGION);
-                skipped.load(&mutated(elf, |b| wr64(b, info, 0)), m).unwrap();
+                skipped
+                    .load(&mutated(elf, |b| wr64(b, info, 0)), m)
+                    .unwrap();
                 let slot = r.relas[0].0 as usize;
-                assert_eq!(rd64(region.view(), slot), rd64(skipped.view(), slot), "{name}");
-                assert_ne!(rd64(region.view(), slot), BASE.wrapping_add_signed(r.relas[0].1));
+                assert_eq!(
+                    rd64(region.view(), slot),
+                    rd64(skipped.view(), slot),
+                    "{name}"
+                );
+                assert_ne!(
+                    rd64(region.view(), slot),
+                    BASE.wrapping_add_signed(r.relas[0].1)
+                );
             } else {
                 reject(name, &morello, m, |e| {
-                    matches!(e, ImageError::UnsupportedRelocation { kind: R_MORELLO_RELATIVE, .. })
+                    matches!(
+                        e,
+                        ImageError::UnsupportedRelocation {
+                            kind: R_MORELLO_RELATIVE,
+                            ..
+                        }
+                    )
                 });
                 let err = inspect(&morello, m, REGION, STACK).unwrap_err().to_string();
-                assert!(err.contains("R_MORELLO_RELATIVE") && err.contains("not an aarch64 image"), "{err}");
+                assert!(
+                    err.contains("R_MORELLO_RELATIVE") && err.contains("not an aarch64 image"),
+                    "{err}"
+                );
             }
 
             // R_*_NONE is skipped and not counted.

@@ -131,7 +131,9 @@ impl Manifest {
 
     /// Positions of the cVM's children, in order (their handles are 0, 1, ...).
     pub fn children(&self, at: usize) -> Vec<usize> {
-        (0..self.cvms.len()).filter(|&i| self.cvms[i].parent == Some(at)).collect()
+        (0..self.cvms.len())
+            .filter(|&i| self.cvms[i].parent == Some(at))
+            .collect()
     }
 
     /// How deep the cVM is: 1 for a top-level cVM.
@@ -630,7 +632,11 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     // repeats an earlier one is named by its node in every message, never confused with the
     // first, even when either has other errors.
     let mut named: Vec<(&str, usize)> = Vec::new();
-    for (i, node) in nodes.iter().enumerate().filter(|(i, _)| cvm_level(nodes, *i).is_some()) {
+    for (i, node) in nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| cvm_level(nodes, *i).is_some())
+    {
         if let Some(name) = node_name_value(node) {
             named.push((name, i));
         }
@@ -662,7 +668,10 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
         } else if node.name == share_spec::NODE.as_bytes() {
             // Checked once every cVM is known: it names them.
             if files_node.replace(i).is_some() {
-                errors.push(ManifestError::root(None, "node /files appears more than once"));
+                errors.push(ManifestError::root(
+                    None,
+                    "node /files appears more than once",
+                ));
             }
         } else if is_cvm_node(node.name) {
             check_cvm_tree(nodes, i, None, &named, &mut manifest.cvms, &mut errors);
@@ -735,7 +744,9 @@ fn cvm_level(nodes: &[RawNode<'_>], at: usize) -> Option<usize> {
     }
     match node.parent {
         Some(p) if nodes.get(p).is_some_and(|n| n.depth == 0) => Some(1),
-        Some(p) => cvm_level(nodes, p).map(|l| l + 1).filter(|&l| l <= MAX_DEPTH),
+        Some(p) => cvm_level(nodes, p)
+            .map(|l| l + 1)
+            .filter(|&l| l <= MAX_DEPTH),
         None => None,
     }
 }
@@ -765,7 +776,9 @@ fn check_cvm_tree(
     let me = cvms.len();
     let name = spec.name.clone();
     cvms.push(spec);
-    for child in (0..nodes.len()).filter(|&c| nodes[c].parent == Some(at) && is_cvm_node(nodes[c].name)) {
+    for child in
+        (0..nodes.len()).filter(|&c| nodes[c].parent == Some(at) && is_cvm_node(nodes[c].name))
+    {
         if level >= MAX_NESTING {
             errors.push(ManifestError {
                 cvm: Some(CvmRef::Name(name.clone())),
@@ -786,7 +799,9 @@ fn check_cvm_tree(
 fn tree_order(cvms: Vec<CvmSpec>) -> Vec<CvmSpec> {
     let mut order = Vec::with_capacity(cvms.len());
     fn visit(cvms: &[CvmSpec], parent: Option<usize>, order: &mut Vec<usize>) {
-        let mut level: Vec<usize> = (0..cvms.len()).filter(|&i| cvms[i].parent == parent).collect();
+        let mut level: Vec<usize> = (0..cvms.len())
+            .filter(|&i| cvms[i].parent == parent)
+            .collect();
         level.sort_by_key(|&i| cvms[i].index);
         for i in level {
             order.push(i);
@@ -823,12 +838,15 @@ fn check_nesting(manifest: &Manifest, errors: &mut Vec<ManifestError>) {
                 errors.push(ManifestError {
                     cvm: Some(CvmRef::Name(parent.name.clone())),
                     field: Some("serve-children".to_string()),
-                    message: "the cVM has no children (cvm@N nodes inside its node) to serve".to_string(),
+                    message: "the cVM has no children (cvm@N nodes inside its node) to serve"
+                        .to_string(),
                 });
             }
             continue;
         }
-        let needed = children.iter().fold(0u64, |sum, &c| sum.saturating_add(manifest.cvms[c].memory_size));
+        let needed = children.iter().fold(0u64, |sum, &c| {
+            sum.saturating_add(manifest.cvms[c].memory_size)
+        });
         let own = parent.memory_size.saturating_sub(needed);
         if needed >= parent.memory_size || own < MIN_MEMORY_SIZE || own <= parent.stack_size {
             errors.push(ManifestError {
@@ -871,7 +889,7 @@ fn check_nesting(manifest: &Manifest, errors: &mut Vec<ManifestError>) {
                 }
             }
             if let Some(net) = &child.net {
-                if !parent.net.as_ref().is_some_and(|p| p.device == net.device) {
+                if parent.net.as_ref().is_none_or(|p| p.device != net.device) {
                     errors.push(ManifestError {
                         cvm: who(),
                         field: Some("net".to_string()),
@@ -1118,7 +1136,11 @@ fn check_cvm(
     let mut disks_seen = 0;
     let mut net = None;
     let mut nets_seen = 0;
-    for (child_at, child) in nodes.iter().enumerate().filter(|(_, n)| n.parent == Some(at)) {
+    for (child_at, child) in nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.parent == Some(at))
+    {
         let child_name = show_bytes(child.name);
         if child.name == b"disk" {
             disks_seen += 1;
@@ -1130,7 +1152,9 @@ fn check_cvm(
         } else if child.name == b"net" {
             nets_seen += 1;
             if nets_seen > 1 {
-                e.node("child node net appears more than once: a cVM has at most one network grant");
+                e.node(
+                    "child node net appears more than once: a cVM has at most one network grant",
+                );
             } else {
                 net = check_net(nodes, child_at, child, &mut e);
             }
@@ -1376,7 +1400,10 @@ fn check_cvm(
         None => false,
         Some([]) => true,
         Some(_) => {
-            e.field("serve-children", "is a flag: write `serve-children;` without a value");
+            e.field(
+                "serve-children",
+                "is a flag: write `serve-children;` without a value",
+            );
             false
         }
     };
@@ -1438,7 +1465,10 @@ fn check_net(
             None
         }
         Some(Ok(d)) if d > MAX_DISK_DEVICE => {
-            e.field("net/device", format!("must be 0 to {MAX_DISK_DEVICE}, is {d}"));
+            e.field(
+                "net/device",
+                format!("must be 0 to {MAX_DISK_DEVICE}, is {d}"),
+            );
             None
         }
         Some(Ok(d)) => Some(d),
@@ -1449,7 +1479,10 @@ fn check_net(
             Err(_) => {
                 e.field(
                     "net/mac",
-                    format!("must be 6 bytes, written mac = [52 54 00 12 34 56]; found {} bytes", bytes.len()),
+                    format!(
+                        "must be 6 bytes, written mac = [52 54 00 12 34 56]; found {} bytes",
+                        bytes.len()
+                    ),
                 );
                 None
             }
@@ -1463,7 +1496,10 @@ fn check_net(
     if e.count > before {
         return None;
     }
-    Some(NetSpec { device: device?, mac: mac? })
+    Some(NetSpec {
+        device: device?,
+        mac: mac?,
+    })
 }
 
 /// The values of a grant node's (`disk`, `net`) properties, in the order of `names`; reports
@@ -1485,7 +1521,10 @@ fn grant_fields<'a, const N: usize>(
         }
         match names.iter().position(|n| n.as_bytes() == *pname) {
             Some(slot) => values[slot] = Some(*value),
-            None => e.field(&field, format!("unknown field (a {kind} node has {})", names.join(", "))),
+            None => e.field(
+                &field,
+                format!("unknown field (a {kind} node has {})", names.join(", ")),
+            ),
         }
     }
     for child in nodes.iter().filter(|n| n.parent == Some(at)) {
@@ -1838,7 +1877,10 @@ pub(crate) mod tests {
                     sectors: Some(2048),
                     read_only: true,
                 }),
-                net: Some(NetSpec { device: 0, mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]) }),
+                net: Some(NetSpec {
+                    device: 0,
+                    mac: Some([0x52, 0x54, 0, 0xc0, 0xff, 0x15]),
+                }),
                 expect: Expect::default(),
                 parent: None,
                 serve_children: false,
@@ -1909,10 +1951,17 @@ pub(crate) mod tests {
     #[test]
     fn nested_cvms_come_in_tree_order_with_their_parents() {
         let m = parse_manifest(NESTING).expect("nesting.dts is valid");
-        let order: Vec<(&str, Option<usize>)> = m.cvms.iter().map(|c| (c.name.as_str(), c.parent)).collect();
+        let order: Vec<(&str, Option<usize>)> =
+            m.cvms.iter().map(|c| (c.name.as_str(), c.parent)).collect();
         assert_eq!(
             order,
-            [("outer", None), ("middle", Some(0)), ("inner", Some(1)), ("sibling", Some(0)), ("other", None)]
+            [
+                ("outer", None),
+                ("middle", Some(0)),
+                ("inner", Some(1)),
+                ("sibling", Some(0)),
+                ("other", None)
+            ]
         );
         assert_eq!(m.path(2), "outer/middle/inner");
         assert_eq!(m.path(4), "other");
@@ -2118,7 +2167,9 @@ pub(crate) mod tests {
         b.end();
         assert_eq!(
             manifest_errors(&b.finish()),
-            [r#"cvm "a": field "expect": must be "exit", "exit N" (N a decimal exit code) or "fault", is "crash""#]
+            [
+                r#"cvm "a": field "expect": must be "exit", "exit N" (N a decimal exit code) or "fault", is "crash""#
+            ]
         );
     }
 
@@ -2229,7 +2280,11 @@ pub(crate) mod tests {
         assert!(spin.cpu_budget_ms.is_some());
 
         let disk = parse_manifest(&dtc(&dir.join("disk.dts"), &[])).expect("disk.dts");
-        let grants: Vec<_> = disk.cvms.iter().map(|c| (c.name.as_str(), c.disk)).collect();
+        let grants: Vec<_> = disk
+            .cvms
+            .iter()
+            .map(|c| (c.name.as_str(), c.disk))
+            .collect();
         let grant = |read_only| {
             Some(DiskSpec {
                 device: 0,

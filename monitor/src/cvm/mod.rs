@@ -1,8 +1,8 @@
 //! cVMs: manifest, planning, images, audit, hostcalls, scheduling and the run loop.
 
 pub mod audit;
-pub mod cap_relocs;
 pub mod cap_args;
+pub mod cap_relocs;
 pub mod event;
 pub mod expect;
 pub mod grant;
@@ -13,8 +13,8 @@ pub mod nest;
 pub mod net_grant;
 pub mod plan;
 pub mod pure;
+#[cfg(target_os = "none")]
+pub mod run;
 pub mod sched;
 pub mod share;
 pub mod start;
-#[cfg(target_os = "none")]
-pub mod run;

@@ -104,7 +104,9 @@ impl Family {
     /// `names[i]`: its name.
     pub fn new(parents: &[Option<usize>], serves: &[bool], names: &[&str]) -> Self {
         let n = parents.len();
-        let children: Vec<Vec<usize>> = (0..n).map(|p| (0..n).filter(|&c| parents[c] == Some(p)).collect()).collect();
+        let children: Vec<Vec<usize>> = (0..n)
+            .map(|p| (0..n).filter(|&c| parents[c] == Some(p)).collect())
+            .collect();
         let mut handle = alloc::vec![u64::MAX; n];
         for list in &children {
             for (h, &c) in list.iter().enumerate() {
@@ -123,7 +125,9 @@ impl Family {
             children,
             handle,
             names,
-            serves: (0..n).map(|i| serves.get(i).copied().unwrap_or(false)).collect(),
+            serves: (0..n)
+                .map(|i| serves.get(i).copied().unwrap_or(false))
+                .collect(),
             pending: alloc::vec![None; n],
             waiting: alloc::vec![None; n],
             events: (0..n).map(|_| VecDeque::new()).collect(),
@@ -155,7 +159,10 @@ impl Family {
         if children.is_empty() {
             return Err(Error::Denied);
         }
-        usize::try_from(handle).ok().and_then(|h| children.get(h).copied()).ok_or(Error::Invalid)
+        usize::try_from(handle)
+            .ok()
+            .and_then(|h| children.get(h).copied())
+            .ok_or(Error::Invalid)
     }
 
     fn handle_of(&self, child: usize) -> u64 {
@@ -190,7 +197,9 @@ impl Family {
             return;
         };
         let memory = m.memory(child);
-        if super::cap_args::buffer_ranges(number, args).any(|(ptr, len)| hostcall::check_buffer(&memory, ptr, len).is_err()) {
+        if super::cap_args::buffer_ranges(number, args)
+            .any(|(ptr, len)| hostcall::check_buffer(&memory, ptr, len).is_err())
+        {
             m.set_result(child, Error::Fault.to_result());
             return;
         }
@@ -198,7 +207,10 @@ impl Family {
             m.set_result(child, Error::Again.to_result());
             return;
         }
-        self.pending[child] = Some(Request { number, args: *args });
+        self.pending[child] = Some(Request {
+            number,
+            args: *args,
+        });
         let mut event = self.event(m, child, ChildEventKind::Hostcall);
         event.number = number;
         event.args = *args;
@@ -269,7 +281,9 @@ impl Family {
         };
         match kind {
             ChildEventKind::Exited => event.code = m.exit_code(child),
-            ChildEventKind::Faulted => copy_padded(&mut event.detail, m.fault_detail(child).as_bytes()),
+            ChildEventKind::Faulted => {
+                copy_padded(&mut event.detail, m.fault_detail(child).as_bytes())
+            }
             ChildEventKind::Hostcall => {}
         }
         event
@@ -306,7 +320,14 @@ impl Family {
         m.set_result(caller, result.unwrap_or_else(Error::to_result));
     }
 
-    fn info(&self, m: &mut impl Members, caller: usize, handle: u64, buf: u64, len: u64) -> Result<u64, Error> {
+    fn info(
+        &self,
+        m: &mut impl Members,
+        caller: usize,
+        handle: u64,
+        buf: u64,
+        len: u64,
+    ) -> Result<u64, Error> {
         let child = self.child(caller, handle)?;
         let size = core::mem::size_of::<ChildInfo>() as u64;
         if len < size {
@@ -336,7 +357,10 @@ impl Family {
 
     fn start(&mut self, m: &mut impl Members, caller: usize, handle: u64) -> Result<u64, Error> {
         let child = self.child(caller, handle)?;
-        if matches!(self.state(m, child), child_state::RUNNING | child_state::WAITING_FOR_PARENT) {
+        if matches!(
+            self.state(m, child),
+            child_state::RUNNING | child_state::WAITING_FOR_PARENT
+        ) {
             return Err(Error::Again);
         }
         self.drop_events_of(caller, child);
@@ -353,7 +377,10 @@ impl Family {
     fn stop(&mut self, m: &mut impl Members, caller: usize, handle: u64) -> Result<u64, Error> {
         let child = self.child(caller, handle)?;
         self.stop_descendants(m, child, "stopped with its parent");
-        if matches!(self.state(m, child), child_state::RUNNING | child_state::WAITING_FOR_PARENT) {
+        if matches!(
+            self.state(m, child),
+            child_state::RUNNING | child_state::WAITING_FOR_PARENT
+        ) {
             m.stop(child, "stopped by its parent");
         }
         self.pending[child] = None;
@@ -367,7 +394,13 @@ impl Family {
         self.events[parent].retain(|e| e.handle != handle);
     }
 
-    fn reply(&mut self, m: &mut impl Members, caller: usize, handle: u64, value: u64) -> Result<u64, Error> {
+    fn reply(
+        &mut self,
+        m: &mut impl Members,
+        caller: usize,
+        handle: u64,
+        value: u64,
+    ) -> Result<u64, Error> {
         let child = self.child(caller, handle)?;
         if self.pending[child].take().is_none() {
             return Err(Error::Invalid);
@@ -451,7 +484,9 @@ fn as_bytes<T: Copy>(record: &T) -> &[u8] {
     // SAFETY: only called with `ChildEvent` and `ChildInfo`, `repr(C)` records of integers and
     // byte arrays with no padding (every field is 8-byte sized or a byte array whose length is
     // a multiple of 8), so every byte is initialised; the slice lives as long as `record`.
-    unsafe { core::slice::from_raw_parts((record as *const T).cast::<u8>(), core::mem::size_of::<T>()) }
+    unsafe {
+        core::slice::from_raw_parts((record as *const T).cast::<u8>(), core::mem::size_of::<T>())
+    }
 }
 
 #[cfg(test)]
@@ -491,7 +526,12 @@ mod tests {
             }
         }
         fn event(&self, at: usize) -> ChildEvent {
-            let (_, _, bytes) = self.writes.iter().rev().find(|(w, _, _)| *w == at).expect("an event was written");
+            let (_, _, bytes) = self
+                .writes
+                .iter()
+                .rev()
+                .find(|(w, _, _)| *w == at)
+                .expect("an event was written");
             assert_eq!(bytes.len(), core::mem::size_of::<ChildEvent>());
             // SAFETY: the bytes were copied from a `ChildEvent` by `as_bytes`; read unaligned.
             unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<ChildEvent>()) }
@@ -515,7 +555,11 @@ mod tests {
             format!("bounds fault in {}", self.names[at])
         }
         fn write(&mut self, at: usize, addr: u64, bytes: &[u8]) {
-            assert!(self.memory[at].contains(&addr), "write outside {}", self.names[at]);
+            assert!(
+                self.memory[at].contains(&addr),
+                "write outside {}",
+                self.names[at]
+            );
             self.writes.push((at, addr, bytes.to_vec()));
         }
         fn set_result(&mut self, at: usize, value: u64) {
@@ -548,9 +592,18 @@ mod tests {
     fn family() -> (Family, Fake) {
         let parents = [None, Some(0), Some(1), Some(0), None];
         let serves = [true, true, false, false, false];
-        let memory = [0x10000..0x20000, 0x14000..0x18000, 0x15000..0x16000, 0x18000..0x19000, 0x30000..0x31000];
+        let memory = [
+            0x10000..0x20000,
+            0x14000..0x18000,
+            0x15000..0x16000,
+            0x18000..0x19000,
+            0x30000..0x31000,
+        ];
         let names = ["outer", "middle", "inner", "quiet", "other"];
-        (Family::new(&parents, &serves, &names), Fake::new(&names, &memory))
+        (
+            Family::new(&parents, &serves, &names),
+            Fake::new(&names, &memory),
+        )
     }
 
     const WRITE: u64 = Hostcall::ConsoleWrite as u64;
@@ -560,12 +613,28 @@ mod tests {
     #[test]
     fn routes_go_to_a_serving_parent_except_exit_and_child_calls_go_to_nesting() {
         let (f, _) = family();
-        assert_eq!(f.route(2, WRITE), Route::Family, "inner's parent middle serves");
-        assert_eq!(f.route(1, WRITE), Route::Family, "middle's parent outer serves");
+        assert_eq!(
+            f.route(2, WRITE),
+            Route::Family,
+            "inner's parent middle serves"
+        );
+        assert_eq!(
+            f.route(1, WRITE),
+            Route::Family,
+            "middle's parent outer serves"
+        );
         assert_eq!(f.route(2, Hostcall::Exit as u64), Route::Monitor);
-        assert_eq!(f.route(0, WRITE), Route::Monitor, "top-level cVMs talk to the monitor");
+        assert_eq!(
+            f.route(0, WRITE),
+            Route::Monitor,
+            "top-level cVMs talk to the monitor"
+        );
         assert_eq!(f.route(4, WRITE), Route::Monitor);
-        assert_eq!(f.route(4, WAIT), Route::Family, "child_* calls are nesting's to answer");
+        assert_eq!(
+            f.route(4, WAIT),
+            Route::Family,
+            "child_* calls are nesting's to answer"
+        );
     }
 
     #[test]
@@ -579,15 +648,31 @@ mod tests {
         assert!(m.blocked[2], "the child waits for its parent");
         assert_eq!((m.results[1], m.resumed.clone()), (Some(1), vec![1]));
         let e = m.event(1);
-        assert_eq!((e.handle, e.kind, e.number, e.args[0], e.args[1]), (0, ChildEventKind::Hostcall as u64, WRITE, 0x15010, 5));
+        assert_eq!(
+            (e.handle, e.kind, e.number, e.args[0], e.args[1]),
+            (0, ChildEventKind::Hostcall as u64, WRITE, 0x15010, 5)
+        );
         assert_eq!((e.memory_base, e.memory_size), (0x15000, 0x1000));
         assert_eq!(&e.name[..6], b"inner\0");
         // The info call shows it waiting for its parent.
-        f.hostcall(&mut m, 1, Hostcall::ChildInfo as u64, &[0, 0x14200, 0x100, 0, 0, 0]);
+        f.hostcall(
+            &mut m,
+            1,
+            Hostcall::ChildInfo as u64,
+            &[0, 0x14200, 0x100, 0, 0, 0],
+        );
         assert_eq!(m.results[1], Some(core::mem::size_of::<ChildInfo>() as u64));
-        assert_eq!(m.writes.last().unwrap().2[..8], child_state::WAITING_FOR_PARENT.to_le_bytes());
+        assert_eq!(
+            m.writes.last().unwrap().2[..8],
+            child_state::WAITING_FOR_PARENT.to_le_bytes()
+        );
         // middle replies 5 and waits again: inner resumes with 5, middle blocks.
-        f.hostcall(&mut m, 1, Hostcall::ChildReplyWait as u64, &[0, 5, 0x14100, EVENT_SIZE, u64::MAX, 0]);
+        f.hostcall(
+            &mut m,
+            1,
+            Hostcall::ChildReplyWait as u64,
+            &[0, 5, 0x14100, EVENT_SIZE, u64::MAX, 0],
+        );
         assert_eq!(m.results[2], Some(5));
         assert!(!m.blocked[2] && m.blocked[1]);
         // A second reply finds nothing waiting.
@@ -599,11 +684,19 @@ mod tests {
     fn events_queue_until_the_parent_asks_and_forwarding_serves_them_as_the_childs() {
         let (mut f, mut m) = family();
         f.hostcall(&mut m, 3, WRITE, &[0x18000, 3, 0, 0, 0, 0]);
-        assert!(m.blocked[3] && m.writes.is_empty(), "queued: outer is not waiting");
+        assert!(
+            m.blocked[3] && m.writes.is_empty(),
+            "queued: outer is not waiting"
+        );
         f.hostcall(&mut m, 0, WAIT, &[0x10000, EVENT_SIZE, 0, 0, 0, 0]);
         assert_eq!(m.results[0], Some(1));
         assert_eq!(m.event(0).handle, 1, "quiet is outer's second child");
-        f.hostcall(&mut m, 0, Hostcall::ChildForward as u64, &[1, 0, 0, 0, 0, 0]);
+        f.hostcall(
+            &mut m,
+            0,
+            Hostcall::ChildForward as u64,
+            &[1, 0, 0, 0, 0, 0],
+        );
         assert_eq!(m.served, vec![(3, WRITE)]);
         assert_eq!(m.results[3], Some(0x5e));
         assert!(!m.blocked[3]);
@@ -620,12 +713,28 @@ mod tests {
         // The parent's own memory, a sibling's, wrap-around: refused before the parent sees it.
         for (ptr, len) in [(0x14000, 16), (0x15ff0, 0x20), (u64::MAX - 4, 16)] {
             f.hostcall(&mut m, 2, WRITE, &[ptr, len, 0, 0, 0, 0]);
-            assert_eq!(m.results[2], Some(Error::Fault.to_result()), "{ptr:#x}+{len:#x}");
+            assert_eq!(
+                m.results[2],
+                Some(Error::Fault.to_result()),
+                "{ptr:#x}+{len:#x}"
+            );
             assert!(!m.blocked[2]);
         }
-        assert!(m.writes.is_empty() && f.is_waiting(1), "the parent saw none of them");
-        f.hostcall(&mut m, 2, Hostcall::DiskRead as u64, &[0, 0x15e00, 2, 0, 0, 0]);
-        assert_eq!(m.results[2], Some(Error::Fault.to_result()), "two sectors from 0x15e00 leave inner");
+        assert!(
+            m.writes.is_empty() && f.is_waiting(1),
+            "the parent saw none of them"
+        );
+        f.hostcall(
+            &mut m,
+            2,
+            Hostcall::DiskRead as u64,
+            &[0, 0x15e00, 2, 0, 0, 0],
+        );
+        assert_eq!(
+            m.results[2],
+            Some(Error::Fault.to_result()),
+            "two sectors from 0x15e00 leave inner"
+        );
     }
 
     #[test]
@@ -638,14 +747,27 @@ mod tests {
             (0, 2, Error::Invalid),
             (0, u64::MAX, Error::Invalid),
         ] {
-            f.hostcall(&mut m, caller, Hostcall::ChildStop as u64, &[handle, 0, 0, 0, 0, 0]);
-            assert_eq!(m.results[caller], Some(expect.to_result()), "cvm {caller} handle {handle}");
+            f.hostcall(
+                &mut m,
+                caller,
+                Hostcall::ChildStop as u64,
+                &[handle, 0, 0, 0, 0, 0],
+            );
+            assert_eq!(
+                m.results[caller],
+                Some(expect.to_result()),
+                "cvm {caller} handle {handle}"
+            );
         }
         assert!(m.log.is_empty(), "nothing was stopped");
         f.hostcall(&mut m, 2, WAIT, &[0x15000, EVENT_SIZE, 0, 0, 0, 0]);
         assert_eq!(m.results[2], Some(Error::Denied.to_result()));
         f.hostcall(&mut m, 0, WAIT, &[0x40000, EVENT_SIZE, 0, 0, 0, 0]);
-        assert_eq!(m.results[0], Some(Error::Fault.to_result()), "the record must land in the caller's memory");
+        assert_eq!(
+            m.results[0],
+            Some(Error::Fault.to_result()),
+            "the record must land in the caller's memory"
+        );
         f.hostcall(&mut m, 0, WAIT, &[0x10000, EVENT_SIZE - 1, 0, 0, 0, 0]);
         assert_eq!(m.results[0], Some(Error::Invalid.to_result()));
     }
@@ -663,7 +785,10 @@ mod tests {
         // Exits carry the code.
         f.hostcall(&mut m, 0, WAIT, &[0x10000, EVENT_SIZE, u64::MAX, 0, 0, 0]);
         f.ended(&mut m, 3, ChildEventKind::Exited);
-        assert_eq!((m.event(0).kind, m.event(0).code), (ChildEventKind::Exited as u64, 7));
+        assert_eq!(
+            (m.event(0).kind, m.event(0).code),
+            (ChildEventKind::Exited as u64, 7)
+        );
     }
 
     #[test]
@@ -671,12 +796,22 @@ mod tests {
         let (mut f, mut m) = family();
         f.hostcall(&mut m, 0, Hostcall::ChildStop as u64, &[0, 0, 0, 0, 0, 0]);
         assert_eq!(m.results[0], Some(0));
-        assert_eq!(m.log, ["stop inner: stopped with its parent", "stop middle: stopped by its parent"]);
+        assert_eq!(
+            m.log,
+            [
+                "stop inner: stopped with its parent",
+                "stop middle: stopped by its parent"
+            ]
+        );
         m.log.clear();
         f.hostcall(&mut m, 0, Hostcall::ChildStart as u64, &[0, 0, 0, 0, 0, 0]);
         assert_eq!(m.log, ["start middle", "start inner"]);
         f.hostcall(&mut m, 0, Hostcall::ChildStart as u64, &[0, 0, 0, 0, 0, 0]);
-        assert_eq!(m.results[0], Some(Error::Again.to_result()), "it runs already");
+        assert_eq!(
+            m.results[0],
+            Some(Error::Again.to_result()),
+            "it runs already"
+        );
         m.log.clear();
         f.restarted(&mut m, 0);
         assert_eq!(

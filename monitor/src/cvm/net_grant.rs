@@ -23,7 +23,11 @@ pub struct Mac(pub [u8; 6]);
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -86,7 +90,10 @@ pub fn resolve(
                 specs[j].0
             ));
         }
-        grants.push(Some(NetGrant { device: spec.device, mac }));
+        grants.push(Some(NetGrant {
+            device: spec.device,
+            mac,
+        }));
     }
     if errors.is_empty() {
         Ok(grants)
@@ -118,7 +125,9 @@ pub fn destination(frame: &[u8]) -> Option<[u8; 6]> {
 /// (a backend that loops frames back) or someone poses as a cVM. Either way it is dropped: a
 /// cVM's frames reached their local addressees when it sent them.
 pub fn from_local_source(frame: &[u8], interfaces: &[[u8; 6]]) -> bool {
-    frame.get(6..12).is_some_and(|src| interfaces.iter().any(|m| m[..] == *src))
+    frame
+        .get(6..12)
+        .is_some_and(|src| interfaces.iter().any(|m| m[..] == *src))
 }
 
 /// Where one frame goes.
@@ -139,15 +148,30 @@ pub struct Route {
 pub fn route(dest: &[u8; 6], from: Option<usize>, interfaces: &[[u8; 6]]) -> Route {
     if *dest == BROADCAST {
         let local = (0..interfaces.len()).filter(|&i| Some(i) != from).collect();
-        return Route { local, wire: from.is_some() };
+        return Route {
+            local,
+            wire: from.is_some(),
+        };
     }
     if !is_unicast(dest) {
-        return Route { local: Vec::new(), wire: from.is_some() };
+        return Route {
+            local: Vec::new(),
+            wire: from.is_some(),
+        };
     }
     match interfaces.iter().position(|m| m == dest) {
-        Some(i) if Some(i) == from => Route { local: Vec::new(), wire: false },
-        Some(i) => Route { local: alloc::vec![i], wire: false },
-        None => Route { local: Vec::new(), wire: from.is_some() },
+        Some(i) if Some(i) == from => Route {
+            local: Vec::new(),
+            wire: false,
+        },
+        Some(i) => Route {
+            local: alloc::vec![i],
+            wire: false,
+        },
+        None => Route {
+            local: Vec::new(),
+            wire: from.is_some(),
+        },
     }
 }
 
@@ -184,17 +208,57 @@ mod tests {
     #[test]
     fn grants_resolve_against_devices_and_each_other() {
         let specs = [
-            ("echo", Some(NetSpec { device: 0, mac: Some(A) })),
+            (
+                "echo",
+                Some(NetSpec {
+                    device: 0,
+                    mac: Some(A),
+                }),
+            ),
             ("quiet", None),
-            ("default", Some(NetSpec { device: 0, mac: None })),
+            (
+                "default",
+                Some(NetSpec {
+                    device: 0,
+                    mac: None,
+                }),
+            ),
         ];
         let grants = resolve(&specs, devices).unwrap();
-        assert_eq!(grants, [Some(NetGrant { device: 0, mac: A }), None, Some(NetGrant { device: 0, mac: DEV })]);
+        assert_eq!(
+            grants,
+            [
+                Some(NetGrant { device: 0, mac: A }),
+                None,
+                Some(NetGrant {
+                    device: 0,
+                    mac: DEV
+                })
+            ]
+        );
 
         let specs = [
-            ("one", Some(NetSpec { device: 0, mac: Some(A) })),
-            ("two", Some(NetSpec { device: 0, mac: Some(A) })),
-            ("three", Some(NetSpec { device: 1, mac: Some(B) })),
+            (
+                "one",
+                Some(NetSpec {
+                    device: 0,
+                    mac: Some(A),
+                }),
+            ),
+            (
+                "two",
+                Some(NetSpec {
+                    device: 0,
+                    mac: Some(A),
+                }),
+            ),
+            (
+                "three",
+                Some(NetSpec {
+                    device: 1,
+                    mac: Some(B),
+                }),
+            ),
         ];
         let errors = resolve(&specs, devices).unwrap_err();
         assert_eq!(errors, [
@@ -202,7 +266,22 @@ mod tests {
             "cvm three: net grant: there is no usable virtio-net device 1 on this machine",
         ]);
         // Two defaults on one device collide too.
-        let specs = [("a", Some(NetSpec { device: 0, mac: None })), ("b", Some(NetSpec { device: 0, mac: None }))];
+        let specs = [
+            (
+                "a",
+                Some(NetSpec {
+                    device: 0,
+                    mac: None,
+                }),
+            ),
+            (
+                "b",
+                Some(NetSpec {
+                    device: 0,
+                    mac: None,
+                }),
+            ),
+        ];
         assert_eq!(resolve(&specs, devices).unwrap_err().len(), 1);
     }
 
@@ -212,10 +291,17 @@ mod tests {
         assert_eq!(check_send(Some(&g), &frame(B, A, 60)), Ok(()));
         assert_eq!(check_send(Some(&g), &frame(B, A, 14)), Ok(()));
         assert_eq!(check_send(Some(&g), &frame(B, A, 1514)), Ok(()));
-        assert_eq!(check_send(Some(&g), &frame(B, A, 1515)), Err(Error::Invalid));
+        assert_eq!(
+            check_send(Some(&g), &frame(B, A, 1515)),
+            Err(Error::Invalid)
+        );
         assert_eq!(check_send(Some(&g), &[0; 13]), Err(Error::Invalid));
         assert_eq!(check_send(Some(&g), &[]), Err(Error::Invalid));
-        assert_eq!(check_send(Some(&g), &frame(B, B, 60)), Err(Error::Denied), "spoofed source");
+        assert_eq!(
+            check_send(Some(&g), &frame(B, B, 60)),
+            Err(Error::Denied),
+            "spoofed source"
+        );
         assert_eq!(check_send(Some(&g), &frame(A, DEV, 60)), Err(Error::Denied));
         assert_eq!(check_send(None, &frame(B, A, 60)), Err(Error::Denied));
     }
@@ -223,18 +309,56 @@ mod tests {
     #[test]
     fn routes_keep_local_traffic_local_and_never_echo() {
         let macs = [A, B];
-        assert_eq!(route(&B, Some(0), &macs), Route { local: vec![1], wire: false });
-        assert_eq!(route(&A, Some(0), &macs), Route { local: vec![], wire: false }, "to itself");
-        assert_eq!(route(&DEV, Some(0), &macs), Route { local: vec![], wire: true }, "to the world");
-        assert_eq!(route(&BROADCAST, Some(1), &macs), Route { local: vec![0], wire: true });
-        assert_eq!(route(&[0x01, 0, 0x5e, 0, 0, 1], Some(1), &macs), Route { local: vec![], wire: true });
+        assert_eq!(
+            route(&B, Some(0), &macs),
+            Route {
+                local: vec![1],
+                wire: false
+            }
+        );
+        assert_eq!(
+            route(&A, Some(0), &macs),
+            Route {
+                local: vec![],
+                wire: false
+            },
+            "to itself"
+        );
+        assert_eq!(
+            route(&DEV, Some(0), &macs),
+            Route {
+                local: vec![],
+                wire: true
+            },
+            "to the world"
+        );
+        assert_eq!(
+            route(&BROADCAST, Some(1), &macs),
+            Route {
+                local: vec![0],
+                wire: true
+            }
+        );
+        assert_eq!(
+            route(&[0x01, 0, 0x5e, 0, 0, 1], Some(1), &macs),
+            Route {
+                local: vec![],
+                wire: true
+            }
+        );
     }
 
     #[test]
     fn wire_frames_posing_as_a_local_interface_are_recognised() {
         let macs = [A, B];
-        assert!(from_local_source(&frame(BROADCAST, A, 60), &macs), "A's broadcast, looped back");
-        assert!(from_local_source(&frame(A, B, 60), &macs), "someone posing as B");
+        assert!(
+            from_local_source(&frame(BROADCAST, A, 60), &macs),
+            "A's broadcast, looped back"
+        );
+        assert!(
+            from_local_source(&frame(A, B, 60), &macs),
+            "someone posing as B"
+        );
         assert!(!from_local_source(&frame(A, DEV, 60), &macs));
         assert!(!from_local_source(&[0; 11], &macs), "a runt has no source");
     }
@@ -242,9 +366,35 @@ mod tests {
     #[test]
     fn routes_from_the_wire_reach_only_the_addressee() {
         let macs = [A, B];
-        assert_eq!(route(&A, None, &macs), Route { local: vec![0], wire: false });
-        assert_eq!(route(&DEV, None, &macs), Route { local: vec![], wire: false }, "for no one here");
-        assert_eq!(route(&BROADCAST, None, &macs), Route { local: vec![0, 1], wire: false });
-        assert_eq!(route(&[0x33, 0x33, 0, 0, 0, 1], None, &macs), Route { local: vec![], wire: false }, "IPv6 multicast");
+        assert_eq!(
+            route(&A, None, &macs),
+            Route {
+                local: vec![0],
+                wire: false
+            }
+        );
+        assert_eq!(
+            route(&DEV, None, &macs),
+            Route {
+                local: vec![],
+                wire: false
+            },
+            "for no one here"
+        );
+        assert_eq!(
+            route(&BROADCAST, None, &macs),
+            Route {
+                local: vec![0, 1],
+                wire: false
+            }
+        );
+        assert_eq!(
+            route(&[0x33, 0x33, 0, 0, 0, 1], None, &macs),
+            Route {
+                local: vec![],
+                wire: false
+            },
+            "IPv6 multicast"
+        );
     }
 }

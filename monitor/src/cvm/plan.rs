@@ -247,7 +247,12 @@ impl fmt::Display for PlanError {
                 Size(*total_free)
             ),
             PlanErrorKind::Layout(why) => f.write_str(why),
-            PlanErrorKind::ChildDoesNotFit { parent, needed, align, left } => write!(
+            PlanErrorKind::ChildDoesNotFit {
+                parent,
+                needed,
+                align,
+                left,
+            } => write!(
                 f,
                 "does not fit in its parent \"{parent}\": it needs {} aligned to {align:#x}, and \
                  the parent's region has {} left for children",
@@ -255,7 +260,10 @@ impl fmt::Display for PlanError {
                 Size(*left)
             ),
             PlanErrorKind::NotDerivedFromParent { parent, why } => {
-                write!(f, "its capabilities are not derived from its parent \"{parent}\"'s: {why}")
+                write!(
+                    f,
+                    "its capabilities are not derived from its parent \"{parent}\"'s: {why}"
+                )
             }
             PlanErrorKind::NotRepresentable { role, range, align } => write!(
                 f,
@@ -422,13 +430,25 @@ fn plan_child<F: Format>(
     cvm: &CvmSpec,
 ) -> Result<PhysRange, PlanError> {
     let who = || CvmRef::Name(cvm.name.clone());
-    let (Some(parent_region), Some(parent_spec)) = (regions.get(parent), manifest.cvms.get(parent)) else {
-        return Err(PlanError { cvm: who(), kind: PlanErrorKind::Layout(String::from("its parent comes after it in the manifest")) });
+    let (Some(parent_region), Some(parent_spec)) = (regions.get(parent), manifest.cvms.get(parent))
+    else {
+        return Err(PlanError {
+            cvm: who(),
+            kind: PlanErrorKind::Layout(String::from("its parent comes after it in the manifest")),
+        });
     };
-    let too_large = || PlanError { cvm: who(), kind: PlanErrorKind::TooLarge { size: cvm.memory_size } };
+    let too_large = || PlanError {
+        cvm: who(),
+        kind: PlanErrorKind::TooLarge {
+            size: cvm.memory_size,
+        },
+    };
     let plan = F::plan_region(cvm.memory_size).ok_or_else(too_large)?;
     let align = plan.align.max(REGION_ALIGN_MIN);
-    let size = PhysAddr(plan.size).checked_align_up(REGION_ALIGN_MIN).ok_or_else(too_large)?.0;
+    let size = PhysAddr(plan.size)
+        .checked_align_up(REGION_ALIGN_MIN)
+        .ok_or_else(too_large)?
+        .0;
     // Below the siblings placed so far (they are the parent's children before this one).
     let top = manifest
         .children(parent)
@@ -437,8 +457,15 @@ fn plan_child<F: Format>(
         .map(|r| r.start)
         .min()
         .unwrap_or(parent_region.end);
-    let floor = parent_region.start.0.saturating_add(own_minimum(parent_spec));
-    let base = top.0.checked_sub(size).map(|b| b & !(align - 1)).filter(|&b| b >= floor);
+    let floor = parent_region
+        .start
+        .0
+        .saturating_add(own_minimum(parent_spec));
+    let base = top
+        .0
+        .checked_sub(size)
+        .map(|b| b & !(align - 1))
+        .filter(|&b| b >= floor);
     let Some(base) = base else {
         return Err(PlanError {
             cvm: who(),
@@ -452,7 +479,14 @@ fn plan_child<F: Format>(
     };
     let region = PhysRange::from_start_size(base, size).ok_or_else(too_large)?;
     if !F::bounds_are_exact(base, size) {
-        return Err(PlanError { cvm: who(), kind: PlanErrorKind::NotRepresentable { role: "region", range: region, align } });
+        return Err(PlanError {
+            cvm: who(),
+            kind: PlanErrorKind::NotRepresentable {
+                role: "region",
+                range: region,
+                align,
+            },
+        });
     }
     Ok(region)
 }
@@ -461,8 +495,17 @@ fn plan_child<F: Format>(
 /// from its base up to its lowest child's region. Its image, heap and stack live there.
 pub fn own_range(manifest: &Manifest, regions: &[PhysRange], at: usize) -> Option<PhysRange> {
     let region = *regions.get(at)?;
-    let end = manifest.children(at).iter().filter_map(|&c| regions.get(c)).map(|r| r.start).min().unwrap_or(region.end);
-    Some(PhysRange { start: region.start, end })
+    let end = manifest
+        .children(at)
+        .iter()
+        .filter_map(|&c| regions.get(c))
+        .map(|r| r.start)
+        .min()
+        .unwrap_or(region.end);
+    Some(PhysRange {
+        start: region.start,
+        end,
+    })
 }
 
 /// cVM `at`'s default capabilities, from its image's code window (`[start, end)` offsets into
@@ -478,7 +521,10 @@ pub fn cvm_caps<F: CvmFormat>(
     parent_caps: Option<&DefaultCaps<F>>,
 ) -> Result<DefaultCaps<F>, PlanError> {
     let cvm = &manifest.cvms[at];
-    let who = |why: &str| PlanError { cvm: CvmRef::Name(cvm.name.clone()), kind: PlanErrorKind::Layout(String::from(why)) };
+    let who = |why: &str| PlanError {
+        cvm: CvmRef::Name(cvm.name.clone()),
+        kind: PlanErrorKind::Layout(String::from(why)),
+    };
     let region = *regions.get(at).ok_or_else(|| who("has no region"))?;
     let own = own_range(manifest, regions, at).ok_or_else(|| who("has no region"))?;
     let code = PhysRange::from_start_size(
@@ -486,15 +532,21 @@ pub fn cvm_caps<F: CvmFormat>(
         code_window.end.saturating_sub(code_window.start),
     )
     .ok_or_else(|| who("its code range wraps"))?;
-    let stack = PhysRange::from_start_size(own.end.0.saturating_sub(cvm.stack_size), cvm.stack_size)
-        .ok_or_else(|| who("its stack range wraps"))?;
+    let stack =
+        PhysRange::from_start_size(own.end.0.saturating_sub(cvm.stack_size), cvm.stack_size)
+            .ok_or_else(|| who("its stack range wraps"))?;
     let root = Capability::<F>::root();
     let authority = match (cvm.parent, parent_caps) {
         (None, _) => &root,
         (Some(_), Some(parent)) => &parent.region,
-        (Some(_), None) => return Err(who("is nested but its parent's capabilities were not given")),
+        (Some(_), None) => {
+            return Err(who(
+                "is nested but its parent's capabilities were not given",
+            ))
+        }
     };
-    super::pure::entry_caps::<F>(cvm, authority, region, code, stack).map_err(|e| e.named(&cvm.name))
+    super::pure::entry_caps::<F>(cvm, authority, region, code, stack)
+        .map_err(|e| e.named(&cvm.name))
 }
 
 /// The set of every permission of `F` except `keep`, for `without_perms`.
@@ -656,7 +708,9 @@ pub fn default_caps_from<F: CvmFormat>(
         }
         if cap.perms().bits() != allowed.bits() {
             // Only a nested cVM whose parent's authority lacks a permission gets here.
-            return Err(bad(format!("permissions not exactly {allowed} (its authority lacks some): {cap}")));
+            return Err(bad(format!(
+                "permissions not exactly {allowed} (its authority lacks some): {cap}"
+            )));
         }
         if let Some(range) = exact {
             if (cap.base(), cap.length()) != (range.start.0, u128::from(range.size())) {
@@ -682,9 +736,17 @@ pub fn default_caps_from<F: CvmFormat>(
             why: format!("overlaps a writable capability: {code_cap}"),
         }));
     }
-    for (role, cap) in [("region", &region_cap), ("code", &code_cap), ("data", &data_cap), ("stack", &stack_cap)] {
+    for (role, cap) in [
+        ("region", &region_cap),
+        ("code", &code_cap),
+        ("data", &data_cap),
+        ("stack", &stack_cap),
+    ] {
         if let Err(why) = subset_of(cap, authority) {
-            return Err(err(PlanErrorKind::BadCapability { role, why: format!("{why}: {cap}") }));
+            return Err(err(PlanErrorKind::BadCapability {
+                role,
+                why: format!("{why}: {cap}"),
+            }));
         }
     }
     Ok(DefaultCaps {
@@ -707,7 +769,11 @@ pub fn subset_of<F: Format>(cap: &Capability<F>, authority: &Capability<F>) -> R
         return Err(String::from("untagged"));
     }
     if cap.base() < authority.base() || cap.top() > authority.top() {
-        return Err(format!("bounds reach outside [{:#x}, {:#x})", authority.base(), authority.top()));
+        return Err(format!(
+            "bounds reach outside [{:#x}, {:#x})",
+            authority.base(),
+            authority.top()
+        ));
     }
     if cap.perms().bits() & !authority.perms().bits() != 0 {
         return Err(format!("permissions beyond {}", authority.perms()));
@@ -800,7 +866,11 @@ pub(crate) mod tests {
         cvms[1].parent = Some(0);
         cvms[2].parent = Some(1);
         cvms[3].parent = Some(0);
-        Manifest { keep_running: false, files: Vec::new(), cvms }
+        Manifest {
+            keep_running: false,
+            files: Vec::new(),
+            cvms,
+        }
     }
 
     fn nested_plan<F: CvmFormat>() -> (Manifest, Vec<PhysRange>, Vec<DefaultCaps<F>>) {
@@ -811,8 +881,12 @@ pub(crate) mod tests {
             let own = own_range(&m, &regions, i).unwrap();
             let (code, _) = layout(own, 0x3000);
             let stack = r(own.end.0 - cvm.stack_size, own.end.0);
-            let authority = cvm.parent.map_or_else(Capability::<F>::root, |p| caps[p].region);
-            caps.push(default_caps_from::<F>(&authority, regions[i], code, stack, cvm.index).unwrap());
+            let authority = cvm
+                .parent
+                .map_or_else(Capability::<F>::root, |p| caps[p].region);
+            caps.push(
+                default_caps_from::<F>(&authority, regions[i], code, stack, cvm.index).unwrap(),
+            );
         }
         (m, regions, caps)
     }
@@ -830,8 +904,14 @@ pub(crate) mod tests {
                 r(0x7f70_0000, 0x7f80_0000), // other: below outer, from free memory
             ]
         );
-        assert_eq!(own_range(&m, &regions, 0), Some(r(0x7f80_0000, 0x7fb0_0000)));
-        assert_eq!(own_range(&m, &regions, 1), Some(r(0x7fc0_0000, 0x7ff0_0000)));
+        assert_eq!(
+            own_range(&m, &regions, 0),
+            Some(r(0x7f80_0000, 0x7fb0_0000))
+        );
+        assert_eq!(
+            own_range(&m, &regions, 1),
+            Some(r(0x7fc0_0000, 0x7ff0_0000))
+        );
         assert_eq!(own_range(&m, &regions, 2), Some(regions[2]));
     }
 
@@ -848,14 +928,26 @@ pub(crate) mod tests {
                 subset_of(&cap, &caps[i].region).unwrap();
             }
             // The parent's data capability covers the child (it owns the child's memory)...
-            assert!(caps[p].data.base() <= regions[i].start.0 && caps[p].data.top() >= u128::from(regions[i].end.0));
+            assert!(
+                caps[p].data.base() <= regions[i].start.0
+                    && caps[p].data.top() >= u128::from(regions[i].end.0)
+            );
             // ... and the child's reaches nothing of its parent's own part, nor its siblings'.
             let parent_own = own_range(&m, &regions, p).unwrap();
             for cap in [caps[i].code, caps[i].data, caps[i].stack] {
-                assert!(u128::from(parent_own.end.0) <= u128::from(cap.base()) || cap.top() <= u128::from(parent_own.start.0), "{cap}");
+                assert!(
+                    u128::from(parent_own.end.0) <= u128::from(cap.base())
+                        || cap.top() <= u128::from(parent_own.start.0),
+                    "{cap}"
+                );
                 for (j, other) in m.cvms.iter().enumerate() {
                     if j != i && other.parent == cvm.parent {
-                        assert!(!regions[j].overlaps(&r(cap.base(), u64::try_from(cap.top()).unwrap())), "{} reaches {}", cvm.name, other.name);
+                        assert!(
+                            !regions[j].overlaps(&r(cap.base(), u64::try_from(cap.top()).unwrap())),
+                            "{} reaches {}",
+                            cvm.name,
+                            other.name
+                        );
                     }
                 }
             }
@@ -885,18 +977,32 @@ pub(crate) mod tests {
         let mut m = nested_manifest();
         m.cvms[3].memory_size = 0x3f_8000; // sibling: more than outer has left beside middle
         let e = plan_regions::<Morello>(&m, &usable).unwrap_err();
-        assert!(format!("{e}").starts_with("cvm \"sibling\": does not fit in its parent \"outer\""), "{e}");
+        assert!(
+            format!("{e}").starts_with("cvm \"sibling\": does not fit in its parent \"outer\""),
+            "{e}"
+        );
         // A capability over more than the authority, or with a permission it lacks, is refused.
         let (_, regions, caps) = nested_plan::<Morello>();
-        let wider = caps[0].region.set_address(regions[0].start.0 - 0x1000).set_bounds_exact(0x2000);
+        let wider = caps[0]
+            .region
+            .set_address(regions[0].start.0 - 0x1000)
+            .set_bounds_exact(0x2000);
         assert!(subset_of(&wider, &caps[1].region).is_err());
         let (code, stack) = layout(regions[1], 0x3000);
-        let e = default_caps_from::<Morello>(&caps[2].region, regions[1], code, stack, 1).unwrap_err();
+        let e =
+            default_caps_from::<Morello>(&caps[2].region, regions[1], code, stack, 1).unwrap_err();
         assert!(format!("{e}").contains("region"), "{e}");
         let weak = caps[0].region.without_perms(MorelloPerms::EXECUTE);
         let own = own_range(&nested_manifest(), &regions, 2).unwrap();
         let (code, _) = layout(own, 0x3000);
-        let e = default_caps_from::<Morello>(&weak, regions[2], code, r(own.end.0 - DEFAULT_STACK_SIZE, own.end.0), 2).unwrap_err();
+        let e = default_caps_from::<Morello>(
+            &weak,
+            regions[2],
+            code,
+            r(own.end.0 - DEFAULT_STACK_SIZE, own.end.0),
+            2,
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("its authority lacks some"), "{e}");
     }
 

@@ -32,7 +32,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::manifest::{Abi, CvmRef, CvmSpec};
-use super::plan::{all_but, alignment_for, default_caps_from, CvmFormat, DefaultCaps, PlanError, PlanErrorKind};
+use super::plan::{
+    alignment_for, all_but, default_caps_from, CvmFormat, DefaultCaps, PlanError, PlanErrorKind,
+};
 use crate::addr::{PhysAddr, PhysRange};
 use crate::cap::{Capability, Format, PermSet};
 
@@ -64,7 +66,10 @@ fn exact_range_within<F: Format>(low: u64, high: u64) -> Option<PhysRange> {
         let aligned_base = PhysAddr(base).checked_align_up(align)?.0;
         let aligned_top = top & !(align - 1);
         if (aligned_base, aligned_top) == (base, top) {
-            return F::bounds_are_exact(base, length).then_some(PhysRange { start: PhysAddr(base), end: PhysAddr(top) });
+            return F::bounds_are_exact(base, length).then_some(PhysRange {
+                start: PhysAddr(base),
+                end: PhysAddr(top),
+            });
         }
         base = aligned_base;
         top = aligned_top;
@@ -85,18 +90,22 @@ pub fn pure_caps<F: CvmFormat>(
     args_len: u64,
 ) -> Result<DefaultCaps<F>, PlanError> {
     let hybrid = default_caps_from::<F>(authority, region, code, stack, cvm_index)?;
-    let err = |kind| PlanError { cvm: CvmRef::Node(format!("cvm@{cvm_index:x}")), kind };
+    let err = |kind| PlanError {
+        cvm: CvmRef::Node(format!("cvm@{cvm_index:x}")),
+        kind,
+    };
     // The cVM's authority, already checked to lie within `authority`.
     let region_cap = hybrid.region;
 
     // Globals and heap: from where the hybrid data capability starts up to the stack.
-    let data_range = exact_range_within::<F>(hybrid.data.base(), stack.start.0).ok_or_else(|| {
-        err(PlanErrorKind::Layout(format!(
-            "no room for data between the code's end {:#x} and the stack at {:#x}",
-            hybrid.data.base(),
-            stack.start.0
-        )))
-    })?;
+    let data_range =
+        exact_range_within::<F>(hybrid.data.base(), stack.start.0).ok_or_else(|| {
+            err(PlanErrorKind::Layout(format!(
+                "no room for data between the code's end {:#x} and the stack at {:#x}",
+                hybrid.data.base(),
+                stack.start.0
+            )))
+        })?;
     let data = region_cap
         .set_address(data_range.start.0)
         .set_bounds_exact(data_range.size())
@@ -111,21 +120,39 @@ pub fn pure_caps<F: CvmFormat>(
     } else {
         let fits = args_len <= stack.size() / 2;
         // The top of its stack: the region's end, or for a parent the end of its own part.
-        let range = stack.end.0.checked_sub(args_len).filter(|_| fits).map(|start| PhysRange { start: PhysAddr(start), end: stack.end });
+        let range = stack
+            .end
+            .0
+            .checked_sub(args_len)
+            .filter(|_| fits)
+            .map(|start| PhysRange {
+                start: PhysAddr(start),
+                end: stack.end,
+            });
         let Some(range) = range else {
             return Err(err(PlanErrorKind::Layout(format!(
                 "its argument strings ({args_len} bytes) need more than half its stack ({} bytes)",
                 stack.size()
             ))));
         };
-        let cap = region_cap.set_address(range.start.0).set_bounds_exact(args_len).without_perms(all_but::<F>(F::ARGS_PERMS));
+        let cap = region_cap
+            .set_address(range.start.0)
+            .set_bounds_exact(args_len)
+            .without_perms(all_but::<F>(F::ARGS_PERMS));
         if !cap.tag() {
-            return Err(err(PlanErrorKind::NotRepresentable { role: "args", range, align: alignment_for::<F>(args_len) }));
+            return Err(err(PlanErrorKind::NotRepresentable {
+                role: "args",
+                range,
+                align: alignment_for::<F>(args_len),
+            }));
         }
         Some((cap, range))
     };
 
-    let mut checks = alloc::vec![("data", &data, F::PURE_DATA_PERMS, data_range), ("stack", &stack_cap, F::PURE_DATA_PERMS, stack)];
+    let mut checks = alloc::vec![
+        ("data", &data, F::PURE_DATA_PERMS, data_range),
+        ("stack", &stack_cap, F::PURE_DATA_PERMS, stack)
+    ];
     if let Some((cap, range)) = &args {
         checks.push(("args", cap, F::ARGS_PERMS, *range));
     }
@@ -137,14 +164,27 @@ pub fn pure_caps<F: CvmFormat>(
         if cap.perms().bits() & !allowed.bits() != 0 {
             return Err(bad(format!("permissions beyond {allowed}: {cap}")));
         }
-        if (cap.base(), cap.length()) != (range.start.0, u128::from(range.size())) || !region.covers(&range) {
-            return Err(bad(format!("bounds are not exactly {range} inside the region {region}: {cap}")));
+        if (cap.base(), cap.length()) != (range.start.0, u128::from(range.size()))
+            || !region.covers(&range)
+        {
+            return Err(bad(format!(
+                "bounds are not exactly {range} inside the region {region}: {cap}"
+            )));
         }
     }
     if data.top() > u128::from(stack.start.0) || u128::from(data.base()) < hybrid.code.top() {
-        return Err(err(PlanErrorKind::BadCapability { role: "data", why: format!("overlaps the code or the stack: {data}") }));
+        return Err(err(PlanErrorKind::BadCapability {
+            role: "data",
+            why: format!("overlaps the code or the stack: {data}"),
+        }));
     }
-    Ok(DefaultCaps { data, stack: stack_cap, abi: Abi::Purecap, args: args.map(|(cap, _)| cap), ..hybrid })
+    Ok(DefaultCaps {
+        data,
+        stack: stack_cap,
+        abi: Abi::Purecap,
+        args: args.map(|(cap, _)| cap),
+        ..hybrid
+    })
 }
 
 /// The starting capabilities of the cVM `spec` describes, per its ABI: [`default_caps`] or
@@ -160,7 +200,8 @@ pub fn entry_caps<F: CvmFormat>(
     match spec.abi {
         Abi::Hybrid => default_caps_from::<F>(authority, region, code, stack, spec.index),
         Abi::Purecap => {
-            let args_len = u64::try_from(args_block(&spec.name, &spec.args).len()).unwrap_or(u64::MAX);
+            let args_len =
+                u64::try_from(args_block(&spec.name, &spec.args).len()).unwrap_or(u64::MAX);
             pure_caps::<F>(authority, region, code, stack, spec.index, args_len)
         }
     }
@@ -185,7 +226,10 @@ mod tests {
 
     #[test]
     fn the_argument_block_is_the_name_then_each_argument_nul_terminated() {
-        let block = args_block("hello-pure", &["one".into(), String::new(), "two words".into()]);
+        let block = args_block(
+            "hello-pure",
+            &["one".into(), String::new(), "two words".into()],
+        );
         assert_eq!(block, b"hello-pure\0one\0\0two words\0");
         assert_eq!(args_block("x", &[]), b"x\0");
         assert_eq!(stack_top(0x8000_0000, 11), 0x7fff_fff0);
@@ -198,23 +242,44 @@ mod tests {
         let m = caps_for::<Morello>(11);
         assert_eq!(summary(&m.code), "[Load,Execute,Global] 0x7ff00000+0x3000");
         // Morello adds MutableLoad (capabilities loaded through them keep Store).
-        assert_eq!(summary(&m.data), "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7ff03000+0xed000");
-        assert_eq!(summary(&m.stack), "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7fff0000+0x10000");
+        assert_eq!(
+            summary(&m.data),
+            "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7ff03000+0xed000"
+        );
+        assert_eq!(
+            summary(&m.stack),
+            "[Load,Store,LoadCap,StoreCap,MutableLoad,Global] 0x7fff0000+0x10000"
+        );
         let args = m.args.unwrap();
         assert_eq!(summary(&args), "[Load] 0x7ffffff5+0xb");
         assert_eq!(m.abi, Abi::Purecap);
         assert_eq!(m.owned(), 0x7ff0_3000..0x8000_0000);
         for cap in [m.code, m.data, m.stack, args] {
             assert!(cap.tag() && !cap.is_sealed(), "{cap}");
-            for forbidden in [MorelloPerms::STORE_LOCAL_CAP, MorelloPerms::EXECUTIVE, MorelloPerms::SYSTEM, MorelloPerms::SEAL, MorelloPerms::UNSEAL] {
+            for forbidden in [
+                MorelloPerms::STORE_LOCAL_CAP,
+                MorelloPerms::EXECUTIVE,
+                MorelloPerms::SYSTEM,
+                MorelloPerms::SEAL,
+                MorelloPerms::UNSEAL,
+            ] {
                 assert!(!cap.perms().contains(forbidden), "{cap}");
             }
         }
-        assert!(!m.code.perms().contains(MorelloPerms::LOAD_CAP), "no PC-relative capability loads");
+        assert!(
+            !m.code.perms().contains(MorelloPerms::LOAD_CAP),
+            "no PC-relative capability loads"
+        );
 
         let v = caps_for::<CheriRiscv>(11);
-        assert_eq!(summary(&v.data), "[Load,Store,LoadCap,StoreCap,Global] 0x7ff03000+0xed000");
-        assert_eq!(summary(&v.stack), "[Load,Store,LoadCap,StoreCap,Global] 0x7fff0000+0x10000");
+        assert_eq!(
+            summary(&v.data),
+            "[Load,Store,LoadCap,StoreCap,Global] 0x7ff03000+0xed000"
+        );
+        assert_eq!(
+            summary(&v.stack),
+            "[Load,Store,LoadCap,StoreCap,Global] 0x7fff0000+0x10000"
+        );
         assert_eq!(summary(&v.args.unwrap()), "[Load] 0x7ffffff5+0xb");
         for cap in [v.data, v.stack] {
             assert!(!cap.perms().contains(RiscvPerms::STORE_LOCAL_CAP));
@@ -226,7 +291,11 @@ mod tests {
         let hybrid = default_caps::<Morello>(region, code, stack, 2).unwrap();
         assert_eq!(hybrid.abi, Abi::Hybrid);
         assert!(hybrid.args.is_none());
-        assert_eq!(hybrid.owned(), m.owned(), "both own their region minus the code");
+        assert_eq!(
+            hybrid.owned(),
+            m.owned(),
+            "both own their region minus the code"
+        );
         assert!(!hybrid.data.perms().contains(MorelloPerms::LOAD_CAP));
     }
 
@@ -240,7 +309,9 @@ mod tests {
         let region = r(0x4000_0000, 0x8000_0000);
         let code = r(0x4000_0000, 0x4000_3000);
         for stack in [r(0x7ffe_0000, 0x8000_0000), r(0x7fff_0000, 0x8000_0000)] {
-            let data = pure_caps::<F>(&Capability::root(), region, code, stack, 0, 8).unwrap().data;
+            let data = pure_caps::<F>(&Capability::root(), region, code, stack, 0, 8)
+                .unwrap()
+                .data;
             assert!(data.tag(), "{data}");
             assert!(data.top() <= u128::from(stack.start.0), "{data}");
             assert!(data.base() >= 0x4000_3000, "{data}");
@@ -258,7 +329,8 @@ mod tests {
     fn arguments_larger_than_half_the_stack_are_refused() {
         let region = r(0x7ff0_0000, 0x8000_0000);
         let (code, stack) = layout(region, 0x3000);
-        let err = pure_caps::<Morello>(&Capability::root(), region, code, stack, 1, 0x8001).unwrap_err();
+        let err =
+            pure_caps::<Morello>(&Capability::root(), region, code, stack, 1, 0x8001).unwrap_err();
         assert_eq!(
             format!("{}", err.named("big-args")),
             "cvm \"big-args\": its argument strings (32769 bytes) need more than half its stack (65536 bytes)"
@@ -270,7 +342,8 @@ mod tests {
         let region = r(0x7ff0_0000, 0x7ff2_0000);
         let code = r(0x7ff0_0000, 0x7ff1_0000);
         let stack = r(0x7ff1_0000, 0x7ff2_0000);
-        let err = pure_caps::<CheriRiscv>(&Capability::root(), region, code, stack, 0, 8).unwrap_err();
+        let err =
+            pure_caps::<CheriRiscv>(&Capability::root(), region, code, stack, 0, 8).unwrap_err();
         assert!(format!("{err}").contains("no room for data"), "{err}");
     }
 }

@@ -10,9 +10,9 @@ use core::ops::{ControlFlow, Range};
 use capmon_abi::{Error, NetInfo, WhoAmI, NAME_MAX};
 
 use crate::addr::PhysRange;
-use crate::cap::Capability;
 use crate::arch::current as arch;
 use crate::arch::current::cvm::{self as cpu, CvmCpu, Format};
+use crate::cap::Capability;
 use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault, FaultReport};
 use crate::cvm::expect::Ended;
 use crate::cvm::grant::{self, Extent, Grant};
@@ -26,7 +26,6 @@ use crate::cvm::share;
 use crate::cvm::{audit, cap_args, cap_relocs, image, pure};
 use crate::drivers::{disks, nets};
 use crate::platform::Platform;
-
 
 /// One time slice.
 const SLICE_MS: u64 = 10;
@@ -120,7 +119,12 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
     let uses_net = bundle.manifest.cvms.iter().any(|c| c.net.is_some());
     let net_grants = if uses_net {
         nets::init(platform);
-        let specs: Vec<(&str, Option<net_grant::NetSpec>)> = bundle.manifest.cvms.iter().map(|c| (c.name.as_str(), c.net)).collect();
+        let specs: Vec<(&str, Option<net_grant::NetSpec>)> = bundle
+            .manifest
+            .cvms
+            .iter()
+            .map(|c| (c.name.as_str(), c.net))
+            .collect();
         match net_grant::resolve(&specs, nets::device_mac) {
             Ok(grants) => grants,
             Err(errors) => {
@@ -143,7 +147,14 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         };
         let own = plan::own_range(&bundle.manifest, &regions, slot).unwrap_or(region);
         let parent = spec.parent.and_then(|p| cvms.get(p));
-        let caps = match plan_caps(&bundle.manifest, &regions, slot, image, own, parent.map(|p| &p.caps)) {
+        let caps = match plan_caps(
+            &bundle.manifest,
+            &regions,
+            slot,
+            image,
+            own,
+            parent.map(|p| &p.caps),
+        ) {
             Ok(caps) => caps,
             Err(e) => {
                 println!("cvm {path}: not started: {e}");
@@ -157,7 +168,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 return false;
             }
         };
-        let served_by_parent = spec.parent.is_some_and(|p| bundle.manifest.cvms[p].serve_children);
+        let served_by_parent = spec
+            .parent
+            .is_some_and(|p| bundle.manifest.cvms[p].serve_children);
         let mut cvm = Cvm {
             spec: spec.clone(),
             path,
@@ -180,7 +193,12 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             net_waiting: false,
         };
         if let Some(g) = &cvm.net {
-            println!("cvm {}: net grant net{} mac {}", spec.name, g.device, Mac(g.mac));
+            println!(
+                "cvm {}: net grant net{} mac {}",
+                spec.name,
+                g.device,
+                Mac(g.mac)
+            );
             nets::attach(slot, g);
         }
         if let Some(spec_disk) = &spec.disk {
@@ -192,7 +210,11 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         g.device,
                         g.first_sector,
                         g.first_sector + g.sectors,
-                        if g.read_only { "read-only" } else { "read-write" }
+                        if g.read_only {
+                            "read-only"
+                        } else {
+                            "read-write"
+                        }
                     );
                     cvm.grant = Some(g);
                 }
@@ -237,11 +259,18 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             Decision::Idle { until } => {
                 let until = until.unwrap_or(u64::MAX);
                 // A net device without an interrupt is polled every millisecond.
-                let poll = if uses_net && nets::needs_polling() { now.saturating_add(freq / 1000) } else { u64::MAX };
+                let poll = if uses_net && nets::needs_polling() {
+                    now.saturating_add(freq / 1000)
+                } else {
+                    u64::MAX
+                };
                 arch::set_timer(until.min(poll));
                 arch::wait_for_interrupt();
             }
-            Decision::Run { index, slice_end: end } => {
+            Decision::Run {
+                index,
+                slice_end: end,
+            } => {
                 slice_end = end;
                 if cvms[index].net_waiting {
                     cvms[index].end_net_wait();
@@ -257,7 +286,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     cpu::restore_fp(&cvms[index].cpu.fp);
                     on_cpu = Some(index);
                 }
-                let budget_end = cvms[index].budget_ticks(freq).map(|b| now + b.saturating_sub(cvms[index].used_ticks));
+                let budget_end = cvms[index]
+                    .budget_ticks(freq)
+                    .map(|b| now + b.saturating_sub(cvms[index].used_ticks));
                 let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
@@ -268,12 +299,28 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     Transition::Restarted => {
                         // A restarted cVM starts from scratch, FP state included.
                         on_cpu = on_cpu.filter(|&i| i != index);
-                        family.restarted(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index);
+                        family.restarted(
+                            &mut Tree {
+                                cvms: &mut cvms,
+                                scheduler: &mut scheduler,
+                                freq,
+                            },
+                            index,
+                        );
                     }
                     Transition::Set(state) => scheduler.set_state(index, state),
                     Transition::Family(number) => {
                         let args = cpu::hostcall_args(&cvms[index].cpu);
-                        family.hostcall(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index, number, &args);
+                        family.hostcall(
+                            &mut Tree {
+                                cvms: &mut cvms,
+                                scheduler: &mut scheduler,
+                                freq,
+                            },
+                            index,
+                            number,
+                            &args,
+                        );
                     }
                 }
                 let cvm = &mut cvms[index];
@@ -282,7 +329,11 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         if cvm.used_ticks >= budget {
                             let fault = Fault {
                                 cause: "time budget exhausted",
-                                detail: alloc::format!("used {} ms of {} ms", cvm.used_ticks * 1000 / freq, budget * 1000 / freq),
+                                detail: alloc::format!(
+                                    "used {} ms of {} ms",
+                                    cvm.used_ticks * 1000 / freq,
+                                    budget * 1000 / freq
+                                ),
                                 pc: cpu::pc(&cvm.cpu),
                                 address: None,
                                 role: CapRole::Code,
@@ -294,7 +345,14 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                                     // gone with its old run.
                                     on_cpu = on_cpu.filter(|&i| i != index);
                                     scheduler.set_state(index, State::Ready);
-                                    family.restarted(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index);
+                                    family.restarted(
+                                        &mut Tree {
+                                            cvms: &mut cvms,
+                                            scheduler: &mut scheduler,
+                                            freq,
+                                        },
+                                        index,
+                                    );
                                 }
                             }
                         }
@@ -302,9 +360,18 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 }
                 // A cVM that ended takes its children down, and its parent hears of it.
                 if let Some(kind) = cvms[index].ending.and_then(Ending::event_kind) {
-                    if scheduler.state(index) == Some(State::Ended) && !cvms[index].ending_reported {
+                    if scheduler.state(index) == Some(State::Ended) && !cvms[index].ending_reported
+                    {
                         cvms[index].ending_reported = true;
-                        family.ended(&mut Tree { cvms: &mut cvms, scheduler: &mut scheduler, freq }, index, kind);
+                        family.ended(
+                            &mut Tree {
+                                cvms: &mut cvms,
+                                scheduler: &mut scheduler,
+                                freq,
+                            },
+                            index,
+                            kind,
+                        );
                     }
                 }
             }
@@ -346,9 +413,21 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
 /// the hybrid hostcall path has no ABI test in it and stays exactly as fast.
 fn run_turn(cvm: &mut Cvm, freq: u64, deadline: u64, now: u64, uses_net: bool) -> Transition {
     if cvm.caps.abi == Abi::Purecap {
-        cpu::run_until(&mut Turn::<true> { cvm, freq, deadline, accounted: now, uses_net })
+        cpu::run_until(&mut Turn::<true> {
+            cvm,
+            freq,
+            deadline,
+            accounted: now,
+            uses_net,
+        })
     } else {
-        cpu::run_until(&mut Turn::<false> { cvm, freq, deadline, accounted: now, uses_net })
+        cpu::run_until(&mut Turn::<false> {
+            cvm,
+            freq,
+            deadline,
+            accounted: now,
+            uses_net,
+        })
     }
 }
 
@@ -395,7 +474,9 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
         match transition {
             // An interrupt resumes the cVM while its slice and budget last, unless it brought
             // frames: then the run loop delivers them (and wakes their cVMs) first.
-            Transition::Continue if now < self.deadline && !(self.uses_net && nets::pending()) => ControlFlow::Continue(()),
+            Transition::Continue if now < self.deadline && !(self.uses_net && nets::pending()) => {
+                ControlFlow::Continue(())
+            }
             other => ControlFlow::Break(other),
         }
     }
@@ -424,12 +505,17 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     if freq != 0 && NS_PER_S.is_multiple_of(freq) {
         ticks.saturating_mul(NS_PER_S / freq)
     } else {
-        u64::try_from(u128::from(ticks) * u128::from(NS_PER_S) / u128::from(freq.max(1))).unwrap_or(u64::MAX)
+        u64::try_from(u128::from(ticks) * u128::from(NS_PER_S) / u128::from(freq.max(1)))
+            .unwrap_or(u64::MAX)
     }
 }
 
 /// Sets sharing up (`cvm::share::live`) once every cVM is loaded, before any runs.
-fn start_sharing(manifest: &manifest::Manifest, usable: &[PhysRange], cvms: &mut [Cvm]) -> Result<(), String> {
+fn start_sharing(
+    manifest: &manifest::Manifest,
+    usable: &[PhysRange],
+    cvms: &mut [Cvm],
+) -> Result<(), String> {
     let members: Vec<share::live::Member> = cvms
         .iter()
         .map(|c| share::live::Member {
@@ -442,7 +528,8 @@ fn start_sharing(manifest: &manifest::Manifest, usable: &[PhysRange], cvms: &mut
     let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
     share::live::init(manifest, &members, &plan::without(usable, &regions))?;
     for cvm in cvms {
-        share::live::attach(cvm.slot, &mut cvm.cpu).map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
+        share::live::attach(cvm.slot, &mut cvm.cpu)
+            .map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
     }
     Ok(())
 }
@@ -460,15 +547,19 @@ fn plan_caps(
 ) -> Result<DefaultCaps<Format>, String> {
     let spec = &manifest.cvms[at];
     if spec.abi == Abi::Purecap && !cfg!(feature = "cheri") {
-        return Err(alloc::format!("abi = \"purecap\" needs capability hardware (Morello or CHERI-RISC-V); this board has none, so the cVM cannot run without a DDC"));
+        return Err(String::from("abi = \"purecap\" needs capability hardware (Morello or CHERI-RISC-V); this board has none, so the cVM cannot run without a DDC"));
     }
-    let layout = image::inspect(image, cpu::MACHINE, own.size(), spec.stack_size).map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
-    plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent).map_err(|e| alloc::format!("{e}"))
+    let layout = image::inspect(image, cpu::MACHINE, own.size(), spec.stack_size)
+        .map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
+    plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent)
+        .map_err(|e| alloc::format!("{e}"))
 }
 
 impl Cvm {
     fn budget_ticks(&self, freq: u64) -> Option<u64> {
-        self.spec.cpu_budget_ms.map(|ms| ms.saturating_mul(freq) / 1000)
+        self.spec
+            .cpu_budget_ms
+            .map(|ms| ms.saturating_mul(freq) / 1000)
     }
 
     fn memory_mut(&mut self) -> &mut [u8] {
@@ -477,7 +568,12 @@ impl Cvm {
         // children, which are stopped whenever this is used on a parent: see `start` and
         // `end`); the monitor is identity-mapped and the only code touching it while the cVM is
         // not running.
-        unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, self.region.size_usize()) }
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                self.region.start.as_usize() as *mut u8,
+                self.region.size_usize(),
+            )
+        }
     }
 
     /// The part of its region that is its own (image, heap, stack): all of it without children.
@@ -497,22 +593,35 @@ impl Cvm {
         let base = self.region.start.0;
         let stack_size = self.spec.stack_size;
         let image = self.image;
-        let layout = image::load(image, cpu::MACHINE, self.own_mut(), base, stack_size).map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
+        let layout = image::load(image, cpu::MACHINE, self.own_mut(), base, stack_size)
+            .map_err(|e| alloc::format!("image {:?}: {e}", self.spec.image))?;
         let relocs = cap_relocs::for_cvm(&self.spec, image, base, self.own.size(), &self.caps)?;
         if !relocs.is_empty() {
             let own = usize::try_from(self.own.size()).unwrap_or(0);
             // SAFETY: the same memory `own_mut` hands out (the bottom `own` bytes of this cVM's
             // region, see `memory_mut`), borrowed here beside `self.authority`, which does not
             // live in it.
-            let memory = unsafe { core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, own) };
+            let memory = unsafe {
+                core::slice::from_raw_parts_mut(self.region.start.as_usize() as *mut u8, own)
+            };
             cap_relocs::apply(memory, &relocs, &self.authority)?;
         }
         // The loader wrote the code with data stores: the cVM must fetch what it wrote.
         let code = layout.code_window();
-        arch::sync_code(PhysRange { start: crate::addr::PhysAddr(base + code.start), end: crate::addr::PhysAddr(base + code.end) });
+        arch::sync_code(PhysRange {
+            start: crate::addr::PhysAddr(base + code.start),
+            end: crate::addr::PhysAddr(base + code.end),
+        });
         let (argc, argv, stack_top) = self.write_args()?;
-        let setup = cpu::Setup { entry: base + layout.entry, stack_top, argc, argv, caps: &self.caps };
-        cpu::prepare(&mut self.cpu, &setup, &self.authority).map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
+        let setup = cpu::Setup {
+            entry: base + layout.entry,
+            stack_top,
+            argc,
+            argv,
+            caps: &self.caps,
+        };
+        cpu::prepare(&mut self.cpu, &setup, &self.authority)
+            .map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
         share::live::attach(self.slot, &mut self.cpu)?;
         self.line.clear();
         self.used_ticks = 0;
@@ -535,14 +644,21 @@ impl Cvm {
         let base = self.region.start.0;
         let size = self.own.size();
         let limit = self.spec.stack_size / 2;
-        let strings: Vec<Vec<u8>> = core::iter::once(&self.spec.name).chain(&self.spec.args).map(|a| a.as_bytes().to_vec()).collect();
-        let too_big = || alloc::format!("its arguments need more than half its stack ({limit} bytes)");
+        let strings: Vec<Vec<u8>> = core::iter::once(&self.spec.name)
+            .chain(&self.spec.args)
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
+        let too_big =
+            || alloc::format!("its arguments need more than half its stack ({limit} bytes)");
         let memory = self.memory_mut();
         let mut top = size;
         let mut pointers = Vec::new();
         for s in &strings {
             let len = u64::try_from(s.len()).map_err(|_| too_big())?;
-            top = top.checked_sub(len + 1).filter(|t| size - t <= limit).ok_or_else(too_big)?;
+            top = top
+                .checked_sub(len + 1)
+                .filter(|t| size - t <= limit)
+                .ok_or_else(too_big)?;
             let at = usize::try_from(top).map_err(|_| too_big())?;
             let slot = memory.get_mut(at..at + s.len() + 1).ok_or_else(too_big)?;
             slot[..s.len()].copy_from_slice(s);
@@ -551,14 +667,24 @@ impl Cvm {
         }
         pointers.push(0);
         let table = 8 * u64::try_from(pointers.len()).map_err(|_| too_big())?;
-        top = top.checked_sub(table).filter(|t| size - t <= limit).ok_or_else(too_big)? & !15;
+        top = top
+            .checked_sub(table)
+            .filter(|t| size - t <= limit)
+            .ok_or_else(too_big)?
+            & !15;
         let at = usize::try_from(top).map_err(|_| too_big())?;
         for (i, p) in pointers.iter().enumerate() {
-            let slot = memory.get_mut(at + 8 * i..at + 8 * i + 8).ok_or_else(too_big)?;
+            let slot = memory
+                .get_mut(at + 8 * i..at + 8 * i + 8)
+                .ok_or_else(too_big)?;
             slot.copy_from_slice(&p.to_le_bytes());
         }
         let argv = base + top;
-        Ok((u64::try_from(strings.len()).map_err(|_| too_big())?, argv, argv))
+        Ok((
+            u64::try_from(strings.len()).map_err(|_| too_big())?,
+            argv,
+            argv,
+        ))
     }
 
     /// A pure cVM's argument strings ([`pure::args_block`]) at the very top of its region, where
@@ -566,16 +692,27 @@ impl Cvm {
     /// address, the stack top below them). argv has no pointer array: the cVM gets a capability.
     fn write_pure_args(&mut self) -> Result<(u64, u64, u64), String> {
         let block = pure::args_block(&self.spec.name, &self.spec.args);
-        let argc = u64::try_from(1 + self.spec.args.len()).map_err(|_| String::from("too many arguments"))?;
+        let argc = u64::try_from(1 + self.spec.args.len())
+            .map_err(|_| String::from("too many arguments"))?;
         let len = u64::try_from(block.len()).map_err(|_| String::from("arguments too long"))?;
         // At the top of its own part (a parent's children lie above it).
         let size = self.own.size();
-        let planned = self.caps.args.as_ref().map_or(0, |c| u64::try_from(c.length()).unwrap_or(u64::MAX));
-        let at = size.checked_sub(len).filter(|_| len == planned).and_then(|a| usize::try_from(a).ok());
+        let planned = self
+            .caps
+            .args
+            .as_ref()
+            .map_or(0, |c| u64::try_from(c.length()).unwrap_or(u64::MAX));
+        let at = size
+            .checked_sub(len)
+            .filter(|_| len == planned)
+            .and_then(|a| usize::try_from(a).ok());
         let Some(at) = at else {
             return Err(alloc::format!("its argument strings ({len} bytes) do not match the planned args capability ({planned} bytes)"));
         };
-        let slot = self.own_mut().get_mut(at..).ok_or_else(|| String::from("arguments outside the region"))?;
+        let slot = self
+            .own_mut()
+            .get_mut(at..)
+            .ok_or_else(|| String::from("arguments outside the region"))?;
         slot.copy_from_slice(&block);
         let end = self.own.end.0;
         Ok((argc, end - len, pure::stack_top(end, len)))
@@ -594,7 +731,9 @@ impl Cvm {
                 if PURE && cap_args::has_buffers(number) && !self.capabilities_pass(number, &args) {
                     return Transition::Continue;
                 }
-                if (self.served_by_parent || nest::is_child_call(number)) && nest::goes_to_family(self.served_by_parent, number) {
+                if (self.served_by_parent || nest::is_child_call(number))
+                    && nest::goes_to_family(self.served_by_parent, number)
+                {
                     return Transition::Family(number);
                 }
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
@@ -661,8 +800,11 @@ impl Cvm {
             }
             Outcome::Sleep(ns) => {
                 cpu::set_result(&mut self.cpu, 0);
-                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
-                Transition::Set(State::Sleeping { until: arch::now().saturating_add(ticks) })
+                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000)
+                    .unwrap_or(u64::MAX);
+                Transition::Set(State::Sleeping {
+                    until: arch::now().saturating_add(ticks),
+                })
             }
             Outcome::WaitNet(ns) => self.wait_net(ns, freq),
             Outcome::Exit(code) => self.exited(code),
@@ -682,8 +824,11 @@ impl Cvm {
     #[inline(never)]
     fn wait_net(&mut self, ns: u64, freq: u64) -> Transition {
         self.net_waiting = true;
-        let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
-        Transition::Set(State::Waiting { until: arch::now().saturating_add(ticks) })
+        let ticks =
+            u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+        Transition::Set(State::Waiting {
+            until: arch::now().saturating_add(ticks),
+        })
     }
 
     #[inline(never)]
@@ -710,18 +855,37 @@ impl Cvm {
             CapRole::Data => &self.caps.data,
             CapRole::Stack => &self.caps.stack,
             CapRole::Register(n) => {
-                held = cpu::saved_register(&self.cpu, n)
-                    .map_or_else(Capability::null, |slot| Capability::from_memory(slot[1], slot[0], cpu::slot_tag(slot)));
+                held = cpu::saved_register(&self.cpu, n).map_or_else(Capability::null, |slot| {
+                    Capability::from_memory(slot[1], slot[0], cpu::slot_tag(slot))
+                });
                 &held
             }
         };
         if cfg!(feature = "cheri") {
-            println!("{}", FaultReport { cvm: &self.path, fault, capability: cap });
+            println!(
+                "{}",
+                FaultReport {
+                    cvm: &self.path,
+                    fault,
+                    capability: cap
+                }
+            );
         } else {
-            println!("{}", FaultReport { cvm: &self.path, fault, capability: &"none (no capability hardware)" });
+            println!(
+                "{}",
+                FaultReport {
+                    cvm: &self.path,
+                    fault,
+                    capability: &"none (no capability hardware)"
+                }
+            );
         }
         self.last_fault = match fault.address {
-            Some(address) => alloc::format!("{} at pc {:#x}, address {address:#x}", fault.cause, fault.pc),
+            Some(address) => alloc::format!(
+                "{} at pc {:#x}, address {address:#x}",
+                fault.cause,
+                fault.pc
+            ),
             None => alloc::format!("{} at pc {:#x}", fault.cause, fault.pc),
         };
         if let OnFault::Restart { max } = self.spec.on_fault {
@@ -801,7 +965,11 @@ impl nest::Members for Tree<'_> {
         self.cvms[at].last_fault.clone()
     }
     fn write(&mut self, at: usize, addr: u64, bytes: &[u8]) {
-        GuestView { cvm: &mut self.cvms[at], freq: self.freq }.write(addr, bytes);
+        GuestView {
+            cvm: &mut self.cvms[at],
+            freq: self.freq,
+        }
+        .write(addr, bytes);
     }
     fn set_result(&mut self, at: usize, value: u64) {
         cpu::set_result(&mut self.cvms[at].cpu, value);
@@ -814,7 +982,8 @@ impl nest::Members for Tree<'_> {
     }
     fn block(&mut self, at: usize, timeout_ns: Option<u64>) {
         let until = timeout_ns.map_or(u64::MAX, |ns| {
-            let ticks = u64::try_from(u128::from(ns) * u128::from(self.freq) / 1_000_000_000).unwrap_or(u64::MAX);
+            let ticks = u64::try_from(u128::from(ns) * u128::from(self.freq) / 1_000_000_000)
+                .unwrap_or(u64::MAX);
             arch::now().saturating_add(ticks)
         });
         self.scheduler.set_state(at, State::Waiting { until });
@@ -836,15 +1005,26 @@ impl nest::Members for Tree<'_> {
     fn serve(&mut self, at: usize, number: u64, args: &[u64; 6]) {
         let freq = self.freq;
         let cvm = &mut self.cvms[at];
-        let outcome = hostcall::dispatch(&mut GuestView { cvm: &mut *cvm, freq }, number, args);
+        let outcome = hostcall::dispatch(
+            &mut GuestView {
+                cvm: &mut *cvm,
+                freq,
+            },
+            number,
+            args,
+        );
         match cvm.end_turn(outcome, freq) {
             Transition::Set(state) => self.scheduler.set_state(at, state),
-            Transition::Continue | Transition::Yield | Transition::Restarted | Transition::Family(_) => {}
+            Transition::Continue
+            | Transition::Yield
+            | Transition::Restarted
+            | Transition::Family(_) => {}
         }
     }
 }
 
-static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 /// The hostcall view of a cVM: the memory it owns (its region minus its code) is what it may pass.
 struct GuestView<'a> {
@@ -860,7 +1040,9 @@ impl Guest for GuestView<'_> {
         let base = self.cvm.region.start.0;
         // SAFETY: `dispatch` passes only ranges checked against `memory()`, which lies inside
         // this cVM's region (monitor-accessible RAM that no one else uses).
-        let src = unsafe { core::slice::from_raw_parts((base + (range.start - base)) as *const u8, out.len()) };
+        let src = unsafe {
+            core::slice::from_raw_parts((base + (range.start - base)) as *const u8, out.len())
+        };
         out.copy_from_slice(src);
     }
     fn write(&mut self, at: u64, bytes: &[u8]) {
@@ -901,7 +1083,12 @@ impl Guest for GuestView<'_> {
         let bytes = self.cvm.spec.name.as_bytes();
         let n = bytes.len().min(NAME_MAX);
         name[..n].copy_from_slice(&bytes[..n]);
-        WhoAmI { id: u64::from(self.cvm.spec.index), region_base: self.cvm.region.start.0, region_size: self.cvm.region.size(), name }
+        WhoAmI {
+            id: u64::from(self.cvm.spec.index),
+            region_base: self.cvm.region.start.0,
+            region_size: self.cvm.region.size(),
+            name,
+        }
     }
     fn now_ns(&self) -> u64 {
         ticks_to_ns(arch::now(), self.freq)

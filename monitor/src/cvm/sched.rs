@@ -8,10 +8,14 @@ use alloc::vec::Vec;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Ready,
-    Sleeping { until: u64 },
+    Sleeping {
+        until: u64,
+    },
     /// Blocked on a device (a frame for its network interface) until [`Scheduler::wake`], or
     /// until the time-out.
-    Waiting { until: u64 },
+    Waiting {
+        until: u64,
+    },
     Ended,
 }
 
@@ -52,8 +56,18 @@ pub struct Scheduler {
 impl Scheduler {
     /// `slice` is the length of one time slice in ticks (at least 1).
     pub fn new(shares: &[u32], slice: u64) -> Self {
-        let entries = shares.iter().map(|&share| Entry { state: State::Ready, share: share.max(1) }).collect();
-        Scheduler { entries, slice: slice.max(1), turn: None }
+        let entries = shares
+            .iter()
+            .map(|&share| Entry {
+                state: State::Ready,
+                share: share.max(1),
+            })
+            .collect();
+        Scheduler {
+            entries,
+            slice: slice.max(1),
+            turn: None,
+        }
     }
 
     pub fn state(&self, index: usize) -> Option<State> {
@@ -107,10 +121,17 @@ impl Scheduler {
             }
         }
         if let Some((index, left)) = self.turn {
-            let left = if slice_expired { left.saturating_sub(1) } else { left };
+            let left = if slice_expired {
+                left.saturating_sub(1)
+            } else {
+                left
+            };
             if left > 0 && self.entries[index].state == State::Ready {
                 self.turn = Some((index, left));
-                return Decision::Run { index, slice_end: now + self.slice };
+                return Decision::Run {
+                    index,
+                    slice_end: now + self.slice,
+                };
             }
         }
         let n = self.entries.len();
@@ -119,7 +140,10 @@ impl Scheduler {
             let index = (start + step) % n;
             if self.entries[index].state == State::Ready {
                 self.turn = Some((index, self.entries[index].share));
-                return Decision::Run { index, slice_end: now + self.slice };
+                return Decision::Run {
+                    index,
+                    slice_end: now + self.slice,
+                };
             }
         }
         self.turn = None;
@@ -174,7 +198,11 @@ mod tests {
     fn exits_without_expiry_keep_the_turn_and_yield_ends_it() {
         let mut s = Scheduler::new(&[1, 1], 10);
         assert_eq!(run_index(s.decide(0, false)), 0);
-        assert_eq!(run_index(s.decide(1, false)), 0, "a hostcall does not cost the turn");
+        assert_eq!(
+            run_index(s.decide(1, false)),
+            0,
+            "a hostcall does not cost the turn"
+        );
         s.end_turn();
         assert_eq!(run_index(s.decide(2, false)), 1, "yield hands over");
     }

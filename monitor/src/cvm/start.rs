@@ -35,7 +35,11 @@ pub struct Observed {
 }
 
 /// Compares what the hardware derived for `role` with the model's capability.
-pub fn check_against_model<F: Format>(hw: Observed, model: &Capability<F>, role: CapRole) -> Result<(), CapMismatch> {
+pub fn check_against_model<F: Format>(
+    hw: Observed,
+    model: &Capability<F>,
+    role: CapRole,
+) -> Result<(), CapMismatch> {
     let expected = Observed {
         tag: model.tag(),
         base: model.base(),
@@ -65,13 +69,33 @@ mod tests {
 
     #[test]
     fn matching_and_mismatching_hardware() {
-        let model = Capability::<Morello>::root().set_address(0x8000_0000).set_bounds_exact(0x1000);
-        let hw = Observed { tag: true, base: 0x8000_0000, length: 0x1000, perms: u64::from(model.perms().bits()) };
+        let model = Capability::<Morello>::root()
+            .set_address(0x8000_0000)
+            .set_bounds_exact(0x1000);
+        let hw = Observed {
+            tag: true,
+            base: 0x8000_0000,
+            length: 0x1000,
+            perms: u64::from(model.perms().bits()),
+        };
         assert!(check_against_model(hw, &model, CapRole::Data).is_ok());
         let untagged = Observed { tag: false, ..hw };
         let err = check_against_model(untagged, &model, CapRole::Data).unwrap_err();
         assert_eq!(err.role, CapRole::Data);
-        assert!(err.detail.starts_with("hardware gave tag=0 base=0x80000000 len=0x1000"), "{}", err.detail);
-        assert!(check_against_model(Observed { length: 0x2000, ..hw }, &model, CapRole::Data).is_err());
+        assert!(
+            err.detail
+                .starts_with("hardware gave tag=0 base=0x80000000 len=0x1000"),
+            "{}",
+            err.detail
+        );
+        assert!(check_against_model(
+            Observed {
+                length: 0x2000,
+                ..hw
+            },
+            &model,
+            CapRole::Data
+        )
+        .is_err());
     }
 }

@@ -120,7 +120,11 @@ pub fn init(platform: &Platform) -> usize {
             },
         };
         let mut line = line;
-        let irq = if blk.is_some() { virtio_irq::enable(t.irq, base_ptr, &mut line) } else { None };
+        let irq = if blk.is_some() {
+            virtio_irq::enable(t.irq, base_ptr, &mut line)
+        } else {
+            None
+        };
         lines.push(line);
         disks.push(Disk { base, blk, irq });
     }
@@ -131,7 +135,6 @@ pub fn init(platform: &Platform) -> usize {
     }
     usable
 }
-
 
 /// What a grant on disk `index` is checked against; `None` if there is no such usable disk.
 pub fn info(index: u32) -> Option<DeviceInfo> {

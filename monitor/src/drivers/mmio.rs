@@ -21,7 +21,9 @@ impl<T> Mmio<T> {
     /// (or identity-accessible) for the lifetime of the program, and not aliased by any
     /// ordinary Rust memory.
     pub const unsafe fn new(base: usize) -> Self {
-        Mmio { regs: base as *const T }
+        Mmio {
+            regs: base as *const T,
+        }
     }
     pub fn base(&self) -> usize {
         self.regs as usize

@@ -70,7 +70,10 @@ struct Nets {
     woken: u64,
 }
 
-static NETS: Mutex<Nets> = Mutex::new(Nets { devices: Vec::new(), woken: 0 });
+static NETS: Mutex<Nets> = Mutex::new(Nets {
+    devices: Vec::new(),
+    woken: 0,
+});
 /// Slots of net devices in `virtio_irq`'s pending mask.
 static IRQ_MASK: AtomicU32 = AtomicU32::new(0);
 /// A local delivery woke a cVM, or a device has more completions than one poll takes:
@@ -88,30 +91,43 @@ pub fn init(platform: &Platform) -> usize {
     }
     let mut lines: Vec<String> = Vec::new();
     for t in platform.virtio.iter() {
-        let Ok(base) = usize::try_from(t.base.start.0) else { continue };
+        let Ok(base) = usize::try_from(t.base.start.0) else {
+            continue;
+        };
         // SAFETY: the address is a virtio-mmio transport named by the device tree.
         if unsafe { virtio_probe::probe(base) } != (Probe::Device { id: VIRTIO_ID_NET }) {
             continue;
         }
         let index = nets.devices.len();
         if index == MAX_NICS {
-            lines.push(format!("virtio: net{index} at {base:#x}: more than {MAX_NICS} network devices; ignored"));
+            lines.push(format!(
+                "virtio: net{index} at {base:#x}: more than {MAX_NICS} network devices; ignored"
+            ));
             break;
         }
         let size = usize::try_from(t.base.size()).unwrap_or(0);
         let (nic, mut line) = match NonNull::new(base as *mut VirtIOHeader) {
-            None => (None, format!("virtio: net{index} at {base:#x}: address 0; disabled")),
+            None => (
+                None,
+                format!("virtio: net{index} at {base:#x}: address 0; disabled"),
+            ),
             // SAFETY: the device tree names `[base, base + size)` as this transport's register
             // window; capmon is the only driver of it and it stays mapped (identity) forever.
             Some(header) => match unsafe { MmioTransport::new(header, size) } {
-                Err(e) => (None, format!("virtio: net{index} at {base:#x}: {e}; disabled")),
+                Err(e) => (
+                    None,
+                    format!("virtio: net{index} at {base:#x}: {e}; disabled"),
+                ),
                 Ok(transport) => {
                     let version = match transport.version() {
                         MmioVersion::Legacy => "virtio-mmio v1 (legacy)",
                         MmioVersion::Modern => "virtio-mmio v2",
                     };
                     match Nic::new(transport) {
-                        Err(e) => (None, format!("virtio: net{index} at {base:#x}: {e}; disabled")),
+                        Err(e) => (
+                            None,
+                            format!("virtio: net{index} at {base:#x}: {e}; disabled"),
+                        ),
                         Ok(nic) => {
                             let line = format!(
                                 "virtio: net{index} at {base:#x}: mac {}, link {}, {version}",
@@ -124,7 +140,11 @@ pub fn init(platform: &Platform) -> usize {
                 }
             },
         };
-        let irq = if nic.is_some() { virtio_irq::enable(t.irq, base, &mut line) } else { None };
+        let irq = if nic.is_some() {
+            virtio_irq::enable(t.irq, base, &mut line)
+        } else {
+            None
+        };
         match irq {
             Some(slot) => {
                 IRQ_MASK.fetch_or(slot.bit(), Ordering::Relaxed);
@@ -133,7 +153,15 @@ pub fn init(platform: &Platform) -> usize {
             None => {}
         }
         lines.push(line);
-        nets.devices.push(Device { base, nic, irq, interfaces: Vec::new(), from_wire: 0, to_wire: 0, unclaimed: 0 });
+        nets.devices.push(Device {
+            base,
+            nic,
+            irq,
+            interfaces: Vec::new(),
+            from_wire: 0,
+            to_wire: 0,
+            unclaimed: 0,
+        });
     }
     let usable = nets.devices.iter().filter(|d| d.nic.is_some()).count();
     drop(nets);
@@ -155,15 +183,30 @@ fn link_up(base: usize) -> bool {
 /// The MAC address of usable device `index`; `None` if there is no such device.
 pub fn device_mac(index: u32) -> Option<[u8; 6]> {
     let nets = NETS.lock();
-    let nic = nets.devices.get(usize::try_from(index).ok()?)?.nic.as_ref()?;
+    let nic = nets
+        .devices
+        .get(usize::try_from(index).ok()?)?
+        .nic
+        .as_ref()?;
     (!nic.is_disabled()).then(|| nic.mac())
 }
 
 /// Gives cVM `cvm` (the run loop's index) the interface `grant` describes.
 pub fn attach(cvm: usize, grant: &NetGrant) {
     let mut nets = NETS.lock();
-    if let Some(device) = usize::try_from(grant.device).ok().and_then(|d| nets.devices.get_mut(d)) {
-        device.interfaces.push(Interface { cvm, mac: grant.mac, queue: VecDeque::new(), dropped: 0, received: 0, sent: 0, ended: false });
+    if let Some(device) = usize::try_from(grant.device)
+        .ok()
+        .and_then(|d| nets.devices.get_mut(d))
+    {
+        device.interfaces.push(Interface {
+            cvm,
+            mac: grant.mac,
+            queue: VecDeque::new(),
+            dropped: 0,
+            received: 0,
+            sent: 0,
+            ended: false,
+        });
     }
 }
 
@@ -176,14 +219,17 @@ pub fn pending() -> bool {
 
 /// Whether some device has no interrupt, so an idle machine must wake to poll it.
 pub fn needs_polling() -> bool {
-    POLLED.load(Ordering::Relaxed) || virtio_irq::stormed_mask() & IRQ_MASK.load(Ordering::Relaxed) != 0
+    POLLED.load(Ordering::Relaxed)
+        || virtio_irq::stormed_mask() & IRQ_MASK.load(Ordering::Relaxed) != 0
 }
 
 /// Copies `frame` into the queues of the interfaces `to` names; returns the cVMs woken.
 fn deliver(interfaces: &mut [Interface], to: &[usize], frame: &[u8]) -> u64 {
     let mut woken = 0;
     for &i in to {
-        let Some(iface) = interfaces.get_mut(i).filter(|iface| !iface.ended) else { continue };
+        let Some(iface) = interfaces.get_mut(i).filter(|iface| !iface.ended) else {
+            continue;
+        };
         if iface.queue.len() >= QUEUE_FRAMES {
             iface.dropped = iface.dropped.saturating_add(1);
             continue;
@@ -217,7 +263,9 @@ pub fn poll() -> u64 {
         if let Some(slot) = device.irq {
             slot.take_pending();
         }
-        let Some(nic) = device.nic.as_mut() else { continue };
+        let Some(nic) = device.nic.as_mut() else {
+            continue;
+        };
         if nic.is_disabled() {
             continue;
         }
@@ -225,7 +273,9 @@ pub fn poll() -> u64 {
         let interfaces = &mut device.interfaces;
         let mut unclaimed = 0;
         let result = nic.receive(|frame| {
-            let Some(dest) = net_grant::destination(frame) else { return };
+            let Some(dest) = net_grant::destination(frame) else {
+                return;
+            };
             if net_grant::from_local_source(frame, &macs) {
                 unclaimed += 1;
                 return;
@@ -257,10 +307,21 @@ pub fn poll() -> u64 {
 }
 
 /// Runs `f` on cVM `cvm`'s interface on the grant's device.
-fn with_interface<R>(grant: &NetGrant, cvm: usize, f: impl FnOnce(&mut Interface) -> R) -> Result<R, Error> {
+fn with_interface<R>(
+    grant: &NetGrant,
+    cvm: usize,
+    f: impl FnOnce(&mut Interface) -> R,
+) -> Result<R, Error> {
     let mut nets = NETS.lock();
-    let device = usize::try_from(grant.device).ok().and_then(|d| nets.devices.get_mut(d)).ok_or(Error::Io)?;
-    let iface = device.interfaces.iter_mut().find(|i| i.cvm == cvm).ok_or(Error::Denied)?;
+    let device = usize::try_from(grant.device)
+        .ok()
+        .and_then(|d| nets.devices.get_mut(d))
+        .ok_or(Error::Io)?;
+    let iface = device
+        .interfaces
+        .iter_mut()
+        .find(|i| i.cvm == cvm)
+        .ok_or(Error::Denied)?;
     Ok(f(iface))
 }
 
@@ -272,7 +333,11 @@ pub fn send(grant: &NetGrant, cvm: usize, frame: &[u8]) -> Result<(), Error> {
     let index = usize::try_from(grant.device).map_err(|_| Error::Io)?;
     let device = nets.devices.get_mut(index).ok_or(Error::Io)?;
     let macs: Vec<[u8; 6]> = device.interfaces.iter().map(|i| i.mac).collect();
-    let from = device.interfaces.iter().position(|i| i.cvm == cvm).ok_or(Error::Denied)?;
+    let from = device
+        .interfaces
+        .iter()
+        .position(|i| i.cvm == cvm)
+        .ok_or(Error::Denied)?;
     let route = net_grant::route(&dest, Some(from), &macs);
     let mut result = Ok(());
     let mut report = None;
@@ -322,12 +387,19 @@ pub fn recv(grant: &NetGrant, cvm: usize, out: &mut [u8]) -> Result<usize, Error
 
 /// Frames waiting for cVM `cvm`.
 pub fn waiting(grant: &NetGrant, cvm: usize) -> u64 {
-    with_interface(grant, cvm, |iface| u64::try_from(iface.queue.len()).unwrap_or(u64::MAX)).unwrap_or(0)
+    with_interface(grant, cvm, |iface| {
+        u64::try_from(iface.queue.len()).unwrap_or(u64::MAX)
+    })
+    .unwrap_or(0)
 }
 
 /// The `net_info` record of cVM `cvm`'s interface.
 pub fn info(grant: &NetGrant, cvm: usize) -> NetInfo {
-    let base = NETS.lock().devices.get(usize::try_from(grant.device).unwrap_or(usize::MAX)).map(|d| d.base);
+    let base = NETS
+        .lock()
+        .devices
+        .get(usize::try_from(grant.device).unwrap_or(usize::MAX))
+        .map(|d| d.base);
     let link = base.is_some_and(link_up);
     let dropped = with_interface(grant, cvm, |iface| iface.dropped).unwrap_or(0);
     NetInfo {

@@ -45,7 +45,9 @@ impl Pl011 {
     /// Makes sure the UART transmits and receives. Baud rate and framing are left as the
     /// firmware (or QEMU) set them: capmon is not the first to print on this port.
     pub fn init(&self) {
-        self.regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.regs
+            .cr
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     pub fn put_byte(&self, byte: u8) {

@@ -22,7 +22,11 @@ impl Plic {
     /// drives; `context` is the PLIC context of the hart and mode capmon runs in (QEMU virt:
     /// hart N M-mode = context 2N).
     pub const unsafe fn new(base: usize, sources: u32, context: usize) -> Self {
-        Plic { base, sources, context }
+        Plic {
+            base,
+            sources,
+            context,
+        }
     }
 
     fn write(&self, offset: usize, value: u32) {

@@ -124,7 +124,12 @@ fn ring_area(start: usize, pages: usize, direction: BufferDirection) -> RingArea
         BufferDirection::DeviceToDriver => (used, false, true),
         BufferDirection::Both => (pages * PAGE_SIZE, true, true),
     };
-    RingArea { start, len: len.min(pages * PAGE_SIZE), driver_writes, device_writes }
+    RingArea {
+        start,
+        len: len.min(pages * PAGE_SIZE),
+        driver_writes,
+        device_writes,
+    }
 }
 
 /// Cache maintenance for a queue's rings at the two hand-over points of a request.
@@ -171,7 +176,10 @@ unsafe impl Hal for HeapHal {
             Some(p) => {
                 // Recorded for the queue being created (`Blk::new` takes them); a full list
                 // only means some other caller's pages, which need no ring maintenance.
-                let _ = NEW_RINGS.lock().get_or_insert_with(crate::fixed::FixedVec::new).push(ring_area(p.as_ptr() as usize, pages, direction));
+                let _ = NEW_RINGS
+                    .lock()
+                    .get_or_insert_with(crate::fixed::FixedVec::new)
+                    .push(ring_area(p.as_ptr() as usize, pages, direction));
                 (p.as_ptr() as usize as PhysAddr, p)
             }
             None => (0, NonNull::dangling()),
@@ -195,7 +203,9 @@ unsafe impl Hal for HeapHal {
         match direction {
             BufferDirection::DriverToDevice => crate::arch::dma_clean(buffer.as_ptr()),
             // No dirty line may be written back over what the device is about to write.
-            BufferDirection::DeviceToDriver | BufferDirection::Both => crate::arch::dma_invalidate(buffer.as_ptr()),
+            BufferDirection::DeviceToDriver | BufferDirection::Both => {
+                crate::arch::dma_invalidate(buffer.as_ptr())
+            }
         }
         buffer.cast::<u8>().as_ptr() as usize as PhysAddr
     }
@@ -651,7 +661,9 @@ mod tests {
             accepted: 0,
             refuse_features: false,
             queue: None,
-            disk: (0..sectors * SECTOR).map(|i| (i / SECTOR).to_le_bytes()[0]).collect(),
+            disk: (0..sectors * SECTOR)
+                .map(|i| (i / SECTOR).to_le_bytes()[0])
+                .collect(),
             mode,
             seen_avail: 0,
             used_idx: 0,

@@ -193,7 +193,10 @@ mod tests {
         }
         assert!(!slot.stormed());
         assert_eq!(on_interrupt(4242), Taken::Stuck);
-        assert!(slot.stormed() && slot.take_pending(), "its driver is told to poll");
+        assert!(
+            slot.stormed() && slot.take_pending(),
+            "its driver is told to poll"
+        );
         assert_eq!(slot.count(), 1, "empty interrupts are not completions");
     }
 }

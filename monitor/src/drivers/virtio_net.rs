@@ -92,19 +92,31 @@ unsafe impl<T: Transport + Send> Send for Nic<T> {}
 impl<T: Transport> Nic<T> {
     /// Initialises the device behind `transport` and posts every receive buffer.
     pub fn new(transport: T) -> Result<Self, String> {
-        let raw = VirtIONetRaw::<HeapHal, T, QUEUE_SIZE>::new(transport).map_err(|e| format!("{e}"))?;
+        let raw =
+            VirtIONetRaw::<HeapHal, T, QUEUE_SIZE>::new(transport).map_err(|e| format!("{e}"))?;
         let mut raw = ManuallyDrop::new(raw);
         let pages = (RX_BUFFERS + TX_BUFFERS) * BUFFER / PAGE_SIZE;
         let (paddr, buffers) = HeapHal::dma_alloc(pages, BufferDirection::Both);
         if paddr == 0 {
             // SAFETY: nothing was posted: the queues hold no buffer the device could write.
             unsafe { ManuallyDrop::drop(&mut raw) };
-            return Err(format!("no heap for {} KiB of buffers", pages * PAGE_SIZE / 1024));
+            return Err(format!(
+                "no heap for {} KiB of buffers",
+                pages * PAGE_SIZE / 1024
+            ));
         }
         let mac = raw.mac_address();
-        let mut nic = Nic { raw, buffers, rx: [None; RX_BUFFERS], tx: [None; TX_BUFFERS], mac, disabled: false };
+        let mut nic = Nic {
+            raw,
+            buffers,
+            rx: [None; RX_BUFFERS],
+            tx: [None; TX_BUFFERS],
+            mac,
+            disabled: false,
+        };
         for slot in 0..RX_BUFFERS {
-            nic.post(slot).map_err(|e| format!("posting receive buffer {slot}: {e:?}"))?;
+            nic.post(slot)
+                .map_err(|e| format!("posting receive buffer {slot}: {e:?}"))?;
         }
         Ok(nic)
     }
@@ -153,9 +165,13 @@ impl<T: Transport> Nic<T> {
         }
         let mut done = Received::default();
         for _ in 0..RECEIVE_BATCH {
-            let Some(token) = self.raw.poll_receive() else { break };
+            let Some(token) = self.raw.poll_receive() else {
+                break;
+            };
             let Some(slot) = self.rx.iter().position(|t| *t == Some(token)) else {
-                return Err(self.misbehaved(format!("the receive used ring names descriptor {token}, which holds no receive buffer")));
+                return Err(self.misbehaved(format!(
+                    "the receive used ring names descriptor {token}, which holds no receive buffer"
+                )));
             };
             let buffer: *mut [u8] = self.buffer(slot);
             // SAFETY: `buffer` is the one posted with `token`.
@@ -166,7 +182,9 @@ impl<T: Transport> Nic<T> {
                 Err(e) => return Err(self.misbehaved(format!("receive completion: {e}"))),
             };
             let Some(end) = header.checked_add(len).filter(|&end| end <= BUFFER) else {
-                return Err(self.misbehaved(format!("reported a {len}-byte frame in a {BUFFER}-byte buffer")));
+                return Err(self.misbehaved(format!(
+                    "reported a {len}-byte frame in a {BUFFER}-byte buffer"
+                )));
             };
             if (MIN_FRAME..=MAX_FRAME).contains(&len) {
                 deliver(&self.buffer(slot)[header..end]);
@@ -187,9 +205,17 @@ impl<T: Transport> Nic<T> {
     /// Frees the transmit buffers whose frames the device has sent.
     fn reclaim(&mut self) -> Result<(), NetError> {
         for _ in 0..TX_BUFFERS {
-            let Some(token) = self.raw.poll_transmit() else { break };
-            let Some(i) = self.tx.iter().position(|t| matches!(t, Some((tok, _)) if *tok == token)) else {
-                return Err(self.misbehaved(format!("the transmit used ring names descriptor {token}, which holds no frame")));
+            let Some(token) = self.raw.poll_transmit() else {
+                break;
+            };
+            let Some(i) = self
+                .tx
+                .iter()
+                .position(|t| matches!(t, Some((tok, _)) if *tok == token))
+            else {
+                return Err(self.misbehaved(format!(
+                    "the transmit used ring names descriptor {token}, which holds no frame"
+                )));
             };
             let len = self.tx[i].map_or(0, |(_, len)| len);
             let buffer: *const [u8] = &self.buffer(RX_BUFFERS + i)[..len];
@@ -247,8 +273,8 @@ mod tests {
     use std::rc::Rc;
     use std::vec;
     use std::vec::Vec;
-    use virtio_drivers::PhysAddr;
     use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus};
+    use virtio_drivers::PhysAddr;
     use zerocopy::{FromBytes, Immutable, IntoBytes};
 
     const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0xc0, 0xff, 0xee];
@@ -550,7 +576,11 @@ mod tests {
     }
 
     fn received(frames: u64, malformed: u64) -> Received {
-        Received { frames, malformed, more: false }
+        Received {
+            frames,
+            malformed,
+            more: false,
+        }
     }
 
     fn assert_misbehaved<T: core::fmt::Debug>(result: Result<T, NetError>, expected: &str) {
@@ -693,10 +723,19 @@ mod tests {
         });
         let batch = RECEIVE_BATCH as u64;
         // Each cut-short batch says more are waiting, so the caller polls again.
-        for (expected, more) in [(batch, true), (batch, true), (batch, true), (100 - 3 * batch, false), (0, false)] {
+        for (expected, more) in [
+            (batch, true),
+            (batch, true),
+            (batch, true),
+            (100 - 3 * batch, false),
+            (0, false),
+        ] {
             assert_eq!(
                 receive(&mut nic).map(|(done, _)| done),
-                Ok(Received { more, ..received(expected, 0) })
+                Ok(Received {
+                    more,
+                    ..received(expected, 0)
+                })
             );
         }
     }

@@ -12,7 +12,9 @@ pub enum Transport {
     NotVirtio,
     /// A transport with no device plugged in (device id 0).
     Empty,
-    Device { id: u32 },
+    Device {
+        id: u32,
+    },
 }
 
 /// # Safety
@@ -21,7 +23,10 @@ pub unsafe fn probe(base: usize) -> Transport {
     // SAFETY: the caller guarantees `base` is a virtio-mmio register window; the magic and
     // device id registers are 32-bit at offsets 0 and 8.
     let (magic, id) = unsafe {
-        (read_volatile(base as *const u32), read_volatile((base + DEVICE_ID) as *const u32))
+        (
+            read_volatile(base as *const u32),
+            read_volatile((base + DEVICE_ID) as *const u32),
+        )
     };
     match (magic, id) {
         (m, _) if m != MAGIC => Transport::NotVirtio,

@@ -735,7 +735,10 @@ fn measure(
                 pattern: PURE_NULL_PATTERN.into(),
                 at_least: None,
             }],
-            forbid: vec![crate::run::tests::DEFAULT_FORBID.into(), FAULT_PATTERN.into()],
+            forbid: vec![
+                crate::run::tests::DEFAULT_FORBID.into(),
+                FAULT_PATTERN.into(),
+            ],
             end: End::PowerOff(Verdict::Pass),
         };
         match image_for(ws, board, Some(PURE_BENCH_MANIFEST), no_build).and_then(|kernel| {
@@ -765,12 +768,26 @@ fn measure(
     // 5. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
     if spec.cheri {
         let script = super::bench_share::script(FAULT_PATTERN);
-        match image_for(ws, board, Some(super::bench_share::MANIFEST), no_build)
-            .and_then(|kernel| boot(board, spec, qemu, &kernel, &script, verbose, BootExtras::default()))
-        {
+        match image_for(ws, board, Some(super::bench_share::MANIFEST), no_build).and_then(
+            |kernel| {
+                boot(
+                    board,
+                    spec,
+                    qemu,
+                    &kernel,
+                    &script,
+                    verbose,
+                    BootExtras::default(),
+                )
+            },
+        ) {
             Ok((report, command)) => {
                 row.share = super::bench_share::parse(&report.console);
-                errors.extend(failure(&format!("bench-{}-share", board.name), &report, &command));
+                errors.extend(failure(
+                    &format!("bench-{}-share", board.name),
+                    &report,
+                    &command,
+                ));
                 row.share.command = Some(command);
             }
             Err(e) => errors.push(e),
@@ -856,8 +873,11 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     print!("{}", format_table(&rows));
     println!();
     print!("{}", format_io_table(&rows));
-    let share_rows: Vec<(String, super::bench_share::ShareFigures)> =
-        rows.iter().filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some()).map(|r| (r.board.clone(), r.share.clone())).collect();
+    let share_rows: Vec<(String, super::bench_share::ShareFigures)> = rows
+        .iter()
+        .filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some())
+        .map(|r| (r.board.clone(), r.share.clone()))
+        .collect();
     if !share_rows.is_empty() {
         println!();
         print!("{}", super::bench_share::format_table(&share_rows));
@@ -918,7 +938,10 @@ mod tests {
         let (n, how) = parse_pure_console(&console).expect("the line");
         assert_eq!(n, 112);
         assert!(how.starts_with("N=1000, hostcall 65535"), "{how}");
-        assert_eq!(parse_pure_console(&lines(&["bench: pure-null-hostcall min x (y)"])), None);
+        assert_eq!(
+            parse_pure_console(&lines(&["bench: pure-null-hostcall min x (y)"])),
+            None
+        );
         let row = Row {
             board: "qemu-morello".into(),
             pure_null: Some((112, how)),
@@ -926,11 +949,23 @@ mod tests {
             ..Row::default()
         };
         let text = format_board(&row);
-        let pure = text.lines().find(|l| l.contains("pure cVM")).expect("a pure row");
-        assert!(pure.contains("112") && pure.contains("≤ 150") && pure.ends_with("ok"), "{pure}");
-        let slow = Row { pure_null: Some((151, String::new())), ..row };
+        let pure = text
+            .lines()
+            .find(|l| l.contains("pure cVM"))
+            .expect("a pure row");
+        assert!(
+            pure.contains("112") && pure.contains("≤ 150") && pure.ends_with("ok"),
+            "{pure}"
+        );
+        let slow = Row {
+            pure_null: Some((151, String::new())),
+            ..row
+        };
         let text = format_board(&slow);
-        let pure = text.lines().find(|l| l.contains("pure cVM")).expect("a pure row");
+        let pure = text
+            .lines()
+            .find(|l| l.contains("pure cVM"))
+            .expect("a pure row");
         assert!(!pure.ends_with("ok"), "{pure}");
     }
 

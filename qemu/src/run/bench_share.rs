@@ -8,9 +8,11 @@ use crate::run::expect::{End, Script, Step, Verdict};
 /// The manifest of the sharing benchmark.
 pub const MANIFEST: &str = "ipc-bench";
 /// `bench: cp-file-copy <bytes> bytes: memcpy <ns> ns, write <ns> ns, read <ns> ns, …`
-pub const COPY_PATTERN: &str = r"bench: cp-file-copy (\d+) bytes: memcpy (\d+) ns, write (\d+) ns, read (\d+) ns";
+pub const COPY_PATTERN: &str =
+    r"bench: cp-file-copy (\d+) bytes: memcpy (\d+) ns, write (\d+) ns, read (\d+) ns";
 /// `bench: revoke-<n>-importers <ns> ns (<k> capabilities cleared)`
-pub const REVOKE_PATTERN: &str = r"bench: revoke-(\d+)-importers (\d+) ns \((\d+) capabilities cleared\)";
+pub const REVOKE_PATTERN: &str =
+    r"bench: revoke-(\d+)-importers (\d+) ns \((\d+) capabilities cleared\)";
 /// Target from the issue: a shared-object copy at least 0.98 of memcpy's speed.
 pub const COPY_TARGET: f64 = 0.98;
 
@@ -56,8 +58,13 @@ pub fn parse(console: &[String]) -> ShareFigures {
 /// Both figures, then every cVM exits 0.
 pub fn script(fault_pattern: &str) -> Script {
     Script {
-        steps: vec![Step::ExpectAnyOrder { patterns: vec![COPY_PATTERN.into(), REVOKE_PATTERN.into()] }],
-        forbid: vec![crate::run::tests::DEFAULT_FORBID.into(), fault_pattern.into()],
+        steps: vec![Step::ExpectAnyOrder {
+            patterns: vec![COPY_PATTERN.into(), REVOKE_PATTERN.into()],
+        }],
+        forbid: vec![
+            crate::run::tests::DEFAULT_FORBID.into(),
+            fault_pattern.into(),
+        ],
         end: End::PowerOff(Verdict::Pass),
     }
 }
@@ -78,7 +85,8 @@ pub fn format_table(rows: &[(String, ShareFigures)]) -> String {
             f.read.map_or("-".into(), |v| v.to_string()),
             ratio.map_or("-".into(), |r| format!("{r:.2}")),
             ratio.map_or("-", |r| if r >= COPY_TARGET { "ok" } else { "OVER" }),
-            f.revoke.map_or("-".into(), |(n, ns, k)| format!("{ns} ({n}; {k} caps)")),
+            f.revoke
+                .map_or("-".into(), |(n, ns, k)| format!("{ns} ({n}; {k} caps)")),
         ));
     }
     out.push_str(
@@ -102,11 +110,19 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let f = parse(&console);
-        assert_eq!((f.memcpy, f.write, f.read), (Some(524448), Some(327840), Some(327840)));
+        assert_eq!(
+            (f.memcpy, f.write, f.read),
+            (Some(524448), Some(327840), Some(327840))
+        );
         assert_eq!(f.revoke, Some((4, 7520, 4)));
         assert!((f.read_vs_memcpy().expect("ratio") - 1.5997).abs() < 0.001);
         let table = format_table(&[("qemu-morello".into(), f)]);
-        assert!(table.contains("qemu-morello") && table.contains(" ok ") && table.contains("7520 (4; 4 caps)"), "{table}");
+        assert!(
+            table.contains("qemu-morello")
+                && table.contains(" ok ")
+                && table.contains("7520 (4; 4 caps)"),
+            "{table}"
+        );
         assert_eq!(parse(&[]).read_vs_memcpy(), None);
     }
 }

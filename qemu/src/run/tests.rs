@@ -220,8 +220,7 @@ impl Break {
     }
 }
 
-const NO_ISOLATION_WARNING: &str =
-    r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated from each other \(the MMU only keeps them out of the monitor\)|confined by PMP only \(page-granular, no capability checks\))$";
+const NO_ISOLATION_WARNING: &str = r"^capmon: WARNING: no capability hardware on this board: cVMs are (NOT isolated from each other \(the MMU only keeps them out of the monitor\)|confined by PMP only \(page-granular, no capability checks\))$";
 
 /// Arm `virt` with `-m 2048 -smp 2`: RAM at 0x40000000; the DTB QEMU passes to an ELF kernel
 /// sits at the start of RAM. PL011 is SPI 1 (INTID 33); the EL2 (hypervisor) timer is PPI 10
@@ -338,7 +337,9 @@ fn boot_test(b: &Banner) -> TestSpec {
         .expect(b.virtio);
     // The aarch64 boards run with the MMU on; on Morello with capability loads/stores enabled.
     t = match b.board {
-        "qemu-morello" => t.expect(&format!("{MMU_LINE}, capability loads/stores on \\(LC, SC\\)$")),
+        "qemu-morello" => t.expect(&format!(
+            "{MMU_LINE}, capability loads/stores on \\(LC, SC\\)$"
+        )),
         "qemu-aarch64" => t.expect(&format!("{MMU_LINE}$")),
         _ => t.forbid("^mmu: "),
     };
@@ -476,7 +477,9 @@ fn attacks_test(board: &'static str) -> TestSpec {
 /// through the shared buffer, the run-time export is read and then revoked (capabilities
 /// counted), a later import is refused, the C consumer reads the last message, no fault.
 fn ipc_test(board: &'static str) -> TestSpec {
-    let mut group: Vec<String> = (1..=8).map(|i| format!(r"^\[consumer\] consumer: message {i} of 8$")).collect();
+    let mut group: Vec<String> = (1..=8)
+        .map(|i| format!(r"^\[consumer\] consumer: message {i} of 8$"))
+        .collect();
     group.extend(
         [
             r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 3 capability stores of 16 slots, 1 buffers; 3 shared objects$",
@@ -522,15 +525,36 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
         ]
     } else {
         [
-            ("after-revoke", r"tag violation .* capability c18 tag=0 perms=\[Load\]"),
-            ("stashed-copy", r"tag violation .* capability c28 tag=0 perms=\[Load\]"),
-            ("cap-into-object", r"permit store capability violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64"),
-            ("read-past-end", r"length \(bounds\) violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64"),
+            (
+                "after-revoke",
+                r"tag violation .* capability c18 tag=0 perms=\[Load\]",
+            ),
+            (
+                "stashed-copy",
+                r"tag violation .* capability c28 tag=0 perms=\[Load\]",
+            ),
+            (
+                "cap-into-object",
+                r"permit store capability violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64",
+            ),
+            (
+                "read-past-end",
+                r"length \(bounds\) violation .* capability c28 tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x64",
+            ),
             ("exec-object", r"permit execute violation .* capability c28"),
-            ("stash-own-memory", r"permit store capability violation .* capability DDC"),
-            ("write-read-only", r"permit store violation .* capability c28 tag=1 perms=\[Load\]"),
+            (
+                "stash-own-memory",
+                r"permit store capability violation .* capability DDC",
+            ),
+            (
+                "write-read-only",
+                r"permit store violation .* capability c28 tag=1 perms=\[Load\]",
+            ),
             ("holder", r"tag violation .* capability c28 tag=0"),
-            ("reader", r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10"),
+            (
+                "reader",
+                r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10",
+            ),
         ]
     };
     let mut group: Vec<String> = Vec::new();
@@ -539,14 +563,23 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
         group.push(format!(r"^cvm {name} fault: {cause}"));
     }
     group.push(r"^\[victim\] victim: revoked bait: [2-9]\d* capabilities cleared$".into());
-    group.push(r"^share: cvm victim: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
+    group.push(
+        r"^share: cvm victim: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$"
+            .into(),
+    );
     group.push(r"^\[no-permission\] no-permission: import bait -> Some\(Denied\), import into slot 16 -> Some\(Invalid\)$".into());
     group.push(r"^\[victim\] victim: done, still alive$".into());
     // An exporter that faults and restarts: its export is swept before its memory is reused.
     group.push(r"^cvm flaky fault: undefined or privileged instruction ".into());
     group.push(r"^cvm flaky: restarting \(1 of 1\)$".into());
-    group.push(r"^share: cvm flaky: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$".into());
-    group.push(r#"^\[reader\] reader: re-imported page after flaky restarted: "page of flaky\.\.\."$"#.into());
+    group.push(
+        r"^share: cvm flaky: its memory is revoked: [1-9]\d* capabilities cleared in other cVMs$"
+            .into(),
+    );
+    group.push(
+        r#"^\[reader\] reader: re-imported page after flaky restarted: "page of flaky\.\.\."$"#
+            .into(),
+    );
     group.push(r"^\[steady\] steady: done, still alive$".into());
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
     TestSpec::new(format!("{board}-ipc-attacks"), board)
@@ -720,15 +753,25 @@ fn nested_test(board: &'static str) -> TestSpec {
         r"^\[outer\] outer: probe: handle 2 refused$".to_string(),
         format!(r"{via_middle}middle: serving 3 children$"),
         format!(r"{via_middle}middle: probe: handle 3 refused$"),
-        format!(r"{via_middle}middle serves inner: hello from inner: argc=3 args=nested three deep$"),
-        format!(r#"{via_middle}middle serves inner: hello: I am cvm 2 "inner", region \[0x[0-9a-f]+\.\.0x[0-9a-f]+\)$"#),
+        format!(
+            r"{via_middle}middle serves inner: hello from inner: argc=3 args=nested three deep$"
+        ),
+        format!(
+            r#"{via_middle}middle serves inner: hello: I am cvm 2 "inner", region \[0x[0-9a-f]+\.\.0x[0-9a-f]+\)$"#
+        ),
         r"^cvm outer/middle/inner: exit 0$".to_string(),
         format!(r"{via_middle}middle: child inner exited with 0$"),
-        format!(r"{via_middle}middle serves nest-probe: nest-probe: child_stop\(0\) from a cVM without children: Err\(Denied\)$"),
-        format!(r"{via_middle}middle serves nest-probe: nest-probe: console write of its parent's memory at 0x[0-9a-f]+: Err\(Fault\)$"),
+        format!(
+            r"{via_middle}middle serves nest-probe: nest-probe: child_stop\(0\) from a cVM without children: Err\(Denied\)$"
+        ),
+        format!(
+            r"{via_middle}middle serves nest-probe: nest-probe: console write of its parent's memory at 0x[0-9a-f]+: Err\(Fault\)$"
+        ),
         format!(r"{via_middle}middle serves nest-probe: nest-probe: all refused$"),
         format!(r"{via_middle}middle: child nest-probe exited with 0$"),
-        format!(r"{via_middle}middle serves read-parent: read-parent: trying to read its parent's memory at 0x"),
+        format!(
+            r"{via_middle}middle serves read-parent: read-parent: trying to read its parent's memory at 0x"
+        ),
         format!(r"^cvm outer/middle/read-parent fault: {cause}"),
         format!(r"{via_middle}middle: child read-parent faulted: \S"),
         format!(r"{via_middle}middle: all 3 children ended$"),
@@ -777,7 +820,9 @@ fn purecap_test(board: &'static str) -> TestSpec {
         "qemu-morello" => "Load,Store,LoadCap,StoreCap,MutableLoad,Global",
         _ => "Load,Store,LoadCap,StoreCap,Global",
     };
-    let refused = |why: &str| format!(r"^cvm pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}$");
+    let refused = |why: &str| {
+        format!(r"^cvm pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}$")
+    };
     let untagged = refused(r"is untagged \(forged, widened or not a capability\)");
     let no_load = refused("lacks Load for a buffer the monitor reads");
     let too_short = refused("does not cover the length");
@@ -970,7 +1015,10 @@ capmon: powering off (pass)"#;
             )
             .replace("capabilities: none", "capabilities: morello")
             .replace("timer: 1000000000 Hz", "timer: 62500000 Hz")
-            .replace("10 tables", "10 tables, capability loads/stores on (LC, SC)");
+            .replace(
+                "10 tables",
+                "10 tables, capability loads/stores on (LC, SC)",
+            );
         let without_warning: String = banner
             .lines()
             .filter(|l| !l.contains("WARNING"))

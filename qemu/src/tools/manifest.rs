@@ -395,7 +395,10 @@ fn audit_rows_for<F: CvmFormat>(
             }
         };
         let offset = |o: u64| region.start.0.saturating_add(o);
-        let parent = cvm.parent.and_then(|p| planned.get(p)).and_then(Option::as_ref);
+        let parent = cvm
+            .parent
+            .and_then(|p| planned.get(p))
+            .and_then(Option::as_ref);
         match plan::cvm_caps::<F>(&manifest, &regions, at, layout.code_window(), parent) {
             Ok(caps) => {
                 if caps.data.base() > offset(layout.data.start) && !layout.data.is_empty() {

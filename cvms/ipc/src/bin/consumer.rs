@@ -61,7 +61,10 @@ fn run() -> Result<bool, Error> {
     let live = share::import("live", 2)?;
     let mut got = [0u8; 64];
     live.read(0, &mut got)?;
-    println!("consumer: live: {:?}", core::str::from_utf8(&got).unwrap_or("?"));
+    println!(
+        "consumer: live: {:?}",
+        core::str::from_utf8(&got).unwrap_or("?")
+    );
     if got != *LIVE_TEXT {
         println!("consumer: live holds the wrong bytes");
         good = false;

@@ -29,7 +29,10 @@ struct Buffers {
     b: [u8; MIB],
 }
 
-static mut BUFFERS: Buffers = Buffers { a: [0; MIB], b: [0; MIB] };
+static mut BUFFERS: Buffers = Buffers {
+    a: [0; MIB],
+    b: [0; MIB],
+};
 
 fn cp_bench(args: Args) -> i32 {
     match args.clone().nth(1) {
@@ -41,7 +44,9 @@ fn cp_bench(args: Args) -> i32 {
 /// Imports `rev` as soon as it is exported, says so in `count` (the shared buffer `flags`),
 /// and waits to be revoked; then exits.
 fn holder() -> i32 {
-    let Ok(flags) = share::import("flags", 1) else { return 1 };
+    let Ok(flags) = share::import("flags", 1) else {
+        return 1;
+    };
     if cvm_ipc::import_when_ready("rev", 0, 100_000).is_err() {
         return 1;
     }
@@ -91,14 +96,18 @@ fn main_role() -> i32 {
         ratio_x100 % 100
     );
 
-    let Ok(flags) = share::import("flags", 1) else { return 1 };
+    let Ok(flags) = share::import("flags", 1) else {
+        return 1;
+    };
     let rev = [7u8; 64];
     if share::export("rev", rev.as_ptr(), rev.len()).is_err() {
         return 1;
     }
     let mut seen = 0;
     for _ in 0..100_000 {
-        seen = (1..=HOLDERS).filter(|i| cvm_ipc::get(&flags, 8 * i).unwrap_or(0) == 1).count();
+        seen = (1..=HOLDERS)
+            .filter(|i| cvm_ipc::get(&flags, 8 * i).unwrap_or(0) == 1)
+            .count();
         if seen as u64 == HOLDERS {
             break;
         }
@@ -109,7 +118,10 @@ fn main_role() -> i32 {
     let t1 = clock_ns();
     core::hint::black_box(&rev);
     match cleared {
-        Ok(n) => println!("bench: revoke-{seen}-importers {} ns ({n} capabilities cleared)", t1 - t0),
+        Ok(n) => println!(
+            "bench: revoke-{seen}-importers {} ns ({n} capabilities cleared)",
+            t1 - t0
+        ),
         Err(e) => println!("bench: cp-bench: revoke failed: {e:?}"),
     }
     0

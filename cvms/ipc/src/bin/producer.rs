@@ -36,7 +36,11 @@ fn send(mailbox: &CpFile, seq: u64, text: &[u8]) -> Result<(), Error> {
 fn run() -> Result<(), Error> {
     let mailbox = share::import("mailbox", 0)?;
     let acks = cvm_ipc::import_when_ready("acks", 1, 1000)?;
-    println!("producer: mailbox is {} bytes, acks {} bytes", mailbox.len(), acks.len());
+    println!(
+        "producer: mailbox is {} bytes, acks {} bytes",
+        mailbox.len(),
+        acks.len()
+    );
     let mut text = [0u8; 64];
     for seq in 1..=MESSAGES {
         let n = format_message(&mut text, seq);
@@ -48,7 +52,10 @@ fn run() -> Result<(), Error> {
     let mut live = [0u8; 64];
     live.copy_from_slice(LIVE_TEXT);
     share::export("live", live.as_ptr(), live.len())?;
-    println!("producer: exported live ({} bytes of its own memory)", live.len());
+    println!(
+        "producer: exported live ({} bytes of its own memory)",
+        live.len()
+    );
     send(&mailbox, LIVE_EXPORTED, b"live is exported")?;
     wait_for(&acks, 0, LIVE_EXPORTED, 5000)?;
     let cleared = share::revoke("live")?;

@@ -131,7 +131,10 @@ fn read_past_end() -> i32 {
             return 1;
         }
     };
-    println!("read-past-end: trying to read 8 bytes at 96 of the {}-byte board", board.len());
+    println!(
+        "read-past-end: trying to read 8 bytes at 96 of the {}-byte board",
+        board.len()
+    );
     let mut b = [0u8; 8];
     probe::read(0, 96, &mut b);
     succeeded("read-past-end")
@@ -172,7 +175,10 @@ fn flaky() -> i32 {
     unsafe {
         core::arch::asm!("csrr a0, mstatus", out("a0") value, options(nomem, nostack, preserves_flags));
     }
-    #[cfg(not(all(target_os = "none", any(target_arch = "aarch64", target_arch = "riscv64"))))]
+    #[cfg(not(all(
+        target_os = "none",
+        any(target_arch = "aarch64", target_arch = "riscv64")
+    )))]
     {
         value = 0;
     }
@@ -196,7 +202,10 @@ fn reader() -> i32 {
     };
     let mut text = [0u8; 16];
     let _ = again.read(0, &mut text);
-    println!("reader: re-imported page after flaky restarted: {:?}", core::str::from_utf8(&text).unwrap_or("?"));
+    println!(
+        "reader: re-imported page after flaky restarted: {:?}",
+        core::str::from_utf8(&text).unwrap_or("?")
+    );
     println!("reader: trying to read page through the import from before the restart");
     probe::read(0, 0, &mut text);
     succeeded("reader")

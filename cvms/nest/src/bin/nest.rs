@@ -71,7 +71,11 @@ fn serve(mut args: Args) -> i32 {
             }
             Some(ChildEventKind::Hostcall) => {
                 if let Err(e) = nest::forward(child) {
-                    println!("{me}: forwarding {}'s hostcall {} failed: {e:?}", name(), event.number);
+                    println!(
+                        "{me}: forwarding {}'s hostcall {} failed: {e:?}",
+                        name(),
+                        event.number
+                    );
                 }
             }
             Some(ChildEventKind::Exited) => {

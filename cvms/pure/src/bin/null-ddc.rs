@@ -16,7 +16,10 @@
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("ddc_try", "null-ddc: loading my own data through an integer address (DDC is null)\\n"),
+    cvm_pure::text!(
+        "ddc_try",
+        "null-ddc: loading my own data through an integer address (DDC is null)\\n"
+    ),
     cvm_pure::text!("ddc_worked", "null-ddc: ATTACK SUCCEEDED\\n"),
     cvm_pure::entry!(),
     cvm_pure::morello_say!("ddc_try"),
@@ -29,7 +32,10 @@ core::arch::global_asm!(
 
 #[cfg(all(target_os = "none", target_arch = "riscv64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("ddc_try", "null-ddc: loading my own data through an integer address (DDC is null)\\n"),
+    cvm_pure::text!(
+        "ddc_try",
+        "null-ddc: loading my own data through an integer address (DDC is null)\\n"
+    ),
     cvm_pure::text!("ddc_worked", "null-ddc: ATTACK SUCCEEDED\\n"),
     cvm_pure::riscv_entry!(),
     cvm_pure::riscv_say!("ddc_try"),

@@ -22,13 +22,19 @@ macro_rules! expect_fault {
     ($ok:literal, $bad:literal) => {
         concat!(
             "cmn x0, #1\n",
-            "b.eq ", $ok, "_refused\n",
+            "b.eq ",
+            $ok,
+            "_refused\n",
             cvm_pure::morello_say!($bad),
             "add x20, x20, #1\n",
-            "b ", $ok, "_done\n",
-            $ok, "_refused:\n",
+            "b ",
+            $ok,
+            "_done\n",
+            $ok,
+            "_refused:\n",
             cvm_pure::morello_say!($ok),
-            $ok, "_done:\n",
+            $ok,
+            "_done:\n",
         )
     };
 }
@@ -43,9 +49,18 @@ core::arch::global_asm!(
     cvm_pure::text!("no_load", "pure-forged: no Load: refused (Fault)\\n"),
     cvm_pure::text!("no_load_bad", "pure-forged: ATTACK SUCCEEDED: no Load\\n"),
     cvm_pure::text!("too_short", "pure-forged: too short: refused (Fault)\\n"),
-    cvm_pure::text!("too_short_bad", "pure-forged: ATTACK SUCCEEDED: too short\\n"),
-    cvm_pure::text!("not_owned", "pure-forged: not its memory: refused (Fault)\\n"),
-    cvm_pure::text!("not_owned_bad", "pure-forged: ATTACK SUCCEEDED: not its memory\\n"),
+    cvm_pure::text!(
+        "too_short_bad",
+        "pure-forged: ATTACK SUCCEEDED: too short\\n"
+    ),
+    cvm_pure::text!(
+        "not_owned",
+        "pure-forged: not its memory: refused (Fault)\\n"
+    ),
+    cvm_pure::text!(
+        "not_owned_bad",
+        "pure-forged: ATTACK SUCCEEDED: not its memory\\n"
+    ),
     cvm_pure::entry!(),
     "mov x20, #0",
     // Forged: the string's address as an integer.
@@ -103,13 +118,19 @@ macro_rules! expect_fault {
     ($ok:literal, $bad:literal) => {
         concat!(
             "li t0, -1\n",
-            "beq a0, t0, ", $ok, "_refused\n",
+            "beq a0, t0, ",
+            $ok,
+            "_refused\n",
             cvm_pure::riscv_say!($bad),
             "addi s2, s2, 1\n",
-            "j ", $ok, "_done\n",
-            $ok, "_refused:\n",
+            "j ",
+            $ok,
+            "_done\n",
+            $ok,
+            "_refused:\n",
             cvm_pure::riscv_say!($ok),
-            $ok, "_done:\n",
+            $ok,
+            "_done:\n",
         )
     };
 }
@@ -124,9 +145,18 @@ core::arch::global_asm!(
     cvm_pure::text!("no_load", "pure-forged: no Load: refused (Fault)\\n"),
     cvm_pure::text!("no_load_bad", "pure-forged: ATTACK SUCCEEDED: no Load\\n"),
     cvm_pure::text!("too_short", "pure-forged: too short: refused (Fault)\\n"),
-    cvm_pure::text!("too_short_bad", "pure-forged: ATTACK SUCCEEDED: too short\\n"),
-    cvm_pure::text!("not_owned", "pure-forged: not its memory: refused (Fault)\\n"),
-    cvm_pure::text!("not_owned_bad", "pure-forged: ATTACK SUCCEEDED: not its memory\\n"),
+    cvm_pure::text!(
+        "too_short_bad",
+        "pure-forged: ATTACK SUCCEEDED: too short\\n"
+    ),
+    cvm_pure::text!(
+        "not_owned",
+        "pure-forged: not its memory: refused (Fault)\\n"
+    ),
+    cvm_pure::text!(
+        "not_owned_bad",
+        "pure-forged: ATTACK SUCCEEDED: not its memory\\n"
+    ),
     cvm_pure::riscv_entry!(),
     "li s2, 0",
     // Forged: the string's address as an integer.

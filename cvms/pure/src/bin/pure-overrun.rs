@@ -13,11 +13,14 @@
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("overrun_try", "pure-overrun: loading just past the end of my data capability\\n"),
+    cvm_pure::text!(
+        "overrun_try",
+        "pure-overrun: loading just past the end of my data capability\\n"
+    ),
     cvm_pure::text!("overrun_worked", "pure-overrun: ATTACK SUCCEEDED\\n"),
     cvm_pure::entry!(),
     cvm_pure::morello_say!("overrun_try"),
-    ".inst 0xc2c03049", // gclen x9, c2
+    ".inst 0xc2c03049",  // gclen x9, c2
     "ldr x10, [x2, x9]", // C64: through c2, at its base + its length
     cvm_pure::morello_say!("overrun_worked"),
     cvm_pure::morello_exit!(1),
@@ -26,7 +29,10 @@ core::arch::global_asm!(
 
 #[cfg(all(target_os = "none", target_arch = "riscv64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("overrun_try", "pure-overrun: loading just past the end of my data capability\\n"),
+    cvm_pure::text!(
+        "overrun_try",
+        "pure-overrun: loading just past the end of my data capability\\n"
+    ),
     cvm_pure::text!("overrun_worked", "pure-overrun: ATTACK SUCCEEDED\\n"),
     cvm_pure::riscv_entry!(),
     cvm_pure::riscv_say!("overrun_try"),

@@ -24,8 +24,14 @@
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("regs_ok", "pure-regs: every capability register preserved across null hostcall, yield, clock\\n"),
-    cvm_pure::text!("regs_bad", "pure-regs: capability registers changed across null hostcall, yield, clock\\n"),
+    cvm_pure::text!(
+        "regs_ok",
+        "pure-regs: every capability register preserved across null hostcall, yield, clock\\n"
+    ),
+    cvm_pure::text!(
+        "regs_bad",
+        "pure-regs: capability registers changed across null hostcall, yield, clock\\n"
+    ),
     cvm_pure::entry!(),
     ".inst 0x028803ff", // sub csp, csp, #512: the copies' frame
     ".inst 0xc2c05049", // gcvalue x9, c2
@@ -33,18 +39,18 @@ core::arch::global_asm!(
     "add x10, x9, #(0x40 * \\r)",
     ".inst (0xc2ca4040 | \\r)", // scvalue c\r, c2, x10
     ".inst (0xc2c03800 | ((\\r + 1) << 15) | (1 << 14) | (\\r << 5) | \\r)", // scbnds c\r, c\r, #(16 * (\r + 1))
-    ".inst (0x02000000 | (\\r << 10) | (\\r << 5) | \\r)", // add c\r, c\r, #\r
+    ".inst (0x02000000 | (\\r << 10) | (\\r << 5) | \\r)",                   // add c\r, c\r, #\r
     ".endr",
     ".irp r, 2,3,4,5,6,7,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
     ".inst (0xc20003e0 | (\\r << 10) | \\r)", // str c\r, [csp, #(16 * \r)]
     ".endr",
     "mov x8, #0xffff",
     "svc #0",
-    "mov x8, #3",       // yield
+    "mov x8, #3", // yield
     "svc #0",
-    "mov x8, #4",       // clock_ns
+    "mov x8, #4", // clock_ns
     "svc #0",
-    "mov x10, #0",      // registers changed
+    "mov x10, #0", // registers changed
     ".irp r, 2,3,4,5,6,7,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
     ".inst (0xc24003e9 | (\\r << 10))", // ldr c9, [csp, #(16 * \r)]
     ".inst (0xc2c9a401 | (\\r << 5))",  // chkeq c\r, c9

@@ -12,7 +12,10 @@
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("sealed_ok", "pure-sealed: a sealed buffer capability was refused (Fault)\\n"),
+    cvm_pure::text!(
+        "sealed_ok",
+        "pure-sealed: a sealed buffer capability was refused (Fault)\\n"
+    ),
     cvm_pure::text!("sealed_bad", "pure-sealed: ATTACK SUCCEEDED\\n"),
     cvm_pure::entry!(),
     "adr x0, _start",   // C64: c0 = a capability to its own code, from PCC
@@ -20,7 +23,7 @@ core::arch::global_asm!(
     "mov x1, #4",
     "mov x8, #0",
     "svc #0",
-    "cmn x0, #1",       // Fault is -1
+    "cmn x0, #1", // Fault is -1
     "b.eq sealed_refused",
     cvm_pure::morello_say!("sealed_bad"),
     cvm_pure::morello_exit!(1),
@@ -32,7 +35,10 @@ core::arch::global_asm!(
 
 #[cfg(all(target_os = "none", target_arch = "riscv64"))]
 core::arch::global_asm!(
-    cvm_pure::text!("sealed_ok", "pure-sealed: a sealed buffer capability was refused (Fault)\\n"),
+    cvm_pure::text!(
+        "sealed_ok",
+        "pure-sealed: a sealed buffer capability was refused (Fault)\\n"
+    ),
     cvm_pure::text!("sealed_bad", "pure-sealed: ATTACK SUCCEEDED\\n"),
     cvm_pure::riscv_entry!(),
     "auipc a0, 0",      // capability mode: AUIPCC, ca0 = a capability to its own code
@@ -40,7 +46,7 @@ core::arch::global_asm!(
     "li a1, 4",
     "li a7, 0",
     "ecall",
-    "li t0, -1",        // Fault is -1
+    "li t0, -1", // Fault is -1
     "beq a0, t0, sealed_refused",
     cvm_pure::riscv_say!("sealed_bad"),
     cvm_pure::riscv_exit!(1),

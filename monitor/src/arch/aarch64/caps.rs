@@ -156,5 +156,12 @@ pub fn inspect(slot: &[u64; 2]) -> HwCap {
             out("x14") address, out("x15") perms, out("x16") otype,
         );
     }
-    HwCap { tag: tag != 0, base, length, address, perms, otype }
+    HwCap {
+        tag: tag != 0,
+        base,
+        length,
+        address,
+        perms,
+        otype,
+    }
 }

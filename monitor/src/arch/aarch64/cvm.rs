@@ -38,7 +38,15 @@ pub struct CvmCpu {
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 }, code: [0; 2] }
+        CvmCpu {
+            context: CvmContext::zeroed(),
+            fp: FpState {
+                q: [[0; 2]; 32],
+                fpcr: 0,
+                fpsr: 0,
+            },
+            code: [0; 2],
+        }
     }
 }
 
@@ -67,7 +75,8 @@ pub fn init() -> Result<(), &'static str> {
 /// The root capability, captured from the monitor's DDC at boot. Every cVM capability is
 /// derived from it (or, for nested cVMs later, from a parent's) by removing authority.
 #[cfg(feature = "cheri")]
-pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
+pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> =
+    spin::Mutex::new(super::caps::CapSlot::null());
 
 /// A cVM's authority: the capability over its whole region that all its own capabilities are
 /// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
@@ -79,7 +88,10 @@ pub struct Authority {
 
 /// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
 /// authority, or from the root for a top-level cVM, and checks it against the model.
-pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+pub fn authority(
+    parent: Option<&Authority>,
+    model: &crate::cap::Capability<Format>,
+) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
     #[cfg(not(feature = "cheri"))]
     {
         let _ = (parent, model);
@@ -87,12 +99,20 @@ pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Form
     }
     #[cfg(feature = "cheri")]
     {
-        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let mut authority = alloc::boxed::Box::new(Authority {
+            slot: super::caps::CapSlot::null(),
+        });
         let root = ROOT.lock();
         let from = parent.map_or(&*root, |p| &p.slot);
         let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
         let keep = u64::from(model.perms().bits());
-        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, !keep & 0x3_ffff);
+        super::caps::derive(
+            &mut authority.slot.0,
+            &from.0,
+            model.base(),
+            length,
+            !keep & 0x3_ffff,
+        );
         check(&authority.slot.0, model, CapRole::Data)?;
         Ok(authority)
     }
@@ -112,17 +132,28 @@ const SPSR_C64: u64 = 1 << 26;
 /// integer), c1 = its args capability (or null), c2 = its data capability, c3 = null (its
 /// capability store, later), CSP = its stack capability at the stack top; every other
 /// register null.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
+pub fn prepare(
+    cpu: &mut CvmCpu,
+    setup: &Setup<'_>,
+    authority: &Authority,
+) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
-    cpu.fp = FpState { q: [[0; 2]; 32], fpcr: 0, fpsr: 0 };
+    cpu.fp = FpState {
+        q: [[0; 2]; 32],
+        fpcr: 0,
+        fpsr: 0,
+    };
     cpu.context.regs[0][0] = setup.argc;
-    cpu.code = [setup.caps.code.base(), u64::try_from(setup.caps.code.top()).unwrap_or(u64::MAX)];
+    cpu.code = [
+        setup.caps.code.base(),
+        u64::try_from(setup.caps.code.top()).unwrap_or(u64::MAX),
+    ];
     let pure = setup.caps.abi == crate::cvm::manifest::Abi::Purecap;
     cpu.context.spsr = if pure { SPSR_C64 } else { SPSR_EL0T };
     #[cfg(not(feature = "cheri"))]
     {
         let _ = authority; // no capability hardware: nothing to derive from
-        // The run loop refuses pure cVMs on boards without capabilities.
+                           // The run loop refuses pure cVMs on boards without capabilities.
         cpu.context.regs[1][0] = setup.argv;
         cpu.context.pc[0] = setup.entry;
         cpu.context.sp[0] = setup.stack_top;
@@ -147,16 +178,27 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
         if pure {
             // DDC stays null (the zeroed context); everything arrives in registers.
             if let Some(args) = &setup.caps.args {
-                derive_checked(&mut cpu.context.regs[1], &root.0, args, CapRole::Register(1))?;
+                derive_checked(
+                    &mut cpu.context.regs[1],
+                    &root.0,
+                    args,
+                    CapRole::Register(1),
+                )?;
             }
             caps::with_address(&mut cpu.context.regs[2], &data.0, setup.caps.data.base());
         } else {
             cpu.context.regs[1][0] = setup.argv;
             caps::with_address(&mut cpu.context.ddc, &data.0, setup.caps.data.base());
         }
-        for (slot, role) in [(&cpu.context.pc, CapRole::Code), (&cpu.context.sp, CapRole::Stack)] {
+        for (slot, role) in [
+            (&cpu.context.pc, CapRole::Code),
+            (&cpu.context.sp, CapRole::Stack),
+        ] {
             if !caps::inspect(slot).tag {
-                return Err(CapMismatch { role, detail: "lost its tag when its address was set".into() });
+                return Err(CapMismatch {
+                    role,
+                    detail: "lost its tag when its address was set".into(),
+                });
             }
         }
     }
@@ -166,7 +208,12 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
 /// Derives `model` from `root` into `slot` (SCVALUE/SCBNDSE/CLRPERM) and checks what the
 /// hardware made against the model.
 #[cfg(feature = "cheri")]
-fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+fn derive_checked(
+    slot: &mut [u64; 2],
+    root: &[u64; 2],
+    model: &crate::cap::Capability<Format>,
+    role: CapRole,
+) -> Result<(), CapMismatch> {
     let keep = u64::from(model.perms().bits());
     let clear = !keep & 0x3_ffff;
     let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
@@ -175,9 +222,18 @@ fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capa
 }
 
 #[cfg(feature = "cheri")]
-fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+fn check(
+    slot: &[u64; 2],
+    model: &crate::cap::Capability<Format>,
+    role: CapRole,
+) -> Result<(), CapMismatch> {
     let hw = super::caps::inspect(slot);
-    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    let observed = crate::cvm::start::Observed {
+        tag: hw.tag,
+        base: hw.base,
+        length: hw.length,
+        perms: hw.perms,
+    };
     crate::cvm::start::check_against_model(observed, model, role)
 }
 
@@ -186,7 +242,11 @@ fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole)
 /// as a sentry when the model is one, checked against the model, then stored with a capability
 /// store. An untagged model (a null pointer) is written as its two plain words. Nothing is
 /// stored if the check fails.
-pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format>, authority: &Authority) -> Result<(), alloc::string::String> {
+pub fn store_relocated(
+    dst: &mut [u64; 2],
+    model: &crate::cap::Capability<Format>,
+    authority: &Authority,
+) -> Result<(), alloc::string::String> {
     if !model.tag() {
         *dst = model.to_memory();
         return Ok(());
@@ -201,7 +261,9 @@ pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format
         use super::caps;
         use crate::cap::Format as _;
         if model.is_sealed() && model.otype() != Format::SENTRY_OTYPE {
-            return Err(alloc::format!("the model is sealed but not a sentry: {model}"));
+            return Err(alloc::format!(
+                "the model is sealed but not a sentry: {model}"
+            ));
         }
         let root = &authority.slot;
         let mut bounded = caps::CapSlot::null();
@@ -218,7 +280,14 @@ pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format
             &placed
         };
         let hw = caps::inspect(&result.0);
-        let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
+        let observed = crate::cvm::cap_relocs::Observed {
+            tag: hw.tag,
+            base: hw.base,
+            length: hw.length,
+            address: hw.address,
+            perms: hw.perms,
+            otype: hw.otype,
+        };
         crate::cvm::cap_relocs::check_against_model(observed, model)?;
         caps::copy(dst, &result.0);
         if !caps::inspect(dst).tag {
@@ -302,9 +371,14 @@ fn run(cpu: &mut CvmCpu) -> CvmEvent {
     match exit {
         Exit::Irq => CvmEvent::Interrupt,
         Exit::Sync => {
-            let syndrome = ArmSyndrome { esr: ctx.esr, far: ctx.far };
+            let syndrome = ArmSyndrome {
+                esr: ctx.esr,
+                far: ctx.far,
+            };
             if syndrome.exception_class() == 0x15 {
-                return CvmEvent::Hostcall { number: ctx.regs[8][0] };
+                return CvmEvent::Hostcall {
+                    number: ctx.regs[8][0],
+                };
             }
             let role = match syndrome.exception_class() {
                 0x20..=0x22 => CapRole::Code,
@@ -398,7 +472,10 @@ pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
     }
     #[cfg(not(feature = "cheri"))]
     {
-        crate::cvm::cap_args::CapArg { address: slot[0], ..Default::default() }
+        crate::cvm::cap_args::CapArg {
+            address: slot[0],
+            ..Default::default()
+        }
     }
 }
 

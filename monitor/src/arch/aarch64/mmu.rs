@@ -21,8 +21,8 @@
 use core::arch::asm;
 
 use aarch64_cpu::registers::{
-    Readable, Writeable, HCR_EL2, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, MAIR_EL2, SCTLR_EL1, TCR_EL1, TCR_EL2,
-    TTBR0_EL2,
+    Readable, Writeable, HCR_EL2, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, MAIR_EL2, SCTLR_EL1, TCR_EL1,
+    TCR_EL2, TTBR0_EL2,
 };
 use spin::Mutex;
 
@@ -44,7 +44,12 @@ fn host_hcr() -> u64 {
 
 /// CPTR_EL2 in its E2H = 1 layout: FPEN = 0b11 (bits 21:20) and, on Morello, CEN = 0b11
 /// (bits 19:18); everything else (SVE, SME, trace, CPACR access) trapped or RES0.
-const HOST_CPTR: u64 = (0b11 << 20) | if cfg!(feature = "cheri") { 0b11 << 18 } else { 0 };
+const HOST_CPTR: u64 = (0b11 << 20)
+    | if cfg!(feature = "cheri") {
+        0b11 << 18
+    } else {
+        0
+    };
 
 /// Switches EL2 to a VHE host: sets HCR_EL2 and, in the same instruction sequence, CPTR_EL2 in
 /// the layout E2H gives it, so no capability instruction can run while the old CPTR_EL2 value
@@ -53,7 +58,9 @@ const HOST_CPTR: u64 = (0b11 << 20) | if cfg!(feature = "cheri") { 0b11 << 18 } 
 /// Fails, with nothing changed, on a CPU without VHE.
 pub fn enter_host_mode() -> Result<(), &'static str> {
     if ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::VH) == 0 {
-        return Err("the CPU has no VHE (FEAT_VHE), so EL0 cVMs could only run with translation off");
+        return Err(
+            "the CPU has no VHE (FEAT_VHE), so EL0 cVMs could only run with translation off",
+        );
     }
     // SAFETY: capmon is at EL2 (the caller checked) with the MMU off and nothing below EL2
     // running; HCR_EL2 and CPTR_EL2 only change trap routing and the EL0 translation regime,
@@ -127,7 +134,8 @@ extern "C" {
 }
 
 fn section(start: *const u8, end: *const u8) -> PhysRange {
-    PhysRange::from_start_size(start as u64, (end as u64).saturating_sub(start as u64)).unwrap_or_default()
+    PhysRange::from_start_size(start as u64, (end as u64).saturating_sub(start as u64))
+        .unwrap_or_default()
 }
 
 /// What `enable` reports for the boot log.
@@ -156,8 +164,12 @@ pub fn enable(
     let address_bits = [32, 36, 40, 42, 44, 48][usize::try_from(parange).unwrap_or(5)];
 
     // Only the symbols' addresses are taken; the linker script defines them 4 KiB aligned.
-    let (image, text_end, rodata_end, image_end) =
-        (&raw const __image_start, &raw const __text_end, &raw const __rodata_end, &raw const __image_end);
+    let (image, text_end, rodata_end, image_end) = (
+        &raw const __image_start,
+        &raw const __text_end,
+        &raw const __rodata_end,
+        &raw const __image_end,
+    );
     let layout = Layout {
         code: section(image, text_end),
         rodata: section(text_end, rodata_end),
@@ -170,7 +182,9 @@ pub fn enable(
     let regions = page_table::memory_map(&layout);
     let limit = 1u64 << address_bits;
     let tables = PageTables::build(&regions, limit).map_err(|e| alloc::format!("{e}"))?;
-    let map = page_table::summarize(&page_table::normalize(&regions, limit).map_err(|e| alloc::format!("{e}"))?);
+    let map = page_table::summarize(
+        &page_table::normalize(&regions, limit).map_err(|e| alloc::format!("{e}"))?,
+    );
 
     // Everything written so far went straight to memory (data accesses with the MMU off are
     // non-cacheable), but firmware may have left lines for those addresses in the caches: drop
@@ -181,7 +195,11 @@ pub fn enable(
     install(tables.root(), parange);
     let tables_used = tables.table_count();
     *TABLES.lock() = Some(tables);
-    Ok(MmuReport { map, tables: tables_used, address_bits })
+    Ok(MmuReport {
+        map,
+        tables: tables_used,
+        address_bits,
+    })
 }
 
 fn install(root: u64, ips: u64) {
@@ -271,7 +289,11 @@ fn by_line(start: usize, end: usize, op: LineOp) {
 }
 
 fn invalidate_data(range: PhysRange) {
-    by_line(range.start.as_usize(), range.end.as_usize(), LineOp::Invalidate);
+    by_line(
+        range.start.as_usize(),
+        range.end.as_usize(),
+        LineOp::Invalidate,
+    );
 }
 
 fn bounds(buffer: *const [u8]) -> (usize, usize) {
@@ -296,8 +318,19 @@ pub fn dma_invalidate(buffer: *const [u8]) {
 /// After the monitor wrote code with data stores (the ELF loader): cleans `range` to the point
 /// of unification and invalidates the I-cache, so the cVM fetches what was written.
 pub fn sync_code(range: PhysRange) {
-    by_line(range.start.as_usize(), range.end.as_usize(), LineOp::CleanToUnification);
+    by_line(
+        range.start.as_usize(),
+        range.end.as_usize(),
+        LineOp::CleanToUnification,
+    );
     // SAFETY: invalidating this CPU's instruction cache only costs refetches; capmon runs on
     // one CPU, so no other PE's I-cache can hold the old code. The DSB above ordered the cleans.
-    unsafe { asm!("ic iallu", "dsb ish", "isb", options(nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "ic iallu",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }

@@ -9,7 +9,9 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, CurrentEL};
+use aarch64_cpu::registers::{
+    CurrentEL, Readable, Writeable, CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0,
+};
 use arm_gic::gicv3::registers::{Gicd, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicV3};
 use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
@@ -197,8 +199,10 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     let Some(IrqController::GicV3 { dist, redist }) = platform.irq else {
         return Err("the device tree names no GICv3 interrupt controller");
     };
-    let gicd = core::ptr::NonNull::new(dist.start.as_usize() as *mut Gicd).ok_or("GICD at address 0")?;
-    let gicr = core::ptr::NonNull::new(redist.start.as_usize() as *mut GicrSgi).ok_or("GICR at address 0")?;
+    let gicd =
+        core::ptr::NonNull::new(dist.start.as_usize() as *mut Gicd).ok_or("GICD at address 0")?;
+    let gicr = core::ptr::NonNull::new(redist.start.as_usize() as *mut GicrSgi)
+        .ok_or("GICR at address 0")?;
     let cpus = platform.cpus.len().max(1);
     // SAFETY: the addresses come from the GICv3 node of the device tree; capmon is the only
     // software driving the GIC (it runs with no OS), and the GIC is identity-accessible.
@@ -215,10 +219,15 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
 
 /// Enables interrupt `intid` (a PPI or SPI) towards this CPU. False if the GIC refuses it.
 pub fn enable_irq(intid: u32) -> bool {
-    let Some(id) = int_id(intid) else { return false };
+    let Some(id) = int_id(intid) else {
+        return false;
+    };
     let mut gic = GIC.lock();
-    let Some(Gic(gic)) = gic.as_mut() else { return false };
-    gic.set_interrupt_priority(id, Some(0), 0x80).is_ok() && gic.enable_interrupt(id, Some(0), true).is_ok()
+    let Some(Gic(gic)) = gic.as_mut() else {
+        return false;
+    };
+    gic.set_interrupt_priority(id, Some(0), 0x80).is_ok()
+        && gic.enable_interrupt(id, Some(0), true).is_ok()
 }
 
 /// The GIC's name for a private (16-31) or shared (32-1019) interrupt.
@@ -232,9 +241,13 @@ fn int_id(intid: u32) -> Option<IntId> {
 
 /// Switches an interrupt off at the GIC (a device that keeps it asserted for nothing).
 pub fn disable_irq(intid: u32) -> bool {
-    let Some(id) = int_id(intid) else { return false };
+    let Some(id) = int_id(intid) else {
+        return false;
+    };
     let mut gic = GIC.lock();
-    let Some(Gic(gic)) = gic.as_mut() else { return false };
+    let Some(Gic(gic)) = gic.as_mut() else {
+        return false;
+    };
     gic.enable_interrupt(id, Some(0), false).is_ok()
 }
 
@@ -248,7 +261,15 @@ pub fn wait_for_interrupt() {
     // SAFETY: unmasking IRQs here is the one place the monitor accepts them; the handler
     // preserves all general registers, and callers hold no lock an interrupt handler takes and
     // no capability register.
-    unsafe { asm!("wfi", "msr daifclr, #2", "isb", "msr daifset, #2", options(nomem, nostack)) };
+    unsafe {
+        asm!(
+            "wfi",
+            "msr daifclr, #2",
+            "isb",
+            "msr daifset, #2",
+            options(nomem, nostack)
+        )
+    };
 }
 
 const KIND_CURRENT_IRQ: u64 = 5;
@@ -272,7 +293,10 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
             let far: u64;
             // SAFETY: reading FAR_EL2 at EL2 has no side effects.
             unsafe { asm!("mrs {}, far_el2", out(reg) far, options(nomem, nostack)) };
-            let syndrome = ArmSyndrome { esr: frame.esr, far };
+            let syndrome = ArmSyndrome {
+                esr: frame.esr,
+                far,
+            };
             crate::boot::unexpected_exception(format_args!(
                 "{} at pc {:#x}, spsr {:#x}, vector {}",
                 syndrome, frame.elr, frame.spsr, kind
@@ -284,9 +308,9 @@ extern "C" fn capmon_exception(frame: &mut ExceptionFrame, kind: u64) {
 #[cfg(feature = "cheri")]
 pub mod caps;
 pub mod cvm;
+pub mod mmu;
 #[cfg(feature = "cheri")]
 pub mod share;
-pub mod mmu;
 pub mod switch;
 
 pub use mmu::{dma_clean, dma_invalidate, sync_code};

@@ -62,8 +62,16 @@ impl Slots for ContextSlots<'_> {
 pub fn seen(slot: &[u64; 2]) -> Seen {
     let hw = caps::inspect(slot);
     // GCLEN saturates a 2^64 length to all-ones: treat that as reaching the top.
-    let top = if hw.length == u64::MAX { 1u128 << 64 } else { u128::from(hw.base) + u128::from(hw.length) };
-    Seen { tag: hw.tag, base: hw.base, top }
+    let top = if hw.length == u64::MAX {
+        1u128 << 64
+    } else {
+        u128::from(hw.base) + u128::from(hw.length)
+    };
+    Seen {
+        tag: hw.tag,
+        base: hw.base,
+        top,
+    }
 }
 
 /// Clears a slot's tag: any data (non-capability) store to a capability granule clears its

@@ -252,7 +252,7 @@ mod words {
     pub const MRS_CELR: u32 = m::mrs_cap(1, sysreg::CELR_EL2); // mrs c1, CELR_EL2
     pub const MRS_RDDC: u32 = m::mrs_cap(1, sysreg::RDDC_EL0); // mrs c1, RDDC_EL0
     pub const MRS_RTLS: u32 = m::mrs_cap(1, sysreg::RCTPIDR_EL0); // mrs c1, RCTPIDR_EL0
-    // Executive-bank registers cleared at boot (c31 as a source is CZR, the null capability).
+                                                                  // Executive-bank registers cleared at boot (c31 as a source is CZR, the null capability).
     pub const MSR_DDC_EL0_NULL: u32 = m::msr_cap(sysreg::DDC_EL0, 31); // msr DDC_EL0, czr
     pub const MSR_CSP_EL0_NULL: u32 = m::msr_cap(sysreg::CSP_EL0, 31); // msr CSP_EL0, czr
     pub const MSR_CTPIDR_NULL: u32 = m::msr_cap(sysreg::CTPIDR_EL0, 31); // msr CTPIDR_EL0, czr

@@ -340,14 +340,40 @@ mod tests {
     /// 11111, `st_d_cap` = 01011, `st_c_cap` = 01100), assembled by hand for a0/a1/c28.
     #[test]
     fn explicit_capability_accesses_match_the_decoder_patterns() {
-        let word = |funct7: u32, f20: u32, f15: u32, f7: u32| funct7 << 25 | f20 << 20 | f15 << 15 | f7 << 7 | 0x5B;
+        let word = |funct7: u32, f20: u32, f15: u32, f7: u32| {
+            funct7 << 25 | f20 << 20 | f15 << 15 | f7 << 7 | 0x5B
+        };
         check(&[
-            ("lbu.cap a0, (ca1)", lbu_cap(A0, A1), word(0b111_1101, 0b01100, A1, A0)),
-            ("ld.cap a0, (ca1)", ld_cap(A0, A1), word(0b111_1101, 0b01011, A1, A0)),
-            ("lc.cap ca0, (ct3)", lc_cap(A0, 28), word(0b111_1101, 0b11111, 28, A0)),
-            ("sb.cap a0, (ca1)", sb_cap(A0, A1), word(0b111_1100, A0, A1, 0b01000)),
-            ("sd.cap a0, (ct3)", sd_cap(A0, 28), word(0b111_1100, A0, 28, 0b01011)),
-            ("sc.cap ca0, (ca1)", sc_cap(A0, A1), word(0b111_1100, A0, A1, 0b01100)),
+            (
+                "lbu.cap a0, (ca1)",
+                lbu_cap(A0, A1),
+                word(0b111_1101, 0b01100, A1, A0),
+            ),
+            (
+                "ld.cap a0, (ca1)",
+                ld_cap(A0, A1),
+                word(0b111_1101, 0b01011, A1, A0),
+            ),
+            (
+                "lc.cap ca0, (ct3)",
+                lc_cap(A0, 28),
+                word(0b111_1101, 0b11111, 28, A0),
+            ),
+            (
+                "sb.cap a0, (ca1)",
+                sb_cap(A0, A1),
+                word(0b111_1100, A0, A1, 0b01000),
+            ),
+            (
+                "sd.cap a0, (ct3)",
+                sd_cap(A0, 28),
+                word(0b111_1100, A0, 28, 0b01011),
+            ),
+            (
+                "sc.cap ca0, (ca1)",
+                sc_cap(A0, A1),
+                word(0b111_1100, A0, A1, 0b01100),
+            ),
         ]);
         assert_eq!(lbu_cap(A0, A1), 0xFAC5_855B);
     }

@@ -201,5 +201,13 @@ pub fn inspect(slot: &[u64; 2]) -> HwCap {
             out("x16") otype, out("x17") flags,
         );
     }
-    HwCap { tag: tag != 0, base, length, address, perms, otype, flags }
+    HwCap {
+        tag: tag != 0,
+        base,
+        length,
+        address,
+        perms,
+        otype,
+        flags,
+    }
 }

@@ -35,7 +35,8 @@ pub struct FpState {
 
 /// The FP registers hold the all-zero state and no cVM has written them since, so switching
 /// to a cVM that never used FP needs no restore (and leaks nothing: there is nothing in them).
-static FP_REGS_PRISTINE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static FP_REGS_PRISTINE: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 /// Everything the CPU holds for one cVM, plus its PMP window. Lives in a `Box` that never
 /// moves: on CHERI the context holds tagged capabilities.
@@ -58,7 +59,18 @@ pub const SHARED_RANGES: usize = 6;
 
 impl CvmCpu {
     pub const fn new() -> Self {
-        CvmCpu { context: CvmContext::zeroed(), fp: FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false }, window: [0; 3], shared: [[0; 2]; SHARED_RANGES], shared_key: 0 }
+        CvmCpu {
+            context: CvmContext::zeroed(),
+            fp: FpState {
+                f: [0; 32],
+                fcsr: 0,
+                dirty: false,
+                ever_used: false,
+            },
+            window: [0; 3],
+            shared: [[0; 2]; SHARED_RANGES],
+            shared_key: 0,
+        }
     }
 
     /// Sets the shared PMP ranges (at most [`SHARED_RANGES`]; more are ignored, and the
@@ -85,7 +97,8 @@ impl Default for CvmCpu {
 }
 
 #[cfg(feature = "cheri")]
-pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> = spin::Mutex::new(super::caps::CapSlot::null());
+pub(super) static ROOT: spin::Mutex<super::caps::CapSlot> =
+    spin::Mutex::new(super::caps::CapSlot::null());
 
 /// A cVM's authority: the capability over its whole region that all its own capabilities are
 /// derived from, derived in turn from its parent's authority (a nested cVM) or the root. Held
@@ -97,7 +110,10 @@ pub struct Authority {
 
 /// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
 /// authority, or from the root for a top-level cVM, and checks it against the model.
-pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Format>) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
+pub fn authority(
+    parent: Option<&Authority>,
+    model: &crate::cap::Capability<Format>,
+) -> Result<alloc::boxed::Box<Authority>, CapMismatch> {
     #[cfg(not(feature = "cheri"))]
     {
         let _ = (parent, model);
@@ -105,11 +121,19 @@ pub fn authority(parent: Option<&Authority>, model: &crate::cap::Capability<Form
     }
     #[cfg(feature = "cheri")]
     {
-        let mut authority = alloc::boxed::Box::new(Authority { slot: super::caps::CapSlot::null() });
+        let mut authority = alloc::boxed::Box::new(Authority {
+            slot: super::caps::CapSlot::null(),
+        });
         let root = ROOT.lock();
         let from = parent.map_or(&*root, |p| &p.slot);
         let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-        super::caps::derive(&mut authority.slot.0, &from.0, model.base(), length, u64::from(model.perms().bits()));
+        super::caps::derive(
+            &mut authority.slot.0,
+            &from.0,
+            model.base(),
+            length,
+            u64::from(model.perms().bits()),
+        );
         check(&authority.slot.0, model, CapRole::Data)?;
         Ok(authority)
     }
@@ -148,9 +172,18 @@ const CAP_MODE: u64 = 1;
 /// runs with PCC in capability encoding mode and DDC null: ca0 = argc (an integer), ca1 = its
 /// args capability (or null), ca2 = its data capability, ca3 = null (its capability store,
 /// later), csp = its stack capability at the stack top; every other register null.
-pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Result<(), CapMismatch> {
+pub fn prepare(
+    cpu: &mut CvmCpu,
+    setup: &Setup<'_>,
+    authority: &Authority,
+) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
-    cpu.fp = FpState { f: [0; 32], fcsr: 0, dirty: false, ever_used: false };
+    cpu.fp = FpState {
+        f: [0; 32],
+        fcsr: 0,
+        dirty: false,
+        ever_used: false,
+    };
     cpu.context.regs[10][0] = setup.argc;
     let caps = setup.caps;
     let region_start = caps.code.base();
@@ -162,7 +195,7 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
     #[cfg(not(feature = "cheri"))]
     {
         let _ = authority; // no capability hardware: nothing to derive from
-        // The run loop refuses pure cVMs on boards without capabilities.
+                           // The run loop refuses pure cVMs on boards without capabilities.
         cpu.context.regs[11][0] = setup.argv;
         cpu.context.pc[0] = setup.entry;
         cpu.context.regs[2][0] = setup.stack_top;
@@ -187,13 +220,21 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
             // MRET takes the mode from MEPCC's flags; DDC stays null (the zeroed context).
             caps::with_address_and_flags(&mut cpu.context.pc, &code.0, setup.entry, CAP_MODE);
             if let Some(args) = &caps.args {
-                derive_checked(&mut cpu.context.regs[11], &root.0, args, CapRole::Register(11))?;
+                derive_checked(
+                    &mut cpu.context.regs[11],
+                    &root.0,
+                    args,
+                    CapRole::Register(11),
+                )?;
             }
             caps::with_address(&mut cpu.context.regs[12], &data.0, caps.data.base());
             caps::with_address(&mut cpu.context.regs[2], &stack.0, setup.stack_top);
             let sp = caps::inspect(&cpu.context.regs[2]);
             if !sp.tag {
-                return Err(CapMismatch { role: CapRole::Stack, detail: "lost its tag when its address was set".into() });
+                return Err(CapMismatch {
+                    role: CapRole::Stack,
+                    detail: "lost its tag when its address was set".into(),
+                });
             }
         } else {
             caps::with_address(&mut cpu.context.pc, &code.0, setup.entry);
@@ -205,25 +246,51 @@ pub fn prepare(cpu: &mut CvmCpu, setup: &Setup<'_>, authority: &Authority) -> Re
         }
         let pc = caps::inspect(&cpu.context.pc);
         if !pc.tag || (pc.flags & CAP_MODE != 0) != pure {
-            return Err(CapMismatch { role: CapRole::Code, detail: alloc::format!("lost its tag or has the wrong mode when its address was set (flags {:#x})", pc.flags) });
+            return Err(CapMismatch {
+                role: CapRole::Code,
+                detail: alloc::format!(
+                    "lost its tag or has the wrong mode when its address was set (flags {:#x})",
+                    pc.flags
+                ),
+            });
         }
     }
     Ok(())
 }
 
 #[cfg(feature = "cheri")]
-fn check(slot: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+fn check(
+    slot: &[u64; 2],
+    model: &crate::cap::Capability<Format>,
+    role: CapRole,
+) -> Result<(), CapMismatch> {
     let hw = super::caps::inspect(slot);
-    let observed = crate::cvm::start::Observed { tag: hw.tag, base: hw.base, length: hw.length, perms: hw.perms };
+    let observed = crate::cvm::start::Observed {
+        tag: hw.tag,
+        base: hw.base,
+        length: hw.length,
+        perms: hw.perms,
+    };
     crate::cvm::start::check_against_model(observed, model, role)
 }
 
 /// Derives `model` from `root` into `slot` (CSetAddr/CSetBoundsExact/CAndPerm) and checks
 /// what the hardware made against the model.
 #[cfg(feature = "cheri")]
-fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capability<Format>, role: CapRole) -> Result<(), CapMismatch> {
+fn derive_checked(
+    slot: &mut [u64; 2],
+    root: &[u64; 2],
+    model: &crate::cap::Capability<Format>,
+    role: CapRole,
+) -> Result<(), CapMismatch> {
     let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-    super::caps::derive(slot, root, model.base(), length, u64::from(model.perms().bits()));
+    super::caps::derive(
+        slot,
+        root,
+        model.base(),
+        length,
+        u64::from(model.perms().bits()),
+    );
     check(slot, model, role)
 }
 
@@ -232,7 +299,11 @@ fn derive_checked(slot: &mut [u64; 2], root: &[u64; 2], model: &crate::cap::Capa
 /// sealed as a sentry when the model is one, checked against the model, then stored with a
 /// capability store. An untagged model (a null pointer) is written as its two plain words.
 /// Nothing is stored if the check fails.
-pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format>, authority: &Authority) -> Result<(), alloc::string::String> {
+pub fn store_relocated(
+    dst: &mut [u64; 2],
+    model: &crate::cap::Capability<Format>,
+    authority: &Authority,
+) -> Result<(), alloc::string::String> {
     if !model.tag() {
         *dst = model.to_memory();
         return Ok(());
@@ -249,14 +320,22 @@ pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format
         // CSealEntry traps on a capability without Execute: seal only what the model says.
         let executable = model.perms().contains(crate::cap::RiscvPerms::EXECUTE);
         if model.is_sealed() && (model.otype() != Format::SENTRY_OTYPE || !executable) {
-            return Err(alloc::format!("the model is sealed but not an executable sentry: {model}"));
+            return Err(alloc::format!(
+                "the model is sealed but not an executable sentry: {model}"
+            ));
         }
         let root = &authority.slot;
         let mut bounded = caps::CapSlot::null();
         let mut flagged = caps::CapSlot::null();
         let mut placed = caps::CapSlot::null();
         let length = u64::try_from(model.length()).unwrap_or(u64::MAX);
-        caps::derive(&mut bounded.0, &root.0, model.base(), length, u64::from(model.perms().bits()));
+        caps::derive(
+            &mut bounded.0,
+            &root.0,
+            model.base(),
+            length,
+            u64::from(model.perms().bits()),
+        );
         caps::set_flags(&mut flagged.0, &bounded.0, u64::from(model.flags()));
         caps::with_address(&mut placed.0, &flagged.0, model.address());
         // CSealEntry traps (in the monitor) rather than untagging: only seal a tagged result.
@@ -269,7 +348,14 @@ pub fn store_relocated(dst: &mut [u64; 2], model: &crate::cap::Capability<Format
             &placed
         };
         let hw = caps::inspect(&result.0);
-        let observed = crate::cvm::cap_relocs::Observed { tag: hw.tag, base: hw.base, length: hw.length, address: hw.address, perms: hw.perms, otype: hw.otype };
+        let observed = crate::cvm::cap_relocs::Observed {
+            tag: hw.tag,
+            base: hw.base,
+            length: hw.length,
+            address: hw.address,
+            perms: hw.perms,
+            otype: hw.otype,
+        };
         crate::cvm::cap_relocs::check_against_model(observed, model)?;
         caps::copy(dst, &result.0);
         if !caps::inspect(dst).tag {
@@ -291,7 +377,8 @@ static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), Atomi
 static PMP_SHARED_KEY: AtomicU64 = AtomicU64::new(0);
 
 /// Distinct sets of shared ranges seen so far; a set's key is its index + 1 (0: none set).
-static SHARED_SETS: spin::Mutex<alloc::vec::Vec<[[u64; 2]; SHARED_RANGES]>> = spin::Mutex::new(alloc::vec::Vec::new());
+static SHARED_SETS: spin::Mutex<alloc::vec::Vec<[[u64; 2]; SHARED_RANGES]>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
 /// Sets kept for interning; past this, new sets get keys of their own that never repeat.
 const MAX_SHARED_SETS: usize = 1024;
 static UNIQUE_KEYS: AtomicU64 = AtomicU64::new(1 << 32);
@@ -317,7 +404,8 @@ fn program_pmp(cpu: &CvmCpu) {
     let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
     // Only CHERI builds share memory between cVMs (`cvm::share`); stock riscv64 never sets
     // shared ranges, so its switch path skips them entirely.
-    let same_shared = !cfg!(feature = "cheri") || PMP_SHARED_KEY.load(Ordering::Relaxed) == cpu.shared_key;
+    let same_shared =
+        !cfg!(feature = "cheri") || PMP_SHARED_KEY.load(Ordering::Relaxed) == cpu.shared_key;
     if held(0) == start && held(1) == data && held(2) == end && same_shared {
         return;
     }
@@ -331,7 +419,9 @@ fn program_pmp(cpu: &CvmCpu) {
     // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
     // [data, end) R+W; entries 3..=14 are the shared ranges (`program_shared`). No other
     // entry matches, so U-mode can touch nothing else.
-    let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8) | ((PMP_TOR | PMP_R | PMP_W) << 16) | SHARED_CFG0.load(Ordering::Relaxed);
+    let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8)
+        | ((PMP_TOR | PMP_R | PMP_W) << 16)
+        | SHARED_CFG0.load(Ordering::Relaxed);
     // SAFETY: PMP entries without the L bit only restrict U/S-mode; the monitor (M-mode) is
     // unaffected. The cVM is not running while they change.
     unsafe {
@@ -371,12 +461,24 @@ fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
         // SAFETY: PMP address registers without the L bit only restrict U/S-mode; no cVM runs.
         unsafe {
             match i {
-                0 => asm!("csrw pmpaddr3, {a}", "csrw pmpaddr4, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
-                1 => asm!("csrw pmpaddr5, {a}", "csrw pmpaddr6, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
-                2 => asm!("csrw pmpaddr7, {a}", "csrw pmpaddr8, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
-                3 => asm!("csrw pmpaddr9, {a}", "csrw pmpaddr10, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
-                4 => asm!("csrw pmpaddr11, {a}", "csrw pmpaddr12, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
-                _ => asm!("csrw pmpaddr13, {a}", "csrw pmpaddr14, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack)),
+                0 => {
+                    asm!("csrw pmpaddr3, {a}", "csrw pmpaddr4, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
+                1 => {
+                    asm!("csrw pmpaddr5, {a}", "csrw pmpaddr6, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
+                2 => {
+                    asm!("csrw pmpaddr7, {a}", "csrw pmpaddr8, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
+                3 => {
+                    asm!("csrw pmpaddr9, {a}", "csrw pmpaddr10, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
+                4 => {
+                    asm!("csrw pmpaddr11, {a}", "csrw pmpaddr12, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
+                _ => {
+                    asm!("csrw pmpaddr13, {a}", "csrw pmpaddr14, {b}", a = in(reg) a, b = in(reg) b, options(nomem, nostack))
+                }
             }
         }
     }
@@ -475,7 +577,9 @@ extern "C" fn on_trap<E: Exits<Cpu = CvmCpu>>(data: *mut ()) -> u64 {
     let cpu = turn.exits.cpu();
     let (mcause, mstatus): (u64, u64);
     // SAFETY: reading mcause and mstatus has no side effects.
-    unsafe { asm!("csrr {}, mcause", "csrr {}, mstatus", out(reg) mcause, out(reg) mstatus, options(nomem, nostack)) };
+    unsafe {
+        asm!("csrr {}, mcause", "csrr {}, mstatus", out(reg) mcause, out(reg) mstatus, options(nomem, nostack))
+    };
     const MSTATUS_FS_DIRTY: u64 = 3 << 13;
     if mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
         cpu.fp.dirty = true;
@@ -484,7 +588,9 @@ extern "C" fn on_trap<E: Exits<Cpu = CvmCpu>>(data: *mut ()) -> u64 {
     }
     let event = if mcause == ECALL_FROM_U {
         switch::step_past_ecall();
-        CvmEvent::Hostcall { number: cpu.context.regs[17][0] }
+        CvmEvent::Hostcall {
+            number: cpu.context.regs[17][0],
+        }
     } else if mcause >> 63 == 1 {
         // Bit 63 of mcause: an interrupt.
         CvmEvent::Interrupt
@@ -515,12 +621,15 @@ fn fault_event(cpu: &CvmCpu, mcause: u64) -> alloc::boxed::Box<Fault> {
     let cause = RiscvCause { mcause, mtval };
     let pc = cpu.context.pc[0];
     let (cause_name, role) = match (cause.code(), cause.cheri_cause()) {
-        (_, Some((name, reg))) => (name, match reg.0 {
-            32 => CapRole::Code,
-            33 => CapRole::Data,
-            n @ 1..=31 => CapRole::Register(n),
-            _ => CapRole::Data,
-        }),
+        (_, Some((name, reg))) => (
+            name,
+            match reg.0 {
+                32 => CapRole::Code,
+                33 => CapRole::Data,
+                n @ 1..=31 => CapRole::Register(n),
+                _ => CapRole::Data,
+            },
+        ),
         (0 | 1 | 12, None) => (cause.name(), CapRole::Code),
         (2, None) => ("undefined or privileged instruction", CapRole::Code),
         (_, None) => (cause.name(), CapRole::Data),
@@ -531,7 +640,13 @@ fn fault_event(cpu: &CvmCpu, mcause: u64) -> alloc::boxed::Box<Fault> {
         crate::arch::syndrome::CHERI_MCAUSE => faulting_access(cpu),
         _ => None,
     };
-    alloc::boxed::Box::new(Fault { cause: cause_name, detail: alloc::format!("{cause}"), pc, address, role })
+    alloc::boxed::Box::new(Fault {
+        cause: cause_name,
+        detail: alloc::format!("{cause}"),
+        pc,
+        address,
+        role,
+    })
 }
 
 /// The address the load, store or jump at the cVM's PC tried to reach, if the PC lies in its
@@ -571,7 +686,11 @@ pub fn slot_tag(slot: &[u64; 2]) -> bool {
 /// What the hardware says about argument register ca`n` (c10 + n; a pure cVM's buffer
 /// capability), for `cvm::cap_args`. Untagged on stock riscv64 (where no pure cVM runs).
 pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
-    let Some(slot) = n.checked_add(10).filter(|&r| r <= 15).and_then(|r| cpu.context.regs.get(r)) else {
+    let Some(slot) = n
+        .checked_add(10)
+        .filter(|&r| r <= 15)
+        .and_then(|r| cpu.context.regs.get(r))
+    else {
         return crate::cvm::cap_args::CapArg::default();
     };
     #[cfg(feature = "cheri")]
@@ -591,7 +710,10 @@ pub fn arg_capability(cpu: &CvmCpu, n: usize) -> crate::cvm::cap_args::CapArg {
     }
     #[cfg(not(feature = "cheri"))]
     {
-        crate::cvm::cap_args::CapArg { address: slot[0], ..Default::default() }
+        crate::cvm::cap_args::CapArg {
+            address: slot[0],
+            ..Default::default()
+        }
     }
 }
 

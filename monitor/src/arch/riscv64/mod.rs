@@ -65,7 +65,9 @@ static POWEROFF: AtomicUsize = AtomicUsize::new(0);
 
 /// Brings up the CLINT (timer) and the PLIC (device interrupts) the tree names.
 pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
-    let clint = platform.clint.ok_or("the device tree names no CLINT (machine timer)")?;
+    let clint = platform
+        .clint
+        .ok_or("the device tree names no CLINT (machine timer)")?;
     let plic = match platform.irq {
         Some(IrqController::Plic { base, ndev }) => {
             // SAFETY: the PLIC's address and size come from its device-tree node; capmon
@@ -77,8 +79,14 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     if let Some(p) = &plic {
         p.init();
     }
-    let freq = platform.timer.freq_hz.ok_or("the device tree gives no timebase-frequency")?;
-    TIMEBASE_HZ.store(usize::try_from(freq).map_err(|_| "timebase-frequency too large")?, Ordering::Relaxed);
+    let freq = platform
+        .timer
+        .freq_hz
+        .ok_or("the device tree gives no timebase-frequency")?;
+    TIMEBASE_HZ.store(
+        usize::try_from(freq).map_err(|_| "timebase-frequency too large")?,
+        Ordering::Relaxed,
+    );
     // The CLINT's address comes from its device-tree node; `clint()` relies on that.
     CLINT_BASE.store(clint.start.as_usize(), Ordering::Relaxed);
     *DEVICES.lock() = Some(Devices { plic });
@@ -89,12 +97,20 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
 }
 
 pub fn enable_irq(irq: u32) -> bool {
-    DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).is_some_and(|p| p.enable(irq))
+    DEVICES
+        .lock()
+        .as_ref()
+        .and_then(|d| d.plic.as_ref())
+        .is_some_and(|p| p.enable(irq))
 }
 
 /// Switches an interrupt off at the PLIC (a device that keeps it asserted for nothing).
 pub fn disable_irq(irq: u32) -> bool {
-    DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).is_some_and(|p| p.disable(irq))
+    DEVICES
+        .lock()
+        .as_ref()
+        .and_then(|d| d.plic.as_ref())
+        .is_some_and(|p| p.disable(irq))
 }
 
 pub fn counter_frequency() -> u64 {
@@ -165,7 +181,10 @@ pub fn timer_deadline() -> u64 {
 
 /// Remembers the `sifive,test` finisher used to end the run.
 pub fn set_poweroff_device(base: Option<u64>) {
-    POWEROFF.store(base.and_then(|b| usize::try_from(b).ok()).unwrap_or(0), Ordering::Relaxed);
+    POWEROFF.store(
+        base.and_then(|b| usize::try_from(b).ok()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
 }
 
 const FINISHER_PASS: u32 = 0x5555;
@@ -175,7 +194,11 @@ const FINISHER_FAIL: u32 = 0x3333;
 pub fn power_off(pass: bool) -> ! {
     let base = POWEROFF.load(Ordering::Relaxed);
     if base != 0 {
-        let value = if pass { FINISHER_PASS } else { (1 << 16) | FINISHER_FAIL };
+        let value = if pass {
+            FINISHER_PASS
+        } else {
+            (1 << 16) | FINISHER_FAIL
+        };
         // SAFETY: `base` is the sifive,test device from the tree (or the board's fallback);
         // writing its control register ends the machine.
         unsafe { core::ptr::write_volatile(base as *mut u32, value) };
@@ -259,7 +282,11 @@ pub fn handle_interrupts() {
 
 fn claim_external() {
     loop {
-        let claimed = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()).and_then(|p| p.claim());
+        let claimed = DEVICES
+            .lock()
+            .as_ref()
+            .and_then(|d| d.plic.as_ref())
+            .and_then(|p| p.claim());
         let Some(irq) = claimed else { break };
         crate::boot::on_interrupt(irq);
         if let Some(p) = DEVICES.lock().as_ref().and_then(|d| d.plic.as_ref()) {
@@ -271,7 +298,10 @@ fn claim_external() {
 /// Called by `capmon_trap_vector` in entry.S for every trap taken to M-mode.
 #[no_mangle]
 extern "C" fn capmon_trap(frame: &mut TrapFrame) {
-    let cause = RiscvCause { mcause: frame.mcause, mtval: frame.mtval };
+    let cause = RiscvCause {
+        mcause: frame.mcause,
+        mtval: frame.mtval,
+    };
     if cause.is_interrupt() {
         match cause.code() {
             7 => {

@@ -57,8 +57,16 @@ impl Slots for ContextSlots<'_> {
 /// What the hardware says a slot holds, for the sweep.
 pub fn seen(slot: &[u64; 2]) -> Seen {
     let hw = caps::inspect(slot);
-    let top = if hw.length == u64::MAX { 1u128 << 64 } else { u128::from(hw.base) + u128::from(hw.length) };
-    Seen { tag: hw.tag, base: hw.base, top }
+    let top = if hw.length == u64::MAX {
+        1u128 << 64
+    } else {
+        u128::from(hw.base) + u128::from(hw.length)
+    };
+    Seen {
+        tag: hw.tag,
+        base: hw.base,
+        top,
+    }
 }
 
 /// Clears a slot's tag with a data store (see the Morello twin).

@@ -105,7 +105,15 @@ pub struct CvmContext {
 
 impl CvmContext {
     pub const fn zeroed() -> Self {
-        CvmContext { regs: [[0; 2]; 32], pc: [0; 2], ddc: [0; 2], monitor_sp: 0, handler: 0, handler_data: 0, _reserved: 0 }
+        CvmContext {
+            regs: [[0; 2]; 32],
+            pc: [0; 2],
+            ddc: [0; 2],
+            monitor_sp: 0,
+            handler: 0,
+            handler_data: 0,
+            _reserved: 0,
+        }
     }
 }
 
@@ -201,7 +209,7 @@ macro_rules! call_handler {
     () => {
         concat!(
             "  la s1, capmon_trap_vector\n",
-            "  csrrw s1, mtvec, s1\n",      // mtvec = the monitor's vector, s1 = cvm_trap
+            "  csrrw s1, mtvec, s1\n", // mtvec = the monitor's vector, s1 = cvm_trap
             "  ld sp, {monitor_sp}(t6)\n",
             "  ld a0, {handler_data}(t6)\n",
             "  ld t0, {handler}(t6)\n",
@@ -227,7 +235,11 @@ mod words {
             let reg = i as u32 + 1;
             let offset = 16 * reg as i32;
             // lc c<reg>, 16*reg(t6) / sc c<reg>, 16*reg(t6)
-            w[i] = if store { r::sc(reg, 31, offset) } else { r::lc(reg, 31, offset) };
+            w[i] = if store {
+                r::sc(reg, 31, offset)
+            } else {
+                r::lc(reg, 31, offset)
+            };
             i += 1;
         }
         w
@@ -249,7 +261,7 @@ mod words {
     pub const SWAP_MSCRATCHC: u32 = r::cspecialrw(31, scr::MSCRATCHC, 31); // cspecialrw c31, mscratchc, c31
     pub const SWAP_DDC: u32 = r::cspecialrw(31, scr::DDC, 31); // cspecialrw c31, ddc, c31
     pub const SWAP_MTDC: u32 = r::cspecialrw(31, scr::MTDC, 31); // cspecialrw c31, mtdc, c31
-    // `spill` (a0 = context, c6 scratch) and `step_past_ecall`.
+                                                                 // `spill` (a0 = context, c6 scratch) and `step_past_ecall`.
     pub const READ_MSCRATCHC_C6: u32 = r::cspecialrw(6, scr::MSCRATCHC, 0); // cspecialrw c6, mscratchc, c0
     pub const SC_C6_C31: u32 = r::sc(6, 10, super::C31 as i32); // sc c6, C31(a0)
     pub const READ_MTDC_C6: u32 = r::cspecialrw(6, scr::MTDC, 0); // cspecialrw c6, mtdc, c0

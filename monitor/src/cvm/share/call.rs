@@ -22,18 +22,31 @@ impl Name {
 /// A checked sharing request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
-    Import { name: Name, slot: u64 },
+    Import {
+        name: Name,
+        slot: u64,
+    },
     /// `range` lies inside the caller's memory (checked against `Guest::memory`).
-    Export { name: Name, range: (u64, u64) },
-    Revoke { name: Name },
-    Drop { slot: u64 },
+    Export {
+        name: Name,
+        range: (u64, u64),
+    },
+    Revoke {
+        name: Name,
+    },
+    Drop {
+        slot: u64,
+    },
 }
 
 /// Reads a name argument: the buffer must lie in the caller's memory; longer than any name
 /// can be is `Invalid`.
 fn name(guest: &impl Guest, ptr: u64, len: u64) -> Result<Name, Error> {
     let range = check_buffer(&guest.memory(), ptr, len)?;
-    let n = usize::try_from(len).ok().filter(|&n| n > 0 && n <= NAME_MAX).ok_or(Error::Invalid)?;
+    let n = usize::try_from(len)
+        .ok()
+        .filter(|&n| n > 0 && n <= NAME_MAX)
+        .ok_or(Error::Invalid)?;
     let mut bytes = [0u8; NAME_MAX];
     guest.read(range, &mut bytes[..n]);
     Ok(Name { bytes, len: n })
@@ -42,13 +55,21 @@ fn name(guest: &impl Guest, ptr: u64, len: u64) -> Result<Name, Error> {
 /// Decodes a sharing hostcall's arguments.
 pub fn decode(guest: &impl Guest, call: Hostcall, args: &[u64; 6]) -> Result<Request, Error> {
     Ok(match call {
-        Hostcall::CpImport => Request::Import { name: name(guest, args[0], args[1])?, slot: args[2] },
+        Hostcall::CpImport => Request::Import {
+            name: name(guest, args[0], args[1])?,
+            slot: args[2],
+        },
         Hostcall::CpExport => {
             let name = name(guest, args[0], args[1])?;
             let range = check_buffer(&guest.memory(), args[2], args[3])?;
-            Request::Export { name, range: (range.start, range.end) }
+            Request::Export {
+                name,
+                range: (range.start, range.end),
+            }
         }
-        Hostcall::CpRevoke => Request::Revoke { name: name(guest, args[0], args[1])? },
+        Hostcall::CpRevoke => Request::Revoke {
+            name: name(guest, args[0], args[1])?,
+        },
         Hostcall::CpDrop => Request::Drop { slot: args[0] },
         _ => return Err(Error::NoSys),
     })

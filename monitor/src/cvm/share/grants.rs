@@ -111,7 +111,11 @@ pub fn layout_pool<F: Format>(cvms: usize, buffer_sizes: &[u64]) -> Option<PoolL
         buffers.push(at);
         at = at.checked_add(size)?;
     }
-    Some(PoolLayout { size: at.max(PAGE), stores, buffers })
+    Some(PoolLayout {
+        size: at.max(PAGE),
+        stores,
+        buffers,
+    })
 }
 
 /// The largest base alignment [`layout_pool`] relied on, so the pool's base must be a multiple.
@@ -193,13 +197,19 @@ impl Share {
             let exporter = match spec.exporter() {
                 None => None,
                 Some(name) => Some(index(name).ok_or_else(|| {
-                    ResolveError(alloc::format!("shared object \"{}\": exporter \"{name}\" is not running", spec.name))
+                    ResolveError(alloc::format!(
+                        "shared object \"{}\": exporter \"{name}\" is not running",
+                        spec.name
+                    ))
                 })?),
             };
             let range = match &spec.source {
                 Source::Buffer => {
                     let base = *next_buffer.next().ok_or_else(|| {
-                        ResolveError(alloc::format!("shared object \"{}\": no buffer placed for it", spec.name))
+                        ResolveError(alloc::format!(
+                            "shared object \"{}\": no buffer placed for it",
+                            spec.name
+                        ))
                     })?;
                     Some(base..base + spec.size)
                 }
@@ -224,15 +234,27 @@ impl Share {
                 Source::RunTime { .. } => None,
             };
             let mut importers = Vec::new();
-            for (names, access) in [(&spec.read_write, Access::ReadWrite), (&spec.read_only, Access::ReadOnly)] {
+            for (names, access) in [
+                (&spec.read_write, Access::ReadWrite),
+                (&spec.read_only, Access::ReadOnly),
+            ] {
                 for name in names {
                     let i = index(name).ok_or_else(|| {
-                        ResolveError(alloc::format!("shared object \"{}\": importer \"{name}\" is not running", spec.name))
+                        ResolveError(alloc::format!(
+                            "shared object \"{}\": importer \"{name}\" is not running",
+                            spec.name
+                        ))
                     })?;
                     importers.push((i, access));
                 }
             }
-            objects.push(Object { spec: spec.clone(), exporter, home: range.clone(), range, importers });
+            objects.push(Object {
+                spec: spec.clone(),
+                exporter,
+                home: range.clone(),
+                range,
+                importers,
+            });
         }
         if stores.len() != cvms.len() {
             return Err(ResolveError("one capability store per cVM".into()));
@@ -240,9 +262,18 @@ impl Share {
         let members = cvms
             .iter()
             .zip(stores)
-            .map(|((name, _, data), &store)| Member { name: name.clone(), memory: data.clone(), store, imported: Vec::new() })
+            .map(|((name, _, data), &store)| Member {
+                name: name.clone(),
+                memory: data.clone(),
+                store,
+                imported: Vec::new(),
+            })
             .collect();
-        Ok(Share { objects, members, exact })
+        Ok(Share {
+            objects,
+            members,
+            exact,
+        })
     }
 
     pub fn member(&self, cvm: usize) -> Option<&Member> {
@@ -250,7 +281,10 @@ impl Share {
     }
 
     fn object(&self, name: &[u8]) -> Result<usize, Error> {
-        self.objects.iter().position(|o| o.spec.name.as_bytes() == name).ok_or(Error::Invalid)
+        self.objects
+            .iter()
+            .position(|o| o.spec.name.as_bytes() == name)
+            .ok_or(Error::Invalid)
     }
 
     fn slot_address(&self, cvm: usize, slot: u64) -> Result<u64, Error> {
@@ -266,14 +300,25 @@ impl Share {
         let at = self.object(name)?;
         let slot_address = self.slot_address(cvm, slot)?;
         let object = &self.objects[at];
-        let access = object.importers.iter().find(|(i, _)| *i == cvm).map(|(_, a)| *a).ok_or(Error::Denied)?;
+        let access = object
+            .importers
+            .iter()
+            .find(|(i, _)| *i == cvm)
+            .map(|(_, a)| *a)
+            .ok_or(Error::Denied)?;
         let range = object.range.clone().ok_or(Error::Again)?;
         let authority = object.exporter.map_or(Authority::Pool, Authority::Cvm);
         let member = &mut self.members[cvm];
         if !member.imported.contains(&at) {
             member.imported.push(at);
         }
-        Ok(Grant { authority, base: range.start, length: range.end - range.start, write: access == Access::ReadWrite, slot_address })
+        Ok(Grant {
+            authority,
+            base: range.start,
+            length: range.end - range.start,
+            write: access == Access::ReadWrite,
+            slot_address,
+        })
     }
 
     /// `cp_export`: the exporter of a run-time object shares `range` of its memory.
@@ -310,7 +355,10 @@ impl Share {
         for member in &mut self.members {
             member.imported.retain(|&o| o != at);
         }
-        Ok(Sweep { range, spare: Some(cvm) })
+        Ok(Sweep {
+            range,
+            spare: Some(cvm),
+        })
     }
 
     /// A cVM (re)started: its static exports can be imported again.
@@ -338,14 +386,19 @@ impl Share {
                 object.range = None;
             }
         }
-        let exported: Vec<usize> = (0..self.objects.len()).filter(|&o| self.objects[o].exporter == Some(cvm)).collect();
+        let exported: Vec<usize> = (0..self.objects.len())
+            .filter(|&o| self.objects[o].exporter == Some(cvm))
+            .collect();
         for member in &mut self.members {
             member.imported.retain(|o| !exported.contains(o));
         }
         if let Some(member) = self.members.get_mut(cvm) {
             member.imported.clear();
         }
-        Sweep { range: region, spare: Some(cvm) }
+        Sweep {
+            range: region,
+            spare: Some(cvm),
+        }
     }
 
     /// The ranges a cVM's PMP window must open besides its region (RISC-V's second line of
@@ -355,10 +408,22 @@ impl Share {
     /// own, form one range: every cVM without imports then has the same window, so switching
     /// between them reprograms nothing (its capability reaches only its own store anyway).
     pub fn pmp_ranges(&self, cvm: usize, max: usize) -> Vec<Range<u64>> {
-        let Some(member) = self.members.get(cvm) else { return Vec::new() };
+        let Some(member) = self.members.get(cvm) else {
+            return Vec::new();
+        };
         let mut ranges: Vec<Range<u64>> = Vec::new();
-        let first = self.members.iter().map(|m| m.store).min().unwrap_or(member.store);
-        let last = self.members.iter().map(|m| m.store).max().unwrap_or(member.store);
+        let first = self
+            .members
+            .iter()
+            .map(|m| m.store)
+            .min()
+            .unwrap_or(member.store);
+        let last = self
+            .members
+            .iter()
+            .map(|m| m.store)
+            .max()
+            .unwrap_or(member.store);
         ranges.push(first..last + STORE_BYTES);
         for &o in &member.imported {
             if let Some(r) = &self.objects[o].range {
@@ -386,7 +451,9 @@ pub fn coalesce(mut ranges: Vec<Range<u64>>, max: usize) -> Vec<Range<u64>> {
         }
     }
     while merged.len() > max.max(1) {
-        let closest = (1..merged.len()).min_by_key(|&i| merged[i].start - merged[i - 1].end).unwrap_or(1);
+        let closest = (1..merged.len())
+            .min_by_key(|&i| merged[i].start - merged[i - 1].end)
+            .unwrap_or(1);
         let next = merged.remove(closest);
         merged[closest - 1].end = next.end;
     }
@@ -416,15 +483,49 @@ mod tests {
             .enumerate()
             .map(|(i, n)| {
                 let base = 0x10_0000 * (i as u64 + 1);
-                (String::from(*n), base..base + 0x10_0000, base + 0x1000..base + 0x10_0000)
+                (
+                    String::from(*n),
+                    base..base + 0x10_0000,
+                    base + 0x1000..base + 0x10_0000,
+                )
             })
             .collect();
         let files = vec![
-            spec("ring", 100, Source::Region { exporter: "producer".into(), offset: 0x8_0000 }, &["consumer"], &["watcher"]),
-            spec("buf", 0x3010, Source::Buffer, &["producer", "consumer"], &[]),
-            spec("live", 4096, Source::RunTime { exporter: "consumer".into() }, &[], &["producer"]),
+            spec(
+                "ring",
+                100,
+                Source::Region {
+                    exporter: "producer".into(),
+                    offset: 0x8_0000,
+                },
+                &["consumer"],
+                &["watcher"],
+            ),
+            spec(
+                "buf",
+                0x3010,
+                Source::Buffer,
+                &["producer", "consumer"],
+                &[],
+            ),
+            spec(
+                "live",
+                4096,
+                Source::RunTime {
+                    exporter: "consumer".into(),
+                },
+                &[],
+                &["producer"],
+            ),
         ];
-        Share::new(&files, &cvms, &[0x9000_0000, 0x9000_1000, 0x9000_2000], &[0x9000_4000], Morello::bounds_are_exact).expect("resolves")
+        Share::new(
+            &files,
+            &cvms,
+            &[0x9000_0000, 0x9000_1000, 0x9000_2000],
+            &[0x9000_4000],
+            Morello::bounds_are_exact,
+        )
+        .expect("resolves")
     }
 
     #[test]
@@ -432,51 +533,142 @@ mod tests {
         let mut s = share();
         assert_eq!(
             s.import(1, b"ring", 3),
-            Ok(Grant { authority: Authority::Cvm(0), base: 0x18_0000, length: 100, write: true, slot_address: 0x9000_1030 })
+            Ok(Grant {
+                authority: Authority::Cvm(0),
+                base: 0x18_0000,
+                length: 100,
+                write: true,
+                slot_address: 0x9000_1030
+            })
         );
         let g = s.import(2, b"ring", 0).expect("watcher may read");
         assert!(!g.write, "read-only importer gets no Store");
-        assert_eq!(s.import(0, b"ring", 0), Err(Error::Denied), "the exporter is not an importer");
+        assert_eq!(
+            s.import(0, b"ring", 0),
+            Err(Error::Denied),
+            "the exporter is not an importer"
+        );
         assert_eq!(s.import(2, b"buf", 0), Err(Error::Denied), "not named");
         assert_eq!(s.import(1, b"nope", 0), Err(Error::Invalid));
-        assert_eq!(s.import(1, b"ring", CAP_STORE_SLOTS), Err(Error::Invalid), "slot out of range");
+        assert_eq!(
+            s.import(1, b"ring", CAP_STORE_SLOTS),
+            Err(Error::Invalid),
+            "slot out of range"
+        );
         assert_eq!(
             s.import(0, b"buf", 15),
-            Ok(Grant { authority: Authority::Pool, base: 0x9000_4000, length: 0x3010, write: true, slot_address: 0x9000_00f0 })
+            Ok(Grant {
+                authority: Authority::Pool,
+                base: 0x9000_4000,
+                length: 0x3010,
+                write: true,
+                slot_address: 0x9000_00f0
+            })
         );
-        assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "not exported yet");
+        assert_eq!(
+            s.import(0, b"live", 0),
+            Err(Error::Again),
+            "not exported yet"
+        );
     }
 
     #[test]
     fn run_time_export_and_revoke() {
         let mut s = share();
-        assert_eq!(s.export(0, b"live", 0x10_2000..0x10_2010), Err(Error::Denied), "only its exporter");
-        assert_eq!(s.export(1, b"ring", 0x20_2000..0x20_2010), Err(Error::Denied), "static objects are not exported at run time");
-        assert_eq!(s.export(1, b"live", 0x20_0000..0x20_0010), Err(Error::Fault), "its code is not exportable");
-        assert_eq!(s.export(1, b"live", 0x20_ff00..0x30_0100), Err(Error::Fault), "past its memory");
-        assert_eq!(s.export(1, b"live", 0x20_2000..0x20_2000), Err(Error::Invalid), "empty");
-        assert_eq!(s.export(1, b"live", 0x20_2000..0x20_3001), Err(Error::Invalid), "above size");
+        assert_eq!(
+            s.export(0, b"live", 0x10_2000..0x10_2010),
+            Err(Error::Denied),
+            "only its exporter"
+        );
+        assert_eq!(
+            s.export(1, b"ring", 0x20_2000..0x20_2010),
+            Err(Error::Denied),
+            "static objects are not exported at run time"
+        );
+        assert_eq!(
+            s.export(1, b"live", 0x20_0000..0x20_0010),
+            Err(Error::Fault),
+            "its code is not exportable"
+        );
+        assert_eq!(
+            s.export(1, b"live", 0x20_ff00..0x30_0100),
+            Err(Error::Fault),
+            "past its memory"
+        );
+        assert_eq!(
+            s.export(1, b"live", 0x20_2000..0x20_2000),
+            Err(Error::Invalid),
+            "empty"
+        );
+        assert_eq!(
+            s.export(1, b"live", 0x20_2000..0x20_3001),
+            Err(Error::Invalid),
+            "above size"
+        );
         assert_eq!(s.export(1, b"live", 0x20_2000..0x20_2011), Ok(()));
         let mut big = Share::new(
-            &[spec("big", 0x10_0000, Source::RunTime { exporter: "a".into() }, &["b"], &[])],
-            &[(String::from("a"), 0..0x40_0000, 0..0x40_0000), (String::from("b"), 0x40_0000..0x80_0000, 0x40_0000..0x80_0000)],
+            &[spec(
+                "big",
+                0x10_0000,
+                Source::RunTime {
+                    exporter: "a".into(),
+                },
+                &["b"],
+                &[],
+            )],
+            &[
+                (String::from("a"), 0..0x40_0000, 0..0x40_0000),
+                (
+                    String::from("b"),
+                    0x40_0000..0x80_0000,
+                    0x40_0000..0x80_0000,
+                ),
+            ],
             &[0x9000_0000, 0x9000_0100],
             &[],
             Morello::bounds_are_exact,
         )
         .expect("resolves");
-        assert_eq!(big.export(0, b"big", 0x1001..0x8_1002), Err(Error::Invalid), "not representable exactly");
+        assert_eq!(
+            big.export(0, b"big", 0x1001..0x8_1002),
+            Err(Error::Invalid),
+            "not representable exactly"
+        );
         assert_eq!(big.export(0, b"big", 0x1_0000..0x9_0000), Ok(()));
-        assert_eq!(s.export(1, b"live", 0x20_2000..0x20_2011), Err(Error::Again), "already exported");
+        assert_eq!(
+            s.export(1, b"live", 0x20_2000..0x20_2011),
+            Err(Error::Again),
+            "already exported"
+        );
         let g = s.import(0, b"live", 1).expect("exported");
-        assert_eq!((g.base, g.length, g.write, g.authority), (0x20_2000, 0x11, false, Authority::Cvm(1)));
+        assert_eq!(
+            (g.base, g.length, g.write, g.authority),
+            (0x20_2000, 0x11, false, Authority::Cvm(1))
+        );
         assert!(s.pmp_ranges(0, 6).contains(&(0x20_2000..0x20_3000)));
         assert_eq!(s.revoke(0, b"live"), Err(Error::Denied));
-        assert_eq!(s.revoke(1, b"live"), Ok(Sweep { range: 0x20_2000..0x20_2011, spare: Some(1) }));
-        assert_eq!(s.revoke(1, b"live"), Err(Error::Again), "not exported any more");
+        assert_eq!(
+            s.revoke(1, b"live"),
+            Ok(Sweep {
+                range: 0x20_2000..0x20_2011,
+                spare: Some(1)
+            })
+        );
+        assert_eq!(
+            s.revoke(1, b"live"),
+            Err(Error::Again),
+            "not exported any more"
+        );
         assert_eq!(s.import(0, b"live", 1), Err(Error::Again));
-        assert!(!s.pmp_ranges(0, 6).iter().any(|r| r.start == 0x20_2000), "its window closes");
-        assert_eq!(s.export(1, b"live", 0x20_4000..0x20_4001), Ok(()), "exported again");
+        assert!(
+            !s.pmp_ranges(0, 6).iter().any(|r| r.start == 0x20_2000),
+            "its window closes"
+        );
+        assert_eq!(
+            s.export(1, b"live", 0x20_4000..0x20_4001),
+            Ok(()),
+            "exported again"
+        );
     }
 
     #[test]
@@ -486,42 +678,127 @@ mod tests {
         s.import(0, b"live", 0).expect("import");
         s.import(1, b"ring", 0).expect("import");
         let sweep = s.teardown(1, 0x20_0000..0x30_0000);
-        assert_eq!(sweep, Sweep { range: 0x20_0000..0x30_0000, spare: Some(1) });
-        assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "its run-time export ended");
-        assert_eq!(s.pmp_ranges(1, 6), vec![0x9000_0000..0x9000_3000], "its imports are gone: only the stores are left");
-        assert_eq!(s.pmp_ranges(0, 6), vec![0x9000_0000..0x9000_3000], "so are others' imports of its objects");
+        assert_eq!(
+            sweep,
+            Sweep {
+                range: 0x20_0000..0x30_0000,
+                spare: Some(1)
+            }
+        );
+        assert_eq!(
+            s.import(0, b"live", 0),
+            Err(Error::Again),
+            "its run-time export ended"
+        );
+        assert_eq!(
+            s.pmp_ranges(1, 6),
+            vec![0x9000_0000..0x9000_3000],
+            "its imports are gone: only the stores are left"
+        );
+        assert_eq!(
+            s.pmp_ranges(0, 6),
+            vec![0x9000_0000..0x9000_3000],
+            "so are others' imports of its objects"
+        );
         // The exporter's static objects are gone until it restarts; others' are not.
         s.import(2, b"ring", 0).expect("producer's object");
         s.teardown(0, 0x10_0000..0x20_0000);
-        assert_eq!(s.import(1, b"ring", 0), Err(Error::Again), "its exporter ended");
+        assert_eq!(
+            s.import(1, b"ring", 0),
+            Err(Error::Again),
+            "its exporter ended"
+        );
         s.revive(0);
-        assert!(s.import(1, b"ring", 0).is_ok(), "valid again after a restart");
+        assert!(
+            s.import(1, b"ring", 0).is_ok(),
+            "valid again after a restart"
+        );
         s.revive(1);
-        assert_eq!(s.import(0, b"live", 0), Err(Error::Again), "a run-time object waits for cp_export");
+        assert_eq!(
+            s.import(0, b"live", 0),
+            Err(Error::Again),
+            "a run-time object waits for cp_export"
+        );
     }
 
     #[test]
     fn resolving_refuses_objects_over_code_or_missing_cvms() {
-        let cvms = vec![(String::from("a"), 0x10_0000..0x20_0000, 0x10_4000..0x20_0000)];
-        let over_code = spec("x", 16, Source::Region { exporter: "a".into(), offset: 0x3ff8 }, &["b"], &[]);
-        let err = Share::new(&[over_code], &cvms, &[0x9000_0000], &[], Morello::bounds_are_exact).err().expect("refused");
-        assert!(err.0.contains("is not inside its data capability"), "{}", err.0);
+        let cvms = vec![(
+            String::from("a"),
+            0x10_0000..0x20_0000,
+            0x10_4000..0x20_0000,
+        )];
+        let over_code = spec(
+            "x",
+            16,
+            Source::Region {
+                exporter: "a".into(),
+                offset: 0x3ff8,
+            },
+            &["b"],
+            &[],
+        );
+        let err = Share::new(
+            &[over_code],
+            &cvms,
+            &[0x9000_0000],
+            &[],
+            Morello::bounds_are_exact,
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            err.0.contains("is not inside its data capability"),
+            "{}",
+            err.0
+        );
         let missing = spec("y", 16, Source::Buffer, &["b"], &[]);
-        assert!(Share::new(&[missing], &cvms, &[0x9000_0000], &[0x9000_1000], Morello::bounds_are_exact).is_err(), "importer b does not run");
+        assert!(
+            Share::new(
+                &[missing],
+                &cvms,
+                &[0x9000_0000],
+                &[0x9000_1000],
+                Morello::bounds_are_exact
+            )
+            .is_err(),
+            "importer b does not run"
+        );
     }
 
     #[test]
     fn coalescing_widens_merges_and_caps_the_count() {
-        assert_eq!(coalesce(vec![0x5005..0x5006, 0x4001..0x4002], 4), vec![0x4000..0x6000], "widened to pages, then touching");
-        assert_eq!(coalesce(vec![0..4, 0x10_0000..0x10_0004, 0x1_0000..0x1_0001, 0x100_0000..0x100_0004], 2), vec![0..0x10_1000, 0x100_0000..0x100_1000]);
-        assert_eq!(coalesce(vec![0..0x1000, 0x1000..0x1008, 0x3000..0x3001], 8), vec![0..0x2000, 0x3000..0x4000]);
+        assert_eq!(
+            coalesce(vec![0x5005..0x5006, 0x4001..0x4002], 4),
+            vec![0x4000..0x6000],
+            "widened to pages, then touching"
+        );
+        assert_eq!(
+            coalesce(
+                vec![
+                    0..4,
+                    0x10_0000..0x10_0004,
+                    0x1_0000..0x1_0001,
+                    0x100_0000..0x100_0004
+                ],
+                2
+            ),
+            vec![0..0x10_1000, 0x100_0000..0x100_1000]
+        );
+        assert_eq!(
+            coalesce(vec![0..0x1000, 0x1000..0x1008, 0x3000..0x3001], 8),
+            vec![0..0x2000, 0x3000..0x4000]
+        );
         assert_eq!(coalesce(vec![], 3), Vec::<Range<u64>>::new());
     }
 
     #[test]
     fn the_pool_goes_in_the_highest_range_that_holds_it() {
         let free = [0x1000..0x9000, 0x10_0000..0x10_3000];
-        assert_eq!(place_pool(&free, 0x2000, 0x1000), Some(0x10_1000..0x10_3000));
+        assert_eq!(
+            place_pool(&free, 0x2000, 0x1000),
+            Some(0x10_1000..0x10_3000)
+        );
         assert_eq!(place_pool(&free, 0x4000, 0x1000), Some(0x5000..0x9000));
         assert_eq!(place_pool(&free, 0x4000, 0x4000), Some(0x4000..0x8000));
         assert_eq!(place_pool(&free, 0x9000, 0x1000), None);
@@ -540,7 +817,11 @@ mod tests {
             let mut end = 5 * PAGE;
             for (&off, &size) in layout.buffers.iter().zip(&sizes) {
                 assert!(off >= end, "buffers do not overlap");
-                assert!(F::bounds_are_exact(base + off, size), "{} bytes at {off:#x}", size);
+                assert!(
+                    F::bounds_are_exact(base + off, size),
+                    "{} bytes at {off:#x}",
+                    size
+                );
                 end = off + size;
             }
             assert!(end <= layout.size);

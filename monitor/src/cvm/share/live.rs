@@ -113,36 +113,76 @@ mod imp {
         }
     }
 
-    fn model(base: u64, length: u64, perms: <Format as crate::cap::Format>::Perms) -> Capability<Format> {
+    fn model(
+        base: u64,
+        length: u64,
+        perms: <Format as crate::cap::Format>::Perms,
+    ) -> Capability<Format> {
         let all = <Format as crate::cap::Format>::Perms::ALL;
         let drop = <Format as crate::cap::Format>::Perms::from_bits(all.bits() & !perms.bits());
-        Capability::<Format>::root().set_address(base).set_bounds_exact(length).without_perms(drop)
+        Capability::<Format>::root()
+            .set_address(base)
+            .set_bounds_exact(length)
+            .without_perms(drop)
     }
 
     pub fn init(manifest: &Manifest, members: &[Member], free: &[PhysRange]) -> Result<(), String> {
-        let buffer_sizes: Vec<u64> =
-            manifest.files.iter().filter(|f| f.source == Source::Buffer).map(|f| f.size).collect();
-        let layout = grants::layout_pool::<Format>(members.len(), &buffer_sizes).ok_or("the share pool is too large")?;
+        let buffer_sizes: Vec<u64> = manifest
+            .files
+            .iter()
+            .filter(|f| f.source == Source::Buffer)
+            .map(|f| f.size)
+            .collect();
+        let layout = grants::layout_pool::<Format>(members.len(), &buffer_sizes)
+            .ok_or("the share pool is too large")?;
         let plan = Format::plan_region(layout.size).ok_or("the share pool is too large")?;
-        let align = plan.align.max(grants::pool_alignment::<Format>(&buffer_sizes)).max(4096);
+        let align = plan
+            .align
+            .max(grants::pool_alignment::<Format>(&buffer_sizes))
+            .max(4096);
         let size = (plan.size + 4095) & !4095;
         let free: Vec<Range<u64>> = free.iter().map(|r| r.start.0..r.end.0).collect();
-        let pool = grants::place_pool(&free, size, align)
-            .ok_or_else(|| format!("no free memory holds the share pool ({size:#x} bytes aligned to {align:#x})"))?;
+        let pool = grants::place_pool(&free, size, align).ok_or_else(|| {
+            format!("no free memory holds the share pool ({size:#x} bytes aligned to {align:#x})")
+        })?;
         // SAFETY: the pool lies in usable RAM outside the monitor's heap and every cVM region
         // (it was placed in what `plan::without` left); nothing else uses it.
-        unsafe { core::slice::from_raw_parts_mut(pool.start as *mut u8, usize::try_from(size).unwrap_or(0)) }.fill(0);
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                pool.start as *mut u8,
+                usize::try_from(size).unwrap_or(0),
+            )
+        }
+        .fill(0);
         let mut pool_cap = Box::new(CapSlot::null());
         let all = <Format as crate::cap::Format>::Perms::ALL;
         if !arch::derive_from_root(&mut pool_cap.0, &model(pool.start, size, all)) {
-            return Err(format!("the share pool [{:#x}, {:#x}) cannot be bounded exactly", pool.start, pool.end));
+            return Err(format!(
+                "the share pool [{:#x}, {:#x}) cannot be bounded exactly",
+                pool.start, pool.end
+            ));
         }
         // Only Load/Store survive into anything derived from it (no Execute, no Global needed).
         let stores: Vec<u64> = layout.stores.iter().map(|o| pool.start + o).collect();
         let buffers: Vec<u64> = layout.buffers.iter().map(|o| pool.start + o).collect();
-        let cvms: Vec<(String, Range<u64>, Range<u64>)> =
-            members.iter().map(|m| (m.name.clone(), m.region.start.0..m.region.end.0, m.data.clone())).collect();
-        let share = Share::new(&manifest.files, &cvms, &stores, &buffers, Format::bounds_are_exact).map_err(|e| e.0)?;
+        let cvms: Vec<(String, Range<u64>, Range<u64>)> = members
+            .iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.region.start.0..m.region.end.0,
+                    m.data.clone(),
+                )
+            })
+            .collect();
+        let share = Share::new(
+            &manifest.files,
+            &cvms,
+            &stores,
+            &buffers,
+            Format::bounds_are_exact,
+        )
+        .map_err(|e| e.0)?;
         println!(
             "share: pool [{:#x}, {:#x}): {} capability stores of 16 slots, {} buffers; {} shared objects",
             pool.start,
@@ -156,7 +196,10 @@ mod imp {
             pool: pool_cap,
             authority: members.iter().map(|_| Box::new(CapSlot::null())).collect(),
             cpus: members.iter().map(|_| core::ptr::null_mut()).collect(),
-            regions: members.iter().map(|m| m.region.start.0..m.region.end.0).collect(),
+            regions: members
+                .iter()
+                .map(|m| m.region.start.0..m.region.end.0)
+                .collect(),
             parents: members.iter().map(|m| m.parent).collect(),
         });
         Ok(())
@@ -164,18 +207,30 @@ mod imp {
 
     pub fn attach(slot: usize, cpu: &mut CvmCpu) -> Result<(), String> {
         let mut guard = LIVE.lock();
-        let Some(live) = guard.as_mut() else { return Ok(()) };
+        let Some(live) = guard.as_mut() else {
+            return Ok(());
+        };
         let member = live.share.member(slot).ok_or("not a sharing member")?;
         let store = member.store;
         let data = member.memory.clone();
-        let (Some(authority), Some(cpu_slot)) = (live.authority.get_mut(slot), live.cpus.get_mut(slot)) else {
+        let (Some(authority), Some(cpu_slot)) =
+            (live.authority.get_mut(slot), live.cpus.get_mut(slot))
+        else {
             return Err("not a sharing member".into());
         };
         *cpu_slot = core::ptr::from_mut(cpu);
         live.share.revive(slot);
-        crate::arch::current::caps::with_address(&mut authority.0, arch::data_capability(cpu), data.start);
+        crate::arch::current::caps::with_address(
+            &mut authority.0,
+            arch::data_capability(cpu),
+            data.start,
+        );
         let mut store_cap = CapSlot::null();
-        if !arch::derive(&mut store_cap.0, &live.pool.0, &model(store, STORE_BYTES, Format::STORE)) {
+        if !arch::derive(
+            &mut store_cap.0,
+            &live.pool.0,
+            &model(store, STORE_BYTES, Format::STORE),
+        ) {
             return Err("its capability store cannot be derived from the share pool".into());
         }
         clear_store(store);
@@ -196,7 +251,9 @@ mod imp {
     fn run_sweep(live: &Live, s: &Sweep, descendants: bool) -> usize {
         let mut cleared = 0;
         for (i, &cpu) in live.cpus.iter().enumerate() {
-            let spared = s.spare.is_some_and(|e| live.owns(i, e) || (descendants && live.owns(e, i)));
+            let spared = s
+                .spare
+                .is_some_and(|e| live.owns(i, e) || (descendants && live.owns(e, i)));
             if spared {
                 continue;
             }
@@ -230,7 +287,9 @@ mod imp {
     pub fn teardown(slot: usize, cpu: &mut CvmCpu) {
         let mut guard = LIVE.lock();
         let Some(live) = guard.as_mut() else { return };
-        let Some(region) = live.regions.get(slot).cloned() else { return };
+        let Some(region) = live.regions.get(slot).cloned() else {
+            return;
+        };
         let sweep = live.share.teardown(slot, region);
         // Its descendants end with it (and are torn down themselves): their own capabilities
         // lie inside its region and are not imports, so they are spared here too.
@@ -258,12 +317,18 @@ mod imp {
             Request::Export { name, range } => {
                 // A parent may not export its children's memory: revoking it would have to
                 // sweep the children's own capabilities.
-                let inside_child = (0..live.regions.len())
-                    .any(|c| c != slot && live.owns(slot, c) && live.regions[c].start < range.1 && range.0 < live.regions[c].end);
+                let inside_child = (0..live.regions.len()).any(|c| {
+                    c != slot
+                        && live.owns(slot, c)
+                        && live.regions[c].start < range.1
+                        && range.0 < live.regions[c].end
+                });
                 if inside_child {
                     return Err(Error::Invalid);
                 }
-                live.share.export(slot, name.as_bytes(), range.0..range.1).map(|()| 0)
+                live.share
+                    .export(slot, name.as_bytes(), range.0..range.1)
+                    .map(|()| 0)
             }
             Request::Revoke { name } => {
                 let sweep = live.share.revoke(slot, name.as_bytes())?;
@@ -285,7 +350,11 @@ mod imp {
             Authority::Pool => &live.pool.0,
             Authority::Cvm(i) => &live.authority.get(i).ok_or(Error::Invalid)?.0,
         };
-        let perms = if grant.write { Format::IMPORT_RW } else { Format::IMPORT_RO };
+        let perms = if grant.write {
+            Format::IMPORT_RW
+        } else {
+            Format::IMPORT_RO
+        };
         // SAFETY: `slot_address` is a slot of the caller's capability store (see `StoreSlots`).
         let dst = unsafe { &mut *(grant.slot_address as *mut [u64; 2]) };
         let wanted = model(grant.base, grant.length, perms);
@@ -353,4 +422,3 @@ pub fn request(slot: usize, cpu: &mut CvmCpu, request: Request) -> Result<u64, E
         Err(Error::NoSys)
     }
 }
-

@@ -15,7 +15,7 @@
 
 pub mod call;
 pub mod grants;
-pub mod spec;
-pub mod sweep;
 #[cfg(target_os = "none")]
 pub mod live;
+pub mod spec;
+pub mod sweep;

@@ -9,14 +9,21 @@ use alloc::vec::Vec;
 
 use crate::cap::{CheriRiscv, Format, Morello};
 use crate::cvm::manifest::{
-    cells_u64, show, show_bytes, string_list, string_value, valid_name, CvmSpec,
-    ManifestError, RawNode, MAX_MEMORY_SIZE, NAME_RULE,
+    cells_u64, show, show_bytes, string_list, string_value, valid_name, CvmSpec, ManifestError,
+    RawNode, MAX_MEMORY_SIZE, NAME_RULE,
 };
 
 /// The root node that holds the shared objects.
 pub const NODE: &str = "files";
 /// Every field of a shared object's node.
-pub const FILE_FIELDS: &[&str] = &["size", "exporter", "offset", "run-time", "read-write", "read-only"];
+pub const FILE_FIELDS: &[&str] = &[
+    "size",
+    "exporter",
+    "offset",
+    "run-time",
+    "read-write",
+    "read-only",
+];
 /// Most shared objects in one manifest (it bounds the monitor's tables).
 pub const MAX_FILES: usize = 64;
 
@@ -75,7 +82,10 @@ pub(crate) fn check_files(
     if children.len() > MAX_FILES {
         errors.push(ManifestError::root(
             None,
-            format!("node /files: at most {MAX_FILES} shared objects, found {}", children.len()),
+            format!(
+                "node /files: at most {MAX_FILES} shared objects, found {}",
+                children.len()
+            ),
         ));
         return files;
     }
@@ -83,7 +93,10 @@ pub(crate) fn check_files(
         if children.iter().take(i).any(|n| n.name == node.name) {
             errors.push(ManifestError::root(
                 None,
-                format!("node /files/{} appears more than once", show_bytes(node.name)),
+                format!(
+                    "node /files/{} appears more than once",
+                    show_bytes(node.name)
+                ),
             ));
             continue;
         }
@@ -123,7 +136,12 @@ impl FileErrors<'_> {
 }
 
 /// A list of cVM names, each an existing cVM, none repeated.
-fn cvm_list(value: &[u8], field: &str, cvms: &[CvmSpec], e: &mut FileErrors<'_>) -> Option<Vec<String>> {
+fn cvm_list(
+    value: &[u8],
+    field: &str,
+    cvms: &[CvmSpec],
+    e: &mut FileErrors<'_>,
+) -> Option<Vec<String>> {
     let list = match string_list(value) {
         Ok(list) => list,
         Err(why) => {
@@ -145,10 +163,20 @@ fn cvm_list(value: &[u8], field: &str, cvms: &[CvmSpec], e: &mut FileErrors<'_>)
     (e.count == before).then_some(out)
 }
 
-fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestError>) -> Option<FileSpec> {
+fn check_file(
+    node: &RawNode<'_>,
+    cvms: &[CvmSpec],
+    errors: &mut Vec<ManifestError>,
+) -> Option<FileSpec> {
     let raw_name = show_bytes(node.name);
-    let name = core::str::from_utf8(node.name).ok().filter(|s| valid_name(s));
-    let mut e = FileErrors { name: raw_name.clone(), errors, count: 0 };
+    let name = core::str::from_utf8(node.name)
+        .ok()
+        .filter(|s| valid_name(s));
+    let mut e = FileErrors {
+        name: raw_name.clone(),
+        errors,
+        count: 0,
+    };
     if name.is_none() {
         e.errors.push(ManifestError::root(
             None,
@@ -165,7 +193,13 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
         }
         match FILE_FIELDS.iter().position(|f| f.as_bytes() == *pname) {
             Some(slot) => values[slot] = Some(*value),
-            None => e.field(&shown, format!("unknown field (a shared object has {})", FILE_FIELDS.join(", "))),
+            None => e.field(
+                &shown,
+                format!(
+                    "unknown field (a shared object has {})",
+                    FILE_FIELDS.join(", ")
+                ),
+            ),
         }
     }
     let [size, exporter, offset, run_time, read_write, read_only] = values;
@@ -184,7 +218,10 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
             None
         }
         Some(Ok(n)) if n > MAX_MEMORY_SIZE => {
-            e.field("size", format!("must be at most 1 GiB (0x40000000), is {n:#x}"));
+            e.field(
+                "size",
+                format!("must be at most 1 GiB (0x40000000), is {n:#x}"),
+            );
             None
         }
         Some(Ok(n)) if !exact_everywhere(n) => {
@@ -239,7 +276,10 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
         );
     }
     if exporter_given && offset_given && run_time {
-        e.field("run-time", "a run-time object has no offset: its exporter chooses the range with cp_export");
+        e.field(
+            "run-time",
+            "a run-time object has no offset: its exporter chooses the range with cp_export",
+        );
     }
     if exporter_given && !offset_given && !run_time {
         e.field(
@@ -262,7 +302,13 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
     }
     if let (Some(cvm), Some(n), true) = (exporter, size, run_time) {
         if n > cvm.memory_size {
-            e.field("size", format!("{n:#x} is larger than the memory of \"{}\" ({:#x} bytes)", cvm.name, cvm.memory_size));
+            e.field(
+                "size",
+                format!(
+                    "{n:#x} is larger than the memory of \"{}\" ({:#x} bytes)",
+                    cvm.name, cvm.memory_size
+                ),
+            );
         }
     }
 
@@ -276,16 +322,29 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
     };
     if let (Some(rw), Some(ro)) = (&read_write, &read_only) {
         if rw.is_empty() && ro.is_empty() {
-            e.field("read-write", "no importers: name the cVMs that may import it in read-write or read-only");
+            e.field(
+                "read-write",
+                "no importers: name the cVMs that may import it in read-write or read-only",
+            );
         }
         for both in rw.iter().filter(|n| ro.contains(n)) {
-            e.field("read-only", format!("\"{both}\" is also in read-write: give each importer one access"));
+            e.field(
+                "read-only",
+                format!("\"{both}\" is also in read-write: give each importer one access"),
+            );
         }
         if let Some(cvm) = exporter {
             if rw.contains(&cvm.name) || ro.contains(&cvm.name) {
                 e.field(
-                    if rw.contains(&cvm.name) { "read-write" } else { "read-only" },
-                    format!("\"{}\" is the exporter: it cannot import its own object", cvm.name),
+                    if rw.contains(&cvm.name) {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    },
+                    format!(
+                        "\"{}\" is the exporter: it cannot import its own object",
+                        cvm.name
+                    ),
                 );
             }
         }
@@ -295,11 +354,22 @@ fn check_file(node: &RawNode<'_>, cvms: &[CvmSpec], errors: &mut Vec<ManifestErr
     }
     let source = match (exporter, offset, run_time) {
         (None, _, _) => Source::Buffer,
-        (Some(cvm), _, true) => Source::RunTime { exporter: cvm.name.clone() },
-        (Some(cvm), Some(offset), false) => Source::Region { exporter: cvm.name.clone(), offset },
+        (Some(cvm), _, true) => Source::RunTime {
+            exporter: cvm.name.clone(),
+        },
+        (Some(cvm), Some(offset), false) => Source::Region {
+            exporter: cvm.name.clone(),
+            offset,
+        },
         (Some(_), None, false) => return None,
     };
-    Some(FileSpec { name: name?.to_string(), size: size?, source, read_write: read_write?, read_only: read_only? })
+    Some(FileSpec {
+        name: name?.to_string(),
+        size: size?,
+        source,
+        read_write: read_write?,
+        read_only: read_only?,
+    })
 }
 
 /// Whether a length is representable exactly (at a suitable base) on Morello and CHERI-RISC-V,
@@ -316,7 +386,7 @@ fn values_given(node: &RawNode<'_>, field: &str) -> bool {
 mod tests {
     extern crate std;
     use super::*;
-use crate::cvm::manifest::{parse_manifest, tests::dtc};
+    use crate::cvm::manifest::{parse_manifest, tests::dtc};
     use std::vec;
 
     /// Compiles a manifest with `cvms` (name, memory size) and `files` as its files node body.
@@ -328,7 +398,8 @@ use crate::cvm::manifest::{parse_manifest, tests::dtc};
              cvm@2 {{ name = \"watcher\"; image = \"w\"; memory-size = <0x100000>; }};\n\
              files {{ {files} }};\n}};\n"
         );
-        let dir = std::env::temp_dir().join(std::format!("capmon-share-spec-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(std::format!("capmon-share-spec-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let n = COUNTER.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let path = dir.join(std::format!("m{n}.dts"));
@@ -359,14 +430,22 @@ use crate::cvm::manifest::{parse_manifest, tests::dtc};
             FileSpec {
                 name: "ring".into(),
                 size: 100,
-                source: Source::Region { exporter: "producer".into(), offset: 0x80000 },
+                source: Source::Region {
+                    exporter: "producer".into(),
+                    offset: 0x80000
+                },
                 read_write: vec!["consumer".into()],
                 read_only: vec!["watcher".into()],
             }
         );
         assert_eq!(m.files[1].source, Source::Buffer);
         assert_eq!(m.files[1].size, 0x3010);
-        assert_eq!(m.files[2].source, Source::RunTime { exporter: "consumer".into() });
+        assert_eq!(
+            m.files[2].source,
+            Source::RunTime {
+                exporter: "consumer".into()
+            }
+        );
         assert_eq!(m.files[2].exporter(), Some("consumer"));
     }
 
@@ -403,7 +482,10 @@ use crate::cvm::manifest::{parse_manifest, tests::dtc};
             r#"field "files/m/size": 0x100001 bytes cannot have exact capability bounds on every CHERI format: use 0x"#,
         ];
         for want in expected {
-            assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "missing {want:?} in {got:#?}"
+            );
         }
         assert_eq!(got.len(), expected.len(), "{got:#?}");
     }
@@ -412,20 +494,37 @@ use crate::cvm::manifest::{parse_manifest, tests::dtc};
     fn a_files_property_in_a_cvm_points_to_the_root_node() {
         let dts = "/dts-v1/;\n/ { compatible = \"capmon,manifest-v1\";\n\
                    cvm@0 { name = \"a\"; image = \"a\"; memory-size = <0x100000>; files = \"x\"; }; };\n";
-        let dir = std::env::temp_dir().join(std::format!("capmon-share-spec-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(std::format!("capmon-share-spec-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("prop.dts");
         std::fs::write(&path, dts).expect("write");
-        let got: vec::Vec<String> =
-            parse_manifest(&dtc(&path, &[])).expect_err("rejected").iter().map(|e| std::format!("{e}")).collect();
+        let got: vec::Vec<String> = parse_manifest(&dtc(&path, &[]))
+            .expect_err("rejected")
+            .iter()
+            .map(|e| std::format!("{e}"))
+            .collect();
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with(r#"cvm "a": field "files": shared objects are declared in the root's files"#), "{got:?}");
+        assert!(
+            got[0].starts_with(
+                r#"cvm "a": field "files": shared objects are declared in the root's files"#
+            ),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn bad_object_names_and_child_nodes_are_errors() {
         let got = errors("Bad_Name { size = <8>; read-write = \"consumer\"; };\nok { size = <8>; read-write = \"consumer\"; sub { }; };");
-        assert!(got.iter().any(|g| g.contains("node /files/Bad_Name: an object's name must be")), "{got:?}");
-        assert!(got.iter().any(|g| g.contains("node /files/ok: unknown child node sub")), "{got:?}");
+        assert!(
+            got.iter()
+                .any(|g| g.contains("node /files/Bad_Name: an object's name must be")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|g| g.contains("node /files/ok: unknown child node sub")),
+            "{got:?}"
+        );
     }
 }

@@ -34,7 +34,8 @@ pub fn reaches(seen: Seen, range: &Range<u64>) -> bool {
     if !seen.tag || range.start >= range.end {
         return false;
     }
-    let overlaps = u128::from(seen.base) < u128::from(range.end) && seen.top > u128::from(range.start);
+    let overlaps =
+        u128::from(seen.base) < u128::from(range.end) && seen.top > u128::from(range.start);
     let empty_inside = u128::from(seen.base) == seen.top && range.contains(&seen.base);
     overlaps || empty_inside
 }
@@ -85,41 +86,67 @@ mod tests {
     }
 
     fn cap(base: u64, len: u64) -> Seen {
-        Seen { tag: true, base, top: u128::from(base) + u128::from(len) }
+        Seen {
+            tag: true,
+            base,
+            top: u128::from(base) + u128::from(len),
+        }
     }
 
     #[test]
     fn clears_exactly_the_capabilities_that_reach_the_range() {
         let range = 0x1000..0x1064; // a 100-byte object
         let mut ctx = Fake(std::vec![
-            cap(0x1000, 100),                         // 0: the import itself
-            cap(0x1010, 4),                           // 1: narrowed copy inside
-            cap(0x0ff0, 0x20),                        // 2: straddles the start
-            cap(0x1063, 0x100),                       // 3: straddles the end (last byte)
-            cap(0x1064, 16),                          // 4: adjacent above: kept
-            cap(0x0f00, 0x100),                       // 5: adjacent below: kept
-            Seen { tag: false, base: 0x1000, top: 0x1064 }, // 6: untagged already: not counted
-            cap(0, u64::MAX),                         // 7: a huge capability covering it
-            cap(0x1020, 0),                           // 8: empty, inside: cleared
-            cap(0x1064, 0),                           // 9: empty, at the end: kept
-            cap(0x2000_0000, 0x1000),                 // 10: elsewhere: kept
+            cap(0x1000, 100),   // 0: the import itself
+            cap(0x1010, 4),     // 1: narrowed copy inside
+            cap(0x0ff0, 0x20),  // 2: straddles the start
+            cap(0x1063, 0x100), // 3: straddles the end (last byte)
+            cap(0x1064, 16),    // 4: adjacent above: kept
+            cap(0x0f00, 0x100), // 5: adjacent below: kept
+            Seen {
+                tag: false,
+                base: 0x1000,
+                top: 0x1064
+            }, // 6: untagged already: not counted
+            cap(0, u64::MAX),   // 7: a huge capability covering it
+            cap(0x1020, 0),     // 8: empty, inside: cleared
+            cap(0x1064, 0),     // 9: empty, at the end: kept
+            cap(0x2000_0000, 0x1000), // 10: elsewhere: kept
         ]);
         assert_eq!(sweep(&mut ctx, &range), 6);
         let tags: Vec<bool> = ctx.0.iter().map(|s| s.tag).collect();
-        assert_eq!(tags, [false, false, false, false, true, true, false, false, false, true, true]);
+        assert_eq!(
+            tags,
+            [false, false, false, false, true, true, false, false, false, true, true]
+        );
         assert_eq!(sweep(&mut ctx, &range), 0, "idempotent");
     }
 
     #[test]
     fn full_width_tops_and_empty_ranges() {
-        let top = Seen { tag: true, base: u64::MAX - 15, top: 1 << 64 };
+        let top = Seen {
+            tag: true,
+            base: u64::MAX - 15,
+            top: 1 << 64,
+        };
         assert!(reaches(top, &(u64::MAX - 1..u64::MAX)));
-        assert!(!reaches(cap(0, 0x1000), &(0x10..0x10)), "an empty range reaches nothing");
+        assert!(
+            !reaches(cap(0, 0x1000), &(0x10..0x10)),
+            "an empty range reaches nothing"
+        );
     }
 
     #[test]
     fn clear_all_takes_every_tag() {
-        let mut store = Fake(std::vec![cap(1, 1), Seen { tag: false, base: 0, top: 0 }, cap(9, 9)]);
+        let mut store = Fake(std::vec![
+            cap(1, 1),
+            Seen {
+                tag: false,
+                base: 0,
+                top: 0
+            },
+            cap(9, 9)
+        ]);
         assert_eq!(clear_all(&mut store), 2);
         assert!(store.0.iter().all(|s| !s.tag));
     }
