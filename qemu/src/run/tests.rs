@@ -881,6 +881,49 @@ fn purecap_refused_test(board: &'static str) -> TestSpec {
         .ends(End::PowerOff(Verdict::Fail))
 }
 
+/// Mixed kinds nest (`nested-pure` manifest, CHERI boards): a cap-unaware parent serves two
+/// pure-capability children. `hello-pure`'s capability-buffer write reaches the console through
+/// the parent; each bad buffer capability `pure-forged` hands the monitor is refused before the
+/// parent sees it (the parent prints only the child's own verdicts).
+fn nested_pure_test(board: &'static str) -> TestSpec {
+    let mut lines = vec![
+        r"^\[host\] host: serving 2 children$".to_string(),
+        r"^\[host\] host serves hello-pure: hello from hello-pure, through capabilities only$"
+            .to_string(),
+        r"^cvm host/hello-pure: exit 0$".to_string(),
+        r"^\[host\] host: child hello-pure exited with 0$".to_string(),
+        r"^cvm host/pure-forged: exit 0$".to_string(),
+        r"^\[host\] host: all 2 children ended$".to_string(),
+        r"^cvm host: exit 0$".to_string(),
+    ];
+    // Morello widens a capability with SCBNDS (the tag goes); CHERI-RISC-V clears it itself.
+    let untagged = if board == "qemu-morello" {
+        "widened"
+    } else {
+        "untagged"
+    };
+    for (what, why) in [
+        ("forged", "is untagged"),
+        (untagged, "is untagged"),
+        ("no Load", "lacks Load"),
+        ("too short", "does not cover the length"),
+        ("not its memory", "reaches outside the caller's memory"),
+    ] {
+        lines.push(format!(
+            r"^\[host\] host serves pure-forged: pure-forged: {what}: refused \(Fault\)$"
+        ));
+        lines.push(format!(
+            r"^cvm host/pure-forged: hostcall 0 refused: its buffer capability \(arg0\) {why}"
+        ));
+    }
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-nested-pure"), board)
+        .manifest("nested-pure")
+        .expect_any_order(&lines)
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid("ATTACK SUCCEEDED")
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -913,6 +956,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     }
     for board in ["qemu-morello", "qemu-riscv64cheri"] {
         tests.push(purecap_test(board));
+        tests.push(nested_pure_test(board));
     }
     for board in ["qemu-aarch64", "qemu-riscv64"] {
         tests.push(purecap_refused_test(board));
@@ -941,7 +985,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 51);
+        assert_eq!(tests.len(), 53);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();

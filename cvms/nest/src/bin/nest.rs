@@ -17,6 +17,8 @@ capmon_sdk::main!(serve);
 
 /// Hostcall numbers from here up are the parent's own to define (the monitor's are far below).
 const OWN_HOSTCALLS: u64 = 1000;
+/// Children whose console lines it assembles separately (more share a buffer).
+const MAX_CHILDREN: usize = 8;
 
 fn serve(mut args: Args) -> i32 {
     let me = capmon_sdk::whoami();
@@ -35,6 +37,8 @@ fn serve(mut args: Args) -> i32 {
     let mut ended = 0;
     let mut verdict = 0;
     let mut reply: Option<(Child, u64)> = None;
+    // Each child's console line so far (bytes, length).
+    let mut lines = [([0u8; 256], 0usize); MAX_CHILDREN];
     // One record for the whole loop: the monitor writes each event straight into it.
     let mut event = capmon_sdk::ChildEvent::zeroed();
     while ended < children {
@@ -57,9 +61,20 @@ fn serve(mut args: Args) -> i32 {
                 let (ptr, len) = (event.args[0], event.args[1].min(512));
                 match nest::child_bytes(&event, ptr, len) {
                     Some(bytes) => {
-                        let text = core::str::from_utf8(bytes).unwrap_or("<not UTF-8>");
-                        for line in text.lines() {
-                            println!("{me} serves {}: {line}", name());
+                        // Whole lines, as the monitor prints a cVM's own: a write without its
+                        // end of line waits in the child's line buffer for the rest.
+                        let line =
+                            &mut lines[usize::try_from(event.handle).unwrap_or(0) % MAX_CHILDREN];
+                        for &b in bytes {
+                            if b == b'\n' {
+                                let text = core::str::from_utf8(&line.0[..line.1])
+                                    .unwrap_or("<not UTF-8>");
+                                println!("{me} serves {}: {text}", name());
+                                line.1 = 0;
+                            } else if line.1 < line.0.len() {
+                                line.0[line.1] = b;
+                                line.1 += 1;
+                            }
                         }
                         reply = Some((child, len));
                     }
