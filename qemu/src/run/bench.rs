@@ -93,6 +93,12 @@ pub const DISK_PATTERN: &str =
 pub const PURE_BENCH_MANIFEST: &str = "bench-pure";
 pub const PURE_NULL_PATTERN: &str =
     r"^(?:\[[^\]]*\] )?bench: pure-null-hostcall min (\d+) \((.*)\)$";
+/// The nested benchmark's manifest: `bench` (args "served") is a child whose parent answers its
+/// null hostcall itself; its figure line comes through the parent's console writes.
+pub const NESTED_BENCH_MANIFEST: &str = "bench-nested";
+pub const SERVED_NULL_FIGURE: &str = "served-null-hostcall";
+/// Where `just bench` writes every figure it printed, per board, for tracking run to run.
+pub const FIGURES_JSON: &str = "target/bench/figures.json";
 /// The network benchmark's manifest and figure.
 pub const NET_MANIFEST: &str = "net";
 pub const UDP_FIGURE: &str = "udp-echo-round-trip";
@@ -212,6 +218,20 @@ pub struct Row {
     pub pure_command: Option<String>,
     /// CP_File copy and revocation (CHERI boards).
     pub share: super::bench_share::ShareFigures,
+    /// A nested cVM's null hostcall answered by its parent, and that boot's command line.
+    #[serde(default)]
+    pub served_null: Option<Figure>,
+    #[serde(default)]
+    pub served_command: Option<String>,
+}
+
+/// The served figure: the child's `bench:` line as its parent printed it, behind the parent's
+/// prefix (`[server] server serves bench: bench: served-null-hostcall median …`).
+pub fn parse_served_console(console: &[String]) -> Option<Figure> {
+    let key = format!("bench: {SERVED_NULL_FIGURE} ");
+    console
+        .iter()
+        .find_map(|l| parse_figure_line(&l[l.find(&key)?..]).map(|(_, f)| f))
 }
 
 /// Reads `bench-pure`'s line: the figure and its explanation.
@@ -421,6 +441,19 @@ pub fn format_board(row: &Row) -> String {
             };
             out.push_str(&format!("      ({}{resolution})\n", f.detail));
         }
+    }
+    if let Some(command) = &row.served_command {
+        // Issue 12's target: at most twice a direct null hostcall.
+        let limit = b.null.as_ref().map(|f| 2.0 * f.median);
+        let median = row.served_null.as_ref().map(|f| f.median);
+        out.push_str(&line(
+            "null hostcall served by the parent",
+            opt1(median),
+            opt1(row.served_null.as_ref().map(|f| f.min)),
+            limit.map_or("-".into(), |l| format!("≤ {}", trim(l))),
+            limit.map_or(String::new(), |l| verdict_long(median, l)),
+        ));
+        out.push_str(&format!("      nested run: $ {command}\n"));
     }
     if let Some(command) = &row.pure_command {
         let figure = row.pure_null.as_ref().map(|(n, _)| *n);
@@ -728,7 +761,42 @@ fn measure(
         }
         Err(e) => errors.push(e),
     }
-    // 5. CHERI boards: a pure-capability cVM's null hostcall.
+    // 5. Every board: a nested cVM's null hostcall, served by its parent.
+    let served_script = Script {
+        steps: vec![Step::Expect {
+            pattern: format!("bench: {SERVED_NULL_FIGURE} median "),
+            at_least: None,
+        }],
+        forbid: vec![
+            crate::run::tests::DEFAULT_FORBID.into(),
+            FAULT_PATTERN.into(),
+        ],
+        end: End::PowerOff(Verdict::Pass),
+    };
+    match image_for(ws, board, Some(NESTED_BENCH_MANIFEST), no_build).and_then(|kernel| {
+        boot(
+            board,
+            spec,
+            qemu,
+            &kernel,
+            &served_script,
+            verbose,
+            BootExtras::default(),
+        )
+    }) {
+        Ok((report, command)) => {
+            row.served_null = parse_served_console(&report.console);
+            errors.extend(failure(
+                &format!("bench-{}-served", board.name),
+                &report,
+                &command,
+            ));
+            row.served_command = Some(command);
+        }
+        Err(e) => errors.push(e),
+    }
+
+    // 6. CHERI boards: a pure-capability cVM's null hostcall.
     if spec.cheri {
         let pure_script = Script {
             steps: vec![Step::Expect {
@@ -765,7 +833,7 @@ fn measure(
         }
     }
 
-    // 5. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
+    // 7. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
     if spec.cheri {
         let script = super::bench_share::script(FAULT_PATTERN);
         match image_for(ws, board, Some(super::bench_share::MANIFEST), no_build).and_then(
@@ -794,6 +862,60 @@ fn measure(
         }
     }
     (row, errors)
+}
+
+/// Every figure of `rows` that was measured, as `{"<board>": {"<figure>": <number>, …}, …}`
+/// (guest instructions unless the name says otherwise), for tracking figures from run to run.
+pub fn figures_map(
+    rows: &[Row],
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<&'static str, f64>> {
+    let mut all = std::collections::BTreeMap::new();
+    for row in rows {
+        let b = &row.bench;
+        let mut m = std::collections::BTreeMap::new();
+        let mut put = |name: &'static str, value: Option<f64>| {
+            if let Some(v) = value {
+                m.insert(name, v);
+            }
+        };
+        put("image_bytes", row.image.map(|s| s.total() as f64));
+        put("reset_to_banner", row.banner_insns.map(|n| n as f64));
+        put("reset_to_first_output", b.first_output.map(|n| n as f64));
+        put("null_hostcall", b.null.as_ref().map(|f| f.median));
+        put("clock_hostcall", b.clock.as_ref().map(|f| f.median));
+        put("switch", b.switch.as_ref().map(|f| f.median));
+        put(
+            "served_null_hostcall",
+            row.served_null.as_ref().map(|f| f.median),
+        );
+        put(
+            "pure_null_hostcall",
+            row.pure_null.as_ref().map(|(n, _)| *n as f64),
+        );
+        put("disk_write_bytes_per_instruction", row.io.disk_write_bpi);
+        put("disk_read_bytes_per_instruction", row.io.disk_read_bpi);
+        put(
+            "udp_echo_round_trip",
+            row.io.udp_round_trip.as_ref().map(|f| f.median),
+        );
+        put("cp_file_vs_memcpy", row.share.read_vs_memcpy());
+        put(
+            "revoke_4_importers",
+            row.share.revoke.map(|(_, insns, _)| insns as f64),
+        );
+        all.insert(row.board.clone(), m);
+    }
+    all
+}
+
+/// Writes [`figures_map`] to `path` (its directory is made).
+fn write_figures_json(path: &Path, rows: &[Row]) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(&figures_map(rows)).map_err(|e| format!("figures: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `bench --from FILE`: prints the tables of figures saved earlier (`bench.json`) and, with
@@ -882,6 +1004,10 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
         println!();
         print!("{}", super::bench_share::format_table(&share_rows));
     }
+    match write_figures_json(&ws.root.join(FIGURES_JSON), &rows) {
+        Ok(()) => println!("figures: {FIGURES_JSON}"),
+        Err(e) => errors.push(e),
+    }
     if plot {
         let dir = ws.root.join("docs").join("figures");
         match super::plot::draw(&rows, &dir) {
@@ -902,6 +1028,51 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_served_figure_is_read_behind_the_parents_prefix_and_every_figure_reaches_the_json() {
+        let console = lines(&[
+            "[server] server serves bench: bench: served-null-hostcall median 1489.0 min 1480.5 (N=1000, 50 batches, loop overhead 6.0 subtracted)",
+            "[server] server serves bench: bench: done",
+        ]);
+        let served = parse_served_console(&console).expect("the served figure");
+        assert_eq!((served.median, served.min), (1489.0, 1480.5));
+        assert_eq!(
+            parse_served_console(&lines(&["bench: null-hostcall median 1.0 min 1.0 (x)"])),
+            None
+        );
+        let mut row = Row {
+            board: "qemu-morello".into(),
+            served_null: Some(served),
+            ..Row::default()
+        };
+        row.bench.null = parse_figure_line("bench: null-hostcall median 108.0 min 107.0 (N=1000)")
+            .map(|(_, f)| f);
+        row.pure_null = Some((122, "x".into()));
+        let map = figures_map(&[row]);
+        let board = &map["qemu-morello"];
+        assert_eq!(board["null_hostcall"], 108.0);
+        assert_eq!(board["served_null_hostcall"], 1489.0);
+        assert_eq!(board["pure_null_hostcall"], 122.0);
+        assert!(
+            !board.contains_key("switch"),
+            "figures that were not measured are left out"
+        );
+        let dir = std::env::temp_dir().join(format!("capmon-figures-{}", std::process::id()));
+        let path = dir.join("bench").join("figures.json");
+        write_figures_json(
+            &path,
+            &[Row {
+                board: "b".into(),
+                ..Row::default()
+            }],
+        )
+        .unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(back["b"].is_object());
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     fn lines(text: &[&str]) -> Vec<String> {
         text.iter().map(|s| s.to_string()).collect()
