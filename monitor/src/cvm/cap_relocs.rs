@@ -902,27 +902,28 @@ fn plan_one<F: RelocFormat>(
 /// POLICY: the one place that decides which cVMs may carry capability relocations and from
 /// which capabilities they are derived; called each time a cVM is (re)started.
 ///
-/// The manifest has no `abi` field yet (another branch adds `abi = "purecap";`), so every cVM
-/// is hybrid (cap-unaware), and an image with capability relocations is refused: it was built
-/// for a pure-capability cVM, and a hybrid cVM's DDC has no LoadCap/StoreCap, so the pointers
-/// could not even be loaded. When `abi` lands: a pure cVM gets
-/// `plan(image, MACHINE, region_base, region_size, stack, &Parents::purecap(caps))` here (or
-/// its own code and data capabilities as the parents), a hybrid one keeps this refusal.
+/// A pure-capability cVM (`abi = "purecap"`) gets its relocations planned with its own code
+/// and data capabilities as the parents ([`Parents::purecap`]); `region_size` is the part of
+/// its region that holds its image and stack. A hybrid (cap-unaware) cVM with capability
+/// relocations is refused: the image was built for a pure-capability cVM, and a hybrid cVM's
+/// DDC has no LoadCap/StoreCap, so the pointers could not even be loaded.
 #[cfg(target_os = "none")]
 pub fn for_cvm(
     spec: &super::manifest::CvmSpec,
     image: &[u8],
-    // The pure case's region (see above); unused while every cVM is hybrid.
-    _region_base: u64,
+    region_base: u64,
     region_size: u64,
-    // The pure case's parents (see above); unused while every cVM is hybrid.
-    _caps: &DefaultCaps<crate::arch::current::cvm::Format>,
+    caps: &DefaultCaps<crate::arch::current::cvm::Format>,
 ) -> Result<Vec<PlannedCap<crate::arch::current::cvm::Format>>, alloc::string::String> {
     let machine = crate::arch::current::cvm::MACHINE;
     let has = has_cap_relocs(image, machine, region_size, spec.stack_size)
         .map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
     if !has {
         return Ok(Vec::new());
+    }
+    if spec.abi == super::manifest::Abi::Purecap {
+        return plan(image, machine, region_base, region_size, spec.stack_size, &Parents::purecap(caps))
+            .map_err(|e| alloc::format!("image {:?}: {e}", spec.image));
     }
     Err(alloc::format!(
         "image {:?} has capability relocations (a pure-capability image), but the cVM is \
