@@ -118,10 +118,15 @@ pub fn image_size_of(path: &Path) -> Result<ImageSize, String> {
 /// header covers (symbols, debug info, section headers), with the section-header fields
 /// zeroed. The built file keeps them for gdb; the bundle, embedded in the monitor, does not
 /// need to carry them. `None` (use the file as it is) for anything but a 64-bit little-endian
-/// ELF with `PT_DYNAMIC`: without it the loader finds relocations through section headers.
+/// ELF with `PT_DYNAMIC`: without it the loader finds relocations through section headers;
+/// and for an image with a `__cap_relocs` section, which the loader finds by its section
+/// header (a pure-capability image).
 pub fn loadable_part(bytes: &[u8]) -> Option<Vec<u8>> {
     const EHDR_SIZE: u64 = 64;
     let file = parse(bytes).ok()?;
+    if file.section_header_by_name("__cap_relocs").ok().flatten().is_some() {
+        return None;
+    }
     let table = file.segments()?;
     let ehdr = &file.ehdr;
     let mut end = u64::from(ehdr.e_phnum)
