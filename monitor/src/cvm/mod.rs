@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fakes;
 pub mod grant;
 pub mod hostcall;
 pub mod image;

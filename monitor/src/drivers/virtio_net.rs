@@ -89,6 +89,22 @@ pub struct Nic<T: Transport> {
 // only this driver uses. The monitor keeps every `Nic` behind a lock.
 unsafe impl<T: Transport + Send> Send for Nic<T> {}
 
+/// On the host (tests, fuzz targets) the fake device is gone with the driver, so its queues and
+/// buffers can go too; on a machine they never do (see `raw` and `buffers`). Without this every
+/// fuzz run would leak them.
+#[cfg(any(test, feature = "fuzzing"))]
+impl<T: Transport> Drop for Nic<T> {
+    fn drop(&mut self) {
+        let pages = (RX_BUFFERS + TX_BUFFERS) * BUFFER / PAGE_SIZE;
+        // SAFETY: `raw` is dropped only here, and `buffers` is the block of `pages` pages
+        // `dma_alloc` returned in `new`, freed only here; the fake device cannot touch either.
+        unsafe {
+            ManuallyDrop::drop(&mut self.raw);
+            HeapHal::dma_dealloc(0, self.buffers, pages);
+        }
+    }
+}
+
 impl<T: Transport> Nic<T> {
     /// Initialises the device behind `transport` and posts every receive buffer.
     pub fn new(transport: T) -> Result<Self, String> {
