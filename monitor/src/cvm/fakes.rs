@@ -27,6 +27,8 @@ pub struct FakeGuest {
     pub disk: FakeDisk,
     pub net: FakeNet,
     pub now_ns: u64,
+    /// Calls of `write`, to tell whether a call touched the cVM's memory.
+    pub writes: usize,
 }
 
 /// A network grant with a queue of frames waiting, and what was sent.
@@ -62,6 +64,7 @@ impl FakeGuest {
             disk: FakeDisk::default(),
             net: FakeNet::default(),
             now_ns: 77,
+            writes: 0,
         }
     }
 
@@ -97,6 +100,7 @@ impl Guest for FakeGuest {
         let end = at.checked_add(Self::len(bytes)).expect("no wrap-around");
         let r = self.offsets(at..end);
         self.bytes[r].copy_from_slice(bytes);
+        self.writes += 1;
     }
     fn console_write(&mut self, bytes: &[u8]) {
         self.printed.extend_from_slice(bytes);
