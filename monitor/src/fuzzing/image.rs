@@ -4,7 +4,7 @@
 //! outside `[0, load_end)` of its region, and nothing at all when it fails.
 
 use alloc::format;
-use alloc::vec;
+use alloc::vec::Vec;
 
 use crate::cvm::image::{inspect, load, ImageError, Machine};
 use crate::platform::PAGE_SIZE;
@@ -46,12 +46,33 @@ pub fn run(data: &[u8]) {
 pub fn exercise(elf: &[u8], machine: Machine, region_size: u64, stack: u64) -> bool {
     let size = usize::try_from(region_size).expect("a test region");
     let inspected = inspect(elf, machine, region_size, stack);
-    let mut buffer = vec![GUARD_BYTE; GUARD + size + GUARD];
+    // One buffer per thread, reused: a fresh large allocation per run costs more in page
+    // faults than the loader does.
+    BUFFER.with_borrow_mut(|buffer| exercise_in(buffer, elf, machine, region_size, stack, size, inspected))
+}
+
+std::thread_local! {
+    static BUFFER: core::cell::RefCell<Vec<u8>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn exercise_in(
+    buffer: &mut Vec<u8>,
+    elf: &[u8],
+    machine: Machine,
+    region_size: u64,
+    stack: u64,
+    size: usize,
+    inspected: Result<crate::cvm::image::ImageLayout, ImageError>,
+) -> bool {
+    buffer.resize(GUARD + size + GUARD, GUARD_BYTE);
+    buffer.truncate(GUARD + size + GUARD);
+    buffer[..GUARD].fill(GUARD_BYTE);
     buffer[GUARD..GUARD + size].fill(REGION_BYTE);
+    buffer[GUARD + size..].fill(GUARD_BYTE);
     let loaded = load(elf, machine, &mut buffer[GUARD..GUARD + size], BASE, stack);
     let (head, rest) = buffer.split_at(GUARD);
     let (region, tail) = rest.split_at(size);
-    assert!(head.iter().chain(tail).all(|b| *b == GUARD_BYTE), "load wrote outside the region");
+    assert!(all(head, GUARD_BYTE) && all(tail, GUARD_BYTE), "load wrote outside the region");
     match (&inspected, &loaded) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b);
@@ -62,14 +83,21 @@ pub fn exercise(elf: &[u8], machine: Machine, region_size: u64, stack: u64) -> b
             assert!(a.load_end + PAGE_SIZE + stack <= region_size);
             assert!(a.segments.iter().all(|s| s.range().end <= a.load_end));
             let load_end = usize::try_from(a.load_end).expect("inside the region");
-            assert!(region[load_end..].iter().all(|b| *b == REGION_BYTE), "wrote past load_end");
+            assert!(all(&region[load_end..], REGION_BYTE), "wrote past load_end");
         }
         (Ok(_), Err(ImageError::BadAlignment { what: "region base", .. })) => {}
         (Err(a), Err(b)) => assert_eq!(format!("{a}"), format!("{b}")),
         (a, b) => panic!("inspect and load disagree: {a:?} / {b:?}"),
     }
     if let Err(e) = &loaded {
-        assert!(region.iter().all(|b| *b == REGION_BYTE), "wrote, then failed: {e}");
+        assert!(all(region, REGION_BYTE), "wrote, then failed: {e}");
     }
     inspected.is_ok()
+}
+
+/// Whether every byte of `bytes` is `value` (page-sized slice comparisons: fast under the
+/// fuzzer's instrumentation, which slows byte loops down).
+fn all(bytes: &[u8], value: u8) -> bool {
+    let page = [value; GUARD];
+    bytes.chunks(GUARD).all(|c| c == &page[..c.len()])
 }

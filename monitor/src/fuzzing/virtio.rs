@@ -98,8 +98,9 @@ impl Queue {
     }
 
     /// Takes the next available chain: its head and buffers (none if the device scribbled).
+    /// At most a queue's worth are pending: a scribbled available index means no more.
     pub fn take(&mut self) -> Option<(u16, Vec<Buffer>)> {
-        if self.pending() == 0 {
+        if self.pending() == 0 || self.pending() > self.size {
             return None;
         }
         let slot = u64::from(self.seen % self.size);
@@ -154,9 +155,9 @@ pub fn fill(chain: &[Buffer], bytes: &[u8]) -> usize {
     let mut done = 0;
     for b in chain.iter().filter(|b| b.writable) {
         let n = b.len.min(bytes.len() - done);
-        for (i, byte) in (0u64..).zip(&bytes[done..done + n]) {
-            write(b.addr + i, *byte);
-        }
+        // SAFETY: `[b.addr, b.addr + b.len)` is a buffer the driver made device-writable (see
+        // `read`), and `n ≤ b.len`; `bytes` is the device's own, so they do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), b.addr as usize as *mut u8, n) };
         done += n;
     }
     done
@@ -166,7 +167,8 @@ pub fn fill(chain: &[Buffer], bytes: &[u8]) -> usize {
 pub fn gather(chain: &[Buffer]) -> Vec<u8> {
     let mut out = Vec::new();
     for b in chain.iter().filter(|b| !b.writable) {
-        out.extend((0..u64::try_from(b.len).expect("small")).map(|i| read::<u8>(b.addr + i)));
+        // SAFETY: `[b.addr, b.addr + b.len)` is a buffer the driver handed the device (see `read`).
+        out.extend_from_slice(unsafe { core::slice::from_raw_parts(b.addr as usize as *const u8, b.len) });
     }
     out
 }

@@ -35,11 +35,13 @@ pub fn run(data: &[u8]) {
             let sector = if d.answers.u8() == 0xff { d.answers.u64() } else { u64::from(d.answers.u8()) };
             (op, sector, usize::from(d.answers.u8()))
         };
-        // Mostly whole sectors within the bounce buffer; sometimes not (the driver refuses them).
+        // Whole sectors within the bounce buffer, mostly a few (large copies only cost time);
+        // sometimes not whole or too many (the driver refuses them).
         let len = match sectors {
             0xff => SECTOR + 1,
             0xfe => MAX_BYTES + SECTOR,
-            n => (n % 128 + 1) * SECTOR,
+            n if n >= 0x80 => (n % 128 + 1) * SECTOR,
+            n => (n % 4 + 1) * SECTOR,
         };
         let was_disabled = blk.is_disabled();
         let notified = device.notified();
@@ -109,12 +111,22 @@ impl Clock {
             let at = usize::try_from(sector % (DISK / SECTOR) as u64).expect("small") * SECTOR;
             let writable: usize = chain.iter().filter(|b| b.writable).map(|b| b.len).sum();
             let mut reply = match kind {
-                // A read: the data (from the disk, wrapping) then the status byte.
-                0 => (0..writable.saturating_sub(1)).map(|i| self.disk[(at + i) % DISK]).collect(),
-                1 => {
-                    for (i, b) in header[16..].iter().enumerate() {
-                        self.disk[(at + i) % DISK] = *b;
+                0 => {
+                    // The data (from the disk, wrapping at its end), then the status byte.
+                    let want = writable.saturating_sub(1);
+                    let mut data = alloc::vec::Vec::with_capacity(want + 1);
+                    while data.len() < want {
+                        let from = (at + data.len()) % DISK;
+                        let n = (DISK - from).min(want - data.len());
+                        data.extend_from_slice(&self.disk[from..from + n]);
                     }
+                    data
+                }
+                1 => {
+                    // The data, stored from `at` (cut at the disk's end).
+                    let data = &header[16..];
+                    let n = data.len().min(DISK - at);
+                    self.disk[at..at + n].copy_from_slice(&data[..n]);
                     alloc::vec::Vec::new()
                 }
                 _ => alloc::vec::Vec::new(),
