@@ -14,6 +14,7 @@
 # toolchain and cargo-fuzz (`rustup toolchain install nightly`, `cargo install --locked
 # cargo-fuzz`); the stable build and `just test` need neither.
 set -euo pipefail
+CALLER_DIR=$PWD
 cd "$(dirname "$0")"
 
 TARGETS=(dt manifest image hostcall nest virtio_blk virtio_net switch)
@@ -96,7 +97,7 @@ cmin)
         is_target "$t" || die "no target '$t'"
         mkdir -p "work/$t"
         rm -rf "cmin/$t" && mkdir -p "cmin/$t"
-        nice "$BIN_DIR/$t" -merge=1 -timeout=10 "cmin/$t" "corpus/$t" "work/$t" >"logs/$t.cmin.log" 2>&1 ||
+        nice "$BIN_DIR/$t" -set_cover_merge=1 -timeout=10 "cmin/$t" "corpus/$t" "work/$t" >"logs/$t.cmin.log" 2>&1 ||
             die "$t: merge failed, see fuzz/logs/$t.cmin.log"
         rm -rf "corpus/$t" && mv "cmin/$t" "corpus/$t"
         echo "$t: $(ls "corpus/$t" | wc -l) inputs, $(du -sk "corpus/$t" | cut -f1) KiB"
@@ -107,7 +108,9 @@ replay)
     t=${2:-}; shift 2 || true
     is_target "$t" || die "no target '$t'"
     build "$t"
-    "$BIN_DIR/$t" -runs=1 "$@"
+    files=()
+    for f in "$@"; do case $f in /*) files+=("$f") ;; *) files+=("$CALLER_DIR/$f") ;; esac; done
+    "$BIN_DIR/$t" -runs=1 "${files[@]}"
     ;;
 totals)
     printf '%-11s %13s %6s\n' target "total execs" runs

@@ -102,7 +102,7 @@ pub fn run(data: &[u8]) {
     let n = input.contents.len().min(size);
     bytes[..n].copy_from_slice(&input.contents[..n]);
     let mut guest = FakeGuest::new(bytes);
-    let size = size as u64;
+    let size = u64::try_from(size).expect("small memory");
     guest.base = match input.placement {
         Placement::Base => BASE,
         Placement::Zero => 0,
@@ -189,11 +189,9 @@ fn one(guest: &mut FakeGuest, call: &Call) {
             assert_eq!(result, Err(Error::Denied), "{call:?} without a net grant");
         }
         Hostcall::NetWait if no_net => assert_eq!(result, Err(Error::Denied)),
-        Hostcall::NetSend => {
-            if result.is_ok() {
-                let frame = guest.net.sent.last().expect("a frame was sent");
-                assert!(net_grant::check_send(guest.net.grant.as_ref(), frame).is_ok(), "sent a frame check_send refuses");
-            }
+        Hostcall::NetSend if result.is_ok() => {
+            let frame = guest.net.sent.last().expect("a frame was sent");
+            assert!(net_grant::check_send(guest.net.grant.as_ref(), frame).is_ok(), "sent a frame check_send refuses");
         }
         Hostcall::ChildInfo
         | Hostcall::ChildStart

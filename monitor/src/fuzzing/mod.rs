@@ -21,8 +21,11 @@ pub mod virtio_net;
 #[cfg(test)]
 mod replay;
 
+/// A target's body: runs one input.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the names of `fuzz/fuzz_targets/*.rs` and of the corpus directories).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("dt", dt::run),
     ("manifest", manifest::run),
     ("image", image::run),

@@ -154,8 +154,8 @@ fn regions(parents: &[Option<usize>]) -> Vec<Range<u64>> {
                 start..start + TOP_SIZE
             }
             Some(p) => {
-                let siblings = parents.iter().filter(|q| **q == Some(p)).count() as u64;
-                let handle = parents[..i].iter().filter(|q| **q == Some(p)).count() as u64;
+                let siblings = count(parents.iter().filter(|q| **q == Some(p)));
+                let handle = count(parents[..i].iter().filter(|q| **q == Some(p)));
                 let outer = &out[p];
                 let slice = ((outer.end - outer.start) / (siblings + 1)) & !0xf;
                 let end = outer.end - handle * slice;
@@ -165,6 +165,10 @@ fn regions(parents: &[Option<usize>]) -> Vec<Range<u64>> {
         out.push(region);
     }
     out
+}
+
+fn count<I: Iterator>(items: I) -> u64 {
+    u64::try_from(items.count()).expect("few")
 }
 
 /// Every event record written since `writes` went to a parent and names one of its children.

@@ -57,16 +57,21 @@ impl Answers {
     }
 }
 
+/// A device (physical) address as a host address: `HeapHal` is identity-mapped.
+fn host(addr: u64) -> usize {
+    usize::try_from(addr).expect("a 64-bit host")
+}
+
 /// Raw accesses to memory the driver shared with the device (host pointers: `HeapHal` is
 /// identity-mapped on the host too).
 fn read<T: FromBytes>(addr: u64) -> T {
     // SAFETY: `addr` lies in a ring or buffer the driver handed the device (see the module
     // documentation: a wrong one is the driver's bug, which the sanitizer reports).
-    unsafe { core::ptr::read_unaligned(addr as usize as *const T) }
+    unsafe { core::ptr::read_unaligned(host(addr) as *const T) }
 }
 fn write<T: IntoBytes + Immutable>(addr: u64, value: T) {
     // SAFETY: as in `read`, for memory the device may write.
-    unsafe { core::ptr::write_unaligned(addr as usize as *mut T, value) }
+    unsafe { core::ptr::write_unaligned(host(addr) as *mut T, value) }
 }
 
 /// One buffer of a chain: address, length, device-writable.
@@ -157,7 +162,7 @@ pub fn fill(chain: &[Buffer], bytes: &[u8]) -> usize {
         let n = b.len.min(bytes.len() - done);
         // SAFETY: `[b.addr, b.addr + b.len)` is a buffer the driver made device-writable (see
         // `read`), and `n ≤ b.len`; `bytes` is the device's own, so they do not overlap.
-        unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), b.addr as usize as *mut u8, n) };
+        unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), host(b.addr) as *mut u8, n) };
         done += n;
     }
     done
@@ -168,7 +173,7 @@ pub fn gather(chain: &[Buffer]) -> Vec<u8> {
     let mut out = Vec::new();
     for b in chain.iter().filter(|b| !b.writable) {
         // SAFETY: `[b.addr, b.addr + b.len)` is a buffer the driver handed the device (see `read`).
-        out.extend_from_slice(unsafe { core::slice::from_raw_parts(b.addr as usize as *const u8, b.len) });
+        out.extend_from_slice(unsafe { core::slice::from_raw_parts(host(b.addr) as *const u8, b.len) });
     }
     out
 }

@@ -108,7 +108,7 @@ impl Clock {
                 ),
                 None => (u32::MAX, 0),
             };
-            let at = usize::try_from(sector % (DISK / SECTOR) as u64).expect("small") * SECTOR;
+            let at = usize::try_from(sector % u64::try_from(DISK / SECTOR).expect("small")).expect("small") * SECTOR;
             let writable: usize = chain.iter().filter(|b| b.writable).map(|b| b.len).sum();
             let mut reply = match kind {
                 0 => {

@@ -40,7 +40,7 @@ pub fn run(data: &[u8]) {
                 .map(|_| ()),
             1 => {
                 let len = usize::from(device.0.borrow_mut().answers.u16()) % (MAX_FRAME + 64);
-                let frame: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let frame: Vec<u8> = (0..=255u8).cycle().take(len).collect();
                 nic.transmit(&frame)
             }
             2 => {
@@ -87,7 +87,7 @@ fn rx_step(device: &Fake) {
         }
         let len = usize::from(d.answers.u16()) % 2100;
         let mut bytes = alloc::vec![0u8; header];
-        bytes.extend((0..len).map(|i| i as u8));
+        bytes.extend((0..=255u8).cycle().take(len));
         let written = u32::try_from(fill(&chain, &bytes)).expect("small");
         let id = if how == 2 { u32::from(d.answers.u16()) } else { u32::from(head) };
         let used_len = if how == 3 { d.answers.u32() } else { written };
