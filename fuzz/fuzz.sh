@@ -17,7 +17,7 @@ set -euo pipefail
 CALLER_DIR=$PWD
 cd "$(dirname "$0")"
 
-TARGETS=(dt manifest image hostcall nest virtio_blk virtio_net switch)
+TARGETS=(dt manifest image hostcall nest virtio_blk virtio_net virtio_mmio switch)
 BIN_DIR=target/x86_64-unknown-linux-gnu/release
 LEDGER=runs.tsv
 
@@ -95,7 +95,7 @@ cmin)
     build
     for t in "$@"; do
         is_target "$t" || die "no target '$t'"
-        mkdir -p "work/$t"
+        mkdir -p "work/$t" logs
         rm -rf "cmin/$t" && mkdir -p "cmin/$t"
         nice "$BIN_DIR/$t" -set_cover_merge=1 -timeout=10 "cmin/$t" "corpus/$t" "work/$t" >"logs/$t.cmin.log" 2>&1 ||
             die "$t: merge failed, see fuzz/logs/$t.cmin.log"

@@ -17,6 +17,7 @@ pub mod nest;
 pub mod switch;
 mod virtio;
 pub mod virtio_blk;
+pub mod virtio_mmio;
 pub mod virtio_net;
 #[cfg(test)]
 mod replay;
@@ -33,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("nest", nest::run),
     ("virtio_blk", virtio_blk::run),
     ("virtio_net", virtio_net::run),
+    ("virtio_mmio", virtio_mmio::run),
     ("switch", switch::run),
 ];
 
