@@ -180,9 +180,15 @@ impl Guest for FakeGuest {
 }
 
 impl FakeGuest {
-    /// The bytes of `image` an extent covers; the extent must lie on the device (the grant was
-    /// checked against the device, and the extent against the grant).
+    /// The bytes of `image` an extent covers; the extent must lie inside the grant (and so on
+    /// the device: the grant was checked against it).
     fn sectors(&self, extent: Extent) -> Range<usize> {
+        let grant = self.disk.grant.expect("disk I/O without a grant");
+        let end = extent.sector.checked_add(extent.count).expect("extent wraps");
+        assert!(
+            grant.first_sector <= extent.sector && end <= grant.first_sector + grant.sectors,
+            "extent {extent:?} outside the grant {grant:?}"
+        );
         let at = extent.sector.checked_mul(SECTOR_SIZE).expect("sector on the device");
         let end = at.checked_add(extent.bytes()).expect("extent on the device");
         let r = usize::try_from(at).expect("small")..usize::try_from(end).expect("small");
