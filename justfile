@@ -47,6 +47,26 @@ test:
     {{run}} build
     {{run}} test
 
+# Fuzz one target for SECONDS (default 60) under libFuzzer and print executions, exec/s, coverage (cov/ft), corpus and crashes. Needs nightly + cargo-fuzz (docs/fuzzing.md).
+fuzz TARGET SECONDS="60":
+    fuzz/fuzz.sh run {{TARGET}} {{SECONDS}}
+
+# Fuzz every target for SECONDS each and print the table (with each target's executions over all recorded runs).
+fuzz-all SECONDS:
+    fuzz/fuzz.sh all {{SECONDS}}
+
+# Fold what fuzz runs found into the committed corpora (fuzz/corpus), minimised (all targets, or those named).
+fuzz-cmin *TARGETS:
+    fuzz/fuzz.sh cmin {{TARGETS}}
+
+# Run a target once on the given inputs (a crash artifact, a regression file).
+fuzz-replay TARGET +FILES:
+    fuzz/fuzz.sh replay {{TARGET}} {{FILES}}
+
+# Print each fuzz target's executions over every recorded run (fuzz/runs.tsv).
+fuzz-totals:
+    fuzz/fuzz.sh totals
+
 # Test .ci/bootstrap's Rust set-up in an empty RUSTUP_HOME/CARGO_HOME (downloads the toolchain).
 test-bootstrap:
     .ci/test-bootstrap

@@ -10,6 +10,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
+// The fuzz targets' `arbitrary` derives name `::std` (host only).
+#[cfg(all(feature = "fuzzing", not(test)))]
+extern crate std;
 
 pub mod addr;
 pub mod arch;
@@ -22,6 +25,8 @@ pub mod console;
 pub mod cvm;
 pub mod drivers;
 pub mod fixed;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod heap;
 #[cfg(all(target_os = "none", not(test)))]
 mod panic;

@@ -124,7 +124,12 @@ pub fn image_size_of(path: &Path) -> Result<ImageSize, String> {
 pub fn loadable_part(bytes: &[u8]) -> Option<Vec<u8>> {
     const EHDR_SIZE: u64 = 64;
     let file = parse(bytes).ok()?;
-    if file.section_header_by_name("__cap_relocs").ok().flatten().is_some() {
+    if file
+        .section_header_by_name("__cap_relocs")
+        .ok()
+        .flatten()
+        .is_some()
+    {
         return None;
     }
     let table = file.segments()?;

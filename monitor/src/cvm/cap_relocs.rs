@@ -922,8 +922,15 @@ pub fn for_cvm(
         return Ok(Vec::new());
     }
     if spec.abi == super::manifest::Abi::Purecap {
-        return plan(image, machine, region_base, region_size, spec.stack_size, &Parents::purecap(caps))
-            .map_err(|e| alloc::format!("image {:?}: {e}", spec.image));
+        return plan(
+            image,
+            machine,
+            region_base,
+            region_size,
+            spec.stack_size,
+            &Parents::purecap(caps),
+        )
+        .map_err(|e| alloc::format!("image {:?}: {e}", spec.image));
     }
     Err(alloc::format!(
         "image {:?} has capability relocations (a pure-capability image), but the cVM is \

@@ -248,7 +248,7 @@ fn whoami(guest: &mut impl Guest, ptr: u64, len: u64) -> Result<u64, Error> {
 pub(crate) mod tests {
     extern crate std;
     use super::*;
-    use std::vec::Vec;
+    pub(crate) use crate::cvm::fakes::{FakeDisk, FakeGuest as Fake, BASE};
 
     /// A fake's offset or length as an index (the fakes are small).
     fn us(v: u64) -> usize {
@@ -257,155 +257,12 @@ pub(crate) mod tests {
     /// `SECTOR_SIZE` as an array length.
     const SECTOR_BYTES: usize = 512;
 
-    /// A cVM whose data memory is `[0x1000, 0x1000 + bytes.len())`.
-    pub(crate) struct Fake {
-        pub(crate) bytes: Vec<u8>,
-        pub(crate) printed: Vec<u8>,
-        pub(crate) input: Vec<u8>,
-        disk: FakeDisk,
-        net: FakeNet,
-        /// Sharing requests that reached `Guest::share`.
-        shared: Vec<share::call::Request>,
-    }
-
-    /// A network grant with a queue of frames waiting, and what was sent.
-    #[derive(Default)]
-    struct FakeNet {
-        grant: Option<NetGrant>,
-        waiting: std::collections::VecDeque<Vec<u8>>,
-        sent: Vec<Vec<u8>>,
-        /// The transmit queue is full.
-        full: bool,
-    }
-
-    /// A whole device behind a grant: device sector `n` is `image[n * 512..]`.
-    #[derive(Default)]
-    struct FakeDisk {
-        grant: Option<Grant>,
-        image: Vec<u8>,
-        flushes: u32,
-        /// Fail every request, as a disabled device does.
-        broken: bool,
-        /// The extents the monitor asked for.
-        requests: Vec<Extent>,
-    }
-    pub(crate) const BASE: u64 = 0x1000;
-
-    impl Guest for Fake {
-        fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
-            self.shared.push(request);
-            Ok(7)
-        }
-        fn memory(&self) -> Range<u64> {
-            BASE..BASE + self.bytes.len() as u64
-        }
-        fn read(&self, range: Range<u64>, out: &mut [u8]) {
-            let (s, e) = (us(range.start - BASE), us(range.end - BASE));
-            out.copy_from_slice(&self.bytes[s..e]);
-        }
-        fn write(&mut self, at: u64, bytes: &[u8]) {
-            let s = us(at - BASE);
-            self.bytes[s..s + bytes.len()].copy_from_slice(bytes);
-        }
-        fn console_write(&mut self, bytes: &[u8]) {
-            self.printed.extend_from_slice(bytes);
-        }
-        fn console_read(&mut self, out: &mut [u8]) -> usize {
-            let n = out.len().min(self.input.len());
-            out[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            n
-        }
-        fn identity(&self) -> WhoAmI {
-            let mut name = [0; NAME_MAX];
-            name[..5].copy_from_slice(b"hello");
-            WhoAmI {
-                id: 3,
-                region_base: 0x1000,
-                region_size: 0x100,
-                name,
-            }
-        }
-        fn now_ns(&self) -> u64 {
-            77
-        }
-        fn disk_grant(&self) -> Option<Grant> {
-            self.disk.grant
-        }
-        fn disk_read(&mut self, extent: Extent, into: Range<u64>) -> Result<(), Error> {
-            self.disk.requests.push(extent);
-            assert_eq!(into.end - into.start, extent.bytes());
-            if self.disk.broken {
-                return Err(Error::Io);
-            }
-            let at = us(extent.sector * SECTOR_SIZE);
-            let data = self.disk.image[at..at + us(extent.bytes())].to_vec();
-            self.write(into.start, &data);
-            Ok(())
-        }
-        fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error> {
-            self.disk.requests.push(extent);
-            assert_eq!(from.end - from.start, extent.bytes());
-            if self.disk.broken {
-                return Err(Error::Io);
-            }
-            let mut data = std::vec![0; us(extent.bytes())];
-            self.read(from, &mut data);
-            let at = us(extent.sector * SECTOR_SIZE);
-            self.disk.image[at..at + data.len()].copy_from_slice(&data);
-            Ok(())
-        }
-        fn disk_flush(&mut self) -> Result<(), Error> {
-            self.disk.flushes += 1;
-            if self.disk.broken {
-                Err(Error::Io)
-            } else {
-                Ok(())
-            }
-        }
-        fn net_grant(&self) -> Option<NetGrant> {
-            self.net.grant
-        }
-        fn net_info(&self, grant: &NetGrant) -> NetInfo {
-            NetInfo {
-                mac: grant.mac,
-                link_up: 1,
-                device: 0,
-                mtu: capmon_abi::NET_MTU,
-                rx_dropped: 0,
-            }
-        }
-        fn net_send(&mut self, frame: &[u8]) -> Result<(), Error> {
-            if self.net.full {
-                return Err(Error::Again);
-            }
-            self.net.sent.push(frame.to_vec());
-            Ok(())
-        }
-        fn net_recv(&mut self, into: Range<u64>) -> Result<u64, Error> {
-            let frame = self.net.waiting.front().ok_or(Error::Again)?;
-            if frame.len() as u64 > into.end - into.start {
-                return Err(Error::Invalid);
-            }
-            let frame = self.net.waiting.pop_front().unwrap();
-            self.write(into.start, &frame);
-            Ok(frame.len() as u64)
-        }
-        fn net_waiting(&self) -> u64 {
-            self.net.waiting.len() as u64
-        }
-    }
-
     pub(crate) fn fake() -> Fake {
         let mut bytes = std::vec![0u8; 0x100];
         bytes[0x10..0x15].copy_from_slice(b"hi!\n\0");
         Fake {
-            bytes,
-            printed: Vec::new(),
             input: b"typed".to_vec(),
-            disk: FakeDisk::default(),
-            net: FakeNet::default(),
-            shared: Vec::new(),
+            ..Fake::new(bytes)
         }
     }
 
@@ -459,14 +316,7 @@ pub(crate) mod tests {
 
     #[test]
     fn long_writes_are_cut_not_refused() {
-        let mut f = Fake {
-            bytes: std::vec![b'x'; 3 * us(MAX_TRANSFER)],
-            printed: Vec::new(),
-            input: Vec::new(),
-            disk: FakeDisk::default(),
-            net: FakeNet::default(),
-            shared: Vec::new(),
-        };
+        let mut f = Fake::new(std::vec![b'x'; 3 * us(MAX_TRANSFER)]);
         let r = call(&mut f, Hostcall::ConsoleWrite, BASE, 2 * MAX_TRANSFER);
         assert_eq!(r, Outcome::Return(MAX_TRANSFER));
         assert_eq!(f.printed.len(), us(MAX_TRANSFER));

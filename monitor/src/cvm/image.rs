@@ -1709,45 +1709,9 @@ mod tests {
         }
     }
 
-    /// Everything a caller does with an image; checks that inspect and load agree and that an
-    /// accepted layout is coherent. Returns whether the image was accepted.
+    /// The fuzz target's checks (`fuzzing/image.rs`), on the test region.
     fn exercise(elf: &[u8], machine: Machine) -> bool {
-        let inspected = inspect(elf, machine, REGION, STACK);
-        let mut region = Guarded::new(REGION);
-        let loaded = load(elf, machine, region.region(), BASE, STACK);
-        assert!(region.guards_intact(), "load wrote outside the region");
-        match (&inspected, &loaded) {
-            (Ok(a), Ok(b)) => {
-                assert_eq!(a, b);
-                assert_eq!(a.code.start, 0);
-                assert!(a.code.contains(&a.entry));
-                assert!(a.code.end <= a.data.start && a.data.start <= a.data.end);
-                assert!(a.data.end <= a.load_end && a.load_end.is_multiple_of(16));
-                assert!(a.load_end + PAGE_SIZE + STACK <= REGION);
-                assert!(a.segments.iter().all(|s| s.range().end <= a.load_end));
-                let rest = &region.view()[a.load_end as usize..];
-                assert!(
-                    rest.iter().all(|b| *b == REGION_BYTE),
-                    "wrote past load_end"
-                );
-            }
-            (
-                Ok(_),
-                Err(ImageError::BadAlignment {
-                    what: "region base",
-                    ..
-                }),
-            ) => {}
-            (Err(a), Err(b)) => assert_eq!(format!("{a}"), format!("{b}")),
-            (a, b) => panic!("inspect and load disagree: {a:?} / {b:?}"),
-        }
-        if let Err(e) = &loaded {
-            assert!(
-                region.view().iter().all(|b| *b == REGION_BYTE),
-                "wrote, then failed: {e}"
-            );
-        }
-        inspected.is_ok()
+        crate::fuzzing::image::exercise(elf, machine, REGION, STACK)
     }
 
     #[test]

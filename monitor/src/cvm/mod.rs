@@ -5,6 +5,8 @@ pub mod cap_args;
 pub mod cap_relocs;
 pub mod event;
 pub mod expect;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fakes;
 pub mod grant;
 pub mod hostcall;
 pub mod image;

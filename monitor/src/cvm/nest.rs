@@ -493,38 +493,10 @@ fn as_bytes<T: Copy>(record: &T) -> &[u8] {
 mod tests {
     extern crate std;
     use super::*;
-    use std::format;
+    use crate::cvm::fakes::FakeMembers as Fake;
     use std::vec;
 
-    /// A fake run loop: each cVM owns 0x1000 bytes at `0x10000 * (i + 1)`; a parent's memory
-    /// covers its children's (as the planner makes it).
-    struct Fake {
-        names: Vec<&'static str>,
-        memory: Vec<Range<u64>>,
-        state: Vec<u64>,
-        results: Vec<Option<u64>>,
-        blocked: Vec<bool>,
-        resumed: Vec<usize>,
-        writes: Vec<(usize, u64, Vec<u8>)>,
-        served: Vec<(usize, u64)>,
-        log: Vec<String>,
-    }
-
     impl Fake {
-        fn new(names: &[&'static str], memory: &[Range<u64>]) -> Self {
-            let n = names.len();
-            Fake {
-                names: names.to_vec(),
-                memory: memory.to_vec(),
-                state: vec![child_state::RUNNING; n],
-                results: vec![None; n],
-                blocked: vec![false; n],
-                resumed: vec![],
-                writes: vec![],
-                served: vec![],
-                log: vec![],
-            }
-        }
         fn event(&self, at: usize) -> ChildEvent {
             let (_, _, bytes) = self
                 .writes
@@ -535,55 +507,6 @@ mod tests {
             assert_eq!(bytes.len(), core::mem::size_of::<ChildEvent>());
             // SAFETY: the bytes were copied from a `ChildEvent` by `as_bytes`; read unaligned.
             unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<ChildEvent>()) }
-        }
-    }
-
-    impl Members for Fake {
-        fn memory(&self, at: usize) -> Range<u64> {
-            self.memory[at].clone()
-        }
-        fn region(&self, at: usize) -> Range<u64> {
-            self.memory[at].clone()
-        }
-        fn state(&self, at: usize) -> u64 {
-            self.state[at]
-        }
-        fn exit_code(&self, _: usize) -> i64 {
-            7
-        }
-        fn fault_detail(&self, at: usize) -> String {
-            format!("bounds fault in {}", self.names[at])
-        }
-        fn write(&mut self, at: usize, addr: u64, bytes: &[u8]) {
-            assert!(
-                self.memory[at].contains(&addr),
-                "write outside {}",
-                self.names[at]
-            );
-            self.writes.push((at, addr, bytes.to_vec()));
-        }
-        fn set_result(&mut self, at: usize, value: u64) {
-            self.results[at] = Some(value);
-        }
-        fn resume(&mut self, at: usize) {
-            self.blocked[at] = false;
-            self.resumed.push(at);
-        }
-        fn block(&mut self, at: usize, _: Option<u64>) {
-            self.blocked[at] = true;
-        }
-        fn start(&mut self, at: usize) -> Result<(), String> {
-            self.state[at] = child_state::RUNNING;
-            self.log.push(format!("start {}", self.names[at]));
-            Ok(())
-        }
-        fn stop(&mut self, at: usize, why: &str) {
-            self.state[at] = child_state::STOPPED;
-            self.log.push(format!("stop {}: {why}", self.names[at]));
-        }
-        fn serve(&mut self, at: usize, number: u64, _: &[u64; 6]) {
-            self.served.push((at, number));
-            self.results[at] = Some(0x5e);
         }
     }
 

@@ -19,12 +19,16 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
+use core::cell::Cell;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use virtio_drivers::device::net::VirtIONetRaw;
-use virtio_drivers::transport::Transport;
-use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};
+use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
+use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::virtio_blk::HeapHal;
 
@@ -43,6 +47,10 @@ const QUEUE_SIZE: usize = 16;
 /// Most used-ring entries one `receive` takes, so a device that keeps completing cannot hold
 /// the monitor.
 const RECEIVE_BATCH: usize = 2 * RX_BUFFERS;
+
+/// Config-generation changes tolerated while the driver reads the MAC and status; a device
+/// that changes it more often than this is refused.
+const MAX_GENERATION_CHANGES: u32 = 16;
 
 /// Why an operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +81,7 @@ pub struct Received {
 pub struct Nic<T: Transport> {
     /// Never dropped: its `Drop` frees the queues, which a device that misbehaved might still
     /// write.
-    raw: ManuallyDrop<VirtIONetRaw<HeapHal, T, QUEUE_SIZE>>,
+    raw: ManuallyDrop<VirtIONetRaw<HeapHal, Steady<T>, QUEUE_SIZE>>,
     /// `RX_BUFFERS` then `TX_BUFFERS` buffers of `BUFFER` bytes from `HeapHal::dma_alloc`;
     /// never freed, for the same reason.
     buffers: NonNull<u8>,
@@ -89,12 +97,35 @@ pub struct Nic<T: Transport> {
 // only this driver uses. The monitor keeps every `Nic` behind a lock.
 unsafe impl<T: Transport + Send> Send for Nic<T> {}
 
+/// On the host (tests, fuzz targets) the fake device is gone with the driver, so its queues and
+/// buffers can go too; on a machine they never do (see `raw` and `buffers`). Without this every
+/// fuzz run would leak them.
+#[cfg(any(test, feature = "fuzzing"))]
+impl<T: Transport> Drop for Nic<T> {
+    fn drop(&mut self) {
+        let pages = (RX_BUFFERS + TX_BUFFERS) * BUFFER / PAGE_SIZE;
+        // SAFETY: `raw` is dropped only here, and `buffers` is the block of `pages` pages
+        // `dma_alloc` returned in `new`, freed only here; the fake device cannot touch either.
+        unsafe {
+            ManuallyDrop::drop(&mut self.raw);
+            HeapHal::dma_dealloc(0, self.buffers, pages);
+        }
+    }
+}
+
 impl<T: Transport> Nic<T> {
     /// Initialises the device behind `transport` and posts every receive buffer.
     pub fn new(transport: T) -> Result<Self, String> {
+        let unsteady = Arc::new(AtomicBool::new(false));
         let raw =
-            VirtIONetRaw::<HeapHal, T, QUEUE_SIZE>::new(transport).map_err(|e| format!("{e}"))?;
+            VirtIONetRaw::<HeapHal, _, QUEUE_SIZE>::new(Steady::new(transport, unsteady.clone()))
+                .map_err(|e| format!("{e}"))?;
         let mut raw = ManuallyDrop::new(raw);
+        if unsteady.load(Ordering::Relaxed) {
+            // SAFETY: nothing was posted: the queues hold no buffer the device could write.
+            unsafe { ManuallyDrop::drop(&mut raw) };
+            return Err("config generation keeps changing".into());
+        }
         let pages = (RX_BUFFERS + TX_BUFFERS) * BUFFER / PAGE_SIZE;
         let (paddr, buffers) = HeapHal::dma_alloc(pages, BufferDirection::Both);
         if paddr == 0 {
@@ -264,6 +295,111 @@ impl<T: Transport> Nic<T> {
     }
 }
 
+/// The device's transport with a bounded config generation. `VirtIONetRaw::new` reads the MAC
+/// through `Transport::read_consistent`, which retries for as long as the generation changes:
+/// a device that changes it on every read would hold the monitor for ever. After
+/// [`MAX_GENERATION_CHANGES`] changes this reports the last value again (ending the retries)
+/// and sets `unsteady`, which [`Nic::new`] checks.
+struct Steady<T> {
+    inner: T,
+    last: Cell<Option<u32>>,
+    changes: Cell<u32>,
+    unsteady: Arc<AtomicBool>,
+}
+
+impl<T: Transport> Steady<T> {
+    fn new(inner: T, unsteady: Arc<AtomicBool>) -> Self {
+        Steady {
+            inner,
+            last: Cell::new(None),
+            changes: Cell::new(0),
+            unsteady,
+        }
+    }
+}
+
+impl<T: Transport> Transport for Steady<T> {
+    fn device_type(&self) -> DeviceType {
+        self.inner.device_type()
+    }
+    fn read_device_features(&mut self) -> u64 {
+        self.inner.read_device_features()
+    }
+    fn write_driver_features(&mut self, driver_features: u64) {
+        self.inner.write_driver_features(driver_features);
+    }
+    fn max_queue_size(&mut self, queue: u16) -> u32 {
+        self.inner.max_queue_size(queue)
+    }
+    fn notify(&mut self, queue: u16) {
+        self.inner.notify(queue);
+    }
+    fn get_status(&self) -> DeviceStatus {
+        self.inner.get_status()
+    }
+    fn set_status(&mut self, status: DeviceStatus) {
+        self.inner.set_status(status);
+    }
+    fn set_guest_page_size(&mut self, guest_page_size: u32) {
+        self.inner.set_guest_page_size(guest_page_size);
+    }
+    fn requires_legacy_layout(&self) -> bool {
+        self.inner.requires_legacy_layout()
+    }
+    fn queue_set(
+        &mut self,
+        queue: u16,
+        size: u32,
+        descriptors: PhysAddr,
+        driver_area: PhysAddr,
+        device_area: PhysAddr,
+    ) {
+        self.inner
+            .queue_set(queue, size, descriptors, driver_area, device_area);
+    }
+    fn queue_unset(&mut self, queue: u16) {
+        self.inner.queue_unset(queue);
+    }
+    fn queue_used(&mut self, queue: u16) -> bool {
+        self.inner.queue_used(queue)
+    }
+    fn ack_interrupt(&mut self) -> InterruptStatus {
+        self.inner.ack_interrupt()
+    }
+    fn read_config_generation(&self) -> u32 {
+        let generation = self.inner.read_config_generation();
+        match self.last.get() {
+            Some(last) if self.unsteady.load(Ordering::Relaxed) => last,
+            Some(last) if last != generation => {
+                self.changes.set(self.changes.get().saturating_add(1));
+                if self.changes.get() > MAX_GENERATION_CHANGES {
+                    self.unsteady.store(true, Ordering::Relaxed);
+                    return last;
+                }
+                self.last.set(Some(generation));
+                generation
+            }
+            _ => {
+                self.last.set(Some(generation));
+                generation
+            }
+        }
+    }
+    fn read_config_space<C: FromBytes + IntoBytes>(
+        &self,
+        offset: usize,
+    ) -> virtio_drivers::Result<C> {
+        self.inner.read_config_space(offset)
+    }
+    fn write_config_space<C: IntoBytes + Immutable>(
+        &mut self,
+        offset: usize,
+        value: C,
+    ) -> virtio_drivers::Result<()> {
+        self.inner.write_config_space(offset, value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -380,6 +516,8 @@ mod tests {
         status: DeviceStatus,
         queues: [Option<Queue>; 2],
         notified: u32,
+        /// Changes the config generation on every read (counting the reads).
+        restless: Option<core::cell::Cell<u32>>,
     }
 
     /// The transport: `VirtIONetRaw` owns one handle, the test keeps another to play the
@@ -395,6 +533,7 @@ mod tests {
                 status: DeviceStatus::empty(),
                 queues: [None, None],
                 notified: 0,
+                restless: None,
             })))
         }
 
@@ -531,7 +670,10 @@ mod tests {
             InterruptStatus::empty()
         }
         fn read_config_generation(&self) -> u32 {
-            0
+            self.0.borrow().restless.as_ref().map_or(0, |reads| {
+                reads.set(reads.get() + 1);
+                reads.get()
+            })
         }
         /// Config space (virtio 1.2, 5.1.4): `mac` at 0, `status` at 6 (link up).
         fn read_config_space<T: FromBytes + IntoBytes>(
@@ -621,6 +763,18 @@ mod tests {
         drop(device);
         assert_eq!(fake.pending(RX), 16);
         assert_eq!(fake.pending(TX), 0);
+    }
+
+    #[test]
+    fn a_device_whose_config_generation_never_settles_is_refused_not_waited_for() {
+        let fake = Fake::new(F_MAC | F_STATUS | F_VERSION_1);
+        fake.0.borrow_mut().restless = Some(core::cell::Cell::new(0));
+        assert_eq!(
+            Nic::new(fake.clone()).err().as_deref(),
+            Some("config generation keeps changing")
+        );
+        let reads = fake.0.borrow().restless.as_ref().map(core::cell::Cell::get);
+        assert!(reads.is_some_and(|n| n < 100), "{reads:?} generation reads");
     }
 
     #[test]
