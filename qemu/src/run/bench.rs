@@ -761,10 +761,38 @@ fn measure(
         }
         Err(e) => errors.push(e),
     }
-    // 5. Every board: a nested cVM's null hostcall, served by its parent.
-    let served_script = Script {
+    // The figure boots after the first ones: each a manifest of its own, under icount.
+    let mut boot_figure =
+        |manifest: &str, script: &Script, what: &str| -> Option<(Vec<String>, String)> {
+            match image_for(ws, board, Some(manifest), no_build).and_then(|kernel| {
+                boot(
+                    board,
+                    spec,
+                    qemu,
+                    &kernel,
+                    script,
+                    verbose,
+                    BootExtras::default(),
+                )
+            }) {
+                Ok((report, command)) => {
+                    errors.extend(failure(
+                        &format!("bench-{}-{what}", board.name),
+                        &report,
+                        &command,
+                    ));
+                    Some((report.console, command))
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            }
+        };
+    // One expected line, no fault, a `(pass)` power-off.
+    let expect_line = |pattern: String| Script {
         steps: vec![Step::Expect {
-            pattern: format!("bench: {SERVED_NULL_FIGURE} median "),
+            pattern,
             at_least: None,
         }],
         forbid: vec![
@@ -773,92 +801,29 @@ fn measure(
         ],
         end: End::PowerOff(Verdict::Pass),
     };
-    match image_for(ws, board, Some(NESTED_BENCH_MANIFEST), no_build).and_then(|kernel| {
-        boot(
-            board,
-            spec,
-            qemu,
-            &kernel,
-            &served_script,
-            verbose,
-            BootExtras::default(),
-        )
-    }) {
-        Ok((report, command)) => {
-            row.served_null = parse_served_console(&report.console);
-            errors.extend(failure(
-                &format!("bench-{}-served", board.name),
-                &report,
-                &command,
-            ));
-            row.served_command = Some(command);
-        }
-        Err(e) => errors.push(e),
-    }
 
+    // 5. Every board: a nested cVM's null hostcall, served by its parent.
+    let served = expect_line(format!("bench: {SERVED_NULL_FIGURE} median "));
+    if let Some((console, command)) = boot_figure(NESTED_BENCH_MANIFEST, &served, "served") {
+        row.served_null = parse_served_console(&console);
+        row.served_command = Some(command);
+    }
     // 6. CHERI boards: a pure-capability cVM's null hostcall.
     if spec.cheri {
-        let pure_script = Script {
-            steps: vec![Step::Expect {
-                pattern: PURE_NULL_PATTERN.into(),
-                at_least: None,
-            }],
-            forbid: vec![
-                crate::run::tests::DEFAULT_FORBID.into(),
-                FAULT_PATTERN.into(),
-            ],
-            end: End::PowerOff(Verdict::Pass),
-        };
-        match image_for(ws, board, Some(PURE_BENCH_MANIFEST), no_build).and_then(|kernel| {
-            boot(
-                board,
-                spec,
-                qemu,
-                &kernel,
-                &pure_script,
-                verbose,
-                BootExtras::default(),
-            )
-        }) {
-            Ok((report, command)) => {
-                row.pure_null = parse_pure_console(&report.console);
-                errors.extend(failure(
-                    &format!("bench-{}-pure", board.name),
-                    &report,
-                    &command,
-                ));
-                row.pure_command = Some(command);
-            }
-            Err(e) => errors.push(e),
+        let pure = expect_line(PURE_NULL_PATTERN.into());
+        if let Some((console, command)) = boot_figure(PURE_BENCH_MANIFEST, &pure, "pure") {
+            row.pure_null = parse_pure_console(&console);
+            row.pure_command = Some(command);
         }
     }
-
     // 7. Sharing (CHERI boards): a CP_File copy against memcpy, a revocation.
     if spec.cheri {
         let script = super::bench_share::script(FAULT_PATTERN);
-        match image_for(ws, board, Some(super::bench_share::MANIFEST), no_build).and_then(
-            |kernel| {
-                boot(
-                    board,
-                    spec,
-                    qemu,
-                    &kernel,
-                    &script,
-                    verbose,
-                    BootExtras::default(),
-                )
-            },
-        ) {
-            Ok((report, command)) => {
-                row.share = super::bench_share::parse(&report.console);
-                errors.extend(failure(
-                    &format!("bench-{}-share", board.name),
-                    &report,
-                    &command,
-                ));
-                row.share.command = Some(command);
-            }
-            Err(e) => errors.push(e),
+        if let Some((console, command)) =
+            boot_figure(super::bench_share::MANIFEST, &script, "share")
+        {
+            row.share = super::bench_share::parse(&console);
+            row.share.command = Some(command);
         }
     }
     (row, errors)
