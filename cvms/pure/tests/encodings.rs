@@ -76,6 +76,25 @@ fn encoders() -> BTreeMap<&'static str, u32> {
             rv::cincoffsetimm(2, 2, -512),
         ),
         ("cgetaddr t0, ca2", rv::cgetaddr(T0, A2)),
+        // pure-waiter
+        ("sub csp, csp, #224", m::sub_imm(31, 31, 224)),
+        ("add c0, csp, #0", m::add_imm(0, 31, 0)),
+        ("scbnds c0, c0, #224", m::scbnds_imm(0, 0, 224)),
+        ("cpy c20, c0", m::cpy(20, 0)),
+        (
+            "cincoffsetimm csp, csp, -224",
+            rv::cincoffsetimm(2, 2, -224),
+        ),
+        ("cmove ca0, csp", rv::cmove(A0, 2)),
+        (
+            "csetboundsimm ca0, ca0, 224",
+            rv::csetboundsimm(A0, A0, 224),
+        ),
+        ("cmove cs3, ca0", rv::cmove(19, A0)),
+        ("cpy c21, c2", m::cpy(21, 2)),
+        ("cpy c2, c21", m::cpy(2, 21)),
+        ("cmove cs4, ca2", rv::cmove(20, A2)),
+        ("cmove ca2, cs4", rv::cmove(A2, 20)),
         ("cincoffset ca3, ca2, a1", rv::cincoffset(A3, A2, A1)),
     ])
 }

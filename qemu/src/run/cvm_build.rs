@@ -81,6 +81,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("bench", "cvm-bench", "bench"),
     rust("regs", "cvm-regs", "regs"),
     rust("hello-pure", "cvm-pure", "hello-pure"),
+    rust("pure-waiter", "cvm-pure", "pure-waiter"),
     rust("null-ddc", "cvm-pure", "null-ddc"),
     rust("pure-sealed", "cvm-pure", "pure-sealed"),
     rust("pure-forged", "cvm-pure", "pure-forged"),

@@ -884,7 +884,8 @@ fn purecap_refused_test(board: &'static str) -> TestSpec {
 /// Mixed kinds nest (`nested-pure` manifest, CHERI boards): a cap-unaware parent serves two
 /// pure-capability children. `hello-pure`'s capability-buffer write reaches the console through
 /// the parent; each bad buffer capability `pure-forged` hands the monitor is refused before the
-/// parent sees it (the parent prints only the child's own verdicts).
+/// parent sees it (the parent prints only the child's own verdicts). And a pure parent
+/// (`pure-waiter`) learns of its cap-unaware children's exit and fault through `child_wait`.
 fn nested_pure_test(board: &'static str) -> TestSpec {
     let mut lines = vec![
         r"^\[host\] host: serving 2 children$".to_string(),
@@ -895,6 +896,15 @@ fn nested_pure_test(board: &'static str) -> TestSpec {
         r"^cvm host/pure-forged: exit 0$".to_string(),
         r"^\[host\] host: all 2 children ended$".to_string(),
         r"^cvm host: exit 0$".to_string(),
+        // The other way round: a pure parent waiting for its cap-unaware children.
+        r"^\[pure-waiter\] pure-waiter: a pure parent waiting for its cap-unaware children$"
+            .to_string(),
+        r"^cvm pure-waiter/hello: exit 0$".to_string(),
+        r"^\[pure-waiter\] pure-waiter: a child exited$".to_string(),
+        r"^cvm pure-waiter/stray fault: ".to_string(),
+        r"^\[pure-waiter\] pure-waiter: a child faulted$".to_string(),
+        r"^\[pure-waiter\] pure-waiter: all children ended$".to_string(),
+        r"^cvm pure-waiter: exit 0$".to_string(),
     ];
     // Morello widens a capability with SCBNDS (the tag goes); CHERI-RISC-V clears it itself.
     let untagged = if board == "qemu-morello" {
@@ -920,8 +930,9 @@ fn nested_pure_test(board: &'static str) -> TestSpec {
     TestSpec::new(format!("{board}-nested-pure"), board)
         .manifest("nested-pure")
         .expect_any_order(&lines)
-        .forbid(r"^cvm \S+ fault: ")
+        .forbid(r"^cvm (host|host/\S+|pure-waiter|pure-waiter/hello) fault: ")
         .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm pure-waiter: hostcall \d+ refused")
 }
 
 /// Every test, in the order `capmon-run test` runs them.
