@@ -169,7 +169,8 @@ impl Family {
         self.handle.get(child).copied().unwrap_or(u64::MAX)
     }
 
-    /// Where hostcall `number` of cVM `at` goes. Cheap: the hot path asks it on every hostcall.
+    /// Where hostcall `number` of cVM `at` goes. The run loop's hot path makes the same
+    /// decision with [`goes_to_family`] and a flag of its own per cVM, without the family.
     #[inline]
     pub fn route(&self, at: usize, number: u64) -> Route {
         let parent_serves = self.parent(at).is_some_and(|p| self.serves[p]);
