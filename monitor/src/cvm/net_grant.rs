@@ -79,6 +79,15 @@ pub fn resolve(
             continue;
         };
         let mac = spec.mac.unwrap_or(own);
+        if spec.mac.is_none() && !is_unicast(&mac) {
+            // A device reporting a group or all-zero address as its own: no frame could ever be
+            // addressed to the cVM. The manifest's `mac` is checked when it is parsed.
+            errors.push(format!(
+                "cvm {name}: net grant: net{}'s own MAC {} is not a unicast address; give the interface a `mac`",
+                spec.device,
+                Mac(mac)
+            ));
+        }
         if let Some(j) = grants[..i]
             .iter()
             .position(|g| matches!(g, Some(g) if g.device == spec.device && g.mac == mac))
@@ -283,6 +292,28 @@ mod tests {
             ),
         ];
         assert_eq!(resolve(&specs, devices).unwrap_err().len(), 1);
+        // A device whose own MAC is a group address cannot be an interface's default.
+        let group = |_: u32| Some([0x01, 0x00, 0x5e, 0, 0, 1]);
+        let specs = [
+            (
+                "g",
+                Some(NetSpec {
+                    device: 0,
+                    mac: None,
+                }),
+            ),
+            (
+                "h",
+                Some(NetSpec {
+                    device: 0,
+                    mac: Some(A),
+                }),
+            ),
+        ];
+        assert_eq!(
+            resolve(&specs, group).unwrap_err(),
+            ["cvm g: net grant: net0's own MAC 01:00:5e:00:00:01 is not a unicast address; give the interface a `mac`"]
+        );
     }
 
     #[test]

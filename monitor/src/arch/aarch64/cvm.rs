@@ -254,7 +254,7 @@ pub fn store_relocated(
     #[cfg(not(feature = "cheri"))]
     {
         let _ = authority;
-        return Err("a capability relocation needs capability hardware".into());
+        Err("a capability relocation needs capability hardware".into())
     }
     #[cfg(feature = "cheri")]
     {
