@@ -352,14 +352,7 @@ pub fn plan_regions<F: Format>(
                 size: cvm.memory_size,
             },
         };
-        let plan = F::plan_region(cvm.memory_size).ok_or_else(too_large)?;
-        let align = plan.align.max(REGION_ALIGN_MIN);
-        // Representable lengths of page multiples are page multiples; rounding up keeps the
-        // promise that regions are whole pages even if a format ever disagreed.
-        let size = PhysAddr(plan.size)
-            .checked_align_up(REGION_ALIGN_MIN)
-            .ok_or_else(too_large)?
-            .0;
+        let (size, align) = region_size::<F>(cvm)?;
         // The highest aligned base in the highest range that holds the region.
         let chosen = free.iter().enumerate().rev().find_map(|(i, r)| {
             let base = r.end.0.checked_sub(size)? & !(align - 1);
@@ -416,6 +409,25 @@ pub fn plan_regions<F: Format>(
     Ok(regions)
 }
 
+/// A cVM's region size and base alignment: `memory-size` rounded to a length whose bounds
+/// the format can make exact, and the alignment that needs (at least a page). Representable
+/// lengths of page multiples are page multiples; rounding up keeps the promise that regions
+/// are whole pages even if a format ever disagreed.
+fn region_size<F: Format>(cvm: &CvmSpec) -> Result<(u64, u64), PlanError> {
+    let too_large = || PlanError {
+        cvm: CvmRef::Name(cvm.name.clone()),
+        kind: PlanErrorKind::TooLarge {
+            size: cvm.memory_size,
+        },
+    };
+    let plan = F::plan_region(cvm.memory_size).ok_or_else(too_large)?;
+    let size = PhysAddr(plan.size)
+        .checked_align_up(REGION_ALIGN_MIN)
+        .ok_or_else(too_large)?
+        .0;
+    Ok((size, plan.align.max(REGION_ALIGN_MIN)))
+}
+
 /// The smallest own part a parent keeps below its children: its stack and 64 KiB.
 fn own_minimum(parent: &CvmSpec) -> u64 {
     parent.stack_size.max(crate::cvm::manifest::MIN_MEMORY_SIZE)
@@ -443,12 +455,7 @@ fn plan_child<F: Format>(
             size: cvm.memory_size,
         },
     };
-    let plan = F::plan_region(cvm.memory_size).ok_or_else(too_large)?;
-    let align = plan.align.max(REGION_ALIGN_MIN);
-    let size = PhysAddr(plan.size)
-        .checked_align_up(REGION_ALIGN_MIN)
-        .ok_or_else(too_large)?
-        .0;
+    let (size, align) = region_size::<F>(cvm)?;
     // Below the siblings placed so far (they are the parent's children before this one).
     let top = manifest
         .children(parent)
