@@ -510,6 +510,13 @@ fn ticks_to_ns(ticks: u64, freq: u64) -> u64 {
     }
 }
 
+/// The counter value `ns` nanoseconds from now (saturating: a huge time-out never wraps).
+fn deadline_after(ns: u64, freq: u64) -> u64 {
+    let ticks =
+        u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
+    arch::now().saturating_add(ticks)
+}
+
 /// Sets sharing up (`cvm::share::live`) once every cVM is loaded, before any runs.
 fn start_sharing(
     manifest: &manifest::Manifest,
@@ -800,10 +807,8 @@ impl Cvm {
             }
             Outcome::Sleep(ns) => {
                 cpu::set_result(&mut self.cpu, 0);
-                let ticks = u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000)
-                    .unwrap_or(u64::MAX);
                 Transition::Set(State::Sleeping {
-                    until: arch::now().saturating_add(ticks),
+                    until: deadline_after(ns, freq),
                 })
             }
             Outcome::WaitNet(ns) => self.wait_net(ns, freq),
@@ -824,10 +829,8 @@ impl Cvm {
     #[inline(never)]
     fn wait_net(&mut self, ns: u64, freq: u64) -> Transition {
         self.net_waiting = true;
-        let ticks =
-            u64::try_from(u128::from(ns) * u128::from(freq) / 1_000_000_000).unwrap_or(u64::MAX);
         Transition::Set(State::Waiting {
-            until: arch::now().saturating_add(ticks),
+            until: deadline_after(ns, freq),
         })
     }
 
@@ -981,11 +984,7 @@ impl nest::Members for Tree<'_> {
         }
     }
     fn block(&mut self, at: usize, timeout_ns: Option<u64>) {
-        let until = timeout_ns.map_or(u64::MAX, |ns| {
-            let ticks = u64::try_from(u128::from(ns) * u128::from(self.freq) / 1_000_000_000)
-                .unwrap_or(u64::MAX);
-            arch::now().saturating_add(ticks)
-        });
+        let until = timeout_ns.map_or(u64::MAX, |ns| deadline_after(ns, self.freq));
         self.scheduler.set_state(at, State::Waiting { until });
     }
     fn start(&mut self, at: usize) -> Result<(), String> {
