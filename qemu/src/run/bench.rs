@@ -844,6 +844,10 @@ pub fn figures_map(
             }
         };
         put("image_bytes", row.image.map(|s| s.total() as f64));
+        put(
+            "bench_image_bytes",
+            row.bench_image.map(|s| s.total() as f64),
+        );
         put("reset_to_banner", row.banner_insns.map(|n| n as f64));
         put("reset_to_first_output", b.first_output.map(|n| n as f64));
         put("null_hostcall", b.null.as_ref().map(|f| f.median));
@@ -864,6 +868,9 @@ pub fn figures_map(
             row.io.udp_round_trip.as_ref().map(|f| f.median),
         );
         put("cp_file_vs_memcpy", row.share.read_vs_memcpy());
+        put("memcpy_1mib", row.share.memcpy.map(|n| n as f64));
+        put("cp_file_write_1mib", row.share.write.map(|n| n as f64));
+        put("cp_file_read_1mib", row.share.read.map(|n| n as f64));
         put(
             "revoke_4_importers",
             row.share.revoke.map(|(_, insns, _)| insns as f64),
