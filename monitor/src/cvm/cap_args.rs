@@ -102,7 +102,12 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
         Some(Hostcall::NetInfo) => &NET_INFO,
         Some(Hostcall::DiskRead) => &DISK_READ,
         Some(Hostcall::DiskWrite) => &DISK_WRITE,
-        Some(Hostcall::CpImport | Hostcall::CpRevoke) => &NAME_0,
+        Some(
+            Hostcall::CpImport
+            | Hostcall::CpRevoke
+            | Hostcall::CpCallExport
+            | Hostcall::CpCallImport,
+        ) => &NAME_0,
         Some(Hostcall::CpExport) => &EXPORT,
         Some(Hostcall::ChildInfo) => &CHILD_INFO,
         Some(Hostcall::ChildWait) => &CHILD_WAIT,
@@ -141,7 +146,9 @@ const BUFFER_CALLS: u64 = 1 << Hostcall::ConsoleWrite as u64
     | 1 << Hostcall::ChildReplyWait as u64
     | 1 << Hostcall::CpImport as u64
     | 1 << Hostcall::CpExport as u64
-    | 1 << Hostcall::CpRevoke as u64;
+    | 1 << Hostcall::CpRevoke as u64
+    | 1 << Hostcall::CpCallExport as u64
+    | 1 << Hostcall::CpCallImport as u64;
 
 /// Hostcall `number` takes at least one buffer argument.
 #[inline(always)]

@@ -114,6 +114,8 @@ pub struct Manifest {
     pub cvms: Vec<CvmSpec>,
     /// The shared objects of the root's `files { … }` node (`cvm::share::spec`).
     pub files: Vec<FileSpec>,
+    /// The calls of the root's `calls { … }` node (`cvm::share::calls`).
+    pub calls: Vec<crate::cvm::share::calls::CallSpec>,
 }
 
 impl Manifest {
@@ -596,6 +598,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
         keep_running: false,
         cvms: Vec::new(),
         files: Vec::new(),
+        calls: Vec::new(),
     };
     let mut images = Vec::new();
     let Some(root) = nodes.first() else {
@@ -644,6 +647,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
 
     let mut images_seen = false;
     let mut files_node = None;
+    let mut calls_node = None;
     for (i, node) in nodes.iter().enumerate() {
         if node.depth != 1 {
             continue;
@@ -673,6 +677,13 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                     "node /files appears more than once",
                 ));
             }
+        } else if node.name == crate::cvm::share::calls::NODE.as_bytes() {
+            if calls_node.replace(i).is_some() {
+                errors.push(ManifestError::root(
+                    None,
+                    "node /calls appears more than once",
+                ));
+            }
         } else if is_cvm_node(node.name) {
             check_cvm_tree(nodes, i, None, &named, &mut manifest.cvms, &mut errors);
         } else {
@@ -681,9 +692,9 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                 format!(
                     "unknown node /{shown}: the root holds only cvm@N nodes{}",
                     if mode == Mode::Bundle {
-                        ", files and /images"
+                        ", files, calls and /images"
                     } else {
-                        " and files"
+                        ", files and calls"
                     }
                 ),
             ));
@@ -693,6 +704,10 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     check_unique(&manifest.cvms, &mut errors);
     if let Some(at) = files_node {
         manifest.files = share_spec::check_files(nodes, at, &manifest.cvms, &mut errors);
+    }
+    if let Some(at) = calls_node {
+        manifest.calls =
+            crate::cvm::share::calls::check_calls(nodes, at, &manifest.cvms, &mut errors);
     }
     let cvm_nodes = nodes
         .iter()
@@ -2018,7 +2033,7 @@ pub(crate) mod tests {
             [
                 "field \"keep-running\": is a flag: write `keep-running;` without a value",
                 "field \"model\": unknown field",
-                "unknown node /chosen: the root holds only cvm@N nodes and files",
+                "unknown node /chosen: the root holds only cvm@N nodes, files and calls",
                 "node /images: a manifest must not contain /images (capmon-tool bundle adds it \
                  from --images)",
                 "the manifest has no cVMs: add a cvm@0 node",
@@ -2230,7 +2245,7 @@ pub(crate) mod tests {
             [
                 r#"cvm "ok": field "evil\x22\x07": unknown field"#,
                 r#"cvm "ok": field "on-fault": must be "stop" or "restart", is "\x1b[2Jgone""#,
-                r#"unknown node /x\x1by: the root holds only cvm@N nodes and files"#,
+                r#"unknown node /x\x1by: the root holds only cvm@N nodes, files and calls"#,
             ]
         );
     }
