@@ -272,6 +272,7 @@ impl Family {
         }
         self.pending[child] = Some(number);
         if let Some(saved) = self.pending_args.get_mut(child) {
+            // Element by element: a whole-array assignment becomes a `memcpy` call here.
             for (to, &from) in saved.iter_mut().zip(args) {
                 *to = from;
             }
