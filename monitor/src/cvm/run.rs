@@ -732,17 +732,22 @@ impl Cvm {
         match event {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
-                let args = cpu::hostcall_args(&self.cpu);
                 // A pure cVM's buffers are capabilities, checked before anything else (also
                 // before a serving parent sees the call).
-                if PURE && cap_args::has_buffers(number) && !self.capabilities_pass(number, &args) {
+                if PURE
+                    && cap_args::has_buffers(number)
+                    && !self.capabilities_pass(number, &cpu::hostcall_args(&self.cpu))
+                {
                     return Transition::Continue;
                 }
                 if (self.served_by_parent || nest::is_child_call(number))
                     && nest::goes_to_family(self.served_by_parent, number)
                 {
+                    // The run loop reads the arguments itself (read here too, they were a
+                    // second copy on every served hostcall).
                     return Transition::Family(number);
                 }
+                let args = cpu::hostcall_args(&self.cpu);
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
