@@ -81,16 +81,13 @@ pub const HEADER_WORDS: usize = 12;
 /// Words of the (fault) detail after the name: zero in a hostcall's record.
 pub const DETAIL_WORDS: usize = 12;
 /// Byte offsets of the name and the detail in the record.
-pub const NAME_OFFSET: u64 = 96;
-pub const DETAIL_OFFSET: u64 = NAME_OFFSET + NAME_MAX as u64;
+pub const NAME_OFFSET: u64 = (HEADER_WORDS * 8) as u64;
+pub const DETAIL_OFFSET: u64 = ((HEADER_WORDS + NAME_WORDS) * 8) as u64;
 const _: () = assert!(
-    HEADER_WORDS * 8 == NAME_OFFSET as usize
-        && core::mem::offset_of!(ChildEvent, name) == NAME_OFFSET as usize
-        && core::mem::offset_of!(ChildEvent, detail) == DETAIL_OFFSET as usize
-);
-const _: () = assert!(
-    (HEADER_WORDS + NAME_WORDS + DETAIL_WORDS) * 8 == core::mem::size_of::<ChildEvent>()
-        && NAME_MAX % 8 == 0
+    core::mem::offset_of!(ChildEvent, name) == HEADER_WORDS * 8
+        && core::mem::offset_of!(ChildEvent, detail) == (HEADER_WORDS + NAME_WORDS) * 8
+        && (HEADER_WORDS + NAME_WORDS + DETAIL_WORDS) * 8 == core::mem::size_of::<ChildEvent>()
+        && NAME_MAX.is_multiple_of(8)
 );
 
 /// The event record of a child's hostcall, as the words of a [`ChildEvent`] (which is

@@ -1053,7 +1053,7 @@ impl GuestView<'_> {
     /// instead of calling `memcpy` (a served hostcall's event record), four to a loop turn
     /// (`N` is a multiple of 4) so the loop's own count stays small.
     fn write_words<const N: usize>(&mut self, at: u64, words: &[u64; N]) {
-        const { assert!(N % 4 == 0) };
+        const { assert!(N.is_multiple_of(4)) };
         let dst = at as *mut u64;
         for (i, four) in words.chunks_exact(4).enumerate() {
             // SAFETY: as in `write`: the caller checked `at..at + 8 * N` against `memory()`
