@@ -390,6 +390,9 @@ impl<T: Transport> Blk<T> {
         waiter: &mut impl Waiter,
     ) -> Result<(), BlkError> {
         check_len(out.len())?;
+        // Zeroed first: a device that claims a complete read without writing every byte
+        // hands over zeros, never what an earlier request (maybe another cVM's) left here.
+        self.data_mut(out.len()).fill(0);
         self.request(Op::Read, sector, out.len(), waiter)?;
         copy(out, self.data(out.len()));
         Ok(())
@@ -408,7 +411,12 @@ impl<T: Transport> Blk<T> {
             return Err(BlkError::Disabled);
         }
         copy(self.data_mut(data.len()), data);
-        self.request(Op::Write, sector, data.len(), waiter)
+        let result = self.request(Op::Write, sector, data.len(), waiter);
+        // Nothing of the writer's data stays at rest in the bounce buffer. After a device
+        // that misbehaved was reset it no longer reads the buffer; a request still in flight
+        // when the wait gave up leaves the driver disabled, and the device was reset too.
+        self.data_mut(data.len()).fill(0);
+        result
     }
 
     /// Makes completed writes durable. A device without a volatile cache (no
@@ -655,6 +663,8 @@ mod tests {
         IoError,
         /// Moves the used index far ahead (as if it completed requests never made).
         WildIndex,
+        /// Claims every read complete (full length, status OK) without writing its data.
+        Lazy,
     }
 
     /// A modern virtio-mmio transport with a RAM disk behind it, run by `Fake::process` (the
@@ -735,6 +745,9 @@ mod tests {
                 let status = chain[chain.len() - 1].0;
                 let mut written = 1u32;
                 match kind {
+                    VIRTIO_BLK_T_IN if self.mode == Mode::Lazy => {
+                        written += u32::try_from(chain[1].1).expect("a short chain");
+                    }
                     VIRTIO_BLK_T_IN => {
                         let (addr, len, _) = chain[1];
                         let at = usize::try_from(sector).expect("a small fake disk") * SECTOR;
@@ -936,6 +949,26 @@ mod tests {
             blk.write(0, &std::vec![0; MAX_BYTES + SECTOR], &mut w),
             Err(BlkError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_read_the_device_did_not_write_hands_over_zeros_not_an_earlier_request() {
+        let (mut blk, mut w) = driver(300, Mode::Good);
+        bind(&mut blk, &mut w);
+        // One cVM writes (and reads back) a pattern through the bounce buffer...
+        let secret = std::vec![0x5a; MAX_BYTES];
+        blk.write(10, &secret, &mut w).expect("write");
+        let mut back = std::vec![0u8; MAX_BYTES];
+        blk.read(10, &mut back, &mut w).expect("read");
+        assert_eq!(back, secret);
+        // ...none of which stays in the buffer at rest after a write,
+        blk.write(20, &secret, &mut w).expect("write");
+        assert!(blk.data(MAX_BYTES).iter().all(|&b| b == 0), "write data left in the buffer");
+        // ...and a device that claims a read it never did hands the next reader zeros.
+        blk.transport.mode = Mode::Lazy;
+        let mut out = std::vec![0xffu8; MAX_BYTES];
+        blk.read(0, &mut out, &mut w).expect("the lazy device says OK");
+        assert!(out.iter().all(|&b| b == 0), "saw an earlier request's data");
     }
 
     #[test]

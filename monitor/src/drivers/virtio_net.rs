@@ -169,7 +169,11 @@ impl<T: Transport> Nic<T> {
         unsafe { core::slice::from_raw_parts_mut(self.buffers.as_ptr().add(slot * BUFFER), BUFFER) }
     }
 
+    /// Posts receive buffer `slot`, zeroed first: a device that reports a longer frame than it
+    /// wrote then delivers zeros, never the rest of an earlier frame (which may have been
+    /// another cVM's).
     fn post(&mut self, slot: usize) -> Result<(), NetError> {
+        self.buffer(slot).fill(0);
         let buffer: *mut [u8] = self.buffer(slot);
         // SAFETY: the buffer is ours and no request holds it; it is not touched again until
         // `receive` pops the completion naming this token.
@@ -808,6 +812,27 @@ mod tests {
             assert_eq!(fake.pending(RX), 16, "every buffer posted again");
             assert!(fake.notified() > notified, "the device was told");
         }
+    }
+
+    #[test]
+    fn a_frame_longer_than_the_device_wrote_carries_zeros_not_an_earlier_frame() {
+        let (mut nic, fake) = nic();
+        // Every receive buffer once held a 1000-byte frame (for some cVM)...
+        let earlier: Vec<Vec<u8>> = (1..=16).map(|seed| frame(1000, seed)).collect();
+        for f in &earlier {
+            assert!(fake.deliver(f));
+        }
+        assert_eq!(receive(&mut nic), Ok((received(16, 0), earlier)));
+        // ...then a device writes 60 bytes and claims 1000: the rest is zeros.
+        let header = fake.header();
+        assert!(fake.fill(&frame(60, 0x77), u32_of(header + 1000)));
+        let (done, frames) = receive(&mut nic).expect("a plausible length");
+        assert_eq!(done, received(1, 0));
+        assert_eq!(frames[0][..60], frame(60, 0x77)[..]);
+        assert!(
+            frames[0][60..].iter().all(|&b| b == 0),
+            "an earlier frame's bytes were delivered"
+        );
     }
 
     #[test]
