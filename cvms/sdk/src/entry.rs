@@ -4,7 +4,9 @@
 //! with `x0`/`a0` = argc, `x1`/`a1` = argv and the stack pointer at the 16-byte aligned top of
 //! the stack, below the argv strings. That is already the C calling convention for
 //! `capmon_sdk_start(argc, argv)`, so `_start` only clears the frame-pointer and return-address
-//! registers (stack walks end there) and calls it.
+//! registers (stack walks end there) and calls it. Before that it records every register it
+//! can read as the monitor left it ([`entry_registers`]): what a cVM finds on entry is part of
+//! the monitor's isolation promise, and `cvms/scrub` checks it.
 
 use core::fmt;
 
@@ -69,12 +71,92 @@ impl fmt::Debug for Args {
     }
 }
 
+/// The registers as the monitor handed them over at the cVM's first instruction, recorded by
+/// `_start` before any other code runs.
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryRegisters {
+    /// General registers by number: x0..x30 on aarch64 (x31, the stack pointer, is not
+    /// recorded), x0..x31 on riscv64 (x0 is always 0; x2, sp, as it was on entry).
+    pub x: [u64; 32],
+    /// FP/SIMD registers: q0..q31 whole on aarch64; f0..f31 in `[i][0]` on riscv64.
+    pub fp: [[u64; 2]; 32],
+    /// FP control and status: FPCR and FPSR on aarch64; fcsr and 0 on riscv64.
+    pub fp_status: [u64; 2],
+    /// The thread pointers EL0 can read: TPIDR_EL0 and TPIDRRO_EL0 on aarch64 (on Morello the
+    /// integer views of the Restricted RCTPIDR_EL0 and of CTPIDRRO_EL0); 0 on riscv64, whose
+    /// thread pointer is x4 (`tp`).
+    pub tls: [u64; 2],
+}
+
+/// Filled by `_start` (offsets: x 0, fp 256, fp_status 768, tls 784), read-only afterwards.
+#[cfg(target_os = "none")]
+static mut ENTRY_REGISTERS: EntryRegisters = EntryRegisters {
+    x: [0; 32],
+    fp: [[0; 2]; 32],
+    fp_status: [0; 2],
+    tls: [0; 2],
+};
+
+const _: () = {
+    assert!(core::mem::offset_of!(EntryRegisters, fp) == 256);
+    assert!(core::mem::offset_of!(EntryRegisters, fp_status) == 768);
+    assert!(core::mem::offset_of!(EntryRegisters, tls) == 784);
+};
+
+/// What every register held when the monitor first entered this cVM (all zeros on the host).
+pub fn entry_registers() -> EntryRegisters {
+    #[cfg(target_os = "none")]
+    // SAFETY: written only by `_start`, before any Rust code runs; a plain copy afterwards.
+    return unsafe { core::ptr::read(&raw const ENTRY_REGISTERS) };
+    #[cfg(not(target_os = "none"))]
+    EntryRegisters {
+        x: [0; 32],
+        fp: [[0; 2]; 32],
+        fp_status: [0; 2],
+        tls: [0; 2],
+    }
+}
+
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
     ".pushsection .text.entry, \"ax\", %progbits",
+    ".arch_extension fp",
+    ".arch_extension simd",
     ".global _start",
     ".type _start, %function",
     "_start:",
+    // Record the registers: x29/x30 parked on the stack while x29 holds the record's address.
+    "    stp x29, x30, [sp, #-16]!",
+    "    adrp x29, {regs}",
+    "    add x29, x29, :lo12:{regs}",
+    "    stp x0, x1, [x29, #0]",     "    stp x2, x3, [x29, #16]",
+    "    stp x4, x5, [x29, #32]",    "    stp x6, x7, [x29, #48]",
+    "    stp x8, x9, [x29, #64]",    "    stp x10, x11, [x29, #80]",
+    "    stp x12, x13, [x29, #96]",  "    stp x14, x15, [x29, #112]",
+    "    stp x16, x17, [x29, #128]", "    stp x18, x19, [x29, #144]",
+    "    stp x20, x21, [x29, #160]", "    stp x22, x23, [x29, #176]",
+    "    stp x24, x25, [x29, #192]", "    stp x26, x27, [x29, #208]",
+    "    str x28, [x29, #224]",
+    "    ldp x0, x1, [sp], #16",
+    "    stp x0, x1, [x29, #232]",
+    "    stp q0, q1, [x29, #256]",   "    stp q2, q3, [x29, #288]",
+    "    stp q4, q5, [x29, #320]",   "    stp q6, q7, [x29, #352]",
+    "    stp q8, q9, [x29, #384]",   "    stp q10, q11, [x29, #416]",
+    "    stp q12, q13, [x29, #448]", "    stp q14, q15, [x29, #480]",
+    "    stp q16, q17, [x29, #512]", "    stp q18, q19, [x29, #544]",
+    "    stp q20, q21, [x29, #576]", "    stp q22, q23, [x29, #608]",
+    "    stp q24, q25, [x29, #640]", "    stp q26, q27, [x29, #672]",
+    "    stp q28, q29, [x29, #704]", "    stp q30, q31, [x29, #736]",
+    "    mrs x0, fpcr",
+    "    mrs x1, fpsr",
+    "    str x0, [x29, #768]",
+    "    str x1, [x29, #776]",
+    "    mrs x0, tpidr_el0",
+    "    mrs x1, tpidrro_el0",
+    "    str x0, [x29, #784]",
+    "    str x1, [x29, #792]",
+    "    ldp x0, x1, [x29, #0]",     // argc, argv again
     "    mov x29, xzr",
     "    mov x30, xzr",
     "    bl {start}",
@@ -83,6 +165,7 @@ core::arch::global_asm!(
     ".size _start, . - _start",
     ".popsection",
     start = sym capmon_sdk_start,
+    regs = sym ENTRY_REGISTERS,
 );
 
 #[cfg(all(target_os = "none", target_arch = "riscv64"))]
@@ -91,6 +174,32 @@ core::arch::global_asm!(
     ".global _start",
     ".type _start, @function",
     "_start:",
+    // Record the registers: t0 (x5) parked on the stack while it holds the record's address.
+    "    addi sp, sp, -16",
+    "    sd t0, 0(sp)",
+    "    lla t0, {regs}",
+    "    sd x1, 8(t0)",    "    sd x3, 24(t0)",   "    sd x4, 32(t0)",   "    sd x6, 48(t0)",
+    "    sd x7, 56(t0)",   "    sd x8, 64(t0)",   "    sd x9, 72(t0)",   "    sd x10, 80(t0)",
+    "    sd x11, 88(t0)",  "    sd x12, 96(t0)",  "    sd x13, 104(t0)", "    sd x14, 112(t0)",
+    "    sd x15, 120(t0)", "    sd x16, 128(t0)", "    sd x17, 136(t0)", "    sd x18, 144(t0)",
+    "    sd x19, 152(t0)", "    sd x20, 160(t0)", "    sd x21, 168(t0)", "    sd x22, 176(t0)",
+    "    sd x23, 184(t0)", "    sd x24, 192(t0)", "    sd x25, 200(t0)", "    sd x26, 208(t0)",
+    "    sd x27, 216(t0)", "    sd x28, 224(t0)", "    sd x29, 232(t0)", "    sd x30, 240(t0)",
+    "    sd x31, 248(t0)",
+    "    ld t1, 0(sp)",
+    "    sd t1, 40(t0)",
+    "    addi sp, sp, 16",
+    "    sd sp, 16(t0)",
+    "    fsd f0, 256(t0)",  "    fsd f1, 272(t0)",  "    fsd f2, 288(t0)",  "    fsd f3, 304(t0)",
+    "    fsd f4, 320(t0)",  "    fsd f5, 336(t0)",  "    fsd f6, 352(t0)",  "    fsd f7, 368(t0)",
+    "    fsd f8, 384(t0)",  "    fsd f9, 400(t0)",  "    fsd f10, 416(t0)", "    fsd f11, 432(t0)",
+    "    fsd f12, 448(t0)", "    fsd f13, 464(t0)", "    fsd f14, 480(t0)", "    fsd f15, 496(t0)",
+    "    fsd f16, 512(t0)", "    fsd f17, 528(t0)", "    fsd f18, 544(t0)", "    fsd f19, 560(t0)",
+    "    fsd f20, 576(t0)", "    fsd f21, 592(t0)", "    fsd f22, 608(t0)", "    fsd f23, 624(t0)",
+    "    fsd f24, 640(t0)", "    fsd f25, 656(t0)", "    fsd f26, 672(t0)", "    fsd f27, 688(t0)",
+    "    fsd f28, 704(t0)", "    fsd f29, 720(t0)", "    fsd f30, 736(t0)", "    fsd f31, 752(t0)",
+    "    frcsr t1",
+    "    sd t1, 768(t0)",
     "    mv ra, zero",
     "    mv s0, zero",
     // auipc + jalr: PC-relative, so it needs no relocation in the static PIE.
@@ -99,6 +208,7 @@ core::arch::global_asm!(
     ".size _start, . - _start",
     ".popsection",
     start = sym capmon_sdk_start,
+    regs = sym ENTRY_REGISTERS,
 );
 
 /// The Rust side of `_start`: wraps argv and runs the function named with `main!`.

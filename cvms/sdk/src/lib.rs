@@ -38,6 +38,7 @@ pub use capmon_abi::{
 #[doc(hidden)]
 pub use entry::__host_main;
 pub use entry::Args;
+pub use entry::{entry_registers, EntryRegisters};
 #[doc(hidden)]
 pub use print::{__print, __print_line};
 pub use sys::hostcall;

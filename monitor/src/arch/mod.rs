@@ -4,6 +4,7 @@
 //! through `arch::current`. The DMA cache-maintenance calls below are the one interface
 //! drivers use on every target (no-ops in host tests).
 
+pub mod fp_run;
 pub mod insn;
 pub mod page_table;
 pub mod syndrome;

@@ -291,7 +291,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     // Runnable again without an event: its `child_wait` timed out (result 0).
                     family.wait_timed_out(index);
                 }
-                if on_cpu != Some(index) {
+                // Restored unless the registers hold this very run's FP state (a restart, of it
+                // or of anyone, makes a new run: `arch::fp_run`).
+                if !cpu::fp_loaded(&cvms[index].cpu.fp) {
                     if let Some(previous) = on_cpu {
                         cpu::save_fp(&mut cvms[previous].cpu.fp);
                     }

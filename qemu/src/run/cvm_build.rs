@@ -80,6 +80,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("read-parent", "cvm-nest", "read-parent"),
     rust("bench", "cvm-bench", "bench"),
     rust("regs", "cvm-regs", "regs"),
+    rust("scrub", "cvm-scrub", "scrub"),
     rust("hello-pure", "cvm-pure", "hello-pure"),
     rust("pure-waiter", "cvm-pure", "pure-waiter"),
     rust("null-ddc", "cvm-pure", "null-ddc"),

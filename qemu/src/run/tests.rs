@@ -808,6 +808,20 @@ fn regs_test(board: &'static str) -> TestSpec {
         .forbid(r"^\[regs\] regs: .*changed")
 }
 
+/// The `scrub` manifest: `noisy` exits with every register it can write holding a pattern
+/// (FP/SIMD and FP status, thread pointer, general registers); `probe`, started next on the
+/// same core, finds every register at its reset value (zero, or its own argc/argv/sp).
+fn scrub_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-scrub"), board)
+        .manifest("scrub")
+        .expect(r"^\[noisy\] scrub: noisy: filling every register with 0x4e015e0000000000$")
+        .expect(r"^cvm noisy: exit 0$")
+        .expect(r"^\[probe\] scrub: probe: \d+ registers read, checksum 0x[0-9a-f]{16}: saw nothing of noisy$")
+        .expect(r"^cvm probe: exit 0$")
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid(r"^\[probe\] scrub: probe: .*(pattern|reset value)")
+}
+
 /// The `nested` manifest: `outer` serves `middle` and `sibling`, `middle` serves `inner`,
 /// `nest-probe` and `read-parent`. Every line a child prints reaches the console through each
 /// parent above it, prefixed by each (who served whom); the probe's forged handle and foreign
@@ -1037,6 +1051,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     }
     for b in banners().iter() {
         tests.push(regs_test(b.board));
+        tests.push(scrub_test(b.board));
     }
     for board in ["qemu-morello", "qemu-riscv64cheri"] {
         tests.push(purecap_test(board));

@@ -7,6 +7,7 @@ use core::arch::asm;
 use core::ops::ControlFlow;
 
 use super::switch::{self, CvmContext, Exit};
+use crate::arch::fp_run::FpRun;
 use crate::arch::syndrome::ArmSyndrome;
 use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault};
 use crate::cvm::start::CapMismatch;
@@ -17,12 +18,15 @@ pub type Format = crate::cap::Morello;
 pub const MACHINE: crate::cvm::image::Machine = crate::cvm::image::Machine::Aarch64;
 
 /// FP/SIMD registers of a cVM: q0..q31, FPCR, FPSR. The monitor is built soft-float and never
-/// touches them, so they are saved only when the CPU passes from one cVM to another.
+/// touches them, so they are saved only when the CPU passes from one cVM to another, and
+/// restored whenever the registers hold anything but this very run's state ([`FpRun`]): a cVM
+/// that never used FP gets `prepare`'s zeros, never what another cVM left.
 #[repr(C, align(16))]
 pub struct FpState {
     q: [[u64; 2]; 32],
     fpcr: u64,
     fpsr: u64,
+    run: FpRun,
 }
 
 /// Everything the CPU holds for one cVM. Lives in a `Box` that never moves: on Morello the
@@ -44,6 +48,7 @@ impl CvmCpu {
                 q: [[0; 2]; 32],
                 fpcr: 0,
                 fpsr: 0,
+                run: FpRun::NONE,
             },
             code: [0; 2],
         }
@@ -67,9 +72,25 @@ pub fn init() -> Result<(), &'static str> {
         asm!(".inst {msr}", "isb", msr = const crate::arch::insn::morello::msr_x(crate::arch::insn::morello::sysreg::CCTLR_EL0, 31), options(nostack));
     }
     switch::clear_executive_bank();
+    deny_pmu();
     #[cfg(feature = "cheri")]
     super::caps::capture_ddc(&mut ROOT.lock().0);
     Ok(())
+}
+
+/// PMUSERENR_EL0 = 0: EL0 can neither read nor reset the performance counters (whose counts
+/// would be another cVM's and the monitor's activity). Its reset value is UNKNOWN on hardware.
+/// Only written when ID_AA64DFR0_EL1.PMUVer says an architected PMU exists (else the register
+/// is not there).
+fn deny_pmu() {
+    let dfr0: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { asm!("mrs {}, id_aa64dfr0_el1", out(reg) dfr0, options(nomem, nostack)) };
+    let pmu_version = (dfr0 >> 8) & 0xf;
+    if (1..0xf).contains(&pmu_version) {
+        // SAFETY: PMUSERENR_EL0 only gates EL0's access to the PMU, which no monitor code uses.
+        unsafe { asm!("msr pmuserenr_el0, xzr", "isb", options(nomem, nostack)) };
+    }
 }
 
 /// The root capability, captured from the monitor's DDC at boot. Every cVM capability is
@@ -146,10 +167,13 @@ pub fn prepare(
     authority: &Authority,
 ) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
+    // A new run: zeros (FPCR 0 = round to nearest, no traps; FPSR 0), never the registers'
+    // current contents, which may be an earlier run's.
     cpu.fp = FpState {
         q: [[0; 2]; 32],
         fpcr: 0,
         fpsr: 0,
+        run: FpRun::fresh(),
     };
     cpu.context.regs[0][0] = setup.argc;
     cpu.code = [
@@ -305,7 +329,17 @@ pub fn store_relocated(
     }
 }
 
+/// Whether the FP registers hold this state's run (then neither save nor restore is needed).
+pub fn fp_loaded(fp: &FpState) -> bool {
+    fp.run.is_loaded()
+}
+
+/// Saves the FP registers into `fp`, if they are its run's (else they belong to no one who
+/// needs them: an earlier run of a restarted cVM).
 pub fn save_fp(fp: &mut FpState) {
+    if !fp.run.is_loaded() {
+        return;
+    }
     // SAFETY: stores q0..q31/FPCR/FPSR into `fp` (16-byte aligned, 528 bytes); EL2 FP is not
     // trapped (CPTR_EL2.FPEN = 0b11, set by `mmu::enter_host_mode`). The monitor itself never uses FP registers.
     unsafe {
@@ -329,7 +363,9 @@ pub fn save_fp(fp: &mut FpState) {
     }
 }
 
+/// Loads `fp` into the FP registers: every one of q0..q31, FPCR and FPSR is overwritten.
 pub fn restore_fp(fp: &FpState) {
+    fp.run.mark_loaded();
     // SAFETY: the inverse of `save_fp`, from a 16-byte aligned `FpState`.
     unsafe {
         asm!(

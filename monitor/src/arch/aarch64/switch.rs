@@ -258,6 +258,7 @@ mod words {
     pub const MSR_CTPIDR_NULL: u32 = m::msr_cap(sysreg::CTPIDR_EL0, 31); // msr CTPIDR_EL0, czr
     pub const MSR_CTPIDRRO_NULL: u32 = m::msr_cap(sysreg::CTPIDRRO_EL0, 31); // msr CTPIDRRO_EL0, czr
     pub const MSR_CID_NULL: u32 = m::msr_cap(sysreg::CID_EL0, 31); // msr CID_EL0, czr
+    pub const MSR_CCTLR_EL0_ZERO: u32 = m::msr_x(sysreg::CCTLR_EL0, 31); // msr CCTLR_EL0, xzr
 }
 
 #[cfg(feature = "cheri")]
@@ -279,6 +280,7 @@ global_asm!(
     "  ldr x1, [x0, #{spsr}]",
     "  msr spsr_el2, x1",
     "  .inst {null_cid}",      // CID_EL0 is EL0-writable: another cVM may have left a value there
+    "  .inst {zero_cctlr}",    // likewise CCTLR_EL0; 0 is what every cVM runs with
     "  .inst {ldp0}", "  .inst {ldp1}", "  .inst {ldp2}", "  .inst {ldp3}", "  .inst {ldp4}",
     "  .inst {ldp5}", "  .inst {ldp6}", "  .inst {ldp7}", "  .inst {ldp8}", "  .inst {ldp9}",
     "  .inst {ldp10}", "  .inst {ldp11}", "  .inst {ldp12}", "  .inst {ldp13}",
@@ -338,7 +340,7 @@ global_asm!(
     mrs_rtls = const words::MRS_RTLS, str_c1_tls = const words::STR_C1_TLS,
     null_ddc_el0 = const words::MSR_DDC_EL0_NULL, null_csp_el0 = const words::MSR_CSP_EL0_NULL,
     null_ctpidr = const words::MSR_CTPIDR_NULL, null_ctpidrro = const words::MSR_CTPIDRRO_NULL,
-    null_cid = const words::MSR_CID_NULL,
+    null_cid = const words::MSR_CID_NULL, zero_cctlr = const words::MSR_CCTLR_EL0_ZERO,
     spsr = const SPSR, esr = const ESR, far = const FAR,
 );
 
@@ -393,6 +395,7 @@ global_asm!(
     "",
     ".global capmon_clear_executive_bank",
     "capmon_clear_executive_bank:",
+    "  msr tpidrro_el0, xzr",  // EL0 reads it; its reset value is UNKNOWN on hardware
     "  ret",
     pc = const PC, sp = const SP, tls = const TLS, spsr = const SPSR, esr = const ESR, far = const FAR,
 );
@@ -401,8 +404,10 @@ extern "C" {
     fn capmon_clear_executive_bank();
 }
 
-/// Nulls the capability registers a Restricted-mode cVM could read but the switcher does not
-/// load per cVM (DDC_EL0, CSP_EL0, CTPIDR_EL0, CTPIDRRO_EL0, CID_EL0). Called once at boot.
+/// Nulls the registers a cVM could read but the switcher does not load per cVM: on Morello
+/// the executive bank a Restricted-mode cVM cannot reach anyway (DDC_EL0, CSP_EL0,
+/// CTPIDR_EL0) and CTPIDRRO_EL0 and CID_EL0; on stock aarch64 TPIDRRO_EL0 (EL0 reads but
+/// cannot write it). Called once at boot; nothing writes them afterwards.
 pub fn clear_executive_bank() {
     // SAFETY: writes only EL0 system registers that no monitor code uses; on stock aarch64
     // it is an empty function.

@@ -13,6 +13,7 @@ use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::switch::{self, CvmContext};
+use crate::arch::fp_run::FpRun;
 use crate::arch::syndrome::RiscvCause;
 use crate::cvm::event::{CapRole, CvmEvent, Exits, Fault};
 use crate::cvm::start::CapMismatch;
@@ -31,6 +32,9 @@ pub struct FpState {
     dirty: bool,
     /// The cVM has written FP registers at some point; until then its state is all zeros.
     ever_used: bool,
+    /// Which run this state belongs to: the registers are reused without a restore only by
+    /// the run that left them.
+    run: FpRun,
 }
 
 /// The FP registers hold the all-zero state and no cVM has written them since, so switching
@@ -66,6 +70,7 @@ impl CvmCpu {
                 fcsr: 0,
                 dirty: false,
                 ever_used: false,
+                run: FpRun::NONE,
             },
             window: [0; 3],
             shared: [[0; 2]; SHARED_RANGES],
@@ -186,11 +191,14 @@ pub fn prepare(
     authority: &Authority,
 ) -> Result<(), CapMismatch> {
     cpu.context = CvmContext::zeroed();
+    // A new run: zeros (fcsr 0 = round to nearest, no flags), never the registers' current
+    // contents, which may be an earlier run's.
     cpu.fp = FpState {
         f: [0; 32],
         fcsr: 0,
         dirty: false,
         ever_used: false,
+        run: FpRun::fresh(),
     };
     cpu.context.regs[10][0] = setup.argc;
     let caps = setup.caps;
@@ -505,8 +513,15 @@ pub const EXECUTABLE_RANGE: u64 = 1;
 /// The shared ranges' bytes of pmpcfg0 (entries 3..=7), ORed in by `program_pmp`.
 static SHARED_CFG0: AtomicU64 = AtomicU64::new(0);
 
+/// Whether the FP registers hold this state's run (then neither save nor restore is needed).
+pub fn fp_loaded(fp: &FpState) -> bool {
+    fp.run.is_loaded()
+}
+
+/// Saves the FP registers into `fp` if they are its run's and it wrote them since they were
+/// restored.
 pub fn save_fp(fp: &mut FpState) {
-    if !fp.dirty {
+    if !fp.dirty || !fp.run.is_loaded() {
         return;
     }
     fp.dirty = false;
@@ -530,7 +545,10 @@ pub fn save_fp(fp: &mut FpState) {
     }
 }
 
+/// Puts `fp` in the FP registers: f0..f31 and fcsr all overwritten, unless they already hold
+/// the all-zero state `fp` is (a run that never wrote FP, and no one wrote them since).
 pub fn restore_fp(fp: &FpState) {
+    fp.run.mark_loaded();
     if !fp.ever_used && FP_REGS_PRISTINE.load(Ordering::Relaxed) {
         return;
     }

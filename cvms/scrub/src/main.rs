@@ -1,0 +1,179 @@
+//! The `scrub` cVMs: nothing of one cVM survives into the next one on the same core.
+//! `capmon-run test scrub` boots `cvms/manifests/scrub.dts`: `noisy` (first in the manifest,
+//! so it runs first and ends within its first slice) and then `probe`.
+//!
+//! - `noisy` fills every FP/SIMD register (q0..q31 / f0..f31) and the FP control and status
+//!   registers (FPCR/FPSR, fcsr) with non-reset values, the thread pointer (TPIDR_EL0 / tp)
+//!   and every general register but the exit call's own with [`pattern`], and exits from
+//!   the same `asm!` block: the registers still hold all of it when the monitor takes over.
+//! - `probe` reads what the SDK's `_start` recorded at its first instruction
+//!   ([`capmon_sdk::entry_registers`]) and checks each register holds its reset value: zero,
+//!   except argc, argv and the stack pointer. It prints
+//!
+//! ```text
+//! scrub: probe: <N> registers read, checksum <hex>: saw nothing of noisy
+//! ```
+//!
+//! or names each register that holds something else (`holds noisy's pattern` when it does)
+//! and exits 1.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+use capmon_sdk::{println, Args};
+
+capmon_sdk::main!(scrub);
+
+/// What `noisy` leaves in every register: `NOISE_HIGH` in the top half, the register's
+/// number in the bottom (so a register restored into the wrong slot shows too).
+const NOISE_HIGH: u64 = 0x4e01_5e00;
+
+fn pattern(register: u64) -> u64 {
+    NOISE_HIGH << 32 | register
+}
+
+fn is_noise(value: u64) -> bool {
+    value >> 32 == NOISE_HIGH
+}
+
+fn scrub(args: Args) -> i32 {
+    match args.clone().nth(1) {
+        Some("noisy") => noisy(),
+        Some("probe") => probe(args.len()),
+        other => {
+            println!("scrub: unknown role {other:?} (noisy or probe)");
+            2
+        }
+    }
+}
+
+/// Fills the registers and exits 0 without returning (on the host: only says so).
+fn noisy() -> i32 {
+    println!("scrub: noisy: filling every register with {:#x}", pattern(0));
+    fill_and_exit();
+    #[allow(unreachable_code)]
+    1
+}
+
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+fn fill_and_exit() -> ! {
+    // SAFETY: only registers change, and the block ends in the exit hostcall (x8 = 2,
+    // x0 = 0), which never returns.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "movz x9, #0x5e00, lsl #32",
+            "movk x9, #0x4e01, lsl #48",
+            // q<n> = pattern(n + 64) in both halves.
+            ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "  add x10, x9, #(\\n + 64)",
+            "  dup v\\n\\().2d, x10",
+            ".endr",
+            // FPCR: RMode toward zero (23:22 = 0b11), FZ (24), DN (25); FPSR: every cumulative flag.
+            "mov x10, #0x03c00000",
+            "msr fpcr, x10",
+            "mov x10, #0x9f",
+            "msr fpsr, x10",
+            "add x10, x9, #100",
+            "msr tpidr_el0, x10",
+            ".irp n, 1,2,3,4,5,6,7,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30",
+            "  add x\\n, x9, #\\n",
+            ".endr",
+            "mov x0, #0",
+            "mov x8, #2",
+            "svc #0",
+            "udf #0",
+            options(noreturn, nostack),
+        )
+    }
+}
+
+#[cfg(all(target_os = "none", target_arch = "riscv64"))]
+fn fill_and_exit() -> ! {
+    // SAFETY: only registers change, and the block ends in the exit hostcall (a7 = 2,
+    // a0 = 0), which never returns.
+    unsafe {
+        core::arch::asm!(
+            "li t0, 0x4e015e00",
+            "slli t0, t0, 32",
+            // f<n> = pattern(n + 64).
+            ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "  addi t1, t0, (\\n + 64)",
+            "  fmv.d.x f\\n, t1",
+            ".endr",
+            // fcsr: frm = round toward zero (0b001), every accrued flag.
+            "li t1, 0x3f",
+            "fscsr t1",
+            // Every general register but zero, sp, a0 (x10) and a7 (x17): tp (x4) too.
+            ".irp n, 1,3,4,6,7,8,9,11,12,13,14,15,16,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+            "  addi x\\n, t0, \\n",
+            ".endr",
+            "addi t0, t0, 5",
+            "li a0, 0",
+            "li a7, 2",
+            "ecall",
+            "unimp",
+            options(noreturn, nostack),
+        )
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn fill_and_exit() {}
+
+/// Checks the entry registers; `argc` is what the probe was started with.
+fn probe(argc: usize) -> i32 {
+    let entry = capmon_sdk::entry_registers();
+    let (argc_reg, argv_reg, sp_reg, first, last) = if cfg!(target_arch = "riscv64") {
+        (10, 11, Some(2), 1, 31)
+    } else {
+        (0, 1, None, 0, 30)
+    };
+    let mut wrong = 0u32;
+    // argv and sp are the probe's own: inside its region, never noise.
+    if is_noise(entry.x[argv_reg]) || sp_reg.is_some_and(|r| is_noise(entry.x[r])) {
+        println!("scrub: probe: argv or sp holds noisy's pattern");
+        wrong += 1;
+    }
+    let mut read = 0u32;
+    let mut checksum = 0u64;
+    let mut check = |name: &dyn core::fmt::Display, value: u64, allowed: Option<u64>| {
+        read += 1;
+        checksum = checksum.rotate_left(7) ^ value;
+        if value == 0 || Some(value) == allowed {
+            return;
+        }
+        wrong += 1;
+        if is_noise(value) {
+            println!("scrub: probe: {name} = {value:#x}: holds noisy's pattern");
+        } else {
+            println!("scrub: probe: {name} = {value:#x}: not its reset value");
+        }
+    };
+    for r in first..=last {
+        let allowed = if r == argc_reg {
+            u64::try_from(argc).ok()
+        } else if r == argv_reg || Some(r) == sp_reg {
+            Some(entry.x[r])
+        } else {
+            None
+        };
+        check(&format_args!("x{r}"), entry.x[r], allowed);
+    }
+    for (i, q) in entry.fp.iter().enumerate() {
+        check(&format_args!("fp{i}.lo"), q[0], None);
+        check(&format_args!("fp{i}.hi"), q[1], None);
+    }
+    check(&"fp control (FPCR / fcsr)", entry.fp_status[0], None);
+    check(&"fp status (FPSR)", entry.fp_status[1], None);
+    check(&"TPIDR_EL0", entry.tls[0], None);
+    check(&"TPIDRRO_EL0", entry.tls[1], None);
+    if wrong == 0 {
+        println!(
+            "scrub: probe: {read} registers read, checksum {checksum:#018x}: saw nothing of noisy"
+        );
+        0
+    } else {
+        println!("scrub: probe: {wrong} of {read} registers hold something not its own");
+        1
+    }
+}
