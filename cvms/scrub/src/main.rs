@@ -8,7 +8,8 @@
 //!   the same `asm!` block: the registers still hold all of it when the monitor takes over.
 //! - `probe` reads what the SDK's `_start` recorded at its first instruction
 //!   ([`capmon_sdk::entry_registers`]) and checks each register holds its reset value: zero,
-//!   except argc, argv and the stack pointer. It prints
+//!   except argc, argv, the stack pointer and, on CHERI boards, the address of its own
+//!   capability store (thread pointer and argument register 3, `cvm::share`). It prints
 //!
 //! ```text
 //! scrub: probe: <N> registers read, checksum <hex>: saw nothing of noisy
@@ -93,6 +94,9 @@ fn fill_and_exit() -> ! {
     // a0 = 0), which never returns.
     unsafe {
         core::arch::asm!(
+            // The cVM target may be built without F/D; the registers exist whatever.
+            ".option push",
+            ".option arch, +d",
             "li t0, 0x4e015e00",
             "slli t0, t0, 32",
             // f<n> = pattern(n + 64).
@@ -103,6 +107,7 @@ fn fill_and_exit() -> ! {
             // fcsr: frm = round toward zero (0b001), every accrued flag.
             "li t1, 0x3f",
             "fscsr t1",
+            ".option pop",
             // Every general register but zero, sp, a0 (x10) and a7 (x17): tp (x4) too.
             ".irp n, 1,3,4,6,7,8,9,11,12,13,14,15,16,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
             "  addi x\\n, t0, \\n",
@@ -123,10 +128,19 @@ fn fill_and_exit() {}
 /// Checks the entry registers; `argc` is what the probe was started with.
 fn probe(argc: usize) -> i32 {
     let entry = capmon_sdk::entry_registers();
-    let (argc_reg, argv_reg, sp_reg, first, last) = if cfg!(target_arch = "riscv64") {
-        (10, 11, Some(2), 1, 31)
+    // Which registers hold the probe's own values on entry: argc, argv, the stack pointer,
+    // and on CHERI boards the address of its capability store (`cvm::share`; 0 elsewhere)
+    // in its thread pointer (TPIDR_EL0 / tp) and argument register 3 (x3 / a3).
+    let (argc_reg, argv_reg, sp_reg, store_reg, first, last) = if cfg!(target_arch = "riscv64") {
+        (10, 11, Some(2), 13, 1, 31)
     } else {
-        (0, 1, None, 0, 30)
+        (0, 1, None, 3, 0, 30)
+    };
+    let store = entry.x[store_reg];
+    let tp_store = if cfg!(target_arch = "riscv64") {
+        entry.x[4]
+    } else {
+        entry.tls[0]
     };
     let mut wrong = 0u32;
     // argv and sp are the probe's own: inside its region, never noise.
@@ -134,6 +148,13 @@ fn probe(argc: usize) -> i32 {
         println!("scrub: probe: argv or sp holds noisy's pattern");
         wrong += 1;
     }
+    // The store address: the same in both places, page-aligned, and not noise.
+    let store_ok = store == tp_store && store.trailing_zeros() >= 12 && !is_noise(store);
+    if !store_ok {
+        println!("scrub: probe: capability store address {store:#x} / {tp_store:#x} is not its own");
+        wrong += 1;
+    }
+    let store = store_ok.then_some(store);
     let mut read = 0u32;
     let mut checksum = 0u64;
     let mut check = |name: &dyn core::fmt::Display, value: u64, allowed: Option<u64>| {
@@ -154,6 +175,8 @@ fn probe(argc: usize) -> i32 {
             u64::try_from(argc).ok()
         } else if r == argv_reg || Some(r) == sp_reg {
             Some(entry.x[r])
+        } else if r == store_reg || (cfg!(target_arch = "riscv64") && r == 4) {
+            store
         } else {
             None
         };
@@ -165,7 +188,7 @@ fn probe(argc: usize) -> i32 {
     }
     check(&"fp control (FPCR / fcsr)", entry.fp_status[0], None);
     check(&"fp status (FPSR)", entry.fp_status[1], None);
-    check(&"TPIDR_EL0", entry.tls[0], None);
+    check(&"TPIDR_EL0", entry.tls[0], store);
     check(&"TPIDRRO_EL0", entry.tls[1], None);
     if wrong == 0 {
         println!(

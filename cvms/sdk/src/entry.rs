@@ -190,6 +190,9 @@ core::arch::global_asm!(
     "    sd t1, 40(t0)",
     "    addi sp, sp, 16",
     "    sd sp, 16(t0)",
+    // The cVM target may be built without F/D (soft float); the registers exist whatever.
+    "    .option push",
+    "    .option arch, +d",
     "    fsd f0, 256(t0)",  "    fsd f1, 272(t0)",  "    fsd f2, 288(t0)",  "    fsd f3, 304(t0)",
     "    fsd f4, 320(t0)",  "    fsd f5, 336(t0)",  "    fsd f6, 352(t0)",  "    fsd f7, 368(t0)",
     "    fsd f8, 384(t0)",  "    fsd f9, 400(t0)",  "    fsd f10, 416(t0)", "    fsd f11, 432(t0)",
@@ -200,6 +203,7 @@ core::arch::global_asm!(
     "    fsd f28, 704(t0)", "    fsd f29, 720(t0)", "    fsd f30, 736(t0)", "    fsd f31, 752(t0)",
     "    frcsr t1",
     "    sd t1, 768(t0)",
+    "    .option pop",
     "    mv ra, zero",
     "    mv s0, zero",
     // auipc + jalr: PC-relative, so it needs no relocation in the static PIE.
