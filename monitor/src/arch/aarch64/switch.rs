@@ -45,6 +45,24 @@
 //!
 //! Interrupts taken while the monitor itself runs (only while idle, see `mod.rs`) use the
 //! current-EL vectors, which save the integer registers on the monitor stack.
+//!
+//! ## Everything an EL0 cVM can read, on each entry (nothing of another cVM or the monitor)
+//! - x0..x30 / c0..c30, SP (RCSP_EL0), PC, PSTATE flags, DDC (RDDC_EL0), TPIDR_EL0
+//!   (RCTPIDR_EL0): loaded above from the context, which is the cVM's own (`cvm::prepare`
+//!   zeroes it for each new run, then only the switcher writes it).
+//! - q0..q31, FPCR, FPSR: the cVM's own, or `prepare`'s zeros for a new run. The run loop
+//!   restores them (`cvm::restore_fp`, every register overwritten) whenever the registers
+//!   hold anything but this very run's state (`arch::fp_run`), whether or not the cVM ever
+//!   used FP, so switching is lazy only in skipping the restore when the same run continues.
+//!   SVE/SME registers (Z, P, FFR, ZA), TPIDR2_EL0 and FPMR trap (CPTR_EL2.ZEN/SMEN = 0,
+//!   SCTLR_EL2.EnTP2/EnFPM = 0), so no cVM reads or writes them.
+//! - CID_EL0 (EL0-writable): nulled on every entry. CCTLR_EL0: zeroed on every entry.
+//! - TPIDRRO_EL0 / CTPIDRRO_EL0, and the executive DDC_EL0, CSP_EL0, CTPIDR_EL0: zeroed at
+//!   boot (`clear_executive_bank`); no cVM can write them and the monitor never does.
+//! - Counters and timers (CNTVCT/CNTPCT, CNT*_CVAL): trapped (CNTHCTL_EL2 = 0). The PMU:
+//!   denied (PMUSERENR_EL0 = 0 at boot). SCXTNUM_EL0: trapped (SCTLR_EL2.TSCXT).
+//! `cvms/scrub` checks this on every board: a probe started after a cVM that left a pattern in
+//! every one of these it can write finds only its own values and zeros.
 
 use core::arch::global_asm;
 

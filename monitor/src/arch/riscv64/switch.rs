@@ -65,6 +65,15 @@
 //! Every cVM register is reloaded before any cVM runs, so nothing leaks from one cVM (or the
 //! monitor) to another.
 //!
+//! Everything a U-mode cVM can read, on each entry: x1..x31 / c1..c31 (tp = x4 included), PC
+//! and DDC from its context (`cvm::prepare` zeroes it for each new run); f0..f31 and fcsr
+//! its own or `prepare`'s zeros, restored by the run loop whenever the registers hold
+//! anything but this very run's state (`arch::fp_run`): a full restore, or none when the
+//! registers are known to be all zeros already (no one wrote them since the last zero
+//! restore: `FP_REGS_PRISTINE`, cleared whenever a cVM exits with mstatus.FS Dirty). The
+//! counters (cycle, time, instret) trap (mcounteren = 0); vector state is off (mstatus.VS =
+//! 0, never set). `cvms/scrub` checks this on both RISC-V boards.
+//!
 //! At a cVM's first entry (`cvm::prepare`) the context holds: for a cap-unaware cVM, a0 =
 //! argc, a1 = argv, sp (integers), DDC = its data capability, PC = its code capability in
 //! integer mode; for a pure cVM, ca0 = argc (an integer), ca1 = its args capability, ca2 = its
