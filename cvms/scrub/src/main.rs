@@ -48,7 +48,10 @@ fn scrub(args: Args) -> i32 {
 
 /// Fills the registers and exits 0 without returning (on the host: only says so).
 fn noisy() -> i32 {
-    println!("scrub: noisy: filling every register with {:#x}", pattern(0));
+    println!(
+        "scrub: noisy: filling every register with {:#x}",
+        pattern(0)
+    );
     fill_and_exit();
     #[allow(unreachable_code)]
     1
@@ -151,7 +154,9 @@ fn probe(argc: usize) -> i32 {
     // The store address: the same in both places, page-aligned, and not noise.
     let store_ok = store == tp_store && store.trailing_zeros() >= 12 && !is_noise(store);
     if !store_ok {
-        println!("scrub: probe: capability store address {store:#x} / {tp_store:#x} is not its own");
+        println!(
+            "scrub: probe: capability store address {store:#x} / {tp_store:#x} is not its own"
+        );
         wrong += 1;
     }
     let store = store_ok.then_some(store);

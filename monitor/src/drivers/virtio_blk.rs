@@ -963,11 +963,15 @@ mod tests {
         assert_eq!(back, secret);
         // ...none of which stays in the buffer at rest after a write,
         blk.write(20, &secret, &mut w).expect("write");
-        assert!(blk.data(MAX_BYTES).iter().all(|&b| b == 0), "write data left in the buffer");
+        assert!(
+            blk.data(MAX_BYTES).iter().all(|&b| b == 0),
+            "write data left in the buffer"
+        );
         // ...and a device that claims a read it never did hands the next reader zeros.
         blk.transport.mode = Mode::Lazy;
         let mut out = std::vec![0xffu8; MAX_BYTES];
-        blk.read(0, &mut out, &mut w).expect("the lazy device says OK");
+        blk.read(0, &mut out, &mut w)
+            .expect("the lazy device says OK");
         assert!(out.iter().all(|&b| b == 0), "saw an earlier request's data");
     }
 

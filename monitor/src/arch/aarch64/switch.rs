@@ -61,6 +61,7 @@
 //!   boot (`clear_executive_bank`); no cVM can write them and the monitor never does.
 //! - Counters and timers (CNTVCT/CNTPCT, CNT*_CVAL): trapped (CNTHCTL_EL2 = 0). The PMU:
 //!   denied (PMUSERENR_EL0 = 0 at boot). SCXTNUM_EL0: trapped (SCTLR_EL2.TSCXT).
+//!
 //! `cvms/scrub` checks this on every board: a probe started after a cVM that left a pattern in
 //! every one of these it can write finds only its own values and zeros.
 
