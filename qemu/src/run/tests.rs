@@ -482,7 +482,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 6 capability stores of 16 slots, 1 buffers; 3 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 7 capability stores of 16 slots, 1 buffers; 3 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
@@ -498,7 +498,9 @@ fn ipc_test(board: &'static str) -> TestSpec {
             r"^\[kv\] kv: serving kv-put, kv-get, kv-done$",
             r"^\[kv-client-a\] kv-client-a: 8 puts, 8 gets through CP_Call, every value right$",
             r"^\[kv-client-b\] kv-client-b: 8 puts, 8 gets through CP_Call, every value right$",
-            r"^\[kv\] kv: 16 puts, 16 gets from 2 clients; done$",
+            r"^\[kv\] kv: 20 puts, 20 gets from 3 clients; done$",
+            r"^\[kv-client-c\] kv-client-c: 4 puts, 4 gets through CP_Call from C, every value right$",
+            r"^cvm kv-client-c: exit 0$",
             r"^cvm kv: exit 0$",
             r"^cvm kv-client-a: exit 0$",
             r"^cvm kv-client-b: exit 0$",
