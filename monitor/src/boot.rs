@@ -252,6 +252,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     }
 
     print_platform(dtb, &platform);
+    let bundle = choose_bundle(&platform, bundle);
     let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE, EARLY_HEAP) {
         Some(r) => r,
         None => {
@@ -307,6 +308,43 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         finish(true);
     }
     run_cvms(bundle, &platform, heap_range)
+}
+
+/// The bundle to boot: the initrd the loader handed over, else the one embedded in the image
+/// (possibly empty). Says which in the log; an initrd that cannot be used stops the boot, since
+/// the person who passed one wants it, not the embedded fallback. Only the range is checked
+/// here; the bytes are validated by `parse_bundle`, the same as an embedded bundle's.
+fn choose_bundle(platform: &Platform, embedded: &'static [u8]) -> &'static [u8] {
+    match platform.initrd {
+        Ok(Some(range)) => {
+            println!(
+                "bundle: from the initrd at {range}, {} bytes{}",
+                range.size(),
+                if embedded.is_empty() {
+                    ""
+                } else {
+                    " (overrides the one embedded in the image)"
+                }
+            );
+            // SAFETY: `platform::initrd::check` put the range wholly inside one memory bank,
+            // clear of the monitor image and the device tree, and discovery reserved it, so
+            // neither the heap nor any cVM region is carved from it and nothing writes it; RAM
+            // is identity-mapped. Its start is 8-byte aligned (checked) and capmon only runs
+            // on 64-bit targets, so the size fits a usize.
+            unsafe {
+                core::slice::from_raw_parts(range.start.0 as *const u8, range.size_usize())
+            }
+        }
+        Err(e) => {
+            println!("bundle: the initrd is unusable: {e}; starting nothing");
+            finish(false);
+        }
+        Ok(None) if embedded.is_empty() => embedded,
+        Ok(None) => {
+            println!("bundle: embedded in the image, {} bytes", embedded.len());
+            embedded
+        }
+    }
 }
 
 fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
