@@ -374,7 +374,13 @@ fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
     let trees: alloc::vec::Vec<PhysRange> = platform
         .reserved
         .iter()
-        .filter(|r| r.why == platform::ReservedKind::DeviceTree)
+        // The initrd holds the bundle, read (never written) when the cVMs are loaded.
+        .filter(|r| {
+            matches!(
+                r.why,
+                platform::ReservedKind::DeviceTree | platform::ReservedKind::Initrd
+            )
+        })
         .map(|r| r.range)
         .collect();
     let heap_in_use = PhysRange::from_start_size(heap.start.0, EARLY_HEAP).unwrap_or(heap);
