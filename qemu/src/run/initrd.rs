@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use super::boards::{self, Arch, Board, QemuSpec, RunArgs};
 use super::dtb::DtsEdit;
+use super::expect::{End, Verdict};
+use super::tests::{InitrdBundle, TestSpec};
 use crate::workspace::Workspace;
 
 /// Arm virt's RAM base (`memory@40000000` in every QEMU arm virt tree).
@@ -205,6 +207,141 @@ pub fn edited_machine_dtb(
     let edited = dir.join("edited.dtb");
     super::dtb::edit_dtb(&dumped, edits, &edited)?;
     Ok(edited)
+}
+
+/// Builds (or, with `no_build`, finds) the bundle an initrd boot test passes.
+pub fn test_bundle(
+    ws: &Workspace,
+    board: &Board,
+    initrd: &InitrdBundle,
+    no_build: bool,
+) -> Result<PathBuf, String> {
+    match initrd {
+        InitrdBundle::Builtin(name) if no_build => {
+            let bundle = super::cvm_build::variant_dir(ws, board, name).join("bundle.dtb");
+            if bundle.is_file() {
+                Ok(bundle)
+            } else {
+                Err(format!(
+                    "{} does not exist; build it first (drop --no-build)",
+                    bundle.display()
+                ))
+            }
+        }
+        InitrdBundle::Builtin(name) => super::cvm_build::prepare_bundle(ws, board, name),
+        InitrdBundle::External(write) => {
+            // Outside the repository, as a user's own project would be.
+            let dir = crate::workspace::temp_dir("external-cvm")?;
+            let manifest = write(&ws.root, board.arch, dir.path())?;
+            let images = manifest.parent().unwrap_or(dir.path()).to_path_buf();
+            external_bundle(ws, board, &manifest, &images)
+        }
+        InitrdBundle::Raw(write) => {
+            let dir = ws
+                .target_dir
+                .join("capmon-run")
+                .join(board.name)
+                .join("raw-initrd");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            write(&dir)
+        }
+    }
+}
+
+/// A C cVM built the way a user outside the repository builds one: the cross gcc, the C SDK
+/// (`capmon.h`, `start.c`, `cvm.ld`) and the demo's `hello.c`, into `dir` with a manifest of
+/// its own that gives it arguments (so its output shows the outside manifest was used).
+pub fn write_outside_c_cvm(root: &Path, arch: Arch, dir: &Path) -> Result<PathBuf, String> {
+    let image = dir.join("my-hello");
+    let source = root.join("cvms").join("hello-c").join("hello.c");
+    let source = source.to_string_lossy();
+    let args = super::cvm_build::gcc_args(root, arch, &[source.as_ref()], &image);
+    let (cc, _) = super::cvm_build::c_compiler(arch);
+    let mut cmd = std::process::Command::new(cc);
+    cmd.args(&args).current_dir(dir);
+    let status = crate::process::status(cmd, crate::process::limits::GCC)
+        .map_err(|e| format!("{cc}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cc} failed ({status})"));
+    }
+    let manifest = dir.join("my-app.dts");
+    std::fs::write(
+        &manifest,
+        "/dts-v1/;\n/ {\n    compatible = \"capmon,manifest-v1\";\n    cvm@0 {\n        \
+         name = \"outside\";\n        image = \"my-hello\";\n        \
+         memory-size = <0x100000>;\n        args = \"built\", \"elsewhere\";\n    };\n};\n",
+    )
+    .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    Ok(manifest)
+}
+
+/// A bundle cut short: a device-tree header that claims 4 KiB, in a 64-byte file.
+pub fn write_truncated_bundle(dir: &Path) -> Result<PathBuf, String> {
+    let mut blob = vec![0u8; 64];
+    blob[0..4].copy_from_slice(&0xd00d_feed_u32.to_be_bytes());
+    blob[4..8].copy_from_slice(&4096u32.to_be_bytes());
+    let path = dir.join("truncated.dtb");
+    std::fs::write(&path, blob).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+const INITRD_LINE: &str = r"^bundle: from the initrd at \[0x[0-9a-f]+\.\.0x[0-9a-f]+\), \d+ bytes$";
+
+/// The initrd boot tests for every QEMU board: a built-in manifest's bundle as an initrd, and
+/// a C image built outside the tree with a manifest of its own; a truncated bundle is refused
+/// like a bad embedded one; on Arm (where the runner writes `/chosen` itself) an initrd range
+/// that runs out of RAM is refused before anything reads it.
+pub fn boot_tests() -> Vec<TestSpec> {
+    let mut tests = Vec::new();
+    for board in ["qemu-aarch64", "qemu-morello", "qemu-riscv64", "qemu-riscv64cheri"] {
+        tests.push(
+            TestSpec::new(format!("{board}-initrd"), board)
+                .initrd(InitrdBundle::Builtin("demo".into()))
+                .expect(INITRD_LINE)
+                .expect(r"^cvms: starting 3$")
+                .expect_any_order(&[
+                    r"^\[hello\] hello from hello: argc=3 args=from the manifest$",
+                    r"^\[clock\] clock: slept 5 x 20 ms, elapsed \d+ ms: ok$",
+                    r"^\[hello-c\] hello from C: argc=1, 6 \* 7 = 42$",
+                ])
+                .expect(r"^cvms: all 3 ended$")
+                .forbid(r"^cvm \S+ fault: "),
+        );
+        tests.push(
+            TestSpec::new(format!("{board}-outside-image"), board)
+                .initrd(InitrdBundle::External(write_outside_c_cvm))
+                .expect(INITRD_LINE)
+                .expect(r"^\[outside\] hello from C: argc=3, 6 \* 7 = 42$")
+                .expect(r"^cvm outside: exit 0$")
+                .forbid(r"^cvm \S+ fault: "),
+        );
+        tests.push(
+            TestSpec::new(format!("{board}-initrd-truncated"), board)
+                .initrd(InitrdBundle::Raw(write_truncated_bundle))
+                .expect(INITRD_LINE)
+                .expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
+                .expect(r"^  manifest: ")
+                .ends(End::PowerOff(Verdict::Fail)),
+        );
+    }
+    for board in ["qemu-aarch64", "qemu-morello"] {
+        tests.push(
+            TestSpec::new(format!("{board}-initrd-outside-ram"), board)
+                .initrd(InitrdBundle::Builtin("demo".into()))
+                .edit_dtb(DtsEdit::SetProperty {
+                    node: "/chosen".into(),
+                    property: "linux,initrd-end".into(),
+                    value: "<0x00 0xc0001000>".into(),
+                })
+                .expect(
+                    r"^bundle: the initrd is unusable: the initrd \[0x[0-9a-f]+\.\.0xc0001000\) is not inside one memory bank; starting nothing$",
+                )
+                .forbid(r"^cvms: starting")
+                .ends(End::PowerOff(Verdict::Fail)),
+        );
+    }
+    tests
 }
 
 /// How long QEMU may take to write its DTB and exit.

@@ -160,6 +160,17 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // The initrd tests' bundles, by test name (each one's own: external ones differ per test).
+    let mut bundles: Vec<(String, Result<PathBuf, String>)> = Vec::new();
+    for (test, plan) in selected.iter().zip(&plans) {
+        if let (Plan::Run { board, .. }, Some(initrd)) = (plan, &test.initrd) {
+            let bundle = super::initrd::test_bundle(ws, board, initrd, opts.no_build);
+            if let Err(e) = &bundle {
+                eprintln!("capmon-run: {}: {e}", test.name);
+            }
+            bundles.push((test.name.clone(), bundle));
+        }
+    }
 
     for (test, plan) in selected.iter().zip(&plans) {
         if matches!(plan, Plan::Skip) {
@@ -174,15 +185,20 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let mut trials = Vec::new();
     for (test, plan) in selected.into_iter().zip(plans) {
-        let test = test.clone();
+        let mut test = test.clone();
         let outcomes = Arc::clone(&outcomes);
-        let kernel = match &plan {
+        let mut kernel = match &plan {
             Plan::Run { board, .. } => images
                 .iter()
                 .find(|(k, _)| *k == (board.name, test.manifest.as_deref()))
                 .map(|(_, r)| r.clone()),
             _ => None,
         };
+        match bundles.iter().find(|(name, _)| *name == test.name) {
+            Some((_, Ok(file))) => test.initrd_file = Some(file.clone()),
+            Some((_, Err(e))) => kernel = Some(Err(format!("no initrd bundle: {e}"))),
+            None => {}
+        }
         let verbose = opts.verbose;
         trials.push(Trial::ignorable_test(test.name.clone(), move || {
             let started = Instant::now();
@@ -404,7 +420,16 @@ fn prepare(
     if let Some(guest) = test.udp_forward {
         run.udp_forwards.push((runner::free_udp_port()?, guest));
     }
-    if !test.dtb_edits.is_empty() {
+    // The loader's /chosen edits come first, so a test's own edits can break them.
+    let mut dtb_edits = Vec::new();
+    if let Some(bundle) = &test.initrd_file {
+        let board = boards::board_or_err(test.board)?;
+        let (args, edits) = super::initrd::handover(board, spec, bundle)?;
+        run.extra.extend(args);
+        dtb_edits = edits;
+    }
+    dtb_edits.extend(test.dtb_edits.iter().cloned());
+    if !dtb_edits.is_empty() {
         // Dump the DTB QEMU would pass with exactly these arguments, so the edited tree differs
         // from the real one only by the edits.
         let dumped = tmp.path().join("machine.dtb");
@@ -423,7 +448,7 @@ fn prepare(
             ));
         }
         let edited = tmp.path().join("test.dtb");
-        super::dtb::edit_dtb(&dumped, &test.dtb_edits, &edited)?;
+        super::dtb::edit_dtb(&dumped, &dtb_edits, &edited)?;
         run.extra.push("-dtb".into());
         run.extra.push(edited.to_string_lossy().into_owned());
     }

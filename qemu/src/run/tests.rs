@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use super::boards::Arch;
 use super::dtb::DtsEdit;
 use super::expect::{End, Script, Step, Verdict};
 
@@ -50,7 +51,40 @@ pub struct TestSpec {
     pub disk_expected: Option<Vec<u8>>,
     /// A guest UDP port QEMU's user network forwards a free host port on 127.0.0.1 to.
     pub udp_forward: Option<u16>,
+    /// Boot the image without a bundle and pass this bundle as an initrd (`manifest` stays
+    /// `None`).
+    pub initrd: Option<InitrdBundle>,
+    /// The initrd's bundle file, once the harness has built it.
+    pub initrd_file: Option<std::path::PathBuf>,
 }
+
+/// Where an initrd test's bundle comes from.
+#[derive(Clone, Debug)]
+pub enum InitrdBundle {
+    /// The bundle of `cvms/manifests/<name>.dts`, built as for an embedded one.
+    Builtin(String),
+    /// Any manifest with prebuilt images, as a user outside the repository has them: the
+    /// function writes them into the empty directory it is given (the third argument) for the
+    /// board's architecture, using the workspace root only to find the SDK, and returns the
+    /// manifest's path; the images are next to it.
+    External(fn(&std::path::Path, Arch, &std::path::Path) -> Result<std::path::PathBuf, String>),
+    /// A bundle file as is (e.g. a broken one), written by the function into the directory it
+    /// is given; returns its path.
+    Raw(fn(&std::path::Path) -> Result<std::path::PathBuf, String>),
+}
+
+// By hand: function pointers are compared by address, which is all a test table needs.
+impl PartialEq for InitrdBundle {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (InitrdBundle::Builtin(a), InitrdBundle::Builtin(b)) => a == b,
+            (InitrdBundle::External(a), InitrdBundle::External(b)) => std::ptr::fn_addr_eq(*a, *b),
+            (InitrdBundle::Raw(a), InitrdBundle::Raw(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+impl Eq for InitrdBundle {}
 
 impl TestSpec {
     /// A test that expects nothing yet except a `(pass)` power-off and no panic.
@@ -71,7 +105,15 @@ impl TestSpec {
             disk_image: None,
             disk_expected: None,
             udp_forward: None,
+            initrd: None,
+            initrd_file: None,
         }
+    }
+
+    /// Boots the image without a bundle, with `bundle` passed as an initrd.
+    pub fn initrd(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self
     }
 
     /// Boots with a disk holding `contents`.
@@ -977,6 +1019,7 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(ipc_test(board));
         tests.push(ipc_attacks_test(board));
     }
+    tests.extend(super::initrd::boot_tests());
     tests
 }
 
@@ -996,7 +1039,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 53);
+        assert_eq!(tests.len(), 53 + 14);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
