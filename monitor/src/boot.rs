@@ -331,9 +331,7 @@ fn choose_bundle(platform: &Platform, embedded: &'static [u8]) -> &'static [u8] 
             // neither the heap nor any cVM region is carved from it and nothing writes it; RAM
             // is identity-mapped. Its start is 8-byte aligned (checked) and capmon only runs
             // on 64-bit targets, so the size fits a usize.
-            unsafe {
-                core::slice::from_raw_parts(range.start.0 as *const u8, range.size_usize())
-            }
+            unsafe { core::slice::from_raw_parts(range.start.0 as *const u8, range.size_usize()) }
         }
         Err(e) => {
             println!("bundle: the initrd is unusable: {e}; starting nothing");

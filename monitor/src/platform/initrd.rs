@@ -47,10 +47,16 @@ impl fmt::Display for InitrdError {
                 write!(f, "/chosen/{prop} is not one or two 32-bit cells")
             }
             InitrdError::Incomplete { missing } => {
-                write!(f, "/chosen has only one end of the initrd ({missing} is missing)")
+                write!(
+                    f,
+                    "/chosen has only one end of the initrd ({missing} is missing)"
+                )
             }
             InitrdError::Empty { start, end } => {
-                write!(f, "the initrd range {start:#x}..{end:#x} is empty or inverted")
+                write!(
+                    f,
+                    "the initrd range {start:#x}..{end:#x} is empty or inverted"
+                )
             }
             InitrdError::Misaligned { start } => {
                 write!(f, "the initrd at {start:#x} is not 8-byte aligned")
@@ -97,7 +103,8 @@ pub fn check(
     if start % 8 != 0 {
         return Err(InitrdError::Misaligned { start });
     }
-    let range = PhysRange::from_start_size(start, end - start).ok_or(InitrdError::Empty { start, end })?;
+    let range =
+        PhysRange::from_start_size(start, end - start).ok_or(InitrdError::Empty { start, end })?;
     if !banks.iter().any(|b| b.covers(&range)) {
         return Err(InitrdError::OutsideRam { range });
     }
@@ -234,7 +241,10 @@ mod tests {
             "the initrd [0x400ff000..0x40110000) overlaps the device tree [0x40000000..0x40100000)"
         );
         // Spanning two adjacent banks is refused too: one bank must hold it.
-        let split = [r(RAM, RAM + 0x1000_0000), r(RAM + 0x1000_0000, RAM + 0x2000_0000)];
+        let split = [
+            r(RAM, RAM + 0x1000_0000),
+            r(RAM + 0x1000_0000, RAM + 0x2000_0000),
+        ];
         assert!(matches!(
             check(
                 props(RAM + 0x0fff_0000, RAM + 0x1001_0000),

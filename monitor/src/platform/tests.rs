@@ -722,7 +722,10 @@ fn initrd_from_chosen_is_checked_and_reserved() {
     let p = discover_at(good, FAR, NO_IMAGE).unwrap();
     let initrd = sz(0x8400_0000, 0x1000);
     assert_eq!(p.initrd, Ok(Some(initrd)));
-    assert!(p.reserved.iter().any(|r| r.range == initrd && r.why == ReservedKind::Initrd));
+    assert!(p
+        .reserved
+        .iter()
+        .any(|r| r.range == initrd && r.why == ReservedKind::Initrd));
     assert!(p.usable.iter().all(|u| !u.overlaps(&initrd)));
     assert_eq!(
         p.usable.iter().map(|u| u.size()).sum::<u64>(),

@@ -206,9 +206,9 @@ fn bundle_source(
             });
             Ok(BundleSource::External { images: dir })
         }
-        None if images.is_some() => Err(
-            "--images only goes with a manifest given as a path (e.g. ./my.dts)".to_string(),
-        ),
+        None if images.is_some() => {
+            Err("--images only goes with a manifest given as a path (e.g. ./my.dts)".to_string())
+        }
         None if initrd && manifest == Some(cvm_build::NO_MANIFEST) => {
             Err("--initrd with the `none` manifest: there is no bundle to pass".to_string())
         }
@@ -453,15 +453,14 @@ fn boot(
     let qemu = boards::find_qemu(spec, &LookupEnv::from_process()).map_err(|e| e.to_string())?;
     let manifest = cvm_build::resolve_manifest(manifest, Some(cvm_build::DEFAULT_BOOT_MANIFEST));
     // An initrd bundle goes with the image without one: one monitor image for every workload.
-    let initrd = match (bundle, manifest) {
-        (BundleSource::Embedded, _) | (_, None) => None,
-        (BundleSource::Initrd, Some(name)) => {
-            Some(cvm_build::prepare_bundle(ws, board, name)?)
-        }
-        (BundleSource::External { images }, Some(path)) => Some(
-            super::initrd::external_bundle(ws, board, std::path::Path::new(path), images)?,
-        ),
-    };
+    let initrd =
+        match (bundle, manifest) {
+            (BundleSource::Embedded, _) | (_, None) => None,
+            (BundleSource::Initrd, Some(name)) => Some(cvm_build::prepare_bundle(ws, board, name)?),
+            (BundleSource::External { images }, Some(path)) => Some(
+                super::initrd::external_bundle(ws, board, std::path::Path::new(path), images)?,
+            ),
+        };
     let image_manifest = if initrd.is_some() { None } else { manifest };
     let kernel = super::build::image_for(ws, board, image_manifest, no_build)?;
     let tmp = temp_dir(board.name)?;
@@ -489,9 +488,9 @@ fn boot(
     if let Some(bundle) = &initrd {
         let (args, edits) = super::initrd::handover(board, spec, bundle)?;
         if !edits.is_empty() {
-            let dtb =
-                super::initrd::edited_machine_dtb(&qemu, spec, &run, &edits, tmp.path())?;
-            run.extra.extend(["-dtb".to_string(), dtb.to_string_lossy().into_owned()]);
+            let dtb = super::initrd::edited_machine_dtb(&qemu, spec, &run, &edits, tmp.path())?;
+            run.extra
+                .extend(["-dtb".to_string(), dtb.to_string_lossy().into_owned()]);
         }
         run.extra.extend(args);
         println!("bundle {} is passed as an initrd", bundle.display());
@@ -611,18 +610,32 @@ mod tests {
     #[test]
     fn bundle_sources() {
         let (_, c) = p(&["boot", "qemu-riscv64", "demo", "--initrd"]).expect("parses");
-        assert!(matches!(c, Command::Boot { bundle: BundleSource::Initrd, manifest: Some(m), .. } if m == "demo"));
-        let (_, c) =
-            p(&["boot", "qemu-aarch64", "/tmp/x/my.dts", "--images", "/tmp/imgs"]).expect("parses");
-        assert!(matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
-            if images == std::path::Path::new("/tmp/imgs")));
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::Initrd, manifest: Some(m), .. } if m == "demo")
+        );
+        let (_, c) = p(&[
+            "boot",
+            "qemu-aarch64",
+            "/tmp/x/my.dts",
+            "--images",
+            "/tmp/imgs",
+        ])
+        .expect("parses");
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("/tmp/imgs"))
+        );
         // Without --images, the images are next to the manifest.
         let (_, c) = p(&["boot", "qemu-aarch64", "work/my.dts"]).expect("parses");
-        assert!(matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
-            if images == std::path::Path::new("work")));
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("work"))
+        );
         let (_, c) = p(&["demo", "my.dts"]).expect("parses");
-        assert!(matches!(c, Command::Demo { bundle: BundleSource::External { images }, .. }
-            if images == std::path::Path::new(".")));
+        assert!(
+            matches!(c, Command::Demo { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("."))
+        );
         assert!(p(&["boot", "qemu-aarch64", "demo", "--images", "d"])
             .unwrap_err()
             .contains("--images only goes with a manifest given as a path"));

@@ -59,8 +59,8 @@ pub fn external_bundle(
             images.display()
         ));
     }
-    let parsed = crate::tools::manifest::check_manifest(manifest, Some(images))
-        .map_err(|e| e.join("\n"))?;
+    let parsed =
+        crate::tools::manifest::check_manifest(manifest, Some(images)).map_err(|e| e.join("\n"))?;
     let stem = manifest
         .file_stem()
         .map_or_else(|| "manifest".into(), |s| s.to_string_lossy().into_owned());
@@ -294,7 +294,12 @@ const INITRD_LINE: &str = r"^bundle: from the initrd at \[0x[0-9a-f]+\.\.0x[0-9a
 /// that runs out of RAM is refused before anything reads it.
 pub fn boot_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
-    for board in ["qemu-aarch64", "qemu-morello", "qemu-riscv64", "qemu-riscv64cheri"] {
+    for board in [
+        "qemu-aarch64",
+        "qemu-morello",
+        "qemu-riscv64",
+        "qemu-riscv64cheri",
+    ] {
         tests.push(
             TestSpec::new(format!("{board}-initrd"), board)
                 .initrd(InitrdBundle::Builtin("demo".into()))
@@ -406,11 +411,17 @@ mod tests {
         let (args, edits) = handover(arm, arm.qemu.as_ref().expect("qemu"), &bundle).expect("arm");
         assert_eq!(args[0], "-device");
         assert!(
-            args[1].starts_with("loader,file=") && args[1].ends_with("b,,1.dtb,addr=0xbfff0000,force-raw=on"),
+            args[1].starts_with("loader,file=")
+                && args[1].ends_with("b,,1.dtb,addr=0xbfff0000,force-raw=on"),
             "{}",
             args[1]
         );
         assert_eq!(edits.len(), 2);
-        assert!(handover(arm, arm.qemu.as_ref().expect("qemu"), &dir.path().join("none")).is_err());
+        assert!(handover(
+            arm,
+            arm.qemu.as_ref().expect("qemu"),
+            &dir.path().join("none")
+        )
+        .is_err());
     }
 }
