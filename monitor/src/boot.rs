@@ -295,6 +295,13 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     let since_reset_ns = u128::from(arch::now()) * 1_000_000_000 / u128::from(freq.max(1));
     println!("boot: banner after {since_reset_ns} ns");
 
+    // Neither an initrd nor an embedded bundle: the first disk may hold one (this needs the
+    // interrupts set up above). An image with a bundle never touches a disk it was not granted.
+    let bundle = if bundle.is_empty() && matches!(platform.initrd, Ok(None)) {
+        disk_bundle(&platform).unwrap_or(bundle)
+    } else {
+        bundle
+    };
     // The tick self-test proves timer interrupts on an image without cVMs (the boot tests);
     // with cVMs the scheduler's preemption proves it, so they don't wait 100 ms for it.
     let ticks = args
@@ -311,7 +318,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
 }
 
 /// The bundle to boot: the initrd the loader handed over, else the one embedded in the image
-/// (possibly empty). Says which in the log; an initrd that cannot be used stops the boot, since
+/// (possibly empty; then `disk_bundle` looks at the first disk). Says which in the log; an initrd that cannot be used stops the boot, since
 /// the person who passed one wants it, not the embedded fallback. Only the range is checked
 /// here; the bytes are validated by `parse_bundle`, the same as an embedded bundle's.
 fn choose_bundle(platform: &Platform, embedded: &'static [u8]) -> &'static [u8] {
@@ -341,6 +348,27 @@ fn choose_bundle(platform: &Platform, embedded: &'static [u8]) -> &'static [u8] 
         Ok(None) => {
             println!("bundle: embedded in the image, {} bytes", embedded.len());
             embedded
+        }
+    }
+}
+
+/// The bundle on the first virtio-blk disk, if there is a disk and it holds one (see
+/// `disk_bundle`); a disk bundle that cannot be read stops the boot, like a bad initrd.
+fn disk_bundle(platform: &Platform) -> Option<&'static [u8]> {
+    use crate::drivers::disks;
+    if disks::init(platform) == 0 {
+        return None;
+    }
+    let capacity = disks::info(0)?.capacity;
+    match crate::disk_bundle::load(capacity, |sector, out| disks::read(0, sector, out).is_ok()) {
+        Ok(Some(bundle)) => {
+            println!("bundle: from virtio-blk disk 0, {} bytes", bundle.len());
+            Some(bundle)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            println!("bundle: the one on virtio-blk disk 0 is unusable: {e}; starting nothing");
+            finish(false);
         }
     }
 }

@@ -289,8 +289,8 @@ pub fn write_truncated_bundle(dir: &Path) -> Result<PathBuf, String> {
 const INITRD_LINE: &str = r"^bundle: from the initrd at \[0x[0-9a-f]+\.\.0x[0-9a-f]+\), \d+ bytes$";
 
 /// The initrd boot tests for every QEMU board: a built-in manifest's bundle as an initrd, and
-/// a C image built outside the tree with a manifest of its own; a truncated bundle is refused
-/// like a bad embedded one; on Arm (where the runner writes `/chosen` itself) an initrd range
+/// a C image built outside the tree with a manifest of its own (also from the disk); a
+/// truncated bundle is refused like a bad embedded one (initrd and disk); on Arm (where the runner writes `/chosen` itself) an initrd range
 /// that runs out of RAM is refused before anything reads it.
 pub fn boot_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -327,6 +327,28 @@ pub fn boot_tests() -> Vec<TestSpec> {
                 .expect(INITRD_LINE)
                 .expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
                 .expect(r"^  manifest: ")
+                .ends(End::PowerOff(Verdict::Fail)),
+        );
+    }
+    for board in [
+        "qemu-aarch64",
+        "qemu-morello",
+        "qemu-riscv64",
+        "qemu-riscv64cheri",
+    ] {
+        tests.push(
+            TestSpec::new(format!("{board}-disk-bundle"), board)
+                .disk_bundle(InitrdBundle::External(write_outside_c_cvm))
+                .expect(r"^bundle: from virtio-blk disk 0, \d+ bytes$")
+                .expect(r"^\[outside\] hello from C: argc=3, 6 \* 7 = 42$")
+                .expect(r"^cvm outside: exit 0$")
+                .forbid(r"^cvm \S+ fault: "),
+        );
+        tests.push(
+            TestSpec::new(format!("{board}-disk-bundle-truncated"), board)
+                .disk_bundle(InitrdBundle::Raw(write_truncated_bundle))
+                .expect(r"^bundle: from virtio-blk disk 0, 4096 bytes$")
+                .expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
                 .ends(End::PowerOff(Verdict::Fail)),
         );
     }

@@ -406,9 +406,16 @@ fn prepare(
     kernel: &Path,
 ) -> Result<(tempfile::TempDir, PathBuf, Vec<String>, Option<u16>), String> {
     let tmp = temp_dir(&test.name)?;
-    let disk = match &test.disk_image {
-        Some(contents) => runner::disk_image(tmp.path(), contents)?,
-        None => runner::scratch_disk(tmp.path())?,
+    let disk = match (&test.disk_image, &test.initrd_file) {
+        (_, Some(bundle)) if test.bundle_on_disk => {
+            let mut bytes =
+                std::fs::read(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            // Whole sectors, and a disk of a round size.
+            bytes.resize(bytes.len().div_ceil(1 << 20).max(1) << 20, 0);
+            runner::disk_image(tmp.path(), &bytes)?
+        }
+        (Some(contents), _) => runner::disk_image(tmp.path(), contents)?,
+        (None, _) => runner::scratch_disk(tmp.path())?,
     };
     let mut run = RunArgs {
         kernel: kernel.to_path_buf(),
@@ -422,7 +429,7 @@ fn prepare(
     }
     // The loader's /chosen edits come first, so a test's own edits can break them.
     let mut dtb_edits = Vec::new();
-    if let Some(bundle) = &test.initrd_file {
+    if let Some(bundle) = test.initrd_file.as_ref().filter(|_| !test.bundle_on_disk) {
         let board = boards::board_or_err(test.board)?;
         let (args, edits) = super::initrd::handover(board, spec, bundle)?;
         run.extra.extend(args);

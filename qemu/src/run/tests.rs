@@ -56,6 +56,8 @@ pub struct TestSpec {
     pub initrd: Option<InitrdBundle>,
     /// The initrd's bundle file, once the harness has built it.
     pub initrd_file: Option<std::path::PathBuf>,
+    /// Put the `initrd` bundle on the virtio-blk disk (from sector 0) instead.
+    pub bundle_on_disk: bool,
 }
 
 /// Where an initrd test's bundle comes from.
@@ -107,7 +109,15 @@ impl TestSpec {
             udp_forward: None,
             initrd: None,
             initrd_file: None,
+            bundle_on_disk: false,
         }
+    }
+
+    /// Boots the image without a bundle, with `bundle` on its disk from sector 0.
+    pub fn disk_bundle(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self.bundle_on_disk = true;
+        self
     }
 
     /// Boots the image without a bundle, with `bundle` passed as an initrd.
@@ -1039,7 +1049,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 53 + 14);
+        assert_eq!(tests.len(), 53 + 22);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1292,7 +1302,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12 + 3);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12 + 5);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")
