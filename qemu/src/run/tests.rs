@@ -1313,7 +1313,7 @@ capmon: powering off (pass)"#;
         assert!(m.start().is_empty());
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
-        assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
+        assert_eq!(select(all_tests(), Some("-disk")).len(), 8 + 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 5);
         assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
