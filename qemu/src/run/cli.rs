@@ -488,7 +488,7 @@ fn boot(
     if let Some(bundle) = &initrd {
         let (args, edits) = super::initrd::handover(board, spec, bundle)?;
         if !edits.is_empty() {
-            let dtb = super::initrd::edited_machine_dtb(&qemu, spec, &run, &edits, tmp.path())?;
+            let dtb = super::dtb::edited_machine_dtb(&qemu, spec, &run, &edits, tmp.path())?;
             run.extra
                 .extend(["-dtb".to_string(), dtb.to_string_lossy().into_owned()]);
         }

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::boards::{self, Arch, Board, QemuSpec, RunArgs};
+use super::boards::{self, Arch, Board, QemuSpec};
 use super::dtb::DtsEdit;
 use super::expect::{End, Verdict};
 use super::tests::{InitrdBundle, TestSpec};
@@ -180,35 +180,6 @@ pub fn handover(
     }
 }
 
-/// Dumps the DTB QEMU builds for exactly `run` (`-machine dumpdtb`), applies `edits` and
-/// returns the edited file in `dir`, for `-dtb`.
-pub fn edited_machine_dtb(
-    qemu: &Path,
-    spec: &QemuSpec,
-    run: &RunArgs,
-    edits: &[DtsEdit],
-    dir: &Path,
-) -> Result<PathBuf, String> {
-    let dumped = dir.join("machine.dtb");
-    let mut dump_args = boards::qemu_args(spec, run);
-    dump_args.push("-machine".into());
-    dump_args.push(format!(
-        "dumpdtb={}",
-        boards::qemu_escape(&dumped.to_string_lossy())
-    ));
-    crate::process::run_quiet(qemu, &dump_args, DUMP_LIMIT)
-        .map_err(|e| format!("dumping the machine's DTB failed: {e}"))?;
-    if !dumped.is_file() {
-        return Err(format!(
-            "QEMU did not write {} (-machine dumpdtb)",
-            dumped.display()
-        ));
-    }
-    let edited = dir.join("edited.dtb");
-    super::dtb::edit_dtb(&dumped, edits, &edited)?;
-    Ok(edited)
-}
-
 /// Builds (or, with `no_build`, finds) the bundle an initrd boot test passes.
 pub fn test_bundle(
     ws: &Workspace,
@@ -288,6 +259,20 @@ pub fn write_truncated_bundle(dir: &Path) -> Result<PathBuf, String> {
 
 const INITRD_LINE: &str = r"^bundle: from the initrd at \[0x[0-9a-f]+\.\.0x[0-9a-f]+\), \d+ bytes$";
 
+/// What the outside C cVM ([`write_outside_c_cvm`]) prints, ending well.
+fn runs_outside_cvm(t: TestSpec) -> TestSpec {
+    t.expect(r"^\[outside\] hello from C: argc=3, 6 \* 7 = 42$")
+        .expect(r"^cvm outside: exit 0$")
+        .forbid(r"^cvm \S+ fault: ")
+}
+
+/// A truncated bundle ([`write_truncated_bundle`]) is refused like a bad embedded one.
+fn refuses_truncated(t: TestSpec) -> TestSpec {
+    t.expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
+        .expect(r"^  manifest: ")
+        .ends(End::PowerOff(Verdict::Fail))
+}
+
 /// The initrd boot tests for every QEMU board: a built-in manifest's bundle as an initrd, and
 /// a C image built outside the tree with a manifest of its own (also from the disk); a
 /// truncated bundle is refused like a bad embedded one (initrd and disk); on Arm (where the runner writes `/chosen` itself) an initrd range
@@ -313,22 +298,16 @@ pub fn boot_tests() -> Vec<TestSpec> {
                 .expect(r"^cvms: all 3 ended$")
                 .forbid(r"^cvm \S+ fault: "),
         );
-        tests.push(
+        tests.push(runs_outside_cvm(
             TestSpec::new(format!("{board}-outside-image"), board)
                 .initrd(InitrdBundle::External(write_outside_c_cvm))
-                .expect(INITRD_LINE)
-                .expect(r"^\[outside\] hello from C: argc=3, 6 \* 7 = 42$")
-                .expect(r"^cvm outside: exit 0$")
-                .forbid(r"^cvm \S+ fault: "),
-        );
-        tests.push(
+                .expect(INITRD_LINE),
+        ));
+        tests.push(refuses_truncated(
             TestSpec::new(format!("{board}-initrd-truncated"), board)
                 .initrd(InitrdBundle::Raw(write_truncated_bundle))
-                .expect(INITRD_LINE)
-                .expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
-                .expect(r"^  manifest: ")
-                .ends(End::PowerOff(Verdict::Fail)),
-        );
+                .expect(INITRD_LINE),
+        ));
     }
     for board in [
         "qemu-aarch64",
@@ -336,21 +315,16 @@ pub fn boot_tests() -> Vec<TestSpec> {
         "qemu-riscv64",
         "qemu-riscv64cheri",
     ] {
-        tests.push(
+        tests.push(runs_outside_cvm(
             TestSpec::new(format!("{board}-disk-bundle"), board)
                 .disk_bundle(InitrdBundle::External(write_outside_c_cvm))
-                .expect(r"^bundle: from virtio-blk disk 0, \d+ bytes$")
-                .expect(r"^\[outside\] hello from C: argc=3, 6 \* 7 = 42$")
-                .expect(r"^cvm outside: exit 0$")
-                .forbid(r"^cvm \S+ fault: "),
-        );
-        tests.push(
+                .expect(r"^bundle: from virtio-blk disk 0, \d+ bytes$"),
+        ));
+        tests.push(refuses_truncated(
             TestSpec::new(format!("{board}-disk-bundle-truncated"), board)
                 .disk_bundle(InitrdBundle::Raw(write_truncated_bundle))
-                .expect(r"^bundle: from virtio-blk disk 0, 4096 bytes$")
-                .expect(r"^cvms: the bundled manifest is invalid; starting nothing:$")
-                .ends(End::PowerOff(Verdict::Fail)),
-        );
+                .expect(r"^bundle: from virtio-blk disk 0, 4096 bytes$"),
+        ));
     }
     for board in ["qemu-aarch64", "qemu-morello"] {
         tests.push(
@@ -370,9 +344,6 @@ pub fn boot_tests() -> Vec<TestSpec> {
     }
     tests
 }
-
-/// How long QEMU may take to write its DTB and exit.
-const DUMP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -16,9 +16,6 @@ use super::tests::TestSpec;
 use crate::progress;
 use crate::workspace::{temp_dir, Workspace};
 
-/// How long dumping a machine's DTB may take (QEMU exits right after writing it).
-const DUMP_LIMIT: Duration = crate::process::limits::QEMU_DUMP;
-
 /// Counts for the closing line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -437,25 +434,7 @@ fn prepare(
     }
     dtb_edits.extend(test.dtb_edits.iter().cloned());
     if !dtb_edits.is_empty() {
-        // Dump the DTB QEMU would pass with exactly these arguments, so the edited tree differs
-        // from the real one only by the edits.
-        let dumped = tmp.path().join("machine.dtb");
-        let mut dump_args = boards::qemu_args(spec, &run);
-        dump_args.push("-machine".into());
-        dump_args.push(format!(
-            "dumpdtb={}",
-            boards::qemu_escape(&dumped.to_string_lossy())
-        ));
-        crate::process::run_quiet(qemu, &dump_args, DUMP_LIMIT)
-            .map_err(|e| format!("dumping the machine's DTB failed: {e}"))?;
-        if !dumped.is_file() {
-            return Err(format!(
-                "QEMU did not write {} (-machine dumpdtb)",
-                dumped.display()
-            ));
-        }
-        let edited = tmp.path().join("test.dtb");
-        super::dtb::edit_dtb(&dumped, &dtb_edits, &edited)?;
+        let edited = super::dtb::edited_machine_dtb(qemu, spec, &run, &dtb_edits, tmp.path())?;
         run.extra.push("-dtb".into());
         run.extra.push(edited.to_string_lossy().into_owned());
     }
