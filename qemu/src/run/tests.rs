@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use super::boards::Arch;
 use super::dtb::DtsEdit;
 use super::expect::{End, Script, Step, Verdict};
 
@@ -50,7 +51,42 @@ pub struct TestSpec {
     pub disk_expected: Option<Vec<u8>>,
     /// A guest UDP port QEMU's user network forwards a free host port on 127.0.0.1 to.
     pub udp_forward: Option<u16>,
+    /// Boot the image without a bundle and pass this bundle as an initrd (`manifest` stays
+    /// `None`).
+    pub initrd: Option<InitrdBundle>,
+    /// The initrd's bundle file, once the harness has built it.
+    pub initrd_file: Option<std::path::PathBuf>,
+    /// Put the `initrd` bundle on the virtio-blk disk (from sector 0) instead.
+    pub bundle_on_disk: bool,
 }
+
+/// Where an initrd test's bundle comes from.
+#[derive(Clone, Debug)]
+pub enum InitrdBundle {
+    /// The bundle of `cvms/manifests/<name>.dts`, built as for an embedded one.
+    Builtin(String),
+    /// Any manifest with prebuilt images, as a user outside the repository has them: the
+    /// function writes them into the empty directory it is given (the third argument) for the
+    /// board's architecture, using the workspace root only to find the SDK, and returns the
+    /// manifest's path; the images are next to it.
+    External(fn(&std::path::Path, Arch, &std::path::Path) -> Result<std::path::PathBuf, String>),
+    /// A bundle file as is (e.g. a broken one), written by the function into the directory it
+    /// is given; returns its path.
+    Raw(fn(&std::path::Path) -> Result<std::path::PathBuf, String>),
+}
+
+// By hand: function pointers are compared by address, which is all a test table needs.
+impl PartialEq for InitrdBundle {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (InitrdBundle::Builtin(a), InitrdBundle::Builtin(b)) => a == b,
+            (InitrdBundle::External(a), InitrdBundle::External(b)) => std::ptr::fn_addr_eq(*a, *b),
+            (InitrdBundle::Raw(a), InitrdBundle::Raw(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+impl Eq for InitrdBundle {}
 
 impl TestSpec {
     /// A test that expects nothing yet except a `(pass)` power-off and no panic.
@@ -71,7 +107,23 @@ impl TestSpec {
             disk_image: None,
             disk_expected: None,
             udp_forward: None,
+            initrd: None,
+            initrd_file: None,
+            bundle_on_disk: false,
         }
+    }
+
+    /// Boots the image without a bundle, with `bundle` on its disk from sector 0.
+    pub fn disk_bundle(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self.bundle_on_disk = true;
+        self
+    }
+
+    /// Boots the image without a bundle, with `bundle` passed as an initrd.
+    pub fn initrd(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self
     }
 
     /// Boots with a disk holding `contents`.
@@ -1053,6 +1105,7 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(ipc_attacks_test(board));
         tests.push(call_attacks_test(board));
     }
+    tests.extend(super::initrd::boot_tests());
     tests
 }
 
@@ -1072,7 +1125,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 55);
+        assert_eq!(tests.len(), 55 + 22);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1325,7 +1378,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12 + 5);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")
@@ -1336,7 +1389,7 @@ capmon: powering off (pass)"#;
         assert!(m.start().is_empty());
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
-        assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
+        assert_eq!(select(all_tests(), Some("-disk")).len(), 8 + 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 7);
         assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
