@@ -118,6 +118,35 @@ pub enum Hostcall {
     CpRevoke = 32,
     /// `cp_drop(slot) -> 0`: clears slot `slot` of the caller's capability store.
     CpDrop = 33,
+    /// `stream_register(name, name_len, ptr, len) -> handle`: the receiver of stream `name`
+    /// (a `streams` entry of the manifest) registers `[ptr, ptr + len)` of its own memory as the
+    /// stream's ring: a [`STREAM_HEADER`]-byte header (which the monitor zeroes) and the data
+    /// after it. Returns the stream's handle (for [`Hostcall::CpPoll`] and
+    /// [`Hostcall::StreamNotify`]). [`Error::Denied`] unless the caller is its receiver,
+    /// [`Error::Invalid`] for an unknown name or a length not above the header or above the
+    /// stream's `size`, [`Error::Again`] while it is registered already.
+    StreamRegister = 40,
+    /// `stream_open(name, name_len, slot) -> length << 16 | handle`: the sender of stream
+    /// `name` gets a capability to the ring in capability-store slot `slot` (Load and Store,
+    /// exact bounds, like a read-write `cp_import`); the result carries the ring's length (as
+    /// the monitor knows it, not as the header says) and the stream's handle.
+    /// [`Error::Again`] while the receiver has not registered it, [`Error::Denied`] unless the
+    /// caller is its sender.
+    StreamOpen = 41,
+    /// `stream_close(handle) -> cleared`: the receiver takes its ring back (revoked from the
+    /// sender like `cp_revoke`; returns the capabilities cleared); the sender marks the
+    /// stream ended (the receiver's reads return what is left, then end) and wakes the receiver.
+    StreamClose = 42,
+    /// `cp_poll(handles, count, timeout_ns) -> ready`: `handles` is an array of `count`
+    /// (1..=[`POLL_MAX`]) u64 stream handles of the caller; bit i of the result says entry i is
+    /// ready (receiver: bytes to read or the stream ended; sender: room to write or the
+    /// receiver gone). With none ready and a time-out above 0 the caller blocks until one is or
+    /// the time-out passes (then the result is 0) — it does not run meanwhile.
+    CpPoll = 43,
+    /// `stream_notify(handle) -> 0`: the peer of the caller on stream `handle` is woken if it
+    /// is blocked in `cp_poll` on it. The SDK calls it only when the header's waiting word for
+    /// the peer is set; the caller's turn ends (the peer runs soon).
+    StreamNotify = 44,
 }
 
 impl Hostcall {
@@ -150,6 +179,11 @@ impl Hostcall {
             31 => Hostcall::CpExport,
             32 => Hostcall::CpRevoke,
             33 => Hostcall::CpDrop,
+            40 => Hostcall::StreamRegister,
+            41 => Hostcall::StreamOpen,
+            42 => Hostcall::StreamClose,
+            43 => Hostcall::CpPoll,
+            44 => Hostcall::StreamNotify,
             _ => return None,
         })
     }
@@ -262,6 +296,26 @@ pub const CAP_SLOT_BYTES: u64 = 16;
 
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
+
+/// Bytes at the start of a stream's ring that hold its header: little-endian u64 words at the
+/// `STREAM_*` indices below; the data area follows (ring capacity = ring length − header).
+pub const STREAM_HEADER: u64 = 64;
+/// Header word: total bytes the sender has published (only the sender advances it).
+pub const STREAM_TAIL: usize = 0;
+/// Header word: total bytes the receiver has consumed (only the receiver advances it).
+pub const STREAM_HEAD: usize = 1;
+/// Header word: non-zero once the stream has ended (1: the sender closed it; 2: the sender
+/// ended or faulted — the monitor writes it).
+pub const STREAM_ENDED: usize = 2;
+/// Header word: non-zero while the receiver is blocked in `cp_poll` on this stream (the
+/// monitor sets it; a sender that publishes and sees it calls `stream_notify`).
+pub const STREAM_RX_WAITING: usize = 3;
+/// Header word: non-zero while the sender is blocked in `cp_poll` for room.
+pub const STREAM_TX_WAITING: usize = 4;
+/// Header word: the ring's length in bytes (the monitor writes it at registration).
+pub const STREAM_SIZE: usize = 5;
+/// Most handles one `cp_poll` watches.
+pub const POLL_MAX: u64 = 16;
 
 /// What `whoami` returns. Plain integers, little-endian, no pointers.
 #[repr(C)]

@@ -143,8 +143,14 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         | Hostcall::ChildForward
         | Hostcall::ChildReplyWait => capmon_abi::Error::Denied.to_result(),
         // Sharing needs the monitor's capabilities.
-        Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop => {
-            capmon_abi::Error::NoSys.to_result()
-        }
+        Hostcall::CpImport
+        | Hostcall::CpExport
+        | Hostcall::CpRevoke
+        | Hostcall::CpDrop
+        | Hostcall::StreamRegister
+        | Hostcall::StreamOpen
+        | Hostcall::StreamClose
+        | Hostcall::CpPoll
+        | Hostcall::StreamNotify => capmon_abi::Error::NoSys.to_result(),
     }
 }

@@ -831,6 +831,7 @@ pub(crate) mod tests {
         Manifest {
             keep_running: false,
             files: Vec::new(),
+            streams: Vec::new(),
             cvms: sizes
                 .iter()
                 .zip(0u32..)
@@ -876,6 +877,7 @@ pub(crate) mod tests {
         Manifest {
             keep_running: false,
             files: Vec::new(),
+            streams: Vec::new(),
             cvms,
         }
     }

@@ -868,6 +868,11 @@ pub fn figures_map(
             row.io.udp_round_trip.as_ref().map(|f| f.median),
         );
         put("cp_file_vs_memcpy", row.share.read_vs_memcpy());
+        put("cp_stream_vs_memcpy", row.share.stream_vs_memcpy());
+        put(
+            "cp_stream_copy_vs_memcpy",
+            row.share.stream_copy_vs_memcpy(),
+        );
         put("memcpy_1mib", row.share.memcpy.map(|n| n as f64));
         put("cp_file_write_1mib", row.share.write.map(|n| n as f64));
         put("cp_file_read_1mib", row.share.read.map(|n| n as f64));
@@ -969,7 +974,9 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     print!("{}", format_io_table(&rows));
     let share_rows: Vec<(String, super::bench_share::ShareFigures)> = rows
         .iter()
-        .filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some())
+        .filter(|r| {
+            r.share.memcpy.is_some() || r.share.revoke.is_some() || r.share.stream.is_some()
+        })
         .map(|r| (r.board.clone(), r.share.clone()))
         .collect();
     if !share_rows.is_empty() {

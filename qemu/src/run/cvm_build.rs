@@ -103,6 +103,7 @@ pub const IMAGES: &[ImageSpec] = &[
     },
     rust("share-attack", "cvm-ipc", "share-attack"),
     rust("cp-bench", "cvm-ipc", "cp-bench"),
+    rust("stream", "cvm-ipc", "stream"),
 ];
 
 /// The recipe for an image name.

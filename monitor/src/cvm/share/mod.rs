@@ -18,4 +18,7 @@ pub mod grants;
 #[cfg(target_os = "none")]
 pub mod live;
 pub mod spec;
+pub mod stream;
+#[cfg(target_os = "none")]
+pub mod stream_live;
 pub mod sweep;
