@@ -104,6 +104,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("share-attack", "cvm-ipc", "share-attack"),
     rust("cp-bench", "cvm-ipc", "cp-bench"),
     rust("stream", "cvm-ipc", "stream"),
+    rust("stream-bench", "cvm-ipc", "stream-bench"),
 ];
 
 /// The recipe for an image name.

@@ -14,18 +14,15 @@
 //! - `late-writer` / `quitter`, `past-ring` / `small-rx` (`ipc-attacks.dts`): a sender that
 //!   writes after its receiver revoked the ring, and one that writes past the ring through its
 //!   capability; both fault, their receivers go on.
-//! - `bench-send` / `bench-recv` (`ipc-bench.dts`): 1 MiB through a stream against the
-//!   receiver's own memcpy, in the monitor's clock (guest instructions under `-icount`):
 //!
-//!   ```text
-//!   bench: cp-stream 1048576 bytes: memcpy <ns> ns, in place <ns> ns, copied out <ns> ns, in place vs memcpy <x.xx>
-//!   ```
+//! The benchmark is `stream-bench.rs` (its 2 MiB of buffers would not fit these cVMs).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::time::Duration;
 
 use capmon_sdk::stream::{cp_poll, Ring, StreamRx, StreamTx};
-use capmon_sdk::{clock_ns, println, sleep, Args, Error};
+use capmon_sdk::{println, sleep, Args, Error};
+use cvm_ipc::pattern;
 
 capmon_sdk::main!(stream);
 
@@ -45,8 +42,6 @@ fn stream(args: Args) -> i32 {
         "quitter" => quitter(),
         "past-ring" => past_ring(),
         "small-rx" => small_rx(),
-        "bench-send" => bench_send(),
-        "bench-recv" => bench_recv(),
         _ => {
             println!("stream: unknown role {role:?}");
             return 2;
@@ -61,11 +56,6 @@ fn stream(args: Args) -> i32 {
     }
 }
 
-/// The source's byte `i`: not periodic in any power of two, so a dropped, repeated or
-/// reordered byte changes the checksum.
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(31) ^ (i / 251) ^ (i >> 11)) as u8
-}
 
 /// What the filter does to each byte (a bijection).
 fn transform(b: u8) -> u8 {
@@ -242,109 +232,5 @@ fn small_rx() -> Result<(), Error> {
     let mut buf = [0u8; 16];
     let n = rx.read_wait(&mut buf, TIMEOUT_NS)?;
     println!("small-rx: the stream ended after {n} bytes (its sender is gone); still alive");
-    Ok(())
-}
-
-const MIB: usize = 1 << 20;
-const BENCH_ROUNDS: usize = 3;
-
-#[repr(C, align(64))]
-struct Buffers {
-    a: [u8; MIB],
-    b: [u8; MIB],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    a: [0; MIB],
-    b: [0; MIB],
-};
-static mut BENCH_RING: Ring<0x40000> = Ring::new();
-
-/// Sends `2 * BENCH_ROUNDS` times: the clock, then 1 MiB (pausing between rounds so that the
-/// receiver is idle when each starts).
-fn bench_send() -> Result<(), Error> {
-    // SAFETY: the only reference to the buffers, taken once in this single-threaded program.
-    let bufs = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
-    for (i, b) in bufs.a.iter_mut().enumerate() {
-        *b = pattern(i);
-    }
-    let mut tx = StreamTx::open_wait("bench", 0, 5 * SECOND_MS)?;
-    for _ in 0..2 * BENCH_ROUNDS {
-        sleep(Duration::from_millis(20));
-        let t0 = clock_ns();
-        tx.write_all(&t0.to_le_bytes(), TIMEOUT_NS)?;
-        tx.write_all(core::hint::black_box(&bufs.a), TIMEOUT_NS)?;
-    }
-    tx.close()
-}
-
-/// Reads exactly `out.len()` bytes.
-fn read_exact(rx: &mut StreamRx, out: &mut [u8]) -> Result<(), Error> {
-    let mut done = 0;
-    while done < out.len() {
-        match rx.read_wait(&mut out[done..], TIMEOUT_NS)? {
-            0 => return Err(Error::Invalid),
-            n => done += n,
-        }
-    }
-    Ok(())
-}
-
-fn bench_recv() -> Result<(), Error> {
-    // SAFETY: as in `bench_send` (a different cVM, its own copy of the static).
-    let bufs = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
-    for (i, b) in bufs.a.iter_mut().enumerate() {
-        *b = pattern(i);
-    }
-    let mut memcpy = u64::MAX;
-    for _ in 0..BENCH_ROUNDS {
-        let t0 = clock_ns();
-        bufs.b.copy_from_slice(core::hint::black_box(&bufs.a));
-        memcpy = memcpy.min(clock_ns() - t0);
-    }
-    bufs.b.fill(0);
-    let mut rx = StreamRx::register("bench", ring!(BENCH_RING))?;
-    let (mut in_place, mut copied) = (u64::MAX, u64::MAX);
-    for round in 0..2 * BENCH_ROUNDS {
-        let mut t0 = [0u8; 8];
-        read_exact(&mut rx, &mut t0)?;
-        let t0 = u64::from_le_bytes(t0);
-        if round < BENCH_ROUNDS {
-            // In place: the bytes are in this cVM's ring, where the sender wrote them.
-            let mut left = MIB;
-            let mut sum = 0u8;
-            while left > 0 {
-                match rx.peek() {
-                    Ok([]) => return Err(Error::Invalid),
-                    Ok(chunk) => {
-                        let n = chunk.len().min(left);
-                        sum ^= chunk[n - 1];
-                        rx.consume(n);
-                        left -= n;
-                    }
-                    Err(Error::Again) => {
-                        cp_poll(&[rx.handle()], TIMEOUT_NS)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            core::hint::black_box(sum);
-            in_place = in_place.min(clock_ns() - t0);
-        } else {
-            read_exact(&mut rx, &mut bufs.b)?;
-            copied = copied.min(clock_ns() - t0);
-            if bufs.a != bufs.b {
-                println!("bench: stream-bench: the bytes received differ");
-                return Err(Error::Invalid);
-            }
-            bufs.b.fill(0);
-        }
-    }
-    let ratio_x100 = memcpy * 100 / in_place.max(1);
-    println!(
-        "bench: cp-stream {MIB} bytes: memcpy {memcpy} ns, in place {in_place} ns, copied out {copied} ns, in place vs memcpy {}.{:02}",
-        ratio_x100 / 100,
-        ratio_x100 % 100
-    );
     Ok(())
 }
