@@ -26,7 +26,9 @@
 //!
 //! On the CHERI boards a fifth boot, `cvms/manifests/ipc-bench.dts`, gives the sharing
 //! figures (`bench_share`): a 1 MiB copy into and out of a CP_File object against the same
-//! cVM's memcpy, and one revocation of an object four cVMs imported.
+//! cVM's memcpy, and one revocation of an object four cVMs imported; a sixth,
+//! `cvms/manifests/stream-bench.dts`, 1 MiB through a CP_Stream against the receiver's memcpy
+//! (`cp_stream_vs_memcpy`).
 //!
 //! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
 //! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
@@ -824,6 +826,13 @@ fn measure(
         {
             row.share = super::bench_share::parse(&console);
             row.share.command = Some(command);
+        }
+        // 8. CP_Stream: 1 MiB through a stream against the receiver's memcpy.
+        let script = super::bench_share::stream_script(FAULT_PATTERN);
+        if let Some((console, _)) =
+            boot_figure(super::bench_share::STREAM_MANIFEST, &script, "stream")
+        {
+            row.share.stream = super::bench_share::parse(&console).stream;
         }
     }
     (row, errors)

@@ -1,5 +1,5 @@
 //! The CP_Stream figure `capmon-run bench` reads on the CHERI boards (`cvms/manifests/
-//! ipc-bench.dts`): 1 MiB from `bench-send` to `bench-recv` through a stream, against the
+//! stream-bench.dts`): 1 MiB from `bench-send` to `bench-recv` through a stream, against the
 //! receiver's own memcpy, in the monitor's clock (guest instructions under `-icount`):
 //!
 //! ```text
@@ -143,6 +143,11 @@ fn bench_recv() -> Result<(), Error> {
             }
             bufs.b.fill(0);
         }
+    }
+    // The sender closes after the last round: read to the end, so that it finds the ring.
+    let mut end = [0u8; 1];
+    if rx.read_wait(&mut end, TIMEOUT_NS)? != 0 {
+        return Err(Error::Invalid);
     }
     let ratio_x100 = memcpy * 100 / in_place.max(1);
     println!(

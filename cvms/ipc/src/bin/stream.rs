@@ -56,7 +56,6 @@ fn stream(args: Args) -> i32 {
     }
 }
 
-
 /// What the filter does to each byte (a bijection).
 fn transform(b: u8) -> u8 {
     b.rotate_left(3) ^ 0xa5
