@@ -884,4 +884,64 @@ mod tests {
         assert_eq!(s.close(1, 0, &mut mem), Err(Error::Again));
         assert!(s.register(1, b"s", &RING).is_ok());
     }
+
+    #[test]
+    fn stream_hostcalls_check_their_arguments_against_the_callers_memory() {
+        use crate::cvm::fakes::BASE;
+        use crate::cvm::hostcall::tests::fake;
+        let mut f = fake();
+        let len = f.bytes.len() as u64;
+        f.bytes[..3].copy_from_slice(b"raw");
+        for (i, h) in [2u64, 0, 1].iter().enumerate() {
+            f.bytes[0x40 + 8 * i..0x48 + 8 * i].copy_from_slice(&h.to_le_bytes());
+        }
+        let d = |call, args: [u64; 6]| decode(&f, call, &args);
+        let Ok(Request::Register { name, range }) =
+            d(Hostcall::StreamRegister, [BASE, 3, BASE + 0x80, 0x80, 0, 0])
+        else {
+            panic!("register")
+        };
+        assert_eq!(
+            (name.as_bytes(), range),
+            (&b"raw"[..], (BASE + 0x80, BASE + 0x100))
+        );
+        assert_eq!(
+            d(
+                Hostcall::StreamRegister,
+                [BASE, 3, BASE + len - 8, 0x80, 0, 0]
+            ),
+            Err(Error::Fault),
+            "a ring past its memory"
+        );
+        assert_eq!(
+            d(Hostcall::StreamOpen, [BASE + len - 1, 3, 0, 0, 0, 0]),
+            Err(Error::Fault)
+        );
+        let Ok(Request::Poll {
+            handles,
+            count: 3,
+            timeout_ns: 9,
+        }) = d(Hostcall::CpPoll, [BASE + 0x40, 3, 9, 0, 0, 0])
+        else {
+            panic!("poll")
+        };
+        assert_eq!(handles[..3], [2, 0, 1]);
+        assert_eq!(
+            d(Hostcall::CpPoll, [BASE + 0x40, 0, 9, 0, 0, 0]),
+            Err(Error::Invalid)
+        );
+        assert_eq!(
+            d(Hostcall::CpPoll, [BASE + 0x40, 17, 9, 0, 0, 0]),
+            Err(Error::Invalid)
+        );
+        assert_eq!(
+            d(Hostcall::CpPoll, [BASE + len - 8, 2, 9, 0, 0, 0]),
+            Err(Error::Fault)
+        );
+        assert_eq!(
+            d(Hostcall::StreamNotify, [4, 0, 0, 0, 0, 0]),
+            Ok(Request::Notify { handle: 4 })
+        );
+        assert_eq!(d(Hostcall::Yield, [0; 6]), Err(Error::NoSys));
+    }
 }
