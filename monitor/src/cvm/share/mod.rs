@@ -1,4 +1,4 @@
-//! Sharing between cVMs (CP_File; CP_Call and CP_Stream are designed in
+//! Sharing between cVMs (CP_File and CP_Stream; CP_Call is designed in
 //! `docs/architecture.md`, "Sharing and revocation").
 //!
 //! - [`spec`]: the manifest's `files { … }` node.
@@ -6,6 +6,9 @@
 //!   revocation and teardown decisions, the share pool's layout, PMP ranges.
 //! - [`sweep`]: which capability slots a revocation clears.
 //! - [`call`]: the sharing hostcalls' argument checks.
+//! - [`stream`]: CP_Stream — the `streams { … }` node, each stream carried by a run-time
+//!   object of its receiver; the streams' state (rings, `cp_poll`, wake-ups) as plain data;
+//!   `stream_live` (bare metal) applies it.
 //! - `live` (bare metal): the state the run loop holds, and the arch calls that derive, store
 //!   and clear capabilities.
 //!
