@@ -141,21 +141,26 @@ impl StreamTx {
         if used > self.capacity {
             return Err(Error::Invalid);
         }
-        let n = (self.capacity - used).min(bytes.len() as u64);
+        // n ≤ bytes.len() and first ≤ n: both fit a usize.
+        let n = usize::try_from(self.capacity - used)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
         if n == 0 {
             return Ok(0);
         }
         let pos = self.tail % self.capacity;
-        let first = n.min(self.capacity - pos);
-        let (a, b) = bytes[..n as usize].split_at(first as usize);
+        let first = usize::try_from(self.capacity - pos)
+            .unwrap_or(usize::MAX)
+            .min(n);
+        let (a, b) = bytes[..n].split_at(first);
         // Both pieces lie in the data area: pos + first ≤ capacity, and b is shorter than a
         // full ring (the capability's bounds are what the hardware checks).
         probe::write(self.slot, STREAM_HEADER + pos, a);
         if !b.is_empty() {
             probe::write(self.slot, STREAM_HEADER, b);
         }
-        self.publish(n)?;
-        Ok(n as usize)
+        self.publish(n as u64)?;
+        Ok(n)
     }
 
     /// Publishes `n` more bytes: data before tail, tail before looking at the waiting word.
@@ -267,11 +272,14 @@ impl StreamRx {
         }
         let pos = self.head % self.capacity;
         let n = avail.min(self.capacity - pos);
+        // Both below the ring's length, which is a slice length.
+        let (at, n) = (
+            usize::try_from(STREAM_HEADER + pos).map_err(|_| Error::Invalid)?,
+            usize::try_from(n).map_err(|_| Error::Invalid)?,
+        );
         // SAFETY: `[pos, pos + n)` of the data area lies inside the ring, and the sender
         // does not write it until `consume` moves the head past it.
-        Ok(unsafe {
-            core::slice::from_raw_parts(self.ring.add((STREAM_HEADER + pos) as usize), n as usize)
-        })
+        Ok(unsafe { core::slice::from_raw_parts(self.ring.add(at), n) })
     }
 
     /// Gives `n` bytes (at most what [`StreamRx::peek`] showed) back to the sender, and wakes
@@ -292,7 +300,7 @@ impl StreamRx {
         let mut done = 0;
         while done < out.len() {
             let chunk = match self.peek() {
-                Ok(c) if c.is_empty() => break,
+                Ok([]) => break,
                 Ok(c) => c,
                 Err(Error::Again) if done > 0 => break,
                 Err(e) => return Err(e),

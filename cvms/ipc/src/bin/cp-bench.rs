@@ -16,23 +16,14 @@ use core::time::Duration;
 
 use capmon_sdk::share;
 use capmon_sdk::{clock_ns, println, Args};
+use cvm_ipc::{Buffers, MIB};
 
 capmon_sdk::main!(cp_bench);
 
-const MIB: usize = 1 << 20;
 const ROUNDS: usize = 5;
 const HOLDERS: u64 = 4;
 
-#[repr(C, align(64))]
-struct Buffers {
-    a: [u8; MIB],
-    b: [u8; MIB],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    a: [0; MIB],
-    b: [0; MIB],
-};
+static mut BUFFERS: Buffers = Buffers::ZERO;
 
 fn cp_bench(args: Args) -> i32 {
     match args.clone().nth(1) {

@@ -16,7 +16,7 @@ use core::time::Duration;
 
 use capmon_sdk::stream::{cp_poll, Ring, StreamRx, StreamTx};
 use capmon_sdk::{clock_ns, println, sleep, Args, Error};
-use cvm_ipc::pattern;
+use cvm_ipc::{pattern, take_ring, Buffers, MIB};
 
 capmon_sdk::main!(stream_bench);
 
@@ -42,26 +42,9 @@ fn stream_bench(args: Args) -> i32 {
     }
 }
 
-macro_rules! ring {
-    ($r:ident) => {
-        // SAFETY: the ring is taken once; nothing else refers to it.
-        unsafe { &mut (&mut (*core::ptr::addr_of_mut!($r)).0)[..] }
-    };
-}
-
-const MIB: usize = 1 << 20;
 const BENCH_ROUNDS: usize = 3;
 
-#[repr(C, align(64))]
-struct Buffers {
-    a: [u8; MIB],
-    b: [u8; MIB],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    a: [0; MIB],
-    b: [0; MIB],
-};
+static mut BUFFERS: Buffers = Buffers::ZERO;
 static mut BENCH_RING: Ring<0x40000> = Ring::new();
 
 /// Sends `2 * BENCH_ROUNDS` times: the clock, then 1 MiB (pausing between rounds so that the
@@ -107,7 +90,7 @@ fn bench_recv() -> Result<(), Error> {
         memcpy = memcpy.min(clock_ns() - t0);
     }
     bufs.b.fill(0);
-    let mut rx = StreamRx::register("bench", ring!(BENCH_RING))?;
+    let mut rx = StreamRx::register("bench", take_ring!(BENCH_RING))?;
     let (mut in_place, mut copied) = (u64::MAX, u64::MAX);
     for round in 0..2 * BENCH_ROUNDS {
         let mut t0 = [0u8; 8];

@@ -22,7 +22,7 @@ use core::time::Duration;
 
 use capmon_sdk::stream::{cp_poll, Ring, StreamRx, StreamTx};
 use capmon_sdk::{println, sleep, Args, Error};
-use cvm_ipc::pattern;
+use cvm_ipc::{pattern, take_ring};
 
 capmon_sdk::main!(stream);
 
@@ -79,14 +79,6 @@ impl Fnv {
 static mut RAW_RING: Ring<4096> = Ring::new();
 static mut COOKED_RING: Ring<16384> = Ring::new();
 
-/// `ring`, borrowed for the program's whole run (each ring is taken once, by one role).
-macro_rules! ring {
-    ($r:ident) => {
-        // SAFETY: each role takes its ring once; nothing else refers to it.
-        unsafe { &mut (&mut (*core::ptr::addr_of_mut!($r)).0)[..] }
-    };
-}
-
 fn source() -> Result<(), Error> {
     let mut tx = StreamTx::open_wait("raw", 0, 5 * SECOND_MS)?;
     let sizes = [1usize, 3, 64, 1000, 7, 4093, 250, 17, 2048, 9];
@@ -112,7 +104,7 @@ fn source() -> Result<(), Error> {
 }
 
 fn filter() -> Result<(), Error> {
-    let mut raw = StreamRx::register("raw", ring!(RAW_RING))?;
+    let mut raw = StreamRx::register("raw", take_ring!(RAW_RING))?;
     let mut cooked = StreamTx::open_wait("cooked", 0, 5 * SECOND_MS)?;
     let mut buf = [0u8; 3000];
     let (mut passed, mut sum) = (0usize, Fnv::new());
@@ -140,7 +132,7 @@ fn filter() -> Result<(), Error> {
 }
 
 fn sink() -> Result<(), Error> {
-    let mut rx = StreamRx::register("cooked", ring!(COOKED_RING))?;
+    let mut rx = StreamRx::register("cooked", take_ring!(COOKED_RING))?;
     let mut buf = [0u8; 1500];
     let (mut got, mut sum, mut want) = (0usize, Fnv::new(), Fnv::new());
     let mut next_report = 32768;
@@ -190,7 +182,7 @@ static mut SMALL_RING: Ring<128> = Ring::new();
 
 /// Receiver of `gone`: reads one message, revokes the ring, stays alive.
 fn quitter() -> Result<(), Error> {
-    let mut rx = StreamRx::register("gone", ring!(GONE_RING))?;
+    let mut rx = StreamRx::register("gone", take_ring!(GONE_RING))?;
     let mut buf = [0u8; 16];
     let n = rx.read_wait(&mut buf, TIMEOUT_NS)?;
     println!(
@@ -227,7 +219,7 @@ fn past_ring() -> Result<(), Error> {
 
 /// Receiver of `small`: waits for data; its sender faults, which ends the stream.
 fn small_rx() -> Result<(), Error> {
-    let mut rx = StreamRx::register("small", ring!(SMALL_RING))?;
+    let mut rx = StreamRx::register("small", take_ring!(SMALL_RING))?;
     let mut buf = [0u8; 16];
     let n = rx.read_wait(&mut buf, TIMEOUT_NS)?;
     println!("small-rx: the stream ended after {n} bytes (its sender is gone); still alive");
