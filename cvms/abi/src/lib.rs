@@ -118,6 +118,23 @@ pub enum Hostcall {
     CpRevoke = 32,
     /// `cp_drop(slot) -> 0`: clears slot `slot` of the caller's capability store.
     CpDrop = 33,
+    /// `cp_call_export(name, name_len, gate, entry, stack, stack_len) -> 0`: the exporter of
+    /// the call `name` (a `calls` entry of the manifest) offers `entry`, a function of its own
+    /// code entered through `gate` (the SDK's callee gate), and `[stack, stack + stack_len)` of
+    /// its own memory, split into one call stack per importer. [`Error::Denied`] unless the
+    /// caller is the call's exporter, [`Error::Fault`] for a gate or entry outside its code or
+    /// a stack outside its memory, [`Error::Invalid`] for a stack too small for every
+    /// importer, [`Error::Again`] while exported already.
+    CpCallExport = 34,
+    /// `cp_call_import(name, name_len, slot, return_stub) -> 0`: puts the sealed pair of the
+    /// call `name` into slots `slot` (code) and `slot + 1` (data) of the caller's capability
+    /// store, both sealed with the exporter's own object type; `return_stub` (the SDK's return
+    /// stub, in the caller's code) is where the callee's gate returns, through a pair sealed
+    /// with the caller's type. [`Error::Denied`] unless the manifest names the caller as an
+    /// importer, [`Error::Invalid`] for an unknown name or `slot` out of
+    /// `0..=`[`CALL_LAST_PAIR_SLOT`], [`Error::Fault`] for a stub outside its code,
+    /// [`Error::Again`] until the exporter has exported it (and after it ended).
+    CpCallImport = 35,
     /// `stream_register(name, name_len, ptr, len) -> handle`: the receiver of stream `name`
     /// (a `streams` entry of the manifest) registers `[ptr, ptr + len)` of its own memory as the
     /// stream's ring: a [`STREAM_HEADER`]-byte header (which the monitor zeroes) and the data
@@ -179,6 +196,8 @@ impl Hostcall {
             31 => Hostcall::CpExport,
             32 => Hostcall::CpRevoke,
             33 => Hostcall::CpDrop,
+            34 => Hostcall::CpCallExport,
+            35 => Hostcall::CpCallImport,
             40 => Hostcall::StreamRegister,
             41 => Hostcall::StreamOpen,
             42 => Hostcall::StreamClose,
@@ -294,6 +313,29 @@ pub const CAP_STORE_SLOTS: u64 = 16;
 /// Bytes per capability-store slot.
 pub const CAP_SLOT_BYTES: u64 = 16;
 
+/// CP_Call (`cp_call_*`): while a call is outstanding the caller's stub keeps its DDC in this
+/// capability-store slot (tagged = "a call is outstanding": the return stub refuses a return
+/// without it) and its stack pointer in the next. Calls may not use these slots.
+pub const CALL_SAVE_SLOT: u64 = 12;
+/// The highest slot a call's sealed pair may start at (it takes this slot and the next).
+pub const CALL_LAST_PAIR_SLOT: u64 = CALL_SAVE_SLOT - 2;
+/// A call's per-importer descriptor, which the callee's gate gets (unsealed) as its data
+/// capability: byte offsets of the callee's data capability (its DDC), its call stack (a
+/// capability whose address is the stack's top), the entry point (an integer), and the
+/// caller's return pair (code, data), each sealed with the caller's object type.
+pub mod call_descriptor {
+    pub const DDC: u64 = 0;
+    pub const STACK: u64 = 16;
+    pub const ENTRY: u64 = 32;
+    pub const RETURN_CODE: u64 = 48;
+    pub const RETURN_DATA: u64 = 64;
+    pub const BYTES: u64 = 80;
+}
+/// The status a call returns beside its value (x1 / a1): 0 when the callee's entry returned
+/// the value, [`CALL_FAILED`] when the monitor ended the call (the callee faulted or ran past
+/// its budget) and the value is a negated [`Error`].
+pub const CALL_FAILED: u64 = 1;
+
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
 
@@ -351,10 +393,10 @@ mod tests {
 
     #[test]
     fn numbers_decode() {
-        for n in (0..15).chain(20..27).chain(30..34) {
+        for n in (0..15).chain(20..27).chain(30..36).chain(40..45) {
             assert_eq!(Hostcall::from_number(n).map(|h| h as u64), Some(n));
         }
-        for n in (15..20).chain(27..30).chain(34..50) {
+        for n in (15..20).chain(27..30).chain(36..40).chain(45..50) {
             assert_eq!(Hostcall::from_number(n), None);
         }
     }

@@ -19,6 +19,7 @@
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
+pub mod call;
 pub mod disk;
 mod entry;
 pub mod nest;

@@ -147,6 +147,8 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         | Hostcall::CpExport
         | Hostcall::CpRevoke
         | Hostcall::CpDrop
+        | Hostcall::CpCallExport
+        | Hostcall::CpCallImport
         | Hostcall::StreamRegister
         | Hostcall::StreamOpen
         | Hostcall::StreamClose

@@ -105,7 +105,13 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
         Some(Hostcall::NetInfo) => &NET_INFO,
         Some(Hostcall::DiskRead) => &DISK_READ,
         Some(Hostcall::DiskWrite) => &DISK_WRITE,
-        Some(Hostcall::CpImport | Hostcall::CpRevoke | Hostcall::StreamOpen) => &NAME_0,
+        Some(
+            Hostcall::CpImport
+            | Hostcall::CpRevoke
+            | Hostcall::CpCallExport
+            | Hostcall::CpCallImport
+            | Hostcall::StreamOpen,
+        ) => &NAME_0,
         Some(Hostcall::CpExport | Hostcall::StreamRegister) => &EXPORT,
         Some(Hostcall::CpPoll) => &POLL,
         Some(Hostcall::ChildInfo) => &CHILD_INFO,
@@ -148,6 +154,8 @@ const BUFFER_CALLS: u64 = 1 << Hostcall::ConsoleWrite as u64
     | 1 << Hostcall::CpImport as u64
     | 1 << Hostcall::CpExport as u64
     | 1 << Hostcall::CpRevoke as u64
+    | 1 << Hostcall::CpCallExport as u64
+    | 1 << Hostcall::CpCallImport as u64
     | 1 << Hostcall::StreamRegister as u64
     | 1 << Hostcall::StreamOpen as u64
     | 1 << Hostcall::CpPoll as u64;

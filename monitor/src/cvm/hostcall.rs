@@ -132,9 +132,13 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
             | Hostcall::ChildReplyWait,
         ) => Err(Error::NoSys),
         Some(
-            call
-            @ (Hostcall::CpImport | Hostcall::CpExport | Hostcall::CpRevoke | Hostcall::CpDrop),
-        ) => share_call(guest, call, [args[0], args[1], args[2], args[3]]),
+            call @ (Hostcall::CpImport
+            | Hostcall::CpExport
+            | Hostcall::CpRevoke
+            | Hostcall::CpDrop
+            | Hostcall::CpCallExport
+            | Hostcall::CpCallImport),
+        ) => share_call(guest, call, args),
         Some(
             call @ (Hostcall::StreamRegister
             | Hostcall::StreamOpen
@@ -166,9 +170,8 @@ fn stream_call(guest: &mut impl Guest, call: Hostcall, args: [u64; 4]) -> Outcom
 /// A sharing call, out of line and with its arguments by value: handing `dispatch`'s `args`
 /// itself to a function would make every hostcall spill all six registers to the stack.
 #[inline(never)]
-fn share_call(guest: &mut impl Guest, call: Hostcall, args: [u64; 4]) -> Result<u64, Error> {
-    let args = [args[0], args[1], args[2], args[3], 0, 0];
-    share::call::decode(guest, call, &args).and_then(|request| guest.share(request))
+fn share_call(guest: &mut impl Guest, call: Hostcall, args: &[u64; 6]) -> Result<u64, Error> {
+    share::call::decode(guest, call, args).and_then(|request| guest.share(request))
 }
 
 #[inline(never)] // keeps its buffer off the frame of the hostcall fast path

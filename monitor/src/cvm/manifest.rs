@@ -115,6 +115,8 @@ pub struct Manifest {
     pub cvms: Vec<CvmSpec>,
     /// The shared objects of the root's `files { … }` node (`cvm::share::spec`).
     pub files: Vec<FileSpec>,
+    /// The calls of the root's `calls { … }` node (`cvm::share::calls`).
+    pub calls: Vec<crate::cvm::share::calls::CallSpec>,
     /// The streams of the root's `streams { … }` node (`cvm::share::stream`); each also has
     /// its carrying run-time object in `files`.
     pub streams: Vec<StreamSpec>,
@@ -600,6 +602,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
         keep_running: false,
         cvms: Vec::new(),
         files: Vec::new(),
+        calls: Vec::new(),
         streams: Vec::new(),
     };
     let mut images = Vec::new();
@@ -649,6 +652,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
 
     let mut images_seen = false;
     let mut files_node = None;
+    let mut calls_node = None;
     let mut streams_node = None;
     for (i, node) in nodes.iter().enumerate() {
         if node.depth != 1 {
@@ -679,6 +683,13 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                     "node /files appears more than once",
                 ));
             }
+        } else if node.name == crate::cvm::share::calls::NODE.as_bytes() {
+            if calls_node.replace(i).is_some() {
+                errors.push(ManifestError::root(
+                    None,
+                    "node /calls appears more than once",
+                ));
+            }
         } else if node.name == stream_spec::NODE.as_bytes() {
             if streams_node.replace(i).is_some() {
                 errors.push(ManifestError::root(
@@ -694,9 +705,9 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                 format!(
                     "unknown node /{shown}: the root holds only cvm@N nodes{}",
                     if mode == Mode::Bundle {
-                        ", files, streams and /images"
+                        ", files, calls, streams and /images"
                     } else {
-                        ", files and streams"
+                        ", files, calls and streams"
                     }
                 ),
             ));
@@ -706,6 +717,10 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     check_unique(&manifest.cvms, &mut errors);
     if let Some(at) = files_node {
         manifest.files = share_spec::check_files(nodes, at, &manifest.cvms, &mut errors);
+    }
+    if let Some(at) = calls_node {
+        manifest.calls =
+            crate::cvm::share::calls::check_calls(nodes, at, &manifest.cvms, &mut errors);
     }
     if let Some(at) = streams_node {
         manifest.streams =
@@ -2045,7 +2060,7 @@ pub(crate) mod tests {
             [
                 "field \"keep-running\": is a flag: write `keep-running;` without a value",
                 "field \"model\": unknown field",
-                "unknown node /chosen: the root holds only cvm@N nodes, files and streams",
+                "unknown node /chosen: the root holds only cvm@N nodes, files, calls and streams",
                 "node /images: a manifest must not contain /images (capmon-tool bundle adds it \
                  from --images)",
                 "the manifest has no cVMs: add a cvm@0 node",
@@ -2257,7 +2272,7 @@ pub(crate) mod tests {
             [
                 r#"cvm "ok": field "evil\x22\x07": unknown field"#,
                 r#"cvm "ok": field "on-fault": must be "stop" or "restart", is "\x1b[2Jgone""#,
-                r#"unknown node /x\x1by: the root holds only cvm@N nodes, files and streams"#,
+                r#"unknown node /x\x1by: the root holds only cvm@N nodes, files, calls and streams"#,
             ]
         );
     }

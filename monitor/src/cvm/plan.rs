@@ -831,6 +831,7 @@ pub(crate) mod tests {
         Manifest {
             keep_running: false,
             files: Vec::new(),
+            calls: Vec::new(),
             streams: Vec::new(),
             cvms: sizes
                 .iter()
@@ -877,6 +878,7 @@ pub(crate) mod tests {
         Manifest {
             keep_running: false,
             files: Vec::new(),
+            calls: Vec::new(),
             streams: Vec::new(),
             cvms,
         }

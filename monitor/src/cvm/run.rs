@@ -42,6 +42,12 @@ enum Transition {
     /// It faulted and was started again from scratch.
     Restarted,
     Set(State),
+    /// The callee of a CP_Call it was in (its PCC is `callee`'s code window) faulted or ran
+    /// past the call budget: the callee answers for it, the caller gets an error.
+    CallFailed {
+        callee: usize,
+        fault: Box<Fault>,
+    },
 }
 
 /// How a cVM's run ended.
@@ -87,6 +93,10 @@ struct Cvm {
     slot: usize,
     /// It is in `net_wait`: when it runs again its result is the number of frames waiting.
     net_waiting: bool,
+    /// Its code window: a PC outside it means it is inside a CP_Call, running a callee's code.
+    code: Range<u64>,
+    /// CP_Call: when an interrupt first found it inside the call it is still in (ticks).
+    call_since: Option<u64>,
     /// It is blocked in `cp_poll`: when it runs again its result is the ready mask.
     stream_polling: bool,
 }
@@ -193,6 +203,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             net: net_grants.get(slot).copied().flatten(),
             slot,
             net_waiting: false,
+            code: caps.code.base()..u64::try_from(caps.code.top()).unwrap_or(u64::MAX),
+            call_since: None,
             stream_polling: false,
         };
         if let Some(g) = &cvm.net {
@@ -318,6 +330,25 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         );
                     }
                     Transition::Set(state) => scheduler.set_state(index, state),
+                    Transition::CallFailed { callee, fault } => {
+                        if end_call(&mut cvms, index, callee, &fault) {
+                            on_cpu = on_cpu.filter(|&i| i != callee);
+                            scheduler.set_state(callee, State::Ready);
+                            family.restarted(
+                                &mut Tree {
+                                    cvms: &mut cvms,
+                                    scheduler: &mut scheduler,
+                                    freq,
+                                },
+                                callee,
+                            );
+                        } else if cvms[callee].ending.is_some() {
+                            scheduler.set_state(callee, State::Ended);
+                        }
+                        if cvms[index].ending.is_some() {
+                            scheduler.set_state(index, State::Ended);
+                        }
+                    }
                     Transition::Family(number) => {
                         let args = cpu::hostcall_args(&cvms[index].cpu);
                         family.hostcall(
@@ -480,6 +511,11 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
             return ControlFlow::Continue(());
         }
         let now = self.account();
+        if interrupt && matches!(transition, Transition::Continue) {
+            if let Some(ended) = self.cvm.call_budget(now, self.freq) {
+                return ControlFlow::Break(ended);
+            }
+        }
         match transition {
             // An interrupt resumes the cVM while its slice and budget last, unless it brought
             // frames: then the run loop delivers them (and wakes their cVMs) first.
@@ -492,8 +528,34 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
     fn fault(&mut self, fault: Box<Fault>) -> Transition {
         // Charged before a restart starts its count afresh.
         self.account();
+        // Inside a CP_Call the fault is the callee's (its code, its stack, its DDC).
+        if let Some(callee) = share::live::callee(self.cvm.slot, &self.cvm.cpu) {
+            return Transition::CallFailed { callee, fault };
+        }
         self.cvm.fault(&fault)
     }
+}
+
+/// A CP_Call the caller at `caller` was in failed in `callee`: the fault is reported against
+/// the callee (with the caller named), which stops or restarts per its manifest like any
+/// faulting cVM, and the caller resumes at its return stub with `Fault`. A caller that never
+/// imported a call has no return stub: then the fault is its own. Returns whether the callee
+/// was restarted.
+#[inline(never)]
+fn end_call(cvms: &mut [Cvm], caller: usize, callee: usize, fault: &Fault) -> bool {
+    println!(
+        "cvm {}: fault inside a call from {}",
+        cvms[callee].path, cvms[caller].path
+    );
+    if !share::live::fail_call(caller, &mut cvms[caller].cpu, Error::Fault) {
+        cvms[caller].fault(fault);
+        return false;
+    }
+    let restarted = matches!(cvms[callee].fault(fault), Transition::Restarted);
+    // The callee's teardown swept what its code left in the caller's registers; put the
+    // caller's return state back (a fresh derivation, the same values).
+    share::live::fail_call(caller, &mut cvms[caller].cpu, Error::Fault);
+    restarted
 }
 
 /// Takes the frames the network devices completed and wakes the cVMs that got one. Out of line:
@@ -548,6 +610,8 @@ fn start_sharing(
             region: c.region,
             data: c.caps.data.base()..u64::try_from(c.caps.data.top()).unwrap_or(u64::MAX),
             parent: c.spec.parent,
+            code: c.code.clone(),
+            otype: c.caps.otype,
         })
         .collect();
     let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
@@ -555,7 +619,7 @@ fn start_sharing(
     let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
     share::stream_live::init(&manifest.streams, &names)?;
     for cvm in cvms {
-        share::live::attach(cvm.slot, &mut cvm.cpu)
+        share::live::attach(cvm.slot, &mut cvm.cpu, &cvm.authority)
             .map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
     }
     Ok(())
@@ -650,7 +714,8 @@ impl Cvm {
         };
         cpu::prepare(&mut self.cpu, &setup, &self.authority)
             .map_err(|m| alloc::format!("{} capability: {}", m.role, m.detail))?;
-        share::live::attach(self.slot, &mut self.cpu)?;
+        share::live::attach(self.slot, &mut self.cpu, &self.authority)?;
+        self.call_since = None;
         self.line.clear();
         self.used_ticks = 0;
         self.ending = None;
@@ -754,6 +819,12 @@ impl Cvm {
         match event {
             CvmEvent::Interrupt => Self::interrupt(),
             CvmEvent::Hostcall { number } => {
+                // Inside a CP_Call the code making the hostcall is the callee's, on the
+                // caller's turn: it must not act with the caller's authority.
+                let pc = cpu::exit_pc(&self.cpu);
+                if pc < self.code.start || pc > self.code.end {
+                    return self.hostcall_in_call(number);
+                }
                 let args = cpu::hostcall_args(&self.cpu);
                 // A pure cVM's buffers are capabilities, checked before anything else (also
                 // before a serving parent sees the call).
@@ -796,6 +867,52 @@ impl Cvm {
                 false
             }
         }
+    }
+
+    /// A hostcall from a callee's code during a CP_Call: refused (`Denied`), since serving it
+    /// would act with the caller's authority; entry points are leaf code.
+    #[cold]
+    #[inline(never)]
+    fn hostcall_in_call(&mut self, number: u64) -> Transition {
+        println!(
+            "cvm {}: hostcall {number} refused: made by a callee's code (pc {:#x}) inside a call",
+            self.path,
+            cpu::exit_pc(&self.cpu)
+        );
+        cpu::set_result(&mut self.cpu, Error::Denied.to_result());
+        Transition::Continue
+    }
+
+    /// An interrupt found the cVM: if it is inside a CP_Call that has run past
+    /// [`share::calls::CALL_BUDGET_MS`] since an interrupt first saw it there, the call ends
+    /// as a fault of the callee.
+    #[inline(never)]
+    fn call_budget(&mut self, now: u64, freq: u64) -> Option<Transition> {
+        cpu::sync_context(&mut self.cpu);
+        let Some(callee) = share::live::callee(self.slot, &self.cpu) else {
+            self.call_since = None;
+            return None;
+        };
+        let since = *self.call_since.get_or_insert(now);
+        let budget = share::calls::CALL_BUDGET_MS.saturating_mul(freq) / 1000;
+        if now.saturating_sub(since) < budget {
+            return None;
+        }
+        self.call_since = None;
+        Some(Transition::CallFailed {
+            callee,
+            fault: Box::new(Fault {
+                cause: "call budget exhausted",
+                detail: alloc::format!(
+                    "a call from {} ran for over {} ms",
+                    self.path,
+                    share::calls::CALL_BUDGET_MS
+                ),
+                pc: cpu::pc(&self.cpu),
+                address: None,
+                role: CapRole::Code,
+            }),
+        })
     }
 
     #[inline(never)]
@@ -1055,7 +1172,8 @@ impl nest::Members for Tree<'_> {
             Transition::Continue
             | Transition::Yield
             | Transition::Restarted
-            | Transition::Family(_) => {}
+            | Transition::Family(_)
+            | Transition::CallFailed { .. } => {}
         }
     }
 }

@@ -103,6 +103,9 @@ pub const IMAGES: &[ImageSpec] = &[
     },
     rust("share-attack", "cvm-ipc", "share-attack"),
     rust("cp-bench", "cvm-ipc", "cp-bench"),
+    rust("kv", "cvm-ipc", "kv"),
+    rust("call-attack", "cvm-ipc", "call-attack"),
+    rust("kv-client", "cvm-ipc", "kv-client"),
     rust("stream", "cvm-ipc", "stream"),
     rust("stream-bench", "cvm-ipc", "stream-bench"),
 ];

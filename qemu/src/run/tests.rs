@@ -483,7 +483,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 6 capability stores of 16 slots, 1 buffers; 5 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 9 capability stores of 16 slots, 1 buffers; 5 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",

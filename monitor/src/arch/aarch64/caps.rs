@@ -101,6 +101,36 @@ pub fn seal_entry(dst: &mut [u64; 2], src: &[u64; 2]) {
     }
 }
 
+/// `slot` sealed in place with object type `otype`, using `sealer` (a capability with Seal
+/// whose bounds hold `otype`: the monitor's root). The tag is lost if `slot` was sealed or
+/// `otype` is outside the sealer; [`inspect`] tells.
+pub fn seal(slot: &mut [u64; 2], sealer: &[u64; 2], otype: u64) {
+    // SAFETY: loads the 16-byte aligned `slot` into c9 and `sealer` into c11, points c11 at
+    // `otype` (SCVALUE), seals c9 with it (SEAL only restricts what c9 can be used for), stores
+    // c9 back to `slot` and clears c11's tag so the sealer never outlives the block.
+    unsafe {
+        asm!(
+            ".inst {ld}",       // ldr c9, [x10]
+            ".inst {lds}",      // ldr c11, [x12]
+            ".inst {scvalue}",  // scvalue c11, c11, x13
+            ".inst {seal}",     // seal c9, c9, c11
+            ".inst {st}",       // str c9, [x10]
+            ".inst {clear}",    // clrtag c11, c11
+            ld = const m::ldr_cap(9, 10, 0),
+            lds = const m::ldr_cap(11, 12, 0),
+            scvalue = const m::scvalue(11, 11, 13),
+            seal = const m::seal(9, 9, 11),
+            st = const m::str_cap(9, 10, 0),
+            clear = const m::clrtag(11, 11),
+            in("x10") slot.as_mut_ptr(),
+            in("x12") sealer.as_ptr(),
+            in("x13") otype,
+            out("x9") _,
+            out("x11") _,
+        );
+    }
+}
+
 /// `dst = src`, tag included (a capability load and store, never an integer copy).
 pub fn copy(dst: &mut [u64; 2], src: &[u64; 2]) {
     // SAFETY: loads the 16-byte aligned `src` into c9 and stores it to the 16-byte aligned

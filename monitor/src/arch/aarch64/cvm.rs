@@ -86,6 +86,14 @@ pub struct Authority {
     slot: super::caps::CapSlot,
 }
 
+#[cfg(feature = "cheri")]
+impl Authority {
+    /// The capability itself, for deriving what the cVM is given (never to hand out).
+    pub fn slot(&self) -> &[u64; 2] {
+        &self.slot.0
+    }
+}
+
 /// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
 /// authority, or from the root for a top-level cVM, and checks it against the model.
 pub fn authority(
@@ -491,6 +499,14 @@ pub fn set_result(cpu: &mut CvmCpu, value: u64) {
 }
 
 /// The cVM's current PC (for reports).
+/// The PC of the exit being handled (the switcher saves CELR into the context on every exit).
+pub fn exit_pc(cpu: &CvmCpu) -> u64 {
+    cpu.context.pc[0]
+}
+
+/// Nothing to do: the switcher saves the whole context on every exit.
+pub fn sync_context(_cpu: &mut CvmCpu) {}
+
 pub fn pc(cpu: &CvmCpu) -> u64 {
     cpu.context.pc[0]
 }

@@ -80,6 +80,36 @@ pub fn with_address(dst: &mut [u64; 2], src: &[u64; 2], address: u64) {
     }
 }
 
+/// `slot` sealed in place with object type `otype`, using `sealer` (a capability with Seal
+/// whose bounds hold `otype`: the monitor's root). The tag is lost if `slot` was sealed or
+/// `otype` is outside the sealer; [`inspect`] tells.
+pub fn seal(slot: &mut [u64; 2], sealer: &[u64; 2], otype: u64) {
+    // SAFETY: loads the aligned `slot` into c6 and `sealer` into c7, points c7 at `otype`
+    // (CSetAddr), seals c6 with it (CSeal: only restricts what c6 can be used for) and stores
+    // c6 back to the aligned `slot`. c7, the sealer, never leaves the registers.
+    unsafe {
+        asm!(
+            ".word {ld}",       // lc c6, 0(a0)
+            ".word {lds}",      // lc c7, 0(a1)
+            ".word {setaddr}",  // csetaddr c7, c7, a2
+            ".word {seal}",     // cseal c6, c6, c7
+            ".word {st}",       // sc c6, 0(a0)
+            ".word {clear}",    // ccleartag c7, c7
+            ld = const r::lc(6, 10, 0),
+            lds = const r::lc(7, 11, 0),
+            setaddr = const r::csetaddr(7, 7, 12),
+            seal = const r::cseal(6, 6, 7),
+            st = const r::sc(6, 10, 0),
+            clear = const r::ccleartag(7, 7),
+            in("x10") slot.as_mut_ptr(),
+            in("x11") sealer.as_ptr(),
+            in("x12") otype,
+            out("x6") _,
+            out("x7") _,
+        );
+    }
+}
+
 /// `dst = src` with its flags set to `flags` (bit 0: capability mode when installed as PCC).
 pub fn set_flags(dst: &mut [u64; 2], src: &[u64; 2], flags: u64) {
     // SAFETY: as in `derive`; CSetFlags changes only the flags field.

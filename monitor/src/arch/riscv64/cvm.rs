@@ -108,6 +108,14 @@ pub struct Authority {
     slot: super::caps::CapSlot,
 }
 
+#[cfg(feature = "cheri")]
+impl Authority {
+    /// The capability itself, for deriving what the cVM is given (never to hand out).
+    pub fn slot(&self) -> &[u64; 2] {
+        &self.slot.0
+    }
+}
+
 /// Derives `model` (a [`crate::cvm::plan::DefaultCaps::region`]) in hardware from `parent`'s
 /// authority, or from the root for a top-level cVM, and checks it against the model.
 pub fn authority(
@@ -451,7 +459,11 @@ fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
             break;
         }
         let tor_entry = 4 + 2 * i;
-        let on = PMP_TOR | PMP_R | PMP_W;
+        // Bit 0 of a start (ranges are whole pages) marks another cVM's code that runs on
+        // this cVM's turn (a CP_Call callee): fetch and read, never write.
+        let exec = start & EXECUTABLE_RANGE != 0;
+        let start = start & !EXECUTABLE_RANGE;
+        let on = PMP_TOR | PMP_R | if exec { PMP_X } else { PMP_W };
         if tor_entry < 8 {
             cfg0 |= on << (8 * tor_entry);
         } else {
@@ -486,6 +498,9 @@ fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
     // SAFETY: as above; pmpcfg2 holds entries 8..=15 on RV64.
     unsafe { asm!("csrw pmpcfg2, {c}", c = in(reg) cfg2, options(nomem, nostack)) };
 }
+
+/// Set in a shared range's start: the range is code to fetch (R+X), not data (R+W).
+pub const EXECUTABLE_RANGE: u64 = 1;
 
 /// The shared ranges' bytes of pmpcfg0 (entries 3..=7), ORed in by `program_pmp`.
 static SHARED_CFG0: AtomicU64 = AtomicU64::new(0);
@@ -726,6 +741,22 @@ pub fn hostcall_args(cpu: &CvmCpu) -> [u64; 6] {
 /// Puts a hostcall's result in the cVM's a0 (as an integer).
 pub fn set_result(cpu: &mut CvmCpu, value: u64) {
     cpu.context.regs[10] = [value, 0];
+}
+
+/// The PC of the exit being handled, on the hostcall path: MEPC itself, since the fast path
+/// leaves the PC in MEPCC and spills it into the context only when the turn ends.
+pub fn exit_pc(_cpu: &CvmCpu) -> u64 {
+    let pc: u64;
+    // SAFETY: reading mepc has no side effects.
+    unsafe { asm!("csrr {}, mepc", out(reg) pc, options(nomem, nostack)) };
+    pc
+}
+
+/// Brings the context's c31, DDC and PC up to date while the cVM's exit is handled (the fast
+/// path keeps them in M-mode registers), for code that inspects them without leaving the
+/// turn. Harmless: a resume takes them from those registers, not from the context.
+pub fn sync_context(cpu: &mut CvmCpu) {
+    switch::spill(&mut cpu.context);
 }
 
 pub fn pc(cpu: &CvmCpu) -> u64 {

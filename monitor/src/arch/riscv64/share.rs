@@ -107,3 +107,55 @@ pub fn derive_from_root(dst: &mut [u64; 2], model: &Capability<Format>) -> bool 
 pub fn set_shared_window(cpu: &mut CvmCpu, ranges: &[Range<u64>]) {
     cpu.set_shared(ranges);
 }
+
+/// Seals `slot` in place with `otype`; the monitor's root is the sealer, and no sealing
+/// capability ever leaves the monitor. False unless the result is tagged and sealed with
+/// `otype`.
+pub fn seal(slot: &mut [u64; 2], otype: u32) -> bool {
+    {
+        let root = super::cvm::ROOT.lock();
+        caps::seal(slot, &root.0, u64::from(otype));
+    }
+    let hw = caps::inspect(slot);
+    hw.tag && hw.otype == u64::from(otype)
+}
+
+/// Derives `model` from `authority` into `dst`, then moves its address to `address`; false
+/// if the result lost its tag or differs from the model.
+pub fn derive_at(
+    dst: &mut [u64; 2],
+    authority: &[u64; 2],
+    model: &Capability<Format>,
+    address: u64,
+) -> bool {
+    let mut at = caps::CapSlot::null();
+    if !derive(&mut at.0, authority, model) {
+        return false;
+    }
+    caps::with_address(dst, &at.0, address);
+    let hw = caps::inspect(dst);
+    hw.tag && hw.address == address
+}
+
+/// `dst = src`, tag included.
+pub fn copy(dst: &mut [u64; 2], src: &[u64; 2]) {
+    caps::copy(dst, src);
+}
+
+/// The bounds `[base, base + length)` of the PCC the cVM's context resumes with, when it is a
+/// tagged, unsealed capability: during a call, the callee's code window.
+pub fn resume_code(cpu: &CvmCpu) -> Option<Range<u64>> {
+    let hw = caps::inspect(&cpu.context.pc);
+    (hw.tag && hw.otype == u64::MAX).then(|| hw.base..hw.base.saturating_add(hw.length))
+}
+
+/// Ends a call the monitor had to stop (its callee faulted or ran past its budget): the
+/// caller resumes at its return stub (`code`, unsealed) with its capability store in the
+/// register where the return pair's data would land (c31), the error in the value
+/// register and [`capmon_abi::CALL_FAILED`] in the status register.
+pub fn fail_call(cpu: &mut CvmCpu, code: &[u64; 2], store: &[u64; 2], error: u64) {
+    caps::copy(&mut cpu.context.pc, code);
+    caps::copy(&mut cpu.context.regs[31], store);
+    cpu.context.regs[10] = [error, 0];
+    cpu.context.regs[11] = [capmon_abi::CALL_FAILED, 0];
+}

@@ -1,4 +1,4 @@
-//! The sharing hostcalls' arguments (numbers 30..=49, `capmon_abi`): decoded and checked here
+//! The sharing hostcalls' arguments (numbers 30..=35, `capmon_abi`): decoded and checked here
 //! against the caller's memory, then carried out by the run loop's [`Guest::share`], which owns
 //! the sharing state and the capabilities.
 
@@ -47,6 +47,19 @@ pub enum Request {
     Drop {
         slot: u64,
     },
+    /// `gate` and `entry` are checked against the caller's code by `calls::Calls::export`;
+    /// `stack` lies inside the caller's memory.
+    CallExport {
+        name: Name,
+        gate: u64,
+        entry: u64,
+        stack: (u64, u64),
+    },
+    CallImport {
+        name: Name,
+        slot: u64,
+        return_stub: u64,
+    },
 }
 
 /// Reads a name argument: the buffer must lie in the caller's memory; longer than any name
@@ -81,6 +94,21 @@ pub fn decode(guest: &impl Guest, call: Hostcall, args: &[u64; 6]) -> Result<Req
             name: name(guest, args[0], args[1])?,
         },
         Hostcall::CpDrop => Request::Drop { slot: args[0] },
+        Hostcall::CpCallExport => {
+            let name = name(guest, args[0], args[1])?;
+            let stack = check_buffer(&guest.memory(), args[4], args[5])?;
+            Request::CallExport {
+                name,
+                gate: args[2],
+                entry: args[3],
+                stack: (stack.start, stack.end),
+            }
+        }
+        Hostcall::CpCallImport => Request::CallImport {
+            name: name(guest, args[0], args[1])?,
+            slot: args[2],
+            return_stub: args[3],
+        },
         _ => return Err(Error::NoSys),
     })
 }

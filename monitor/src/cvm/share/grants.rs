@@ -50,6 +50,19 @@ pub trait SharePerms: Format {
     /// The capability-store capability: Load, Store, LoadCap, StoreCap, StoreLocalCap (the only
     /// capability with StoreLocalCap a cVM ever holds), not Global, no Execute.
     const STORE: Self::Perms;
+    /// CP_Call's code capabilities (an entry's gate, a caller's return stub), before sealing:
+    /// Load and Execute over the cVM's code, and the permission to be branched to as half of a
+    /// sealed pair (Morello BranchSealedPair, CHERI-RISC-V PermitCInvoke). Not Global.
+    const CALL_CODE: Self::Perms;
+    /// A call descriptor, before sealing: Load and LoadCap (the gate loads the callee's DDC
+    /// and stack from it; Morello: MutableLoad, so they keep Store), the pair permission, no
+    /// Store. Not Global.
+    const CALL_DESCRIPTOR: Self::Perms;
+    /// A callee's per-importer call stack: Load and Store, no capability stores. Not Global.
+    const CALL_STACK: Self::Perms;
+    /// The data half of a caller's return pair: its capability-store capability
+    /// ([`Self::STORE`]) with the pair permission.
+    const CALL_RETURN_DATA: Self::Perms;
 }
 
 impl SharePerms for Morello {
@@ -62,6 +75,15 @@ impl SharePerms for Morello {
         .union(MorelloPerms::STORE_CAP)
         .union(MorelloPerms::STORE_LOCAL_CAP)
         .union(MorelloPerms::MUTABLE_LOAD);
+    const CALL_CODE: MorelloPerms = MorelloPerms::LOAD
+        .union(MorelloPerms::EXECUTE)
+        .union(MorelloPerms::BRANCH_SEALED_PAIR);
+    const CALL_DESCRIPTOR: MorelloPerms = MorelloPerms::LOAD
+        .union(MorelloPerms::LOAD_CAP)
+        .union(MorelloPerms::MUTABLE_LOAD)
+        .union(MorelloPerms::BRANCH_SEALED_PAIR);
+    const CALL_STACK: MorelloPerms = MorelloPerms::LOAD.union(MorelloPerms::STORE);
+    const CALL_RETURN_DATA: MorelloPerms = Self::STORE.union(MorelloPerms::BRANCH_SEALED_PAIR);
 }
 
 impl SharePerms for CheriRiscv {
@@ -72,6 +94,14 @@ impl SharePerms for CheriRiscv {
         .union(RiscvPerms::LOAD_CAP)
         .union(RiscvPerms::STORE_CAP)
         .union(RiscvPerms::STORE_LOCAL_CAP);
+    const CALL_CODE: RiscvPerms = RiscvPerms::LOAD
+        .union(RiscvPerms::EXECUTE)
+        .union(RiscvPerms::CINVOKE);
+    const CALL_DESCRIPTOR: RiscvPerms = RiscvPerms::LOAD
+        .union(RiscvPerms::LOAD_CAP)
+        .union(RiscvPerms::CINVOKE);
+    const CALL_STACK: RiscvPerms = RiscvPerms::LOAD.union(RiscvPerms::STORE);
+    const CALL_RETURN_DATA: RiscvPerms = Self::STORE.union(RiscvPerms::CINVOKE);
 }
 
 /// Where things go in the share pool: one capability store per cVM, then each buffer.

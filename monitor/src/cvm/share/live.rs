@@ -24,6 +24,10 @@ pub struct Member {
     pub data: Range<u64>,
     /// Its parent's position when it is nested (parents come first).
     pub parent: Option<usize>,
+    /// Its code capability's bounds (CP_Call gates, entries and return stubs lie in it).
+    pub code: Range<u64>,
+    /// Its own object type (`plan::DefaultCaps::otype`): what its call pairs are sealed with.
+    pub otype: u32,
 }
 
 #[cfg(feature = "cheri")]
@@ -37,13 +41,14 @@ mod imp {
     use capmon_abi::Error;
 
     use super::super::call::Request;
+    use super::super::calls::{self, Calls, Export};
     use super::super::grants::{self, Authority, Grant, Share, SharePerms, Sweep, STORE_BYTES};
     use super::super::spec::Source;
     use super::super::sweep::{self, Seen, Slots};
     use super::Member;
     use crate::addr::PhysRange;
     use crate::arch::current::caps::CapSlot;
-    use crate::arch::current::cvm::{CvmCpu, Format};
+    use crate::arch::current::cvm::{Authority as CvmAuthority, CvmCpu, Format};
     use crate::arch::current::share as arch;
     use crate::cap::{Capability, Format as _};
     use crate::cvm::manifest::Manifest;
@@ -66,6 +71,17 @@ mod imp {
         /// Each cVM's parent (nested cVMs): the memory of a cVM is also its ancestors', by
         /// right, so their own capabilities over it are never swept.
         parents: Vec<Option<usize>>,
+        /// CP_Call: exports, imports and their decisions.
+        calls: Calls,
+        /// Each cVM's code range and object type (for its call pairs).
+        code: Vec<Range<u64>>,
+        otype: Vec<u32>,
+        /// Each cVM's authority (`Box`es that never move), registered by `attach`: call code
+        /// capabilities are derived from it.
+        authorities: Vec<*const CvmAuthority>,
+        /// Each cVM's return stub, from its last `cp_call_import`: where a call the monitor
+        /// had to end resumes it.
+        return_stub: Vec<Option<u64>>,
     }
 
     impl Live {
@@ -191,7 +207,17 @@ mod imp {
             buffers.len(),
             manifest.files.len()
         );
+        let code_ranges: Vec<(String, Range<u64>)> = members
+            .iter()
+            .map(|m| (m.name.clone(), m.code.clone()))
+            .collect();
+        let calls = Calls::new(&manifest.calls, &code_ranges)?;
         *LIVE.lock() = Some(Live {
+            calls,
+            code: members.iter().map(|m| m.code.clone()).collect(),
+            otype: members.iter().map(|m| m.otype).collect(),
+            authorities: members.iter().map(|_| core::ptr::null()).collect(),
+            return_stub: members.iter().map(|_| None).collect(),
             share,
             pool: pool_cap,
             authority: members.iter().map(|_| Box::new(CapSlot::null())).collect(),
@@ -205,11 +231,14 @@ mod imp {
         Ok(())
     }
 
-    pub fn attach(slot: usize, cpu: &mut CvmCpu) -> Result<(), String> {
+    pub fn attach(slot: usize, cpu: &mut CvmCpu, authority: &CvmAuthority) -> Result<(), String> {
         let mut guard = LIVE.lock();
         let Some(live) = guard.as_mut() else {
             return Ok(());
         };
+        if let Some(a) = live.authorities.get_mut(slot) {
+            *a = core::ptr::from_ref(authority);
+        }
         let member = live.share.member(slot).ok_or("not a sharing member")?;
         let store = member.store;
         let data = member.memory.clone();
@@ -235,9 +264,37 @@ mod imp {
         }
         clear_store(store);
         arch::install_store(cpu, &store_cap.0, store);
-        let ranges = live.share.pmp_ranges(slot, PMP_RANGES);
+        let ranges = window(live, slot);
         arch::set_shared_window(cpu, &ranges);
         Ok(())
+    }
+
+    /// The ranges cVM `i`'s PMP window opens besides its region: capability stores and
+    /// imports (`Share::pmp_ranges`), and the region of every cVM it imports a call from —
+    /// the callee's code runs on the caller's turn, with no monitor on the path to switch
+    /// windows (the capabilities still confine it to what the callee's gate installs).
+    ///
+    /// A callee's code is opened for fetching (a start with bit 0 set, see
+    /// `arch::riscv64::cvm::EXECUTABLE_RANGE`), the rest of its region for data; the data
+    /// ranges are merged into what the executable ones leave.
+    fn window(live: &Live, i: usize) -> Vec<Range<u64>> {
+        let callees = live.calls.imports_from(i);
+        if callees.is_empty() {
+            return live.share.pmp_ranges(i, PMP_RANGES);
+        }
+        let mut data = live.share.pmp_ranges(i, PMP_RANGES);
+        let mut code = Vec::new();
+        for &c in &callees {
+            let (Some(region), Some(text)) = (live.regions.get(c), live.code.get(c)) else {
+                continue;
+            };
+            code.push(text.clone());
+            data.push(text.end..region.end);
+        }
+        let code = grants::coalesce(code, PMP_RANGES - 1);
+        let mut ranges = grants::coalesce(data, PMP_RANGES - code.len());
+        ranges.extend(code.into_iter().map(|r| (r.start | 1)..r.end));
+        ranges
     }
 
     fn clear_store(store: u64) {
@@ -274,7 +331,7 @@ mod imp {
     /// Re-opens (or closes) every cVM's PMP window after the imports changed.
     fn refresh_windows(live: &Live, current: usize, cpu: &mut CvmCpu) {
         for (i, &other) in live.cpus.iter().enumerate() {
-            let ranges = live.share.pmp_ranges(i, PMP_RANGES);
+            let ranges = window(live, i);
             if i == current {
                 arch::set_shared_window(cpu, &ranges);
             } else if !other.is_null() {
@@ -293,7 +350,8 @@ mod imp {
         let sweep = live.share.teardown(slot, region);
         // Its descendants end with it (and are torn down themselves): their own capabilities
         // lie inside its region and are not imports, so they are spared here too.
-        let cleared = run_sweep(live, &sweep, true);
+        let mut cleared = run_sweep(live, &sweep, true);
+        cleared += end_calls(live, slot);
         if let Some(m) = live.share.member(slot) {
             clear_store(m.store);
         }
@@ -336,6 +394,44 @@ mod imp {
                 refresh_windows(live, slot, cpu);
                 Ok(u64::try_from(cleared).unwrap_or(u64::MAX))
             }
+            Request::CallExport {
+                name,
+                gate,
+                entry,
+                stack,
+            } => {
+                let memory = live
+                    .share
+                    .member(slot)
+                    .ok_or(Error::Invalid)?
+                    .memory
+                    .clone();
+                live.calls
+                    .export(
+                        slot,
+                        name.as_bytes(),
+                        Export {
+                            gate,
+                            entry,
+                            stack: stack.0..stack.1,
+                        },
+                        &memory,
+                    )
+                    .map(|()| 0)
+            }
+            Request::CallImport {
+                name,
+                slot: at,
+                return_stub,
+            } => {
+                let import = live.calls.import(slot, name.as_bytes(), at, return_stub)?;
+                build_call(live, slot, at, return_stub, &import)?;
+                if let Some(s) = live.return_stub.get_mut(slot) {
+                    *s = Some(return_stub);
+                }
+                refresh_windows(live, slot, cpu);
+                Ok(0)
+            }
             Request::Drop { slot: at } => {
                 let address = live.share.drop_slot(slot, at)?;
                 // SAFETY: a slot of the caller's capability store (see `StoreSlots`).
@@ -343,6 +439,205 @@ mod imp {
                 Ok(0)
             }
         }
+    }
+
+    /// A slot `offset` bytes into a capability-store page.
+    fn page_slot(page: u64, offset: u64) -> &'static mut [u64; 2] {
+        // SAFETY: `page` is a cVM's capability-store page in the share pool (4 KiB, 16-byte
+        // aligned, monitor-owned memory that only that cVM's store capability and the call
+        // descriptors the monitor made reach), and every offset used is a multiple of 16
+        // below 4096 (`calls::DESCRIPTORS_PER_PAGE`).
+        unsafe { &mut *((page + offset.min(4096 - 16)) as *mut [u64; 2]) }
+    }
+
+    /// Makes an import of a call: the exporter's descriptor for this caller (its DDC, the
+    /// caller's call stack, the entry, the caller's return pair) and the caller's sealed pair
+    /// in store slots `at`, `at + 1`. Everything is derived from the two cVMs' authorities or
+    /// the share pool's capability, and sealed with the monitor's root as the sealer.
+    fn build_call(
+        live: &Live,
+        caller: usize,
+        at: u64,
+        return_stub: u64,
+        import: &calls::Import,
+    ) -> Result<(), Error> {
+        let callee = import.exporter;
+        let (Some(callee_m), Some(caller_m)) =
+            (live.share.member(callee), live.share.member(caller))
+        else {
+            return Err(Error::Invalid);
+        };
+        let (callee_store, caller_store) = (callee_m.store, caller_m.store);
+        let authority = |i: usize| -> Result<&[u64; 2], Error> {
+            let a = *live.authorities.get(i).ok_or(Error::Invalid)?;
+            if a.is_null() {
+                return Err(Error::Again);
+            }
+            // SAFETY: a registered cVM's `Box<Authority>`, which lives as long as the run loop
+            // and never moves.
+            Ok(unsafe { &*a }.slot())
+        };
+        let code = |i: usize| live.code.get(i).cloned().ok_or(Error::Invalid);
+        let failed = |what: &str| {
+            println!("share: call import: cannot make {what}");
+            Error::Fault
+        };
+        let d = callee_store + import.descriptor;
+        // The descriptor, in the callee's page.
+        arch::copy(
+            page_slot(d, capmon_abi::call_descriptor::DDC),
+            &live.authority.get(callee).ok_or(Error::Invalid)?.0,
+        );
+        let stack = &import.stack;
+        if !arch::derive_at(
+            page_slot(d, capmon_abi::call_descriptor::STACK),
+            &live.authority.get(callee).ok_or(Error::Invalid)?.0,
+            &model(stack.start, stack.end - stack.start, Format::CALL_STACK),
+            stack.end,
+        ) {
+            return Err(failed("the call stack"));
+        }
+        *page_slot(d, capmon_abi::call_descriptor::ENTRY) = [import.entry, 0];
+        let caller_code = code(caller)?;
+        let ret_code = page_slot(d, capmon_abi::call_descriptor::RETURN_CODE);
+        if !arch::derive_at(
+            ret_code,
+            authority(caller)?,
+            &model(
+                caller_code.start,
+                caller_code.end - caller_code.start,
+                Format::CALL_CODE,
+            ),
+            return_stub,
+        ) || !arch::seal(ret_code, live.otype[caller])
+        {
+            return Err(failed("the return code capability"));
+        }
+        let ret_data = page_slot(d, capmon_abi::call_descriptor::RETURN_DATA);
+        if !arch::derive(
+            ret_data,
+            &live.pool.0,
+            &model(caller_store, STORE_BYTES, Format::CALL_RETURN_DATA),
+        ) || !arch::seal(ret_data, live.otype[caller])
+        {
+            return Err(failed("the return data capability"));
+        }
+        // The pair, in the caller's store.
+        let callee_code = code(callee)?;
+        let pair_code = page_slot(caller_store, at * 16);
+        if !arch::derive_at(
+            pair_code,
+            authority(callee)?,
+            &model(
+                callee_code.start,
+                callee_code.end - callee_code.start,
+                Format::CALL_CODE,
+            ),
+            import.gate,
+        ) || !arch::seal(pair_code, live.otype[callee])
+        {
+            return Err(failed("the entry's code capability"));
+        }
+        let pair_data = page_slot(caller_store, (at + 1) * 16);
+        if !arch::derive(
+            pair_data,
+            &live.pool.0,
+            &model(
+                d,
+                capmon_abi::call_descriptor::BYTES,
+                Format::CALL_DESCRIPTOR,
+            ),
+        ) || !arch::seal(pair_data, live.otype[callee])
+        {
+            return Err(failed("the entry's data capability"));
+        }
+        Ok(())
+    }
+
+    /// A cVM ends or restarts: its calls are no longer exported, every descriptor in its page
+    /// is wiped, every other cVM's pair reaching those descriptors is swept (the code halves
+    /// reach its region and went with the region's sweep), and its own return pairs in other
+    /// cVMs' descriptors are wiped. Returns how many capabilities the sweep cleared.
+    fn end_calls(live: &mut Live, slot: usize) -> usize {
+        live.calls.teardown(slot);
+        if let Some(s) = live.return_stub.get_mut(slot) {
+            *s = None;
+        }
+        let Some(store) = live.share.member(slot).map(|m| m.store) else {
+            return 0;
+        };
+        let descriptors = store + calls::DESCRIPTORS_AT..store + 4096;
+        for at in (descriptors.start..descriptors.end).step_by(16) {
+            arch::clear_tag(page_slot(at, 0));
+        }
+        let cleared = run_sweep(
+            live,
+            &Sweep {
+                range: descriptors,
+                spare: Some(slot),
+            },
+            true,
+        );
+        for (exporter, offset) in live.calls.descriptors_of(slot) {
+            if let Some(m) = live.share.member(exporter) {
+                for o in (0..capmon_abi::call_descriptor::BYTES).step_by(16) {
+                    arch::clear_tag(page_slot(m.store + offset, o));
+                }
+            }
+        }
+        cleared
+    }
+
+    /// The callee of the call cVM `slot`'s context is in, if any: the cVM whose code window
+    /// is the tagged, unsealed PCC the context resumes with.
+    pub fn callee(slot: usize, cpu: &CvmCpu) -> Option<usize> {
+        let guard = LIVE.lock();
+        let live = guard.as_ref()?;
+        let code = arch::resume_code(cpu)?;
+        if live.code.get(slot) == Some(&code) {
+            return None;
+        }
+        live.code.iter().position(|c| *c == code)
+    }
+
+    /// Resumes cVM `slot` at its return stub with `error`: the call it was in was ended by
+    /// the monitor. False if it never imported a call (then it cannot be in one).
+    pub fn fail_call(slot: usize, cpu: &mut CvmCpu, error: Error) -> bool {
+        let guard = LIVE.lock();
+        let Some(live) = guard.as_ref() else {
+            return false;
+        };
+        let (Some(Some(stub)), Some(member), Some(&a), Some(code)) = (
+            live.return_stub.get(slot),
+            live.share.member(slot),
+            live.authorities.get(slot),
+            live.code.get(slot),
+        ) else {
+            return false;
+        };
+        if a.is_null() {
+            return false;
+        }
+        // SAFETY: as in `build_call`.
+        let authority = unsafe { &*a }.slot();
+        let mut pc = CapSlot::null();
+        let mut store = CapSlot::null();
+        let code_model = model(
+            code.start,
+            code.end - code.start,
+            <Format as crate::cvm::plan::CvmFormat>::CODE_PERMS,
+        );
+        if !arch::derive_at(&mut pc.0, authority, &code_model, *stub)
+            || !arch::derive(
+                &mut store.0,
+                &live.pool.0,
+                &model(member.store, STORE_BYTES, <Format as SharePerms>::STORE),
+            )
+        {
+            return false;
+        }
+        arch::fail_call(cpu, &pc.0, &store.0, error.to_result());
+        true
     }
 
     fn grant_into(live: &Live, grant: &Grant) -> Result<(), Error> {
@@ -383,23 +678,56 @@ pub fn init(manifest: &Manifest, members: &[Member], free: &[PhysRange]) -> Resu
     #[cfg(not(feature = "cheri"))]
     {
         let _ = (members, free);
-        if manifest.files.is_empty() {
-            Ok(())
-        } else {
+        if !manifest.files.is_empty() {
             Err("shared objects need capability hardware (qemu-morello, qemu-riscv64cheri)".into())
+        } else if !manifest.calls.is_empty() {
+            Err(
+                "calls between cVMs need capability hardware (qemu-morello, qemu-riscv64cheri)"
+                    .into(),
+            )
+        } else {
+            Ok(())
         }
     }
 }
 
 /// A cVM (re)started: its capability store is cleared and its capability installed, its
 /// authority recorded, its PMP window set.
-pub fn attach(slot: usize, cpu: &mut CvmCpu) -> Result<(), String> {
+pub fn attach(
+    slot: usize,
+    cpu: &mut CvmCpu,
+    authority: &crate::arch::current::cvm::Authority,
+) -> Result<(), String> {
     #[cfg(feature = "cheri")]
-    return imp::attach(slot, cpu);
+    return imp::attach(slot, cpu, authority);
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (slot, cpu, authority);
+        Ok(())
+    }
+}
+
+/// CP_Call: the cVM whose entry cVM `slot`'s context is running in (its PCC is that cVM's
+/// code window), or `None` when it runs its own code. Always `None` without capabilities.
+pub fn callee(slot: usize, cpu: &CvmCpu) -> Option<usize> {
+    #[cfg(feature = "cheri")]
+    return imp::callee(slot, cpu);
     #[cfg(not(feature = "cheri"))]
     {
         let _ = (slot, cpu);
-        Ok(())
+        None
+    }
+}
+
+/// CP_Call: the monitor ended the call cVM `slot` was in (its callee faulted or ran out of
+/// time); it resumes at its return stub with `error`. False when it has no return stub.
+pub fn fail_call(slot: usize, cpu: &mut CvmCpu, error: Error) -> bool {
+    #[cfg(feature = "cheri")]
+    return imp::fail_call(slot, cpu, error);
+    #[cfg(not(feature = "cheri"))]
+    {
+        let _ = (slot, cpu, error);
+        false
     }
 }
 

@@ -17,6 +17,7 @@
 //! in registers (saved contexts) and capability stores, which the sweep visits all of.
 
 pub mod call;
+pub mod calls;
 pub mod grants;
 #[cfg(target_os = "none")]
 pub mod live;
