@@ -43,6 +43,8 @@ enum {
     CAPMON_CP_EXPORT = 31,    /* (name, name_len, ptr, len) -> 0 */
     CAPMON_CP_REVOKE = 32,    /* (name, name_len) -> capabilities cleared */
     CAPMON_CP_DROP = 33,      /* (slot) -> 0 */
+    CAPMON_CP_CALL_EXPORT = 34, /* (name, name_len, gate, entry, stack, stack_len) -> 0 */
+    CAPMON_CP_CALL_IMPORT = 35, /* (name, name_len, slot, return_stub) -> 0 */
 };
 
 /* Slots in a cVM's capability store (16 bytes each). */
@@ -430,6 +432,61 @@ static inline int64_t capmon_cp_file_write(const struct capmon_cp_file *f, uint6
 static inline uint64_t capmon_cp_file_len(const struct capmon_cp_file *f)
 {
     return f->len;
+}
+
+/*
+ * CP_Call: calling another cVM's entry point through a sealed pair, no monitor on the path
+ * (see cvms/sdk/src/call.rs, the same design and the same stubs, which cvms/sdk/c/call.S
+ * carries for C). The exporter offers `entry` with a stack area of its own memory (one slice
+ * per importer); an importer imports the call into store slots `slot`, `slot + 1` (slot <= 10)
+ * and calls it with four integer arguments.
+ */
+typedef uint64_t (*capmon_entry)(uint64_t, uint64_t, uint64_t, uint64_t);
+
+struct capmon_cp_call {
+    uint64_t slot;
+};
+
+struct capmon_call_result {
+    uint64_t value;
+    uint64_t status; /* 0: `value` is the entry's result; 1: the monitor ended the call, `value` is -CAPMON_E* */
+};
+
+extern struct capmon_call_result capmon_cp_call(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                                                uint64_t slot);
+extern void capmon_cp_gate(void);
+extern void capmon_cp_return(void);
+
+/* Offers `entry` as the call `name`; `stack` (len bytes of this cVM's memory) is never touched
+ * by this program again. 0 or -CAPMON_E*. */
+static inline int64_t capmon_call_export(const char *name, capmon_entry entry, void *stack, size_t len)
+{
+    return capmon_hostcall(CAPMON_CP_CALL_EXPORT, (uint64_t)name, capmon_strlen(name),
+                           (uint64_t)&capmon_cp_gate, (uint64_t)entry, (uint64_t)stack, len);
+}
+
+/* Imports the call `name` into store slots `slot`, `slot + 1`; 0 or -CAPMON_E* (AGAIN until
+ * its exporter has exported it). */
+static inline int64_t capmon_call_import(const char *name, uint64_t slot, struct capmon_cp_call *c)
+{
+    int64_t r = capmon_hostcall(CAPMON_CP_CALL_IMPORT, (uint64_t)name, capmon_strlen(name), slot,
+                                (uint64_t)&capmon_cp_return, 0, 0);
+    if (r < 0)
+        return r;
+    c->slot = slot;
+    return 0;
+}
+
+/* Calls it: 0 with the entry's result in *value, or -CAPMON_E* (FAULT: the callee faulted or
+ * ran past its budget). */
+static inline int64_t capmon_call(const struct capmon_cp_call *c, uint64_t a0, uint64_t a1,
+                                  uint64_t a2, uint64_t a3, uint64_t *value)
+{
+    struct capmon_call_result r = capmon_cp_call(a0, a1, a2, a3, c->slot);
+    if (r.status != 0)
+        return (int64_t)r.value;
+    *value = r.value;
+    return 0;
 }
 
 /* The cVM's main, called by start.c's _start with the manifest's arguments (argv[0] is the

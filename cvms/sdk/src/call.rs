@@ -252,12 +252,11 @@ core::arch::global_asm!(
     ".inst {ddc_null}",      // msr DDC, c8
     ".inst {store_null}",    // msr CTPIDR_EL0, c8
     ".inst {csp_null}",      // mov csp, c8
+    // x19..x29 hold what they held at the gate (the caller's zeros): the entry preserved
+    // them (AAPCS64), so only the caller-saved registers can carry the callee's values.
     "mov x2, #0", "mov x3, #0", "mov x4, #0", "mov x5, #0", "mov x6, #0",
     "mov x7, #0", "mov x9, #0", "mov x12, #0", "mov x13, #0", "mov x14, #0",
-    "mov x15, #0", "mov x16, #0", "mov x17, #0", "mov x18, #0", "mov x19, #0",
-    "mov x20, #0", "mov x21, #0", "mov x22, #0", "mov x23, #0", "mov x24, #0",
-    "mov x25, #0", "mov x26, #0", "mov x27, #0", "mov x28, #0", "mov x29, #0",
-    "mov x30, #0",
+    "mov x15, #0", "mov x16, #0", "mov x17, #0", "mov x18, #0", "mov x30, #0",
     ".inst {brs}",           // brs c29, c10, c11          back through the return pair
     ".size capmon_cp_gate, . - capmon_cp_gate",
     ".text",
@@ -368,9 +367,9 @@ core::arch::global_asm!(
     "li a1, 0",
     "li t0, 0",
     ".word {ddc_null}",      // cspecialrw c0, ddc, ct0     DDC := null
+    // s0..s11 hold what they held at the gate (the caller's zeros): the entry preserved
+    // them (the RISC-V calling convention), so only the others can carry the callee's values.
     "li tp, 0", "li sp, 0", "li ra, 0", "li gp, 0",
-    "li s0, 0", "li s1, 0", "li s2, 0", "li s3, 0", "li s4, 0", "li s5, 0",
-    "li s6, 0", "li s7, 0", "li s8, 0", "li s9, 0", "li s10, 0", "li s11, 0",
     "li a2, 0", "li a3, 0", "li a4, 0", "li a5, 0", "li a6, 0", "li a7, 0",
     "li t3, 0", "li t4, 0", "li t5, 0", "li t6, 0",
     ".word {invoke_ret}",    // cinvoke ct1, ct2            back through the return pair
@@ -794,6 +793,44 @@ mod tests {
             .map(|(name, got, want)| format!("{name}: {got:#010X}, encoder says {want:#010X}"))
             .collect();
         assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// `c/call.S` (the stubs for C cVMs) uses the same words: each `.inst`/`.word` is followed
+    /// by `/* NAME */`, and must be that word here; and it has as many as the Rust stubs.
+    #[test]
+    fn the_c_stubs_use_the_same_words() {
+        let source = include_str!("../c/call.S");
+        let rust = include_str!("call.rs");
+        let named = |name: &str| -> u32 {
+            let line = rust
+                .lines()
+                .find(|l| l.contains(&format!("pub const {name}: u32 = ")))
+                .unwrap_or_else(|| panic!("no word {name}"));
+            let hex = line.rsplit("0x").next().expect("hex").trim_end_matches(';');
+            u32::from_str_radix(hex, 16).expect("hex word")
+        };
+        let mut seen = 0;
+        for line in source.lines() {
+            let line = line.trim();
+            let Some(rest) = line
+                .strip_prefix(".inst 0x")
+                .or_else(|| line.strip_prefix(".word 0x"))
+            else {
+                continue;
+            };
+            let word = u32::from_str_radix(&rest[..8], 16).expect("8 hex digits");
+            let name = rest
+                .split("/* ")
+                .nth(1)
+                .and_then(|r| r.split(" */").next())
+                .unwrap_or_else(|| panic!("unnamed word: {line}"));
+            assert_eq!(word, named(name), "{name} in call.S");
+            seen += 1;
+        }
+        // The stubs are everything before the probes (which C does not carry).
+        let stubs = rust.split("pub mod probe").next().expect("stubs");
+        let in_rust = stubs.matches(".inst {").count() + stubs.matches(".word {").count();
+        assert_eq!(seen, in_rust, "call.S carries every stub word");
     }
 
     /// The descriptor offsets the stubs use are the ABI's.

@@ -825,17 +825,22 @@ impl Cvm {
                 if pc < self.code.start || pc > self.code.end {
                     return self.hostcall_in_call(number);
                 }
-                let args = cpu::hostcall_args(&self.cpu);
                 // A pure cVM's buffers are capabilities, checked before anything else (also
                 // before a serving parent sees the call).
-                if PURE && cap_args::has_buffers(number) && !self.capabilities_pass(number, &args) {
+                if PURE
+                    && cap_args::has_buffers(number)
+                    && !self.capabilities_pass(number, &cpu::hostcall_args(&self.cpu))
+                {
                     return Transition::Continue;
                 }
                 if (self.served_by_parent || nest::is_child_call(number))
                     && nest::goes_to_family(self.served_by_parent, number)
                 {
+                    // The run loop reads the arguments itself (read here too, they were a
+                    // second copy on every served hostcall).
                     return Transition::Family(number);
                 }
+                let args = cpu::hostcall_args(&self.cpu);
                 match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
@@ -1129,6 +1134,18 @@ impl nest::Members for Tree<'_> {
         }
         .write(addr, bytes);
     }
+    fn write_record(&mut self, at: usize, addr: u64, record: &nest::HostcallRecord<'_>) {
+        let mut view = GuestView {
+            cvm: &mut self.cvms[at],
+            freq: self.freq,
+        };
+        if !addr.is_multiple_of(8) {
+            return view.write(addr, &record.to_bytes());
+        }
+        view.write_words(addr, &record.header);
+        view.write_words(addr + nest::NAME_OFFSET, record.name);
+        view.write_words(addr + nest::DETAIL_OFFSET, &[0; nest::DETAIL_WORDS]);
+    }
     fn set_result(&mut self, at: usize, value: u64) {
         cpu::set_result(&mut self.cvms[at].cpu, value);
     }
@@ -1185,6 +1202,28 @@ static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool =
 struct GuestView<'a> {
     cvm: &'a mut Cvm,
     freq: u64,
+}
+
+impl GuestView<'_> {
+    /// Stores `words` at the 8-byte aligned `at`: volatile, so the compiler keeps word stores
+    /// instead of calling `memcpy` (a served hostcall's event record), four to a loop turn
+    /// (`N` is a multiple of 4) so the loop's own count stays small.
+    fn write_words<const N: usize>(&mut self, at: u64, words: &[u64; N]) {
+        const { assert!(N.is_multiple_of(4)) };
+        let dst = at as *mut u64;
+        for (i, four) in words.chunks_exact(4).enumerate() {
+            // SAFETY: as in `write`: the caller checked `at..at + 8 * N` against `memory()`
+            // (this cVM's RAM, which no one else uses while it is not running), and `at` is
+            // 8-byte aligned, so every word store is aligned and inside it (`4 * i + 3 < N`).
+            unsafe {
+                let d = dst.add(4 * i);
+                d.write_volatile(four[0]);
+                d.add(1).write_volatile(four[1]);
+                d.add(2).write_volatile(four[2]);
+                d.add(3).write_volatile(four[3]);
+            }
+        }
+    }
 }
 
 impl Guest for GuestView<'_> {

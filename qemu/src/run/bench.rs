@@ -885,6 +885,7 @@ pub fn figures_map(
         put("memcpy_1mib", row.share.memcpy.map(|n| n as f64));
         put("cp_file_write_1mib", row.share.write.map(|n| n as f64));
         put("cp_file_read_1mib", row.share.read.map(|n| n as f64));
+        put("cp_call", row.share.call.map(|n| n as f64));
         put(
             "revoke_4_importers",
             row.share.revoke.map(|(_, insns, _)| insns as f64),

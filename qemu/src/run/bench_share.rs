@@ -17,6 +17,10 @@ pub const COPY_PATTERN: &str =
 /// `bench: revoke-<n>-importers <ns> ns (<k> capabilities cleared)`
 pub const REVOKE_PATTERN: &str =
     r"bench: revoke-(\d+)-importers (\d+) ns \((\d+) capabilities cleared\)";
+/// `bench: cp-call-null <ns> ns per call (<n> calls)`
+pub const CALL_PATTERN: &str = r"bench: cp-call-null (\d+) ns per call \((\d+) calls\)";
+/// Target from the issue: a null CP_Call round trip in at most 40 guest instructions.
+pub const CALL_TARGET: u64 = 40;
 /// `bench: cp-stream <bytes> bytes: memcpy <ns> ns, in place <ns> ns, copied out <ns> ns, …`
 pub const STREAM_PATTERN: &str =
     r"bench: cp-stream (\d+) bytes: memcpy (\d+) ns, in place (\d+) ns, copied out (\d+) ns";
@@ -34,6 +38,9 @@ pub struct ShareFigures {
     pub read: Option<u64>,
     /// (importers, guest instructions, capabilities cleared).
     pub revoke: Option<(u64, u64, u64)>,
+    /// Guest instructions per null CP_Call round trip (loop included).
+    #[serde(default)]
+    pub call: Option<u64>,
     /// Guest instructions for 1 MiB: the receiver's memcpy, through a stream received in
     /// place (the sender's write into the receiver's ring, the receiver's consume), and
     /// received with a copy out of the ring.
@@ -67,7 +74,11 @@ pub fn parse(console: &[String]) -> ShareFigures {
     let copy = regex::Regex::new(COPY_PATTERN).ok();
     let revoke = regex::Regex::new(REVOKE_PATTERN).ok();
     let stream = regex::Regex::new(STREAM_PATTERN).ok();
+    let call = regex::Regex::new(CALL_PATTERN).ok();
     for line in console {
+        if let Some(c) = call.as_ref().and_then(|re| re.captures(line)) {
+            out.call = c[1].parse().ok();
+        }
         if let Some(c) = stream.as_ref().and_then(|re| re.captures(line)) {
             if let (Ok(m), Ok(p), Ok(k)) = (c[2].parse(), c[3].parse(), c[4].parse()) {
                 out.stream = Some((m, p, k));
@@ -91,7 +102,11 @@ pub fn parse(console: &[String]) -> ShareFigures {
 pub fn script(fault_pattern: &str) -> Script {
     Script {
         steps: vec![Step::ExpectAnyOrder {
-            patterns: vec![COPY_PATTERN.into(), REVOKE_PATTERN.into()],
+            patterns: vec![
+                COPY_PATTERN.into(),
+                REVOKE_PATTERN.into(),
+                CALL_PATTERN.into(),
+            ],
         }],
         forbid: vec![
             crate::run::tests::DEFAULT_FORBID.into(),
@@ -118,13 +133,21 @@ pub fn stream_script(fault_pattern: &str) -> Script {
 /// The sharing table, one line per board that has figures.
 pub fn format_table(rows: &[(String, ShareFigures)]) -> String {
     let mut out = format!(
-        "{:<18} {:>9} {:>9} {:>9} {:>10} {:<5} {:>22}\n",
-        "board", "memcpy", "cp write", "cp read", "read/mcpy", "≥0.98", "revoke (importers)"
+        "{:<18} {:>9} {:>9} {:>9} {:>10} {:<5} {:>22} {:>8} {:<5}\n",
+        "board",
+        "memcpy",
+        "cp write",
+        "cp read",
+        "read/mcpy",
+        "≥0.98",
+        "revoke (importers)",
+        "cp call",
+        "≤40"
     );
     for (board, f) in rows {
         let ratio = f.read_vs_memcpy();
         out.push_str(&format!(
-            "{:<18} {:>9} {:>9} {:>9} {:>10} {:<5} {:>22}\n",
+            "{:<18} {:>9} {:>9} {:>9} {:>10} {:<5} {:>22} {:>8} {:<5}\n",
             board,
             f.memcpy.map_or("-".into(), |v| v.to_string()),
             f.write.map_or("-".into(), |v| v.to_string()),
@@ -133,11 +156,15 @@ pub fn format_table(rows: &[(String, ShareFigures)]) -> String {
             ratio.map_or("-", |r| if r >= COPY_TARGET { "ok" } else { "OVER" }),
             f.revoke
                 .map_or("-".into(), |(n, ns, k)| format!("{ns} ({n}; {k} caps)")),
+            f.call.map_or("-".into(), |v| v.to_string()),
+            f.call
+                .map_or("-", |v| if v <= CALL_TARGET { "ok" } else { "OVER" }),
         ));
     }
     out.push_str(
         "sharing: 1 MiB copied with memcpy inside one cVM, into and out of a CP_File object through \
-         its capability; revocation of one object imported by 4 cVMs (guest instructions)\n",
+         its capability; revocation of one object imported by 4 cVMs; a null CP_Call round trip, \
+         its loop included (guest instructions)\n",
     );
     out.push_str(&format!(
         "\n{:<18} {:>9} {:>9} {:>10} {:>9} {:>11} {:<5}\n",
@@ -177,6 +204,7 @@ mod tests {
         let console: Vec<String> = [
             "[cp-bench] bench: cp-file-copy 1048576 bytes: memcpy 524448 ns, write 327840 ns, read 327840 ns, read vs memcpy 1.59",
             "[cp-bench] bench: revoke-4-importers 7520 ns (4 capabilities cleared)",
+            "[cp-bench] bench: cp-call-null 96 ns per call (1000 calls)",
             "[stream-recv] bench: cp-stream 1048576 bytes: memcpy 524448 ns, in place 400000 ns, copied out 900000 ns, in place vs memcpy 1.31",
         ]
         .iter()
@@ -188,6 +216,7 @@ mod tests {
             (Some(524448), Some(327840), Some(327840))
         );
         assert_eq!(f.revoke, Some((4, 7520, 4)));
+        assert_eq!(f.call, Some(96));
         assert_eq!(f.stream, Some((524448, 400000, 900000)));
         assert!((f.stream_vs_memcpy().expect("ratio") - 1.3111).abs() < 0.001);
         assert!((f.stream_copy_vs_memcpy().expect("ratio") - 0.5827).abs() < 0.001);
@@ -196,7 +225,8 @@ mod tests {
         assert!(
             table.contains("qemu-morello")
                 && table.contains(" ok ")
-                && table.contains("7520 (4; 4 caps)"),
+                && table.contains("7520 (4; 4 caps)")
+                && table.contains("96 OVER"),
             "{table}"
         );
         assert!(table.contains("1.31") && table.contains("0.58"), "{table}");

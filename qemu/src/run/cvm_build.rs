@@ -39,7 +39,7 @@ pub enum Recipe {
         package: &'static str,
         bin: &'static str,
     },
-    /// C sources (workspace-relative), linked with `cvms/sdk/c/start.c`.
+    /// C sources (workspace-relative), linked with `cvms/sdk/c/start.c` and `cvms/sdk/c/call.S`.
     C { sources: &'static [&'static str] },
 }
 
@@ -106,6 +106,12 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("kv", "cvm-ipc", "kv"),
     rust("call-attack", "cvm-ipc", "call-attack"),
     rust("kv-client", "cvm-ipc", "kv-client"),
+    ImageSpec {
+        name: "kv-client-c",
+        recipe: Recipe::C {
+            sources: &["cvms/ipc/c/kv-client-c.c"],
+        },
+    },
     rust("stream", "cvm-ipc", "stream"),
     rust("stream-bench", "cvm-ipc", "stream-bench"),
 ];
@@ -262,6 +268,7 @@ pub fn gcc_args(root: &Path, arch: Arch, sources: &[&str], out: &Path) -> Vec<Os
     args.push("-o".into());
     args.push(out.into());
     args.push(sdk.join("c").join("start.c").into());
+    args.push(sdk.join("c").join("call.S").into());
     args.extend(sources.iter().map(|s| root.join(s).into_os_string()));
     // Helpers gcc may call for arithmetic it does not inline (libgcc is static and PIC).
     args.push("-lgcc".into());
@@ -581,7 +588,7 @@ mod tests {
             "-mstrict-align",
             "-I/w/cvms/sdk/include",
             "-Wl,-T,/w/cvms/sdk/cvm.ld,--no-dynamic-linker,",
-            "-o /o/hello-c /w/cvms/sdk/c/start.c /w/cvms/hello-c/hello.c -lgcc",
+            "-o /o/hello-c /w/cvms/sdk/c/start.c /w/cvms/sdk/c/call.S /w/cvms/hello-c/hello.c -lgcc",
         ] {
             assert!(line.contains(part), "{part} in {line}");
         }

@@ -483,7 +483,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 9 capability stores of 16 slots, 1 buffers; 5 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 10 capability stores of 16 slots, 1 buffers; 5 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
@@ -495,6 +495,16 @@ fn ipc_test(board: &'static str) -> TestSpec {
             r"^cvm producer: exit 0$",
             r"^cvm consumer: exit 0$",
             r"^cvm consumer-c: exit 0$",
+            // CP_Call: two clients call the key-value service through sealed pairs.
+            r"^\[kv\] kv: serving kv-put, kv-get, kv-done$",
+            r"^\[kv-client-a\] kv-client-a: 8 puts, 8 gets through CP_Call, every value right$",
+            r"^\[kv-client-b\] kv-client-b: 8 puts, 8 gets through CP_Call, every value right$",
+            r"^\[kv\] kv: 20 puts, 20 gets from 3 clients; done$",
+            r"^\[kv-client-c\] kv-client-c: 4 puts, 4 gets through CP_Call from C, every value right$",
+            r"^cvm kv-client-c: exit 0$",
+            r"^cvm kv: exit 0$",
+            r"^cvm kv-client-a: exit 0$",
+            r"^cvm kv-client-b: exit 0$",
             // CP_Stream: source -> filter -> sink, every byte checked by the sink.
             r"^\[source\] source: sent 100000 bytes in \d+ writes, checksum [0-9a-f]{16}$",
             r"^\[filter\] filter: passed 100000 bytes, checksum out [0-9a-f]{16}$",
@@ -617,6 +627,71 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
         .forbid(r"^\[reader\] reader: import")
         .ends(End::PowerOff(Verdict::Fail))
         .time_limit(90)
+}
+
+/// Attacks on CP_Call (`call-attacks`, CHERI boards): `evil`'s entries spin past the call
+/// budget, fault, try to keep the caller's return pair, and make a hostcall from inside the
+/// call; each bad call is reported against `evil` (which restarts) and `client` gets
+/// `Err(Fault)` (`Denied` for the hostcall) and goes on. A swapped pair, a forged pair, a call
+/// with no import, a load through a sealed descriptor and a replayed return are each stopped
+/// with a fault naming the attacker; `steady` finishes and the run passes.
+fn call_attacks_test(board: &'static str) -> TestSpec {
+    let morello = board == "qemu-morello";
+    let (swap, forge, unimported, unseal, stash) = if morello {
+        (
+            r"capability tag fault at pc 0x[0-9a-f]+, address 0x[0-9a-f]+",
+            r"capability tag fault at pc",
+            r"translation fault at pc 0x0,",
+            r"capability tag fault at pc",
+            r"capability permission fault at pc",
+        )
+    } else {
+        (
+            r"type violation at pc .*perms=\[Load,Execute,CInvoke\]",
+            r"seal violation at pc",
+            r"tag violation at pc",
+            r"tag violation at pc .*perms=\[Load,LoadCap,CInvoke\] base=0x[0-9a-f]+ len=0x50",
+            r"permit store capability violation at pc .* capability DDC",
+        )
+    };
+    let crash = if morello {
+        r"capability bounds fault at pc 0x[0-9a-f]+, address 0x8,"
+    } else {
+        r"length \(bounds\) violation at pc .* capability DDC"
+    };
+    let lines: Vec<String> = [
+        r"^\[evil\] evil: exported spin, crash, stash, chatty, bye$".to_string(),
+        r"^cvm evil: fault inside a call from client$".to_string(),
+        r"^cvm client: hostcall 0 refused: made by a callee's code \(pc 0x[0-9a-f]+\) inside a call$".to_string(),
+        r"^\[client\] client: chatty \(a hostcall inside the call; 1 = Denied\) -> Ok\(1\)$".to_string(),
+        r"^cvm evil fault: call budget exhausted at pc 0x[0-9a-f]+, .*a call from client ran for over 20 ms$".to_string(),
+        r"^\[client\] client: spin -> Err\(Fault\)$".to_string(),
+        format!("^cvm evil fault: {crash}"),
+        r"^\[client\] client: crash -> Err\(Fault\)$".to_string(),
+        format!("^cvm evil fault: {stash}"),
+        r"^\[client\] client: stash -> Err\(Fault\)$".to_string(),
+        r"^cvm evil: restarting \(3 of 3\)$".to_string(),
+        r"^\[client\] client: bye -> Ok\(0\)$".to_string(),
+        r"^\[client\] client: every bad call failed and the client went on: ok$".to_string(),
+        r"^cvm evil: exit 0$".to_string(),
+        format!("^cvm swap fault: {swap}"),
+        format!("^cvm forge fault: {forge}"),
+        format!("^cvm unimported fault: {unimported}"),
+        format!("^cvm unseal fault: {unseal}"),
+        r"^\[replay\] replay: echo\(41\) = 42; now returning again$".to_string(),
+        r"^cvm replay fault: undefined or privileged instruction at pc".to_string(),
+        r"^cvm other: exit 0$".to_string(),
+        r"^cvm steady: exit 0$".to_string(),
+    ]
+    .into();
+    let group: Vec<&str> = lines.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-call-attacks"), board)
+        .manifest("call-attacks")
+        .expect_any_order(&group)
+        .forbid("ATTACK SUCCEEDED")
+        .forbid(r"^cvm (steady|client|other) fault: ")
+        .ends(End::PowerOff(Verdict::Pass))
+        .time_limit(120)
 }
 
 /// Stock aarch64 has no capabilities, but the MMU keeps EL0 out of the monitor's memory: the
@@ -1003,6 +1078,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     for board in ["qemu-morello", "qemu-riscv64cheri"] {
         tests.push(ipc_test(board));
         tests.push(ipc_attacks_test(board));
+        tests.push(call_attacks_test(board));
     }
     tests
 }
@@ -1023,7 +1099,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 53);
+        assert_eq!(tests.len(), 55);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1288,7 +1364,7 @@ capmon: powering off (pass)"#;
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
         assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
-        assert_eq!(select(all_tests(), Some("-attacks")).len(), 5);
+        assert_eq!(select(all_tests(), Some("-attacks")).len(), 7);
         assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
         assert!(select(all_tests(), Some("no-such")).is_empty());

@@ -4,17 +4,19 @@
 //! ```text
 //! bench: cp-file-copy 1048576 bytes: memcpy <ns> ns, write <ns> ns, read <ns> ns, read vs memcpy <x.xx>
 //! bench: revoke-4-importers <ns> ns (<n> capabilities cleared)
+//! bench: cp-call-null <ns> ns per call (<n> calls)
 //! ```
 //!
 //! `args = "main"`: copies 1 MiB between two buffers of its own memory (memcpy), into the
 //! shared buffer `big` and back out of it through the capability (best of 5 each); then
 //! exports 64 bytes as the run-time object `rev`, waits until the four `holder`s (`args =
-//! "holder"`) have imported it, and times `cp_revoke`.
+//! "holder"`) have imported it, and times `cp_revoke`; last it calls the `null` entry of
+//! `callee` (`args = "callee"`) through CP_Call, best of 5 batches of [`CALLS`] calls.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 use core::time::Duration;
 
-use capmon_sdk::share;
+use capmon_sdk::{call, share};
 use capmon_sdk::{clock_ns, println, Args};
 use cvm_ipc::{Buffers, MIB};
 
@@ -22,14 +24,78 @@ capmon_sdk::main!(cp_bench);
 
 const ROUNDS: usize = 5;
 const HOLDERS: u64 = 4;
+/// Calls per timed batch of the CP_Call figure.
+const CALLS: u64 = 1000;
+
+/// The callee's null entry: returns its first argument.
+extern "C" fn null(a: u64, _: u64, _: u64, _: u64) -> u64 {
+    a
+}
+
+/// The callee's `done` entry: the bench has finished calling.
+extern "C" fn done(_: u64, _: u64, _: u64, _: u64) -> u64 {
+    DONE.store(true, core::sync::atomic::Ordering::Release);
+    0
+}
+
+static DONE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static mut CALL_STACKS: [[u8; 4096]; 2] = [[0; 4096]; 2];
 
 static mut BUFFERS: Buffers = Buffers::ZERO;
 
 fn cp_bench(args: Args) -> i32 {
     match args.clone().nth(1) {
         Some("holder") => holder(),
+        Some("callee") => callee(),
         _ => main_role(),
     }
+}
+
+/// Exports `null` and `done`, and waits until the bench says `done`.
+fn callee() -> i32 {
+    // SAFETY: each stack area is handed to the monitor once and never touched here again.
+    let [a, b] = unsafe { &mut *core::ptr::addr_of_mut!(CALL_STACKS) };
+    if call::export("null", null, a).is_err() || call::export("done", done, b).is_err() {
+        println!("bench: cp-bench: callee: export failed");
+        return 1;
+    }
+    for _ in 0..100_000 {
+        if DONE.load(core::sync::atomic::Ordering::Acquire) {
+            return 0;
+        }
+        capmon_sdk::sleep(Duration::from_millis(1));
+    }
+    1
+}
+
+/// The CP_Call figure: best of 5 batches of [`CALLS`] null calls, per call.
+fn call_figure() -> Result<(), &'static str> {
+    let mut null = Err(capmon_sdk::Error::Again);
+    for _ in 0..100_000 {
+        null = call::import("null", 2);
+        if null != Err(capmon_sdk::Error::Again) {
+            break;
+        }
+        capmon_sdk::sleep(Duration::from_millis(1));
+    }
+    let null = null.map_err(|_| "import null failed")?;
+    let done = call::import("done", 4).map_err(|_| "import done failed")?;
+    let mut best = u64::MAX;
+    for _ in 0..ROUNDS {
+        let t0 = clock_ns();
+        for i in 0..CALLS {
+            if null.call([i, 0, 0, 0]) != Ok(i) {
+                return Err("a null call returned the wrong value");
+            }
+        }
+        best = best.min(clock_ns() - t0);
+    }
+    let _ = done.call([0; 4]);
+    println!(
+        "bench: cp-call-null {} ns per call ({CALLS} calls)",
+        best / CALLS
+    );
+    Ok(())
 }
 
 /// Imports `rev` as soon as it is exported, says so in `count` (the shared buffer `flags`),
@@ -114,6 +180,10 @@ fn main_role() -> i32 {
             t1 - t0
         ),
         Err(e) => println!("bench: cp-bench: revoke failed: {e:?}"),
+    }
+    if let Err(why) = call_figure() {
+        println!("bench: cp-bench: {why}");
+        return 1;
     }
     0
 }

@@ -114,6 +114,9 @@ pub fn derive_from_root(dst: &mut [u64; 2], model: &Capability<Format>) -> bool 
     derive(dst, &root.0, model)
 }
 
+/// Whether cVMs have PMP windows to keep in step with their imports (RISC-V).
+pub const WINDOWS: bool = false;
+
 /// Morello has no PMP: the page tables give EL0 the whole cVM pool, capabilities confine.
 pub fn set_shared_window(_cpu: &mut CvmCpu, _ranges: &[Range<u64>]) {}
 

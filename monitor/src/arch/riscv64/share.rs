@@ -103,6 +103,9 @@ pub fn derive_from_root(dst: &mut [u64; 2], model: &Capability<Format>) -> bool 
     derive(dst, &root.0, model)
 }
 
+/// Whether cVMs have PMP windows to keep in step with their imports (RISC-V).
+pub const WINDOWS: bool = true;
+
 /// Opens the cVM's PMP window onto `ranges` (read-write; its capabilities decide the rest).
 pub fn set_shared_window(cpu: &mut CvmCpu, ranges: &[Range<u64>]) {
     cpu.set_shared(ranges);

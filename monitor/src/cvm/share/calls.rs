@@ -387,7 +387,83 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cvm::manifest::{parse_manifest, tests::dtc};
     use alloc::vec;
+    extern crate std;
+
+    /// A manifest with cVMs kv, a and b and the given `calls` node body, compiled with dtc.
+    fn compile(calls: &str) -> vec::Vec<u8> {
+        let dts = std::format!(
+            "/dts-v1/;\n/ {{\n compatible = \"capmon,manifest-v1\";\n\
+             cvm@0 {{ name = \"kv\"; image = \"kv\"; memory-size = <0x100000>; }};\n\
+             cvm@1 {{ name = \"a\"; image = \"c\"; memory-size = <0x100000>; }};\n\
+             cvm@2 {{ name = \"b\"; image = \"c\"; memory-size = <0x100000>; }};\n\
+             calls {{ {calls} }};\n}};\n"
+        );
+        let dir = std::env::temp_dir().join(std::format!("capmon-calls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        static N: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(std::format!("m{n}.dts"));
+        std::fs::write(&path, dts).expect("write dts");
+        dtc(&path, &[])
+    }
+
+    #[test]
+    fn calls_parse() {
+        let m = parse_manifest(&compile(
+            "get { exporter = \"kv\"; importers = \"a\", \"b\"; };\n\
+             put { exporter = \"kv\"; importers = \"a\"; };",
+        ))
+        .expect("valid");
+        assert_eq!(
+            m.calls,
+            vec![
+                CallSpec {
+                    name: "get".into(),
+                    exporter: "kv".into(),
+                    importers: vec!["a".into(), "b".into()],
+                },
+                CallSpec {
+                    name: "put".into(),
+                    exporter: "kv".into(),
+                    importers: vec!["a".into()],
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_calls_are_errors_naming_the_field() {
+        let got: vec::Vec<String> = parse_manifest(&compile(
+            "c1 { exporter = \"nobody\"; importers = \"a\"; };\n\
+             c2 { exporter = \"kv\"; importers = \"kv\"; };\n\
+             c3 { exporter = \"kv\"; importers = \"a\", \"a\"; };\n\
+             c4 { exporter = \"kv\"; };\n\
+             c5 { importers = \"a\"; };\n\
+             c6 { exporter = \"kv\"; importers = \"ghost\"; colour = \"red\"; };",
+        ))
+        .expect_err("should be rejected")
+        .iter()
+        .map(|e| std::format!("{e}"))
+        .collect();
+        let expected = [
+            r#"field "calls/c1/exporter": no cVM is called "nobody""#,
+            r#"field "calls/c2/importers": "kv" exports the call: it cannot import it too"#,
+            r#"field "calls/c3/importers": "a" is named twice"#,
+            r#"field "calls/c4/importers": missing"#,
+            r#"field "calls/c5/exporter": missing"#,
+            r#"field "calls/c6/colour": unknown field"#,
+            r#"field "calls/c6/importers": no cVM is called "ghost""#,
+        ];
+        for want in expected {
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "missing {want:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
 
     fn calls() -> Calls {
         let specs = vec![CallSpec {

@@ -56,6 +56,9 @@ mod imp {
     /// PMP ranges a cVM may have open besides its region (RISC-V; Morello ignores them).
     const PMP_RANGES: usize = 6;
 
+    /// A cVM's callees' code ranges and the rest of their regions (see `window`).
+    type CalleeWindow = (Vec<Range<u64>>, Vec<Range<u64>>);
+
     struct Live {
         share: Share,
         /// The share pool's own capability (authority for buffers and capability stores).
@@ -82,6 +85,9 @@ mod imp {
         /// Each cVM's return stub, from its last `cp_call_import`: where a call the monitor
         /// had to end resumes it.
         return_stub: Vec<Option<u64>>,
+        /// Each cVM's callees' code (at most `PMP_RANGES - 1` ranges) and data ranges, for its
+        /// PMP window (fixed by the manifest, so worked out once).
+        callee_windows: Vec<CalleeWindow>,
     }
 
     impl Live {
@@ -212,7 +218,19 @@ mod imp {
             .map(|m| (m.name.clone(), m.code.clone()))
             .collect();
         let calls = Calls::new(&manifest.calls, &code_ranges)?;
+        let callee_windows = (0..members.len())
+            .map(|i| {
+                let callees = calls.imports_from(i);
+                let code = callees.iter().map(|&c| members[c].code.clone()).collect();
+                let data = callees
+                    .iter()
+                    .map(|&c| members[c].code.end..members[c].region.end.0)
+                    .collect();
+                (grants::coalesce(code, PMP_RANGES - 1), data)
+            })
+            .collect();
         *LIVE.lock() = Some(Live {
+            callee_windows,
             calls,
             code: members.iter().map(|m| m.code.clone()).collect(),
             otype: members.iter().map(|m| m.otype).collect(),
@@ -278,22 +296,14 @@ mod imp {
     /// `arch::riscv64::cvm::EXECUTABLE_RANGE`), the rest of its region for data; the data
     /// ranges are merged into what the executable ones leave.
     fn window(live: &Live, i: usize) -> Vec<Range<u64>> {
-        let callees = live.calls.imports_from(i);
-        if callees.is_empty() {
+        let Some((code, callee_data)) = live.callee_windows.get(i).filter(|w| !w.0.is_empty())
+        else {
             return live.share.pmp_ranges(i, PMP_RANGES);
-        }
+        };
         let mut data = live.share.pmp_ranges(i, PMP_RANGES);
-        let mut code = Vec::new();
-        for &c in &callees {
-            let (Some(region), Some(text)) = (live.regions.get(c), live.code.get(c)) else {
-                continue;
-            };
-            code.push(text.clone());
-            data.push(text.end..region.end);
-        }
-        let code = grants::coalesce(code, PMP_RANGES - 1);
+        data.extend(callee_data.iter().cloned());
         let mut ranges = grants::coalesce(data, PMP_RANGES - code.len());
-        ranges.extend(code.into_iter().map(|r| (r.start | 1)..r.end));
+        ranges.extend(code.iter().map(|r| (r.start | 1)..r.end));
         ranges
     }
 
@@ -330,6 +340,9 @@ mod imp {
 
     /// Re-opens (or closes) every cVM's PMP window after the imports changed.
     fn refresh_windows(live: &Live, current: usize, cpu: &mut CvmCpu) {
+        if !arch::WINDOWS {
+            return;
+        }
         for (i, &other) in live.cpus.iter().enumerate() {
             let ranges = window(live, i);
             if i == current {

@@ -1,7 +1,8 @@
-//! Sharing between cVMs (CP_File and CP_Stream; CP_Call is designed in
-//! `docs/architecture.md`, "Sharing and revocation").
+//! Sharing between cVMs: CP_File, CP_Call and CP_Stream (`docs/architecture.md`,
+//! "Sharing and revocation").
 //!
 //! - [`spec`]: the manifest's `files { … }` node.
+//! - [`calls`]: the manifest's `calls { … }` node and CP_Call's exports and imports.
 //! - [`grants`]: the sharing state as plain data: who may import what, run-time exports,
 //!   revocation and teardown decisions, the share pool's layout, PMP ranges.
 //! - [`sweep`]: which capability slots a revocation clears.
