@@ -97,6 +97,8 @@ struct Cvm {
     code: Range<u64>,
     /// CP_Call: when an interrupt first found it inside the call it is still in (ticks).
     call_since: Option<u64>,
+    /// It is blocked in `cp_poll`: when it runs again its result is the ready mask.
+    stream_polling: bool,
 }
 
 /// Runs every cVM in `bundle`. Returns the verdict: true when each cVM ended as its manifest
@@ -203,6 +205,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             net_waiting: false,
             code: caps.code.base()..u64::try_from(caps.code.top()).unwrap_or(u64::MAX),
             call_since: None,
+            stream_polling: false,
         };
         if let Some(g) = &cvm.net {
             println!(
@@ -265,6 +268,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         if uses_net && nets::pending() {
             deliver_frames(&mut scheduler, cvms.len());
         }
+        if share::stream_live::pending() {
+            wake_streams(&mut scheduler);
+        }
         let now = arch::now();
         match scheduler.decide(now, now >= slice_end) {
             Decision::AllEnded => break,
@@ -286,6 +292,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 slice_end = end;
                 if cvms[index].net_waiting {
                     cvms[index].end_net_wait();
+                }
+                if cvms[index].stream_polling {
+                    cvms[index].end_stream_poll();
                 }
                 if family.is_waiting(index) {
                     // Runnable again without an event: its `child_wait` timed out (result 0).
@@ -559,6 +568,15 @@ fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) {
     }
 }
 
+/// Makes the cVMs a stream notify, close or teardown woke ready (`cvm::share::stream_live`).
+#[inline(never)]
+fn wake_streams(scheduler: &mut Scheduler) {
+    let woken = share::stream_live::take_wakes();
+    for i in (0..64).filter(|i| woken & (1 << i) != 0) {
+        scheduler.wake(i);
+    }
+}
+
 /// Converts counter ticks to nanoseconds. Every counter capmon has met runs at a divisor of
 /// 1 GHz (1 GHz, 62.5 MHz, 50 MHz, 10 MHz), where one multiply does; others take the 128-bit
 /// path (a library division, hundreds of instructions on a hostcall's hot path).
@@ -598,6 +616,8 @@ fn start_sharing(
         .collect();
     let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
     share::live::init(manifest, &members, &plan::without(usable, &regions))?;
+    let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
+    share::stream_live::init(&manifest.streams, &names)?;
     for cvm in cvms {
         share::live::attach(cvm.slot, &mut cvm.cpu, &cvm.authority)
             .map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
@@ -659,6 +679,7 @@ impl Cvm {
     /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
         // A restart: everything it shared is revoked, and it loses its imports, first.
+        share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         let base = self.region.start.0;
@@ -700,6 +721,7 @@ impl Cvm {
         self.ending = None;
         self.ending_reported = false;
         self.net_waiting = false;
+        self.stream_polling = false;
         if let Some(g) = &self.net {
             nets::clear(g, self.slot);
         }
@@ -934,6 +956,12 @@ impl Cvm {
                 })
             }
             Outcome::WaitNet(ns) => self.wait_net(ns, freq),
+            Outcome::WaitStream(ns) => {
+                self.stream_polling = true;
+                Transition::Set(State::Waiting {
+                    until: deadline_after(ns, freq),
+                })
+            }
             Outcome::Exit(code) => self.exited(code),
         }
     }
@@ -944,6 +972,15 @@ impl Cvm {
         self.net_waiting = false;
         let waiting = self.net.map_or(0, |g| nets::waiting(&g, self.slot));
         cpu::set_result(&mut self.cpu, waiting);
+    }
+
+    /// A cVM that blocked in `cp_poll` runs again (woken or timed out): its result is the
+    /// streams' ready mask.
+    #[inline(never)]
+    fn end_stream_poll(&mut self) {
+        self.stream_polling = false;
+        let ready = share::stream_live::resume(self.slot).unwrap_or(0);
+        cpu::set_result(&mut self.cpu, ready);
     }
 
     /// `net_wait` with nothing waiting: not runnable until a frame or the time-out. The result
@@ -1030,6 +1067,7 @@ impl Cvm {
 
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
+        share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         if let Some(g) = &self.net {
@@ -1294,6 +1332,9 @@ impl Guest for GuestView<'_> {
     }
     fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
         share::live::request(self.cvm.slot, &mut self.cvm.cpu, request)
+    }
+    fn stream(&mut self, request: share::stream::Request) -> Result<share::stream::Reply, Error> {
+        share::stream_live::request(self.cvm.slot, &mut self.cvm.cpu, request)
     }
 }
 

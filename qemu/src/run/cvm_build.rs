@@ -112,6 +112,8 @@ pub const IMAGES: &[ImageSpec] = &[
             sources: &["cvms/ipc/c/kv-client-c.c"],
         },
     },
+    rust("stream", "cvm-ipc", "stream"),
+    rust("stream-bench", "cvm-ipc", "stream-bench"),
 ];
 
 /// The recipe for an image name.

@@ -527,14 +527,15 @@ fn attacks_test(board: &'static str) -> TestSpec {
 
 /// The CP_File demo (`ipc` manifest, CHERI boards): the producer's messages arrive in order
 /// through the shared buffer, the run-time export is read and then revoked (capabilities
-/// counted), a later import is refused, the C consumer reads the last message, no fault.
+/// counted), a later import is refused, the C consumer reads the last message; the stream
+/// pipeline delivers every byte to the sink (checksum matches); no fault.
 fn ipc_test(board: &'static str) -> TestSpec {
     let mut group: Vec<String> = (1..=8)
         .map(|i| format!(r"^\[consumer\] consumer: message {i} of 8$"))
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 7 capability stores of 16 slots, 1 buffers; 3 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 10 capability stores of 16 slots, 1 buffers; 5 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
@@ -556,6 +557,15 @@ fn ipc_test(board: &'static str) -> TestSpec {
             r"^cvm kv: exit 0$",
             r"^cvm kv-client-a: exit 0$",
             r"^cvm kv-client-b: exit 0$",
+            // CP_Stream: source -> filter -> sink, every byte checked by the sink.
+            r"^\[source\] source: sent 100000 bytes in \d+ writes, checksum [0-9a-f]{16}$",
+            r"^\[filter\] filter: passed 100000 bytes, checksum out [0-9a-f]{16}$",
+            r"^\[sink\] sink: 32768 bytes so far$",
+            r"^\[sink\] sink: 98304 bytes so far$",
+            r"^\[sink\] sink: received 100000 bytes, checksum [0-9a-f]{16}, expected [0-9a-f]{16}: match$",
+            r"^cvm source: exit 0$",
+            r"^cvm filter: exit 0$",
+            r"^cvm sink: exit 0$",
         ]
         .map(String::from),
     );
@@ -573,7 +583,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
 /// refused without a fault; an exporter that faults and restarts (`flaky`) has its export swept
 /// from `reader` and exported again; `victim` and `steady` finish.
 fn ipc_attacks_test(board: &'static str) -> TestSpec {
-    let causes: [(&str, &str); 9] = if board == "qemu-morello" {
+    let causes: [(&str, &str); 11] = if board == "qemu-morello" {
         [
             ("after-revoke", r"capability tag fault "),
             ("stashed-copy", r"capability tag fault "),
@@ -584,6 +594,8 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             ("write-read-only", r"capability permission fault "),
             ("holder", r"capability tag fault "),
             ("reader", r"capability tag fault "),
+            ("late-writer", r"capability tag fault "),
+            ("past-ring", r"capability bounds fault "),
         ]
     } else {
         [
@@ -617,6 +629,14 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
                 "reader",
                 r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10",
             ),
+            (
+                "late-writer",
+                r"tag violation .* capability c\d+ tag=0 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x100",
+            ),
+            (
+                "past-ring",
+                r"length \(bounds\) violation .* capability c\d+ tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x80",
+            ),
         ]
     };
     let mut group: Vec<String> = Vec::new();
@@ -643,12 +663,19 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             .into(),
     );
     group.push(r"^\[steady\] steady: done, still alive$".into());
+    // Streams: the receiver that revoked its ring and the one whose sender faulted go on.
+    group.push(r"^\[quitter\] quitter: closed gone: [1-9]\d* capabilities cleared$".into());
+    group.push(r"^\[quitter\] quitter: done, still alive$".into());
+    group.push(
+        r"^\[small-rx\] small-rx: the stream ended after 0 bytes \(its sender is gone\); still alive$"
+            .into(),
+    );
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
     TestSpec::new(format!("{board}-ipc-attacks"), board)
         .manifest("ipc-attacks")
         .expect_any_order(&group)
         .forbid("ATTACK SUCCEEDED")
-        .forbid(r"^cvm (steady|victim|no-permission) fault: ")
+        .forbid(r"^cvm (steady|victim|no-permission|quitter|small-rx) fault: ")
         .forbid(r"^\[reader\] reader: import")
         .ends(End::PowerOff(Verdict::Fail))
         .time_limit(90)
