@@ -9,15 +9,7 @@
 
 static void say(const char *what, int64_t r)
 {
-    struct capmon_line line = { .len = 0 };
-    capmon_line_str(&line, "kv-client-c: ");
-    capmon_line_str(&line, what);
-    if (r != 0) {
-        capmon_line_str(&line, ": ");
-        capmon_line_i64(&line, r);
-    }
-    capmon_line_char(&line, '\n');
-    capmon_line_flush(&line);
+    capmon_report("kv-client-c: ", what, r);
 }
 
 /* Imports `name` into `slot`, waiting (up to a second) for kv to export it. */

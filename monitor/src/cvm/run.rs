@@ -314,6 +314,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
                 let transition = run_turn(cvm, freq, deadline, now, uses_net);
+                // The callee of a call the monitor ended in this turn, if any.
+                let mut called = None;
                 match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
@@ -331,6 +333,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     }
                     Transition::Set(state) => scheduler.set_state(index, state),
                     Transition::CallFailed { callee, fault } => {
+                        called = Some(callee);
                         if end_call(&mut cvms, index, callee, &fault) {
                             on_cpu = on_cpu.filter(|&i| i != callee);
                             scheduler.set_state(callee, State::Ready);
@@ -398,18 +401,21 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         }
                     }
                 }
-                // A cVM that ended takes its children down, and its parent hears of it.
-                if let Some(kind) = cvms[index].ending.and_then(Ending::event_kind) {
-                    if scheduler.state(index) == Some(State::Ended) && !cvms[index].ending_reported
-                    {
-                        cvms[index].ending_reported = true;
+                // A cVM that ended takes its children down, and its parent hears of it (and
+                // so does a callee that a failed call ended).
+                for who in [Some(index), called].into_iter().flatten() {
+                    let Some(kind) = cvms[who].ending.and_then(Ending::event_kind) else {
+                        continue;
+                    };
+                    if scheduler.state(who) == Some(State::Ended) && !cvms[who].ending_reported {
+                        cvms[who].ending_reported = true;
                         family.ended(
                             &mut Tree {
                                 cvms: &mut cvms,
                                 scheduler: &mut scheduler,
                                 freq,
                             },
-                            index,
+                            who,
                             kind,
                         );
                     }

@@ -107,6 +107,12 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("call-attack", "cvm-ipc", "call-attack"),
     rust("kv-client", "cvm-ipc", "kv-client"),
     ImageSpec {
+        name: "stream-c",
+        recipe: Recipe::C {
+            sources: &["cvms/ipc/c/stream-c.c"],
+        },
+    },
+    ImageSpec {
         name: "kv-client-c",
         recipe: Recipe::C {
             sources: &["cvms/ipc/c/kv-client-c.c"],

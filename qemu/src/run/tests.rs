@@ -535,7 +535,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 10 capability stores of 16 slots, 1 buffers; 5 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 12 capability stores of 16 slots, 1 buffers; 6 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
@@ -554,6 +554,11 @@ fn ipc_test(board: &'static str) -> TestSpec {
             r"^\[kv\] kv: 20 puts, 20 gets from 3 clients; done$",
             r"^\[kv-client-c\] kv-client-c: 4 puts, 4 gets through CP_Call from C, every value right$",
             r"^cvm kv-client-c: exit 0$",
+            // CP_Stream from C.
+            r"^\[c-sender\] stream-c: sent 10000 bytes$",
+            r"^\[c-receiver\] stream-c: received 10000 bytes from C, every byte right$",
+            r"^cvm c-sender: exit 0$",
+            r"^cvm c-receiver: exit 0$",
             r"^cvm kv: exit 0$",
             r"^cvm kv-client-a: exit 0$",
             r"^cvm kv-client-b: exit 0$",
