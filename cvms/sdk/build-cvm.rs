@@ -1,4 +1,5 @@
-//! Shared build script of every Rust cVM crate (`build = "../sdk/build-cvm.rs"`): links the
+//! Shared build script of every Rust cVM crate (`build = "../sdk/build-cvm.rs"`, or its
+//! absolute path with `CAPMON_SDK_DIR` set, outside the repository): links the
 //! crate's binaries with `cvms/sdk/cvm.ld` as static PIEs, the image format the monitor loads
 //! (ET_DYN linked at 0, code alone in the first segment, only RELATIVE relocations).
 //!
@@ -12,8 +13,14 @@ use std::path::Path;
 
 fn main() {
     let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = Path::new(&manifest_dir).join("../sdk/cvm.ld");
+    // A project outside the repository (`capmon-tool new`) names the SDK in its
+    // .cargo/config.toml `[env]`; the repository's cVM crates sit next to it in cvms/.
+    let script = match env::var_os("CAPMON_SDK_DIR") {
+        Some(sdk) => Path::new(&sdk).join("cvm.ld"),
+        None => Path::new(&manifest_dir).join("../sdk/cvm.ld"),
+    };
     println!("cargo:rerun-if-changed={}", script.display());
+    println!("cargo:rerun-if-env-changed=CAPMON_SDK_DIR");
     println!("cargo:rerun-if-env-changed=RUSTFLAGS");
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
 
@@ -23,7 +30,7 @@ fn main() {
     }
     let script = script.canonicalize().unwrap_or_else(|e| {
         panic!(
-            "{}: {e} (cVM crates live in cvms/<name>/)",
+            "{}: {e} (cVM crates live in cvms/<name>/, or set CAPMON_SDK_DIR to cvms/sdk)",
             script.display()
         )
     });

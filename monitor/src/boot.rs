@@ -252,6 +252,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     }
 
     print_platform(dtb, &platform);
+    let bundle = choose_bundle(&platform, bundle);
     let heap_range = match heap::init_from(&platform.usable, HEAP_SIZE, EARLY_HEAP) {
         Some(r) => r,
         None => {
@@ -294,6 +295,13 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     let since_reset_ns = u128::from(arch::now()) * 1_000_000_000 / u128::from(freq.max(1));
     println!("boot: banner after {since_reset_ns} ns");
 
+    // Neither an initrd nor an embedded bundle: the first disk may hold one (this needs the
+    // interrupts set up above). An image with a bundle never touches a disk it was not granted.
+    let bundle = if bundle.is_empty() && matches!(platform.initrd, Ok(None)) {
+        disk_bundle(&platform).unwrap_or(bundle)
+    } else {
+        bundle
+    };
     // The tick self-test proves timer interrupts on an image without cVMs (the boot tests);
     // with cVMs the scheduler's preemption proves it, so they don't wait 100 ms for it.
     let ticks = args
@@ -307,6 +315,62 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
         finish(true);
     }
     run_cvms(bundle, &platform, heap_range)
+}
+
+/// The bundle to boot: the initrd the loader handed over, else the one embedded in the image
+/// (possibly empty; then `disk_bundle` looks at the first disk). Says which in the log; an initrd that cannot be used stops the boot, since
+/// the person who passed one wants it, not the embedded fallback. Only the range is checked
+/// here; the bytes are validated by `parse_bundle`, the same as an embedded bundle's.
+fn choose_bundle(platform: &Platform, embedded: &'static [u8]) -> &'static [u8] {
+    match platform.initrd {
+        Ok(Some(range)) => {
+            println!(
+                "bundle: from the initrd at {range}, {} bytes{}",
+                range.size(),
+                if embedded.is_empty() {
+                    ""
+                } else {
+                    " (overrides the one embedded in the image)"
+                }
+            );
+            // SAFETY: `platform::initrd::check` put the range wholly inside one memory bank,
+            // clear of the monitor image and the device tree, and discovery reserved it, so
+            // neither the heap nor any cVM region is carved from it and nothing writes it; RAM
+            // is identity-mapped. Its start is 8-byte aligned (checked) and capmon only runs
+            // on 64-bit targets, so the size fits a usize.
+            unsafe { core::slice::from_raw_parts(range.start.0 as *const u8, range.size_usize()) }
+        }
+        Err(e) => {
+            println!("bundle: the initrd is unusable: {e}; starting nothing");
+            finish(false);
+        }
+        Ok(None) if embedded.is_empty() => embedded,
+        Ok(None) => {
+            println!("bundle: embedded in the image, {} bytes", embedded.len());
+            embedded
+        }
+    }
+}
+
+/// The bundle on the first virtio-blk disk, if there is a disk and it holds one (see
+/// `disk_bundle`); a disk bundle that cannot be read stops the boot, like a bad initrd.
+fn disk_bundle(platform: &Platform) -> Option<&'static [u8]> {
+    use crate::drivers::disks;
+    if disks::init(platform) == 0 {
+        return None;
+    }
+    let capacity = disks::info(0)?.capacity;
+    match crate::disk_bundle::load(capacity, |sector, out| disks::read(0, sector, out).is_ok()) {
+        Ok(Some(bundle)) => {
+            println!("bundle: from virtio-blk disk 0, {} bytes", bundle.len());
+            Some(bundle)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            println!("bundle: the one on virtio-blk disk 0 is unusable: {e}; starting nothing");
+            finish(false);
+        }
+    }
 }
 
 fn run_cvms(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -> ! {
@@ -336,7 +400,13 @@ fn enable_mmu(board: &Board, platform: &Platform, heap: PhysRange) {
     let trees: alloc::vec::Vec<PhysRange> = platform
         .reserved
         .iter()
-        .filter(|r| r.why == platform::ReservedKind::DeviceTree)
+        // The initrd holds the bundle, read (never written) when the cVMs are loaded.
+        .filter(|r| {
+            matches!(
+                r.why,
+                platform::ReservedKind::DeviceTree | platform::ReservedKind::Initrd
+            )
+        })
         .map(|r| r.range)
         .collect();
     let heap_in_use = PhysRange::from_start_size(heap.start.0, EARLY_HEAP).unwrap_or(heap);

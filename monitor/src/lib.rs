@@ -23,6 +23,7 @@ pub mod cap;
 #[macro_use]
 pub mod console;
 pub mod cvm;
+pub mod disk_bundle;
 pub mod drivers;
 pub mod fixed;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -135,6 +135,35 @@ pub enum Hostcall {
     /// `0..=`[`CALL_LAST_PAIR_SLOT`], [`Error::Fault`] for a stub outside its code,
     /// [`Error::Again`] until the exporter has exported it (and after it ended).
     CpCallImport = 35,
+    /// `stream_register(name, name_len, ptr, len) -> handle`: the receiver of stream `name`
+    /// (a `streams` entry of the manifest) registers `[ptr, ptr + len)` of its own memory as the
+    /// stream's ring: a [`STREAM_HEADER`]-byte header (which the monitor zeroes) and the data
+    /// after it. Returns the stream's handle (for [`Hostcall::CpPoll`] and
+    /// [`Hostcall::StreamNotify`]). [`Error::Denied`] unless the caller is its receiver,
+    /// [`Error::Invalid`] for an unknown name or a length not above the header or above the
+    /// stream's `size`, [`Error::Again`] while it is registered already.
+    StreamRegister = 40,
+    /// `stream_open(name, name_len, slot) -> length << 16 | handle`: the sender of stream
+    /// `name` gets a capability to the ring in capability-store slot `slot` (Load and Store,
+    /// exact bounds, like a read-write `cp_import`); the result carries the ring's length (as
+    /// the monitor knows it, not as the header says) and the stream's handle.
+    /// [`Error::Again`] while the receiver has not registered it, [`Error::Denied`] unless the
+    /// caller is its sender.
+    StreamOpen = 41,
+    /// `stream_close(handle) -> cleared`: the receiver takes its ring back (revoked from the
+    /// sender like `cp_revoke`; returns the capabilities cleared); the sender marks the
+    /// stream ended (the receiver's reads return what is left, then end) and wakes the receiver.
+    StreamClose = 42,
+    /// `cp_poll(handles, count, timeout_ns) -> ready`: `handles` is an array of `count`
+    /// (1..=[`POLL_MAX`]) u64 stream handles of the caller; bit i of the result says entry i is
+    /// ready (receiver: bytes to read or the stream ended; sender: room to write or the
+    /// receiver gone). With none ready and a time-out above 0 the caller blocks until one is or
+    /// the time-out passes (then the result is 0) — it does not run meanwhile.
+    CpPoll = 43,
+    /// `stream_notify(handle) -> 0`: the peer of the caller on stream `handle` is woken if it
+    /// is blocked in `cp_poll` on it. The SDK calls it only when the header's waiting word for
+    /// the peer is set; the caller's turn ends (the peer runs soon).
+    StreamNotify = 44,
 }
 
 impl Hostcall {
@@ -169,6 +198,11 @@ impl Hostcall {
             33 => Hostcall::CpDrop,
             34 => Hostcall::CpCallExport,
             35 => Hostcall::CpCallImport,
+            40 => Hostcall::StreamRegister,
+            41 => Hostcall::StreamOpen,
+            42 => Hostcall::StreamClose,
+            43 => Hostcall::CpPoll,
+            44 => Hostcall::StreamNotify,
             _ => return None,
         })
     }
@@ -305,6 +339,26 @@ pub const CALL_FAILED: u64 = 1;
 /// Longest cVM name, in bytes.
 pub const NAME_MAX: usize = 32;
 
+/// Bytes at the start of a stream's ring that hold its header: little-endian u64 words at the
+/// `STREAM_*` indices below; the data area follows (ring capacity = ring length − header).
+pub const STREAM_HEADER: u64 = 64;
+/// Header word: total bytes the sender has published (only the sender advances it).
+pub const STREAM_TAIL: usize = 0;
+/// Header word: total bytes the receiver has consumed (only the receiver advances it).
+pub const STREAM_HEAD: usize = 1;
+/// Header word: non-zero once the stream has ended (1: the sender closed it; 2: the sender
+/// ended or faulted — the monitor writes it).
+pub const STREAM_ENDED: usize = 2;
+/// Header word: non-zero while the receiver is blocked in `cp_poll` on this stream (the
+/// monitor sets it; a sender that publishes and sees it calls `stream_notify`).
+pub const STREAM_RX_WAITING: usize = 3;
+/// Header word: non-zero while the sender is blocked in `cp_poll` for room.
+pub const STREAM_TX_WAITING: usize = 4;
+/// Header word: the ring's length in bytes (the monitor writes it at registration).
+pub const STREAM_SIZE: usize = 5;
+/// Most handles one `cp_poll` watches.
+pub const POLL_MAX: u64 = 16;
+
 /// What `whoami` returns. Plain integers, little-endian, no pointers.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,10 +393,10 @@ mod tests {
 
     #[test]
     fn numbers_decode() {
-        for n in (0..15).chain(20..27).chain(30..36) {
+        for n in (0..15).chain(20..27).chain(30..36).chain(40..45) {
             assert_eq!(Hostcall::from_number(n).map(|h| h as u64), Some(n));
         }
-        for n in (15..20).chain(27..30).chain(36..50) {
+        for n in (15..20).chain(27..30).chain(36..40).chain(45..50) {
             assert_eq!(Hostcall::from_number(n), None);
         }
     }

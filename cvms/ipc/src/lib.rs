@@ -59,3 +59,37 @@ pub fn import_when_ready(name: &str, slot: u64, rounds: u32) -> Result<CpFile, E
     }
     Err(Error::Again)
 }
+
+/// The stream demo's and benchmark's byte `i`: not periodic in any power of two, so a
+/// dropped, repeated or reordered byte changes the checksum.
+pub fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(31) ^ (i / 251) ^ (i >> 11)).to_le_bytes()[0]
+}
+
+/// A mebibyte: what the copy benchmarks move.
+pub const MIB: usize = 1 << 20;
+
+/// Two 1 MiB buffers of a benchmark cVM (each binary has its own static of it).
+#[repr(C, align(64))]
+pub struct Buffers {
+    pub a: [u8; MIB],
+    pub b: [u8; MIB],
+}
+
+impl Buffers {
+    pub const ZERO: Buffers = Buffers {
+        a: [0; MIB],
+        b: [0; MIB],
+    };
+}
+
+/// The bytes of a `static mut` stream ring (`capmon_sdk::stream::Ring`), borrowed for the
+/// rest of the program: each ring must be taken once, by one role.
+#[macro_export]
+macro_rules! take_ring {
+    ($r:ident) => {
+        // SAFETY: each ring is taken once, by the one role that uses it; nothing else refers
+        // to it.
+        unsafe { &mut (&mut (*core::ptr::addr_of_mut!($r)).0)[..] }
+    };
+}

@@ -43,6 +43,13 @@ enum {
     CAPMON_CP_EXPORT = 31,    /* (name, name_len, ptr, len) -> 0 */
     CAPMON_CP_REVOKE = 32,    /* (name, name_len) -> capabilities cleared */
     CAPMON_CP_DROP = 33,      /* (slot) -> 0 */
+    CAPMON_CP_CALL_EXPORT = 34, /* (name, name_len, gate, entry, stack, stack_len) -> 0 */
+    CAPMON_CP_CALL_IMPORT = 35, /* (name, name_len, slot, return_stub) -> 0 */
+    CAPMON_STREAM_REGISTER = 40, /* (name, name_len, ring, ring_len) -> handle */
+    CAPMON_STREAM_OPEN = 41,    /* (name, name_len, slot) -> handle | ring_len << 16 */
+    CAPMON_STREAM_CLOSE = 42,   /* (handle) -> capabilities cleared (receiver) or 0 */
+    CAPMON_CP_POLL = 43,        /* (handles, count, timeout_ns) -> ready mask */
+    CAPMON_STREAM_NOTIFY = 44,  /* (handle) -> 0 */
 };
 
 /* Slots in a cVM's capability store (16 bytes each). */
@@ -294,6 +301,20 @@ static inline void capmon_puts(const char *s)
     }
 }
 
+/* Prints "<prefix><what>" and, when r is not 0, ": <r>", as one line. */
+static inline void capmon_report(const char *prefix, const char *what, int64_t r)
+{
+    struct capmon_line line = { .len = 0 };
+    capmon_line_str(&line, prefix);
+    capmon_line_str(&line, what);
+    if (r != 0) {
+        capmon_line_str(&line, ": ");
+        capmon_line_i64(&line, r);
+    }
+    capmon_line_char(&line, '\n');
+    capmon_line_flush(&line);
+}
+
 /*
  * CP_File: shared objects (see cvms/sdk/src/share.rs, the same design). capmon_cp_import puts
  * a capability to the object into a slot of the capability store, whose own capability the
@@ -430,6 +451,197 @@ static inline int64_t capmon_cp_file_write(const struct capmon_cp_file *f, uint6
 static inline uint64_t capmon_cp_file_len(const struct capmon_cp_file *f)
 {
     return f->len;
+}
+
+/*
+ * CP_Call: calling another cVM's entry point through a sealed pair, no monitor on the path
+ * (see cvms/sdk/src/call.rs, the same design and the same stubs, which cvms/sdk/c/call.S
+ * carries for C). The exporter offers `entry` with a stack area of its own memory (one slice
+ * per importer); an importer imports the call into store slots `slot`, `slot + 1` (slot <= 10)
+ * and calls it with four integer arguments.
+ */
+typedef uint64_t (*capmon_entry)(uint64_t, uint64_t, uint64_t, uint64_t);
+
+struct capmon_cp_call {
+    uint64_t slot;
+};
+
+struct capmon_call_result {
+    uint64_t value;
+    uint64_t status; /* 0: `value` is the entry's result; 1: the monitor ended the call, `value` is -CAPMON_E* */
+};
+
+extern struct capmon_call_result capmon_cp_call(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                                                uint64_t slot);
+extern void capmon_cp_gate(void);
+extern void capmon_cp_return(void);
+
+/* Offers `entry` as the call `name`; `stack` (len bytes of this cVM's memory) is never touched
+ * by this program again. 0 or -CAPMON_E*. */
+static inline int64_t capmon_call_export(const char *name, capmon_entry entry, void *stack, size_t len)
+{
+    return capmon_hostcall(CAPMON_CP_CALL_EXPORT, (uint64_t)name, capmon_strlen(name),
+                           (uint64_t)&capmon_cp_gate, (uint64_t)entry, (uint64_t)stack, len);
+}
+
+/* Imports the call `name` into store slots `slot`, `slot + 1`; 0 or -CAPMON_E* (AGAIN until
+ * its exporter has exported it). */
+static inline int64_t capmon_call_import(const char *name, uint64_t slot, struct capmon_cp_call *c)
+{
+    int64_t r = capmon_hostcall(CAPMON_CP_CALL_IMPORT, (uint64_t)name, capmon_strlen(name), slot,
+                                (uint64_t)&capmon_cp_return, 0, 0);
+    if (r < 0)
+        return r;
+    c->slot = slot;
+    return 0;
+}
+
+/* Calls it: 0 with the entry's result in *value, or -CAPMON_E* (FAULT: the callee faulted or
+ * ran past its budget). */
+static inline int64_t capmon_call(const struct capmon_cp_call *c, uint64_t a0, uint64_t a1,
+                                  uint64_t a2, uint64_t a3, uint64_t *value)
+{
+    struct capmon_call_result r = capmon_cp_call(a0, a1, a2, a3, c->slot);
+    if (r.status != 0)
+        return (int64_t)r.value;
+    *value = r.value;
+    return 0;
+}
+
+/*
+ * CP_Stream: byte streams (see cvms/sdk/src/stream.rs, the same protocol). The receiver
+ * registers a ring of its own memory (a 64-byte header of u64 words, then the data); the
+ * sender opens the stream and writes through the ring's capability in its store slot, never
+ * knowing where the ring is. Only the sender moves the tail, only the receiver the head; each
+ * keeps its own count. capmon_cp_poll blocks on up to 16 streams with a time-out.
+ */
+#define CAPMON_STREAM_HEADER 64
+#define CAPMON_STREAM_TAIL 0
+#define CAPMON_STREAM_HEAD 1
+#define CAPMON_STREAM_ENDED 2
+#define CAPMON_STREAM_RX_WAITING 3
+#define CAPMON_STREAM_TX_WAITING 4
+
+struct capmon_stream_tx {
+    uint64_t slot, handle, tail, capacity;
+};
+
+struct capmon_stream_rx {
+    volatile uint64_t *ring; /* the header words; the data follows */
+    uint64_t handle, head, capacity;
+};
+
+/* Blocks until one of `n` handles is ready or `timeout_ns` passed: the ready mask, 0 after a
+ * time-out, or -CAPMON_E*. */
+static inline int64_t capmon_cp_poll(const uint64_t *handles, size_t n, uint64_t timeout_ns)
+{
+    return capmon_hostcall(CAPMON_CP_POLL, (uint64_t)handles, n, timeout_ns, 0, 0, 0);
+}
+
+/* Opens stream `name` as its sender, the ring's capability into store slot `slot`; 0 or
+ * -CAPMON_E* (AGAIN until the receiver registered). */
+static inline int64_t capmon_stream_open(const char *name, uint64_t slot, struct capmon_stream_tx *tx)
+{
+    int64_t r = capmon_hostcall(CAPMON_STREAM_OPEN, (uint64_t)name, capmon_strlen(name), slot, 0, 0, 0);
+    if (r < 0)
+        return r;
+    if (((uint64_t)r >> 16) <= CAPMON_STREAM_HEADER)
+        return -CAPMON_EINVAL;
+    tx->slot = slot;
+    tx->handle = (uint64_t)r & 0xffff;
+    tx->tail = 0;
+    tx->capacity = ((uint64_t)r >> 16) - CAPMON_STREAM_HEADER;
+    return 0;
+}
+
+static inline uint64_t capmon_stream_tx_word(const struct capmon_stream_tx *tx, unsigned i)
+{
+    uint64_t w = 0;
+    capmon_cp_copy(tx->slot, 8 * (uint64_t)i, &w, sizeof w, 0);
+    return w;
+}
+
+/* Writes as much of buf as fits now: the bytes written (0: the ring is full) or -CAPMON_E*. */
+static inline int64_t capmon_stream_write(struct capmon_stream_tx *tx, const void *buf, size_t len)
+{
+    uint64_t head = capmon_stream_tx_word(tx, CAPMON_STREAM_HEAD);
+    uint64_t used = tx->tail - head, n, pos, first;
+    if (used > tx->capacity)
+        return -CAPMON_EINVAL;
+    n = tx->capacity - used < len ? tx->capacity - used : len;
+    if (n == 0)
+        return 0;
+    pos = tx->tail % tx->capacity;
+    first = tx->capacity - pos < n ? tx->capacity - pos : n;
+    capmon_cp_copy(tx->slot, CAPMON_STREAM_HEADER + pos, (void *)buf, first, 1);
+    if (n > first)
+        capmon_cp_copy(tx->slot, CAPMON_STREAM_HEADER, (char *)buf + first, n - first, 1);
+    tx->tail += n;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    capmon_cp_copy(tx->slot, 8 * CAPMON_STREAM_TAIL, &tx->tail, sizeof tx->tail, 1);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (capmon_stream_tx_word(tx, CAPMON_STREAM_RX_WAITING) != 0)
+        capmon_hostcall(CAPMON_STREAM_NOTIFY, tx->handle, 0, 0, 0, 0, 0);
+    return (int64_t)n;
+}
+
+/* Ends the stream (the receiver reads what is left, then end of stream). */
+static inline int64_t capmon_stream_close(uint64_t handle)
+{
+    return capmon_hostcall(CAPMON_STREAM_CLOSE, handle, 0, 0, 0, 0, 0);
+}
+
+/* Registers `ring` (len bytes of this cVM's memory, 8-aligned, never used otherwise) as the
+ * ring of stream `name`; 0 or -CAPMON_E*. */
+static inline int64_t capmon_stream_register(const char *name, void *ring, size_t len, struct capmon_stream_rx *rx)
+{
+    int64_t r;
+    if (len <= CAPMON_STREAM_HEADER)
+        return -CAPMON_EINVAL;
+    r = capmon_hostcall(CAPMON_STREAM_REGISTER, (uint64_t)name, capmon_strlen(name), (uint64_t)ring, len, 0, 0);
+    if (r < 0)
+        return r;
+    rx->ring = (volatile uint64_t *)ring;
+    rx->handle = (uint64_t)r;
+    rx->head = 0;
+    rx->capacity = len - CAPMON_STREAM_HEADER;
+    return 0;
+}
+
+/* Copies up to len bytes out of the stream: the count, 0 at its end, -CAPMON_EAGAIN when
+ * nothing is there yet. */
+static inline int64_t capmon_stream_read(struct capmon_stream_rx *rx, void *out, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        uint64_t ended = rx->ring[CAPMON_STREAM_ENDED], tail, avail, pos, n, i;
+        const volatile uint8_t *data = (const volatile uint8_t *)rx->ring + CAPMON_STREAM_HEADER;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        tail = rx->ring[CAPMON_STREAM_TAIL];
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        avail = tail - rx->head;
+        if (avail > rx->capacity)
+            return -CAPMON_EINVAL;
+        if (avail == 0) {
+            if (done > 0 || ended != 0)
+                break;
+            return -CAPMON_EAGAIN;
+        }
+        pos = rx->head % rx->capacity;
+        n = avail < rx->capacity - pos ? avail : rx->capacity - pos;
+        if (n > len - done)
+            n = len - done;
+        for (i = 0; i < n; i++)
+            ((uint8_t *)out)[done + i] = data[pos + i];
+        done += n;
+        rx->head += n;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        rx->ring[CAPMON_STREAM_HEAD] = rx->head;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (rx->ring[CAPMON_STREAM_TX_WAITING] != 0)
+            capmon_hostcall(CAPMON_STREAM_NOTIFY, rx->handle, 0, 0, 0, 0, 0);
+    }
+    return (int64_t)done;
 }
 
 /* The cVM's main, called by start.c's _start with the manifest's arguments (argv[0] is the

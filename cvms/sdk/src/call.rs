@@ -795,6 +795,44 @@ mod tests {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
+    /// `c/call.S` (the stubs for C cVMs) uses the same words: each `.inst`/`.word` is followed
+    /// by `/* NAME */`, and must be that word here; and it has as many as the Rust stubs.
+    #[test]
+    fn the_c_stubs_use_the_same_words() {
+        let source = include_str!("../c/call.S");
+        let rust = include_str!("call.rs");
+        let named = |name: &str| -> u32 {
+            let line = rust
+                .lines()
+                .find(|l| l.contains(&format!("pub const {name}: u32 = ")))
+                .unwrap_or_else(|| panic!("no word {name}"));
+            let hex = line.rsplit("0x").next().expect("hex").trim_end_matches(';');
+            u32::from_str_radix(hex, 16).expect("hex word")
+        };
+        let mut seen = 0;
+        for line in source.lines() {
+            let line = line.trim();
+            let Some(rest) = line
+                .strip_prefix(".inst 0x")
+                .or_else(|| line.strip_prefix(".word 0x"))
+            else {
+                continue;
+            };
+            let word = u32::from_str_radix(&rest[..8], 16).expect("8 hex digits");
+            let name = rest
+                .split("/* ")
+                .nth(1)
+                .and_then(|r| r.split(" */").next())
+                .unwrap_or_else(|| panic!("unnamed word: {line}"));
+            assert_eq!(word, named(name), "{name} in call.S");
+            seen += 1;
+        }
+        // The stubs are everything before the probes (which C does not carry).
+        let stubs = rust.split("pub mod probe").next().expect("stubs");
+        let in_rust = stubs.matches(".inst {").count() + stubs.matches(".word {").count();
+        assert_eq!(seen, in_rust, "call.S carries every stub word");
+    }
+
     /// The descriptor offsets the stubs use are the ABI's.
     #[test]
     fn stub_offsets_are_the_abi_offsets() {

@@ -26,6 +26,7 @@ pub mod nest;
 pub mod net;
 mod print;
 pub mod share;
+pub mod stream;
 mod sys;
 
 use core::time::Duration;

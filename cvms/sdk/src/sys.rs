@@ -148,6 +148,11 @@ pub unsafe fn hostcall(call: Hostcall, args: [u64; 6]) -> u64 {
         | Hostcall::CpRevoke
         | Hostcall::CpDrop
         | Hostcall::CpCallExport
-        | Hostcall::CpCallImport => capmon_abi::Error::NoSys.to_result(),
+        | Hostcall::CpCallImport
+        | Hostcall::StreamRegister
+        | Hostcall::StreamOpen
+        | Hostcall::StreamClose
+        | Hostcall::CpPoll
+        | Hostcall::StreamNotify => capmon_abi::Error::NoSys.to_result(),
     }
 }

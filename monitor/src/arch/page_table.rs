@@ -356,7 +356,7 @@ pub struct Layout<'a> {
     pub heap: PhysRange,
     /// Usable RAM (banks minus reservations and the image), the heap among it.
     pub usable: &'a [PhysRange],
-    /// Blobs the monitor keeps reading (device trees).
+    /// Blobs the monitor keeps reading (device trees, the initrd bundle).
     pub read_only: &'a [PhysRange],
     /// MMIO ranges of the devices the monitor drives.
     pub devices: &'a [PhysRange],

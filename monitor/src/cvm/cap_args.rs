@@ -57,6 +57,8 @@ enum Len {
     Sectors(usize),
     /// A record of this many bytes, if argument `n` (the space offered) is at least that.
     Record(usize, u64),
+    /// Argument `n` counts 8-byte words (`cp_poll`'s handles).
+    Words(usize),
 }
 
 /// One buffer argument of a hostcall.
@@ -92,6 +94,7 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
         buffer(0, Len::Arg(1), Use::Read),
         buffer(2, Len::Arg(3), Use::Read),
     ];
+    const POLL: [Buffer; 1] = [buffer(0, Len::Words(1), Use::Read)];
     const CHILD_INFO: [Buffer; 1] = [buffer(1, Len::Record(2, CHILD_INFO_SIZE), Use::Write)];
     const CHILD_WAIT: [Buffer; 1] = [buffer(0, Len::Record(1, CHILD_EVENT_SIZE), Use::Write)];
     const CHILD_REPLY_WAIT: [Buffer; 1] = [buffer(2, Len::Record(3, CHILD_EVENT_SIZE), Use::Write)];
@@ -106,9 +109,11 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
             Hostcall::CpImport
             | Hostcall::CpRevoke
             | Hostcall::CpCallExport
-            | Hostcall::CpCallImport,
+            | Hostcall::CpCallImport
+            | Hostcall::StreamOpen,
         ) => &NAME_0,
-        Some(Hostcall::CpExport) => &EXPORT,
+        Some(Hostcall::CpExport | Hostcall::StreamRegister) => &EXPORT,
+        Some(Hostcall::CpPoll) => &POLL,
         Some(Hostcall::ChildInfo) => &CHILD_INFO,
         Some(Hostcall::ChildWait) => &CHILD_WAIT,
         Some(Hostcall::ChildReplyWait) => &CHILD_REPLY_WAIT,
@@ -124,7 +129,9 @@ pub fn buffers(number: u64) -> &'static [Buffer] {
             | Hostcall::ChildStop
             | Hostcall::ChildReply
             | Hostcall::ChildForward
-            | Hostcall::CpDrop,
+            | Hostcall::CpDrop
+            | Hostcall::StreamClose
+            | Hostcall::StreamNotify,
         )
         | None => &[],
     }
@@ -148,7 +155,10 @@ const BUFFER_CALLS: u64 = 1 << Hostcall::ConsoleWrite as u64
     | 1 << Hostcall::CpExport as u64
     | 1 << Hostcall::CpRevoke as u64
     | 1 << Hostcall::CpCallExport as u64
-    | 1 << Hostcall::CpCallImport as u64;
+    | 1 << Hostcall::CpCallImport as u64
+    | 1 << Hostcall::StreamRegister as u64
+    | 1 << Hostcall::StreamOpen as u64
+    | 1 << Hostcall::CpPoll as u64;
 
 /// Hostcall `number` takes at least one buffer argument.
 #[inline(always)]
@@ -207,6 +217,7 @@ fn length(len: Len, args: &[u64; 6]) -> Option<u64> {
     match len {
         Len::Arg(n) => arg(n),
         Len::Sectors(n) => arg(n)?.checked_mul(SECTOR_SIZE),
+        Len::Words(n) => arg(n)?.checked_mul(8),
         // A short record space is the call's own `Invalid`; only what it would write counts.
         Len::Record(n, size) => Some(arg(n)?.min(size)),
     }

@@ -43,6 +43,9 @@ pub enum Outcome {
     /// Not runnable until a frame is waiting for the cVM or this many nanoseconds have passed;
     /// the result is then how many frames are waiting.
     WaitNet(u64),
+    /// `cp_poll` with no stream ready: not runnable until a peer wakes it or this many
+    /// nanoseconds have passed; the result is then the ready mask (`cvm::share::stream`).
+    WaitStream(u64),
 }
 
 /// The calling cVM, as dispatch sees it. The real one is backed by the cVM's region; tests use
@@ -84,6 +87,11 @@ pub trait Guest {
     /// Carries out a sharing request whose arguments [`share::call::decode`] checked. Without
     /// sharing (a guest that has no share state) every request is [`Error::NoSys`].
     fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
+        let _ = request;
+        Err(Error::NoSys)
+    }
+    /// Carries out a stream request whose arguments [`share::stream::decode`] checked.
+    fn stream(&mut self, request: share::stream::Request) -> Result<share::stream::Reply, Error> {
         let _ = request;
         Err(Error::NoSys)
     }
@@ -131,11 +139,32 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
             | Hostcall::CpCallExport
             | Hostcall::CpCallImport),
         ) => share_call(guest, call, args),
+        Some(
+            call @ (Hostcall::StreamRegister
+            | Hostcall::StreamOpen
+            | Hostcall::StreamClose
+            | Hostcall::CpPoll
+            | Hostcall::StreamNotify),
+        ) => return stream_call(guest, call, [args[0], args[1], args[2], args[3]]),
     };
     Outcome::Return(match result {
         Ok(value) => value,
         Err(e) => e.to_result(),
     })
+}
+
+/// A stream call (CP_Stream), out of line like [`share_call`].
+#[inline(never)]
+fn stream_call(guest: &mut impl Guest, call: Hostcall, args: [u64; 4]) -> Outcome {
+    use share::stream::Reply;
+    let args = [args[0], args[1], args[2], args[3], 0, 0];
+    let timeout = args[2];
+    match share::stream::decode(guest, call, &args).and_then(|r| guest.stream(r)) {
+        Ok(Reply::Value(v)) => Outcome::Return(v),
+        Ok(Reply::Block) => Outcome::WaitStream(timeout),
+        Ok(Reply::Woke) => Outcome::Yield,
+        Err(e) => Outcome::Return(e.to_result()),
+    }
 }
 
 /// A sharing call, out of line and with its arguments by value: handing `dispatch`'s `args`

@@ -19,6 +19,7 @@ use crate::cvm::expect::{self, Expect};
 use crate::cvm::grant::DiskSpec;
 use crate::cvm::net_grant::NetSpec;
 use crate::cvm::share::spec::{self as share_spec, FileSpec};
+use crate::cvm::share::stream::{self as stream_spec, StreamSpec};
 use crate::platform;
 
 /// The root `compatible` of a version-1 manifest.
@@ -53,7 +54,7 @@ pub const MAX_ARGS_BYTES: usize = 1024;
 pub const MAX_CPU_BUDGET_MS: u64 = u32::MAX as u64;
 /// Fields the format reserves for later versions: a clear "not supported yet" beats
 /// "unknown field" for someone who read about them.
-pub const RESERVED_FIELDS: &[&str] = &["calls", "streams"];
+pub const RESERVED_FIELDS: &[&str] = &["calls"];
 /// Every field of a cVM's `disk { … }` child node (a grant of sectors on a virtio-blk device).
 pub const DISK_FIELDS: &[&str; 4] = &["device", "first-sector", "sectors", "read-only"];
 /// Every field of a cVM's `net { … }` child node (an interface on a virtio-net device).
@@ -116,6 +117,9 @@ pub struct Manifest {
     pub files: Vec<FileSpec>,
     /// The calls of the root's `calls { … }` node (`cvm::share::calls`).
     pub calls: Vec<crate::cvm::share::calls::CallSpec>,
+    /// The streams of the root's `streams { … }` node (`cvm::share::stream`); each also has
+    /// its carrying run-time object in `files`.
+    pub streams: Vec<StreamSpec>,
 }
 
 impl Manifest {
@@ -599,6 +603,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
         cvms: Vec::new(),
         files: Vec::new(),
         calls: Vec::new(),
+        streams: Vec::new(),
     };
     let mut images = Vec::new();
     let Some(root) = nodes.first() else {
@@ -648,6 +653,7 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     let mut images_seen = false;
     let mut files_node = None;
     let mut calls_node = None;
+    let mut streams_node = None;
     for (i, node) in nodes.iter().enumerate() {
         if node.depth != 1 {
             continue;
@@ -684,6 +690,13 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                     "node /calls appears more than once",
                 ));
             }
+        } else if node.name == stream_spec::NODE.as_bytes() {
+            if streams_node.replace(i).is_some() {
+                errors.push(ManifestError::root(
+                    None,
+                    "node /streams appears more than once",
+                ));
+            }
         } else if is_cvm_node(node.name) {
             check_cvm_tree(nodes, i, None, &named, &mut manifest.cvms, &mut errors);
         } else {
@@ -692,9 +705,9 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
                 format!(
                     "unknown node /{shown}: the root holds only cvm@N nodes{}",
                     if mode == Mode::Bundle {
-                        ", files, calls and /images"
+                        ", files, calls, streams and /images"
                     } else {
-                        ", files and calls"
+                        ", files, calls and streams"
                     }
                 ),
             ));
@@ -708,6 +721,12 @@ fn check<'a>(nodes: &[RawNode<'a>], mode: Mode) -> (Manifest, Images<'a>, Vec<Ma
     if let Some(at) = calls_node {
         manifest.calls =
             crate::cvm::share::calls::check_calls(nodes, at, &manifest.cvms, &mut errors);
+    }
+    if let Some(at) = streams_node {
+        manifest.streams =
+            stream_spec::check_streams(nodes, at, &manifest.cvms, &manifest.files, &mut errors);
+        let carriers: Vec<FileSpec> = manifest.streams.iter().map(StreamSpec::as_file).collect();
+        manifest.files.extend(carriers);
     }
     let cvm_nodes = nodes
         .iter()
@@ -1125,6 +1144,14 @@ fn check_cvm(
                 e.field(
                     "net",
                     "is a node, not a property: write net { device = <0>; };",
+                );
+                continue;
+            }
+            b"streams" => {
+                e.field(
+                    "streams",
+                    "streams are declared in the root's streams { … } node, which names their \
+                     sender and receiver (see cvms/manifests/README.md)",
                 );
                 continue;
             }
@@ -2033,7 +2060,7 @@ pub(crate) mod tests {
             [
                 "field \"keep-running\": is a flag: write `keep-running;` without a value",
                 "field \"model\": unknown field",
-                "unknown node /chosen: the root holds only cvm@N nodes, files and calls",
+                "unknown node /chosen: the root holds only cvm@N nodes, files, calls and streams",
                 "node /images: a manifest must not contain /images (capmon-tool bundle adds it \
                  from --images)",
                 "the manifest has no cVMs: add a cvm@0 node",
@@ -2245,7 +2272,7 @@ pub(crate) mod tests {
             [
                 r#"cvm "ok": field "evil\x22\x07": unknown field"#,
                 r#"cvm "ok": field "on-fault": must be "stop" or "restart", is "\x1b[2Jgone""#,
-                r#"unknown node /x\x1by: the root holds only cvm@N nodes, files and calls"#,
+                r#"unknown node /x\x1by: the root holds only cvm@N nodes, files, calls and streams"#,
             ]
         );
     }

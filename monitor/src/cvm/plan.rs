@@ -832,6 +832,7 @@ pub(crate) mod tests {
             keep_running: false,
             files: Vec::new(),
             calls: Vec::new(),
+            streams: Vec::new(),
             cvms: sizes
                 .iter()
                 .zip(0u32..)
@@ -878,6 +879,7 @@ pub(crate) mod tests {
             keep_running: false,
             files: Vec::new(),
             calls: Vec::new(),
+            streams: Vec::new(),
             cvms,
         }
     }

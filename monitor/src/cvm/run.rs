@@ -97,6 +97,8 @@ struct Cvm {
     code: Range<u64>,
     /// CP_Call: when an interrupt first found it inside the call it is still in (ticks).
     call_since: Option<u64>,
+    /// It is blocked in `cp_poll`: when it runs again its result is the ready mask.
+    stream_polling: bool,
 }
 
 /// Runs every cVM in `bundle`. Returns the verdict: true when each cVM ended as its manifest
@@ -203,6 +205,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             net_waiting: false,
             code: caps.code.base()..u64::try_from(caps.code.top()).unwrap_or(u64::MAX),
             call_since: None,
+            stream_polling: false,
         };
         if let Some(g) = &cvm.net {
             println!(
@@ -265,6 +268,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
         if uses_net && nets::pending() {
             deliver_frames(&mut scheduler, cvms.len());
         }
+        if share::stream_live::pending() {
+            wake_streams(&mut scheduler);
+        }
         let now = arch::now();
         match scheduler.decide(now, now >= slice_end) {
             Decision::AllEnded => break,
@@ -287,6 +293,9 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 if cvms[index].net_waiting {
                     cvms[index].end_net_wait();
                 }
+                if cvms[index].stream_polling {
+                    cvms[index].end_stream_poll();
+                }
                 if family.is_waiting(index) {
                     // Runnable again without an event: its `child_wait` timed out (result 0).
                     family.wait_timed_out(index);
@@ -307,6 +316,8 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 arch::set_timer(deadline);
                 let cvm = &mut cvms[index];
                 let transition = run_turn(cvm, freq, deadline, now, uses_net);
+                // The callee of a call the monitor ended in this turn, if any.
+                let mut called = None;
                 match transition {
                     Transition::Continue => {}
                     Transition::Yield => scheduler.end_turn(),
@@ -324,6 +335,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                     }
                     Transition::Set(state) => scheduler.set_state(index, state),
                     Transition::CallFailed { callee, fault } => {
+                        called = Some(callee);
                         if end_call(&mut cvms, index, callee, &fault) {
                             on_cpu = on_cpu.filter(|&i| i != callee);
                             scheduler.set_state(callee, State::Ready);
@@ -391,18 +403,21 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                         }
                     }
                 }
-                // A cVM that ended takes its children down, and its parent hears of it.
-                if let Some(kind) = cvms[index].ending.and_then(Ending::event_kind) {
-                    if scheduler.state(index) == Some(State::Ended) && !cvms[index].ending_reported
-                    {
-                        cvms[index].ending_reported = true;
+                // A cVM that ended takes its children down, and its parent hears of it (and
+                // so does a callee that a failed call ended).
+                for who in [Some(index), called].into_iter().flatten() {
+                    let Some(kind) = cvms[who].ending.and_then(Ending::event_kind) else {
+                        continue;
+                    };
+                    if scheduler.state(who) == Some(State::Ended) && !cvms[who].ending_reported {
+                        cvms[who].ending_reported = true;
                         family.ended(
                             &mut Tree {
                                 cvms: &mut cvms,
                                 scheduler: &mut scheduler,
                                 freq,
                             },
-                            index,
+                            who,
                             kind,
                         );
                     }
@@ -561,6 +576,15 @@ fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) {
     }
 }
 
+/// Makes the cVMs a stream notify, close or teardown woke ready (`cvm::share::stream_live`).
+#[inline(never)]
+fn wake_streams(scheduler: &mut Scheduler) {
+    let woken = share::stream_live::take_wakes();
+    for i in (0..64).filter(|i| woken & (1 << i) != 0) {
+        scheduler.wake(i);
+    }
+}
+
 /// Converts counter ticks to nanoseconds. Every counter capmon has met runs at a divisor of
 /// 1 GHz (1 GHz, 62.5 MHz, 50 MHz, 10 MHz), where one multiply does; others take the 128-bit
 /// path (a library division, hundreds of instructions on a hostcall's hot path).
@@ -600,6 +624,8 @@ fn start_sharing(
         .collect();
     let regions: Vec<PhysRange> = cvms.iter().map(|c| c.region).collect();
     share::live::init(manifest, &members, &plan::without(usable, &regions))?;
+    let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
+    share::stream_live::init(&manifest.streams, &names)?;
     for cvm in cvms {
         share::live::attach(cvm.slot, &mut cvm.cpu, &cvm.authority)
             .map_err(|e| alloc::format!("cvm {}: {e}", cvm.spec.name))?;
@@ -661,6 +687,7 @@ impl Cvm {
     /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
         // A restart: everything it shared is revoked, and it loses its imports, first.
+        share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         let base = self.region.start.0;
@@ -702,6 +729,7 @@ impl Cvm {
         self.ending = None;
         self.ending_reported = false;
         self.net_waiting = false;
+        self.stream_polling = false;
         if let Some(g) = &self.net {
             nets::clear(g, self.slot);
         }
@@ -936,6 +964,12 @@ impl Cvm {
                 })
             }
             Outcome::WaitNet(ns) => self.wait_net(ns, freq),
+            Outcome::WaitStream(ns) => {
+                self.stream_polling = true;
+                Transition::Set(State::Waiting {
+                    until: deadline_after(ns, freq),
+                })
+            }
             Outcome::Exit(code) => self.exited(code),
         }
     }
@@ -946,6 +980,15 @@ impl Cvm {
         self.net_waiting = false;
         let waiting = self.net.map_or(0, |g| nets::waiting(&g, self.slot));
         cpu::set_result(&mut self.cpu, waiting);
+    }
+
+    /// A cVM that blocked in `cp_poll` runs again (woken or timed out): its result is the
+    /// streams' ready mask.
+    #[inline(never)]
+    fn end_stream_poll(&mut self) {
+        self.stream_polling = false;
+        let ready = share::stream_live::resume(self.slot).unwrap_or(0);
+        cpu::set_result(&mut self.cpu, ready);
     }
 
     /// `net_wait` with nothing waiting: not runnable until a frame or the time-out. The result
@@ -1032,6 +1075,7 @@ impl Cvm {
 
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
+        share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
         if let Some(g) = &self.net {
@@ -1296,6 +1340,9 @@ impl Guest for GuestView<'_> {
     }
     fn share(&mut self, request: share::call::Request) -> Result<u64, Error> {
         share::live::request(self.cvm.slot, &mut self.cvm.cpu, request)
+    }
+    fn stream(&mut self, request: share::stream::Request) -> Result<share::stream::Reply, Error> {
+        share::stream_live::request(self.cvm.slot, &mut self.cvm.cpu, request)
     }
 }
 

@@ -9,6 +9,7 @@
 use super::blob::{be32, first_compatible, Flow, Node, Tree};
 use super::error::DtError;
 use super::fixed_str::FixedStr;
+use super::initrd::{self, InitrdProps};
 use super::memory;
 use super::*;
 
@@ -130,6 +131,22 @@ fn blob_range(addr: u64, tree: &Tree<'_>) -> PhysRange {
     PhysRange::from_start_size(addr, tree.header.totalsize.into()).unwrap_or_default()
 }
 
+/// `/chosen`'s initrd properties; a malformed one is recorded, not an error of the whole tree
+/// (a bad initrd must not stop a boot that does not need it from saying why).
+fn initrd_props(chosen: &Node<'_, '_>) -> InitrdProps {
+    let mut props = InitrdProps::default();
+    for (name, slot) in [
+        ("linux,initrd-start", &mut props.start),
+        ("linux,initrd-end", &mut props.end),
+    ] {
+        match chosen.prop_u64(name) {
+            Ok(v) => *slot = v,
+            Err(_) => props.malformed = props.malformed.or(Some(name)),
+        }
+    }
+    props
+}
+
 fn is_memory(n: &Node<'_, '_>) -> bool {
     match n.prop_str("device_type") {
         Some(t) => t == b"memory",
@@ -154,6 +171,8 @@ struct IntcInfo {
 /// State of one discovery pass.
 struct Scan<'a> {
     p: Platform,
+    /// `/chosen`'s initrd properties, checked once the memory banks are known.
+    initrd: InitrdProps,
     stdout_path: Option<&'a [u8]>,
     first_uart: Option<Uart>,
     arm_timer_seen: bool,
@@ -190,7 +209,9 @@ fn discover_tree(
             virtio_total: 0,
             bootargs: FixedStr::new(),
             nt_fw_config,
+            initrd: Ok(None),
         },
+        initrd: InitrdProps::default(),
         stdout_path: None,
         first_uart: None,
         arm_timer_seen: false,
@@ -217,6 +238,10 @@ fn discover_tree(
         scan.reserve(*blob, ReservedKind::DeviceTree)?;
     }
     scan.reserve(image, ReservedKind::MonitorImage)?;
+    scan.p.initrd = initrd::check(scan.initrd, &scan.p.memory_banks, image, blobs);
+    if let Ok(Some(range)) = scan.p.initrd {
+        scan.reserve(range, ReservedKind::Initrd)?;
+    }
     scan.p.usable = memory::usable(
         &scan.p.memory_banks,
         scan.p.reserved.iter().map(|r| r.range),
@@ -273,6 +298,7 @@ impl<'a> Scan<'a> {
                     self.stdout_path = node
                         .prop_str("stdout-path")
                         .or_else(|| node.prop_str("linux,stdout-path"));
+                    self.initrd = initrd_props(node);
                 }
                 b"cpus" => self.timebase = node.prop_u64("timebase-frequency")?,
                 _ if is_memory(node) && node.is_enabled() => {

@@ -19,6 +19,7 @@ mod blob;
 mod discover;
 mod error;
 mod fixed_str;
+pub mod initrd;
 mod memory;
 
 #[cfg(test)]
@@ -76,6 +77,9 @@ pub struct Platform {
     pub bootargs: FixedStr<256>,
     /// TF-A's NT_FW_CONFIG `platform-info`, when [`discover_tf_a`] was given a valid x0.
     pub nt_fw_config: Option<NtFwConfig>,
+    /// The initrd `/chosen` hands over (`Ok(None)`: none), reserved when usable; an unusable
+    /// one is not reserved, and the boot path refuses to read it.
+    pub initrd: Result<Option<PhysRange>, initrd::InitrdError>,
 }
 
 /// One CPU: its `reg`, i.e. the MPIDR affinity bits on Arm, the hart ID on RISC-V.
@@ -102,6 +106,8 @@ pub enum ReservedKind {
     DeviceTree,
     /// capmon's own image, as passed by the caller.
     MonitorImage,
+    /// The initrd (`/chosen` `linux,initrd-start/-end`): the cVM bundle capmon boots from.
+    Initrd,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +210,7 @@ impl fmt::Display for ReservedKind {
             ReservedKind::MemReserve => f.write_str("memreserve"),
             ReservedKind::DeviceTree => f.write_str("device tree"),
             ReservedKind::MonitorImage => f.write_str("capmon image"),
+            ReservedKind::Initrd => f.write_str("initrd"),
         }
     }
 }

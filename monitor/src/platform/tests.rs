@@ -713,3 +713,38 @@ fn banner_mentions_everything() {
         assert!(banner.contains(needle), "banner lacks {needle:?}:\n{banner}");
     }
 }
+
+/// A handed-over initrd is found, reserved (so no heap or cVM memory is carved from it) and
+/// reported; one that runs past RAM is refused with its range and not reserved.
+#[test]
+fn initrd_from_chosen_is_checked_and_reserved() {
+    let good = include_bytes!("testdata/initrd.dtb");
+    let p = discover_at(good, FAR, NO_IMAGE).unwrap();
+    let initrd = sz(0x8400_0000, 0x1000);
+    assert_eq!(p.initrd, Ok(Some(initrd)));
+    assert!(p
+        .reserved
+        .iter()
+        .any(|r| r.range == initrd && r.why == ReservedKind::Initrd));
+    assert!(p.usable.iter().all(|u| !u.overlaps(&initrd)));
+    assert_eq!(
+        p.usable.iter().map(|u| u.size()).sum::<u64>(),
+        0x800_0000 - 0x1000
+    );
+
+    let bad = include_bytes!("testdata/initrd-bad.dtb");
+    let p = discover_at(bad, FAR, NO_IMAGE).unwrap();
+    assert_eq!(
+        p.initrd.map_err(|e| format!("{e}")),
+        Err("the initrd [0x84000000..0x88001000) is not inside one memory bank".into())
+    );
+    assert!(p.reserved.iter().all(|r| r.why != ReservedKind::Initrd));
+
+    // The QEMU trees carry no initrd.
+    for name in SHARED_TREES {
+        let tree = shared_tree(name);
+        if let Ok(p) = discover_at(&tree, FAR, NO_IMAGE) {
+            assert_eq!(p.initrd, Ok(None), "{name}");
+        }
+    }
+}

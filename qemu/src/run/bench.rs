@@ -26,7 +26,9 @@
 //!
 //! On the CHERI boards a fifth boot, `cvms/manifests/ipc-bench.dts`, gives the sharing
 //! figures (`bench_share`): a 1 MiB copy into and out of a CP_File object against the same
-//! cVM's memcpy, and one revocation of an object four cVMs imported.
+//! cVM's memcpy, and one revocation of an object four cVMs imported; a sixth,
+//! `cvms/manifests/stream-bench.dts`, 1 MiB through a CP_Stream against the receiver's memcpy
+//! (`cp_stream_vs_memcpy`).
 //!
 //! The timer's resolution (`timer: <Hz> Hz`, printed at boot) bounds how exact those are:
 //! 62.5 MHz (16 ns) on Morello QEMU, 1 GHz on QEMU 10 `-cpu max`, 10 MHz (100 ns) for RISC-V
@@ -825,6 +827,13 @@ fn measure(
             row.share = super::bench_share::parse(&console);
             row.share.command = Some(command);
         }
+        // 8. CP_Stream: 1 MiB through a stream against the receiver's memcpy.
+        let script = super::bench_share::stream_script(FAULT_PATTERN);
+        if let Some((console, _)) =
+            boot_figure(super::bench_share::STREAM_MANIFEST, &script, "stream")
+        {
+            row.share.stream = super::bench_share::parse(&console).stream;
+        }
     }
     (row, errors)
 }
@@ -868,6 +877,11 @@ pub fn figures_map(
             row.io.udp_round_trip.as_ref().map(|f| f.median),
         );
         put("cp_file_vs_memcpy", row.share.read_vs_memcpy());
+        put("cp_stream_vs_memcpy", row.share.stream_vs_memcpy());
+        put(
+            "cp_stream_copy_vs_memcpy",
+            row.share.stream_copy_vs_memcpy(),
+        );
         put("memcpy_1mib", row.share.memcpy.map(|n| n as f64));
         put("cp_file_write_1mib", row.share.write.map(|n| n as f64));
         put("cp_file_read_1mib", row.share.read.map(|n| n as f64));
@@ -970,7 +984,9 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     print!("{}", format_io_table(&rows));
     let share_rows: Vec<(String, super::bench_share::ShareFigures)> = rows
         .iter()
-        .filter(|r| r.share.memcpy.is_some() || r.share.revoke.is_some())
+        .filter(|r| {
+            r.share.memcpy.is_some() || r.share.revoke.is_some() || r.share.stream.is_some()
+        })
         .map(|r| (r.board.clone(), r.share.clone()))
         .collect();
     if !share_rows.is_empty() {

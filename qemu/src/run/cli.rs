@@ -33,9 +33,19 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct BootOptions {
     /// Build the image with the cVMs of cvms/manifests/MANIFEST.dts (default: demo; `none`:
-    /// no cVMs).
+    /// no cVMs). A path (ending in .dts or containing /) is any manifest: its bundle is built
+    /// from the prebuilt images in --images DIR and passed as an initrd to the image without
+    /// cVMs, so nothing in capmon is rebuilt.
     #[arg(value_name = "MANIFEST")]
     pub manifest_word: Option<String>,
+    /// Where the images of a manifest given as a path are (DIR/<image> or DIR/<image>.elf;
+    /// default: the manifest's directory).
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Pass a built-in manifest's bundle as an initrd to the image without cVMs instead of
+    /// linking it into the image (always so for a manifest given as a path).
+    #[arg(long)]
+    pub initrd: bool,
     /// The same as the MANIFEST argument.
     #[arg(long = "manifest", value_name = "NAME")]
     pub manifest: Option<String>,
@@ -131,6 +141,8 @@ pub enum Command {
         board: String,
         debug: bool,
         manifest: Option<String>,
+        /// Where the bundle comes from (the image, or an initrd).
+        bundle: BundleSource,
         append: Option<String>,
         no_build: bool,
         qemu_args: Vec<String>,
@@ -140,6 +152,7 @@ pub enum Command {
     /// `demo`: `boot` on qemu-morello, or on qemu-aarch64 without CHERI QEMU.
     Demo {
         manifest: Option<String>,
+        bundle: BundleSource,
         append: Option<String>,
         no_build: bool,
         qemu_args: Vec<String>,
@@ -163,6 +176,47 @@ pub enum Command {
     Completions(clap_complete::Shell),
 }
 
+/// Where a booted manifest's bundle comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BundleSource {
+    /// Linked into a board image variant built for the manifest.
+    #[default]
+    Embedded,
+    /// A built-in manifest's bundle, passed as an initrd to the image without cVMs.
+    Initrd,
+    /// The manifest word is a file: its bundle is built from the images in this directory and
+    /// passed as an initrd.
+    External { images: PathBuf },
+}
+
+/// The bundle source the options ask for; `manifest` is the resolved MANIFEST word.
+fn bundle_source(
+    manifest: Option<&str>,
+    images: Option<PathBuf>,
+    initrd: bool,
+) -> Result<BundleSource, String> {
+    match manifest.filter(|m| super::initrd::is_manifest_path(m)) {
+        Some(path) => {
+            let dir = images.unwrap_or_else(|| {
+                std::path::Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            });
+            Ok(BundleSource::External { images: dir })
+        }
+        None if images.is_some() => {
+            Err("--images only goes with a manifest given as a path (e.g. ./my.dts)".to_string())
+        }
+        None if initrd && manifest == Some(cvm_build::NO_MANIFEST) => {
+            Err("--initrd with the `none` manifest: there is no bundle to pass".to_string())
+        }
+        None if initrd => Ok(BundleSource::Initrd),
+        None => Ok(BundleSource::Embedded),
+    }
+}
+
 /// Global options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Global {
@@ -184,10 +238,12 @@ impl CliCommand {
     fn resolve(self) -> Result<Command, String> {
         Ok(match self {
             CliCommand::Boot { board, options } | CliCommand::Debug { board, options } => {
+                let manifest = one_manifest(options.manifest_word, options.manifest)?;
                 Command::Boot {
                     board,
                     debug: false,
-                    manifest: one_manifest(options.manifest_word, options.manifest)?,
+                    bundle: bundle_source(manifest.as_deref(), options.images, options.initrd)?,
+                    manifest,
                     append: options.append,
                     no_build: options.no_build,
                     qemu_args: options.qemu_args,
@@ -205,8 +261,10 @@ impl CliCommand {
                          `boot {board}`"
                     ));
                 }
+                let manifest = one_manifest(options.manifest_word, options.manifest)?;
                 Command::Demo {
-                    manifest: one_manifest(options.manifest_word, options.manifest)?,
+                    bundle: bundle_source(manifest.as_deref(), options.images, options.initrd)?,
+                    manifest,
                     append: options.append,
                     no_build: options.no_build,
                     qemu_args: options.qemu_args,
@@ -294,6 +352,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
             board,
             debug,
             manifest,
+            bundle,
             append,
             no_build,
             qemu_args,
@@ -303,6 +362,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
             &board,
             debug,
             manifest.as_deref(),
+            &bundle,
             append,
             no_build,
             qemu_args,
@@ -310,6 +370,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         ),
         Command::Demo {
             manifest,
+            bundle,
             append,
             no_build,
             qemu_args,
@@ -321,6 +382,7 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
                 board,
                 false,
                 manifest.as_deref(),
+                &bundle,
                 append,
                 no_build,
                 qemu_args,
@@ -374,6 +436,7 @@ fn boot(
     board: &str,
     debug: bool,
     manifest: Option<&str>,
+    bundle: &BundleSource,
     append: Option<String>,
     no_build: bool,
     qemu_args: Vec<String>,
@@ -389,7 +452,17 @@ fn boot(
     // Look for QEMU before building, so a missing CHERI QEMU is reported at once.
     let qemu = boards::find_qemu(spec, &LookupEnv::from_process()).map_err(|e| e.to_string())?;
     let manifest = cvm_build::resolve_manifest(manifest, Some(cvm_build::DEFAULT_BOOT_MANIFEST));
-    let kernel = super::build::image_for(ws, board, manifest, no_build)?;
+    // An initrd bundle goes with the image without one: one monitor image for every workload.
+    let initrd =
+        match (bundle, manifest) {
+            (BundleSource::Embedded, _) | (_, None) => None,
+            (BundleSource::Initrd, Some(name)) => Some(cvm_build::prepare_bundle(ws, board, name)?),
+            (BundleSource::External { images }, Some(path)) => Some(
+                super::initrd::external_bundle(ws, board, std::path::Path::new(path), images)?,
+            ),
+        };
+    let image_manifest = if initrd.is_some() { None } else { manifest };
+    let kernel = super::build::image_for(ws, board, image_manifest, no_build)?;
     let tmp = temp_dir(board.name)?;
     let mut extra = Vec::new();
     if debug {
@@ -405,13 +478,23 @@ fn boot(
     for (host, guest) in &udp_forwards {
         println!("UDP 127.0.0.1:{host} is forwarded to the guest's port {guest} (try: echo hi | nc -u -w1 127.0.0.1 {host})");
     }
-    let run = RunArgs {
+    let mut run = RunArgs {
         kernel: kernel.clone(),
         disk: runner::scratch_disk(tmp.path())?,
         append,
         extra,
         udp_forwards,
     };
+    if let Some(bundle) = &initrd {
+        let (args, edits) = super::initrd::handover(board, spec, bundle)?;
+        if !edits.is_empty() {
+            let dtb = super::dtb::edited_machine_dtb(&qemu, spec, &run, &edits, tmp.path())?;
+            run.extra
+                .extend(["-dtb".to_string(), dtb.to_string_lossy().into_owned()]);
+        }
+        run.extra.extend(args);
+        println!("bundle {} is passed as an initrd", bundle.display());
+    }
     let args = boards::qemu_args(spec, &run);
     if debug {
         println!("QEMU is halted at reset and waits for gdb on :1234. Attach with:");
@@ -507,7 +590,7 @@ mod tests {
         .expect("parses");
         assert!(g.verbose);
         assert!(
-            matches!(c, Command::Boot { board, debug: false, manifest: None, append: Some(a), no_build: false, qemu_args, udp_port: None }
+            matches!(c, Command::Boot { board, debug: false, manifest: None, bundle: BundleSource::Embedded, append: Some(a), no_build: false, qemu_args, udp_port: None }
             if board == "qemu-aarch64" && a == "log=debug ticks=20" && qemu_args == ["-d", "int", "-v"])
         );
         let (_, c) = p(&["boot", "qemu-riscv64", "net", "--udp-port", "6000"]).expect("parses");
@@ -522,6 +605,43 @@ mod tests {
             .contains("unexpected argument '--udp-port'"));
         let (_, c) = p(&["debug", "--manifest=attack", "qemu-riscv64"]).expect("parses");
         assert!(matches!(c, Command::Boot { debug: true, manifest: Some(m), .. } if m == "attack"));
+    }
+
+    #[test]
+    fn bundle_sources() {
+        let (_, c) = p(&["boot", "qemu-riscv64", "demo", "--initrd"]).expect("parses");
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::Initrd, manifest: Some(m), .. } if m == "demo")
+        );
+        let (_, c) = p(&[
+            "boot",
+            "qemu-aarch64",
+            "/tmp/x/my.dts",
+            "--images",
+            "/tmp/imgs",
+        ])
+        .expect("parses");
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("/tmp/imgs"))
+        );
+        // Without --images, the images are next to the manifest.
+        let (_, c) = p(&["boot", "qemu-aarch64", "work/my.dts"]).expect("parses");
+        assert!(
+            matches!(c, Command::Boot { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("work"))
+        );
+        let (_, c) = p(&["demo", "my.dts"]).expect("parses");
+        assert!(
+            matches!(c, Command::Demo { bundle: BundleSource::External { images }, .. }
+            if images == std::path::Path::new("."))
+        );
+        assert!(p(&["boot", "qemu-aarch64", "demo", "--images", "d"])
+            .unwrap_err()
+            .contains("--images only goes with a manifest given as a path"));
+        assert!(p(&["boot", "qemu-aarch64", "none", "--initrd"])
+            .unwrap_err()
+            .contains("no bundle to pass"));
     }
 
     #[test]

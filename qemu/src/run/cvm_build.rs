@@ -39,7 +39,7 @@ pub enum Recipe {
         package: &'static str,
         bin: &'static str,
     },
-    /// C sources (workspace-relative), linked with `cvms/sdk/c/start.c`.
+    /// C sources (workspace-relative), linked with `cvms/sdk/c/start.c` and `cvms/sdk/c/call.S`.
     C { sources: &'static [&'static str] },
 }
 
@@ -107,6 +107,20 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("kv", "cvm-ipc", "kv"),
     rust("call-attack", "cvm-ipc", "call-attack"),
     rust("kv-client", "cvm-ipc", "kv-client"),
+    ImageSpec {
+        name: "stream-c",
+        recipe: Recipe::C {
+            sources: &["cvms/ipc/c/stream-c.c"],
+        },
+    },
+    ImageSpec {
+        name: "kv-client-c",
+        recipe: Recipe::C {
+            sources: &["cvms/ipc/c/kv-client-c.c"],
+        },
+    },
+    rust("stream", "cvm-ipc", "stream"),
+    rust("stream-bench", "cvm-ipc", "stream-bench"),
 ];
 
 /// The recipe for an image name.
@@ -261,6 +275,7 @@ pub fn gcc_args(root: &Path, arch: Arch, sources: &[&str], out: &Path) -> Vec<Os
     args.push("-o".into());
     args.push(out.into());
     args.push(sdk.join("c").join("start.c").into());
+    args.push(sdk.join("c").join("call.S").into());
     args.extend(sources.iter().map(|s| root.join(s).into_os_string()));
     // Helpers gcc may call for arithmetic it does not inline (libgcc is static and PIC).
     args.push("-lgcc".into());
@@ -580,7 +595,7 @@ mod tests {
             "-mstrict-align",
             "-I/w/cvms/sdk/include",
             "-Wl,-T,/w/cvms/sdk/cvm.ld,--no-dynamic-linker,",
-            "-o /o/hello-c /w/cvms/sdk/c/start.c /w/cvms/hello-c/hello.c -lgcc",
+            "-o /o/hello-c /w/cvms/sdk/c/start.c /w/cvms/sdk/c/call.S /w/cvms/hello-c/hello.c -lgcc",
         ] {
             assert!(line.contains(part), "{part} in {line}");
         }

@@ -5,7 +5,7 @@
 //! output, which has one node header (`name {`) or property per line and no labels, so a
 //! line-based walk is enough and stays easy to test.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::process;
@@ -189,6 +189,36 @@ pub fn edit_dtb(dtb: &Path, edits: &[DtsEdit], out_dtb: &Path) -> Result<(), Str
         &["-q", "-I", "dts", "-O", "dtb", "-o", &out_s, &edited_s],
         "compile the edited DTS",
     )
+}
+
+/// Dumps the DTB QEMU builds for exactly `run` (`-machine dumpdtb`), so the edited tree
+/// differs from the real one only by the edits, applies `edits` and returns the edited file in
+/// `dir`, for `-dtb`.
+pub fn edited_machine_dtb(
+    qemu: &Path,
+    spec: &super::boards::QemuSpec,
+    run: &super::boards::RunArgs,
+    edits: &[DtsEdit],
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let dumped = dir.join("machine.dtb");
+    let mut dump_args = super::boards::qemu_args(spec, run);
+    dump_args.push("-machine".into());
+    dump_args.push(format!(
+        "dumpdtb={}",
+        super::boards::qemu_escape(&dumped.to_string_lossy())
+    ));
+    crate::process::run_quiet(qemu, &dump_args, crate::process::limits::QEMU_DUMP)
+        .map_err(|e| format!("dumping the machine's DTB failed: {e}"))?;
+    if !dumped.is_file() {
+        return Err(format!(
+            "QEMU did not write {} (-machine dumpdtb)",
+            dumped.display()
+        ));
+    }
+    let edited = dir.join("edited.dtb");
+    edit_dtb(&dumped, edits, &edited)?;
+    Ok(edited)
 }
 
 #[cfg(test)]

@@ -16,9 +16,6 @@ use super::tests::TestSpec;
 use crate::progress;
 use crate::workspace::{temp_dir, Workspace};
 
-/// How long dumping a machine's DTB may take (QEMU exits right after writing it).
-const DUMP_LIMIT: Duration = crate::process::limits::QEMU_DUMP;
-
 /// Counts for the closing line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -160,6 +157,17 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // The initrd tests' bundles, by test name (each one's own: external ones differ per test).
+    let mut bundles: Vec<(String, Result<PathBuf, String>)> = Vec::new();
+    for (test, plan) in selected.iter().zip(&plans) {
+        if let (Plan::Run { board, .. }, Some(initrd)) = (plan, &test.initrd) {
+            let bundle = super::initrd::test_bundle(ws, board, initrd, opts.no_build);
+            if let Err(e) = &bundle {
+                eprintln!("capmon-run: {}: {e}", test.name);
+            }
+            bundles.push((test.name.clone(), bundle));
+        }
+    }
 
     for (test, plan) in selected.iter().zip(&plans) {
         if matches!(plan, Plan::Skip) {
@@ -174,15 +182,20 @@ pub fn run_tests(ws: &Workspace, tests: &[TestSpec], opts: Options) -> Summary {
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let mut trials = Vec::new();
     for (test, plan) in selected.into_iter().zip(plans) {
-        let test = test.clone();
+        let mut test = test.clone();
         let outcomes = Arc::clone(&outcomes);
-        let kernel = match &plan {
+        let mut kernel = match &plan {
             Plan::Run { board, .. } => images
                 .iter()
                 .find(|(k, _)| *k == (board.name, test.manifest.as_deref()))
                 .map(|(_, r)| r.clone()),
             _ => None,
         };
+        match bundles.iter().find(|(name, _)| *name == test.name) {
+            Some((_, Ok(file))) => test.initrd_file = Some(file.clone()),
+            Some((_, Err(e))) => kernel = Some(Err(format!("no initrd bundle: {e}"))),
+            None => {}
+        }
         let verbose = opts.verbose;
         trials.push(Trial::ignorable_test(test.name.clone(), move || {
             let started = Instant::now();
@@ -390,9 +403,16 @@ fn prepare(
     kernel: &Path,
 ) -> Result<(tempfile::TempDir, PathBuf, Vec<String>, Option<u16>), String> {
     let tmp = temp_dir(&test.name)?;
-    let disk = match &test.disk_image {
-        Some(contents) => runner::disk_image(tmp.path(), contents)?,
-        None => runner::scratch_disk(tmp.path())?,
+    let disk = match (&test.disk_image, &test.initrd_file) {
+        (_, Some(bundle)) if test.bundle_on_disk => {
+            let mut bytes =
+                std::fs::read(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+            // Whole sectors, and a disk of a round size.
+            bytes.resize(bytes.len().div_ceil(1 << 20).max(1) << 20, 0);
+            runner::disk_image(tmp.path(), &bytes)?
+        }
+        (Some(contents), _) => runner::disk_image(tmp.path(), contents)?,
+        (None, _) => runner::scratch_disk(tmp.path())?,
     };
     let mut run = RunArgs {
         kernel: kernel.to_path_buf(),
@@ -404,26 +424,17 @@ fn prepare(
     if let Some(guest) = test.udp_forward {
         run.udp_forwards.push((runner::free_udp_port()?, guest));
     }
-    if !test.dtb_edits.is_empty() {
-        // Dump the DTB QEMU would pass with exactly these arguments, so the edited tree differs
-        // from the real one only by the edits.
-        let dumped = tmp.path().join("machine.dtb");
-        let mut dump_args = boards::qemu_args(spec, &run);
-        dump_args.push("-machine".into());
-        dump_args.push(format!(
-            "dumpdtb={}",
-            boards::qemu_escape(&dumped.to_string_lossy())
-        ));
-        crate::process::run_quiet(qemu, &dump_args, DUMP_LIMIT)
-            .map_err(|e| format!("dumping the machine's DTB failed: {e}"))?;
-        if !dumped.is_file() {
-            return Err(format!(
-                "QEMU did not write {} (-machine dumpdtb)",
-                dumped.display()
-            ));
-        }
-        let edited = tmp.path().join("test.dtb");
-        super::dtb::edit_dtb(&dumped, &test.dtb_edits, &edited)?;
+    // The loader's /chosen edits come first, so a test's own edits can break them.
+    let mut dtb_edits = Vec::new();
+    if let Some(bundle) = test.initrd_file.as_ref().filter(|_| !test.bundle_on_disk) {
+        let board = boards::board_or_err(test.board)?;
+        let (args, edits) = super::initrd::handover(board, spec, bundle)?;
+        run.extra.extend(args);
+        dtb_edits = edits;
+    }
+    dtb_edits.extend(test.dtb_edits.iter().cloned());
+    if !dtb_edits.is_empty() {
+        let edited = super::dtb::edited_machine_dtb(qemu, spec, &run, &dtb_edits, tmp.path())?;
         run.extra.push("-dtb".into());
         run.extra.push(edited.to_string_lossy().into_owned());
     }

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use super::boards::Arch;
 use super::dtb::DtsEdit;
 use super::expect::{End, Script, Step, Verdict};
 
@@ -50,7 +51,42 @@ pub struct TestSpec {
     pub disk_expected: Option<Vec<u8>>,
     /// A guest UDP port QEMU's user network forwards a free host port on 127.0.0.1 to.
     pub udp_forward: Option<u16>,
+    /// Boot the image without a bundle and pass this bundle as an initrd (`manifest` stays
+    /// `None`).
+    pub initrd: Option<InitrdBundle>,
+    /// The initrd's bundle file, once the harness has built it.
+    pub initrd_file: Option<std::path::PathBuf>,
+    /// Put the `initrd` bundle on the virtio-blk disk (from sector 0) instead.
+    pub bundle_on_disk: bool,
 }
+
+/// Where an initrd test's bundle comes from.
+#[derive(Clone, Debug)]
+pub enum InitrdBundle {
+    /// The bundle of `cvms/manifests/<name>.dts`, built as for an embedded one.
+    Builtin(String),
+    /// Any manifest with prebuilt images, as a user outside the repository has them: the
+    /// function writes them into the empty directory it is given (the third argument) for the
+    /// board's architecture, using the workspace root only to find the SDK, and returns the
+    /// manifest's path; the images are next to it.
+    External(fn(&std::path::Path, Arch, &std::path::Path) -> Result<std::path::PathBuf, String>),
+    /// A bundle file as is (e.g. a broken one), written by the function into the directory it
+    /// is given; returns its path.
+    Raw(fn(&std::path::Path) -> Result<std::path::PathBuf, String>),
+}
+
+// By hand: function pointers are compared by address, which is all a test table needs.
+impl PartialEq for InitrdBundle {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (InitrdBundle::Builtin(a), InitrdBundle::Builtin(b)) => a == b,
+            (InitrdBundle::External(a), InitrdBundle::External(b)) => std::ptr::fn_addr_eq(*a, *b),
+            (InitrdBundle::Raw(a), InitrdBundle::Raw(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+impl Eq for InitrdBundle {}
 
 impl TestSpec {
     /// A test that expects nothing yet except a `(pass)` power-off and no panic.
@@ -71,7 +107,23 @@ impl TestSpec {
             disk_image: None,
             disk_expected: None,
             udp_forward: None,
+            initrd: None,
+            initrd_file: None,
+            bundle_on_disk: false,
         }
+    }
+
+    /// Boots the image without a bundle, with `bundle` on its disk from sector 0.
+    pub fn disk_bundle(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self.bundle_on_disk = true;
+        self
+    }
+
+    /// Boots the image without a bundle, with `bundle` passed as an initrd.
+    pub fn initrd(mut self, bundle: InitrdBundle) -> Self {
+        self.initrd = Some(bundle);
+        self
     }
 
     /// Boots with a disk holding `contents`.
@@ -475,14 +527,15 @@ fn attacks_test(board: &'static str) -> TestSpec {
 
 /// The CP_File demo (`ipc` manifest, CHERI boards): the producer's messages arrive in order
 /// through the shared buffer, the run-time export is read and then revoked (capabilities
-/// counted), a later import is refused, the C consumer reads the last message, no fault.
+/// counted), a later import is refused, the C consumer reads the last message; the stream
+/// pipeline delivers every byte to the sink (checksum matches); no fault.
 fn ipc_test(board: &'static str) -> TestSpec {
     let mut group: Vec<String> = (1..=8)
         .map(|i| format!(r"^\[consumer\] consumer: message {i} of 8$"))
         .collect();
     group.extend(
         [
-            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 6 capability stores of 16 slots, 1 buffers; 3 shared objects$",
+            r"^share: pool \[0x[0-9a-f]+, 0x[0-9a-f]+\): 12 capability stores of 16 slots, 1 buffers; 6 shared objects$",
             r"^\[producer\] producer: mailbox is 4096 bytes, acks 8 bytes$",
             r"^\[producer\] producer: sent 8 messages, each acknowledged$",
             r"^\[producer\] producer: exported live \(64 bytes of its own memory\)$",
@@ -498,10 +551,26 @@ fn ipc_test(board: &'static str) -> TestSpec {
             r"^\[kv\] kv: serving kv-put, kv-get, kv-done$",
             r"^\[kv-client-a\] kv-client-a: 8 puts, 8 gets through CP_Call, every value right$",
             r"^\[kv-client-b\] kv-client-b: 8 puts, 8 gets through CP_Call, every value right$",
-            r"^\[kv\] kv: 16 puts, 16 gets from 2 clients; done$",
+            r"^\[kv\] kv: 20 puts, 20 gets from 3 clients; done$",
+            r"^\[kv-client-c\] kv-client-c: 4 puts, 4 gets through CP_Call from C, every value right$",
+            r"^cvm kv-client-c: exit 0$",
+            // CP_Stream from C.
+            r"^\[c-sender\] stream-c: sent 10000 bytes$",
+            r"^\[c-receiver\] stream-c: received 10000 bytes from C, every byte right$",
+            r"^cvm c-sender: exit 0$",
+            r"^cvm c-receiver: exit 0$",
             r"^cvm kv: exit 0$",
             r"^cvm kv-client-a: exit 0$",
             r"^cvm kv-client-b: exit 0$",
+            // CP_Stream: source -> filter -> sink, every byte checked by the sink.
+            r"^\[source\] source: sent 100000 bytes in \d+ writes, checksum [0-9a-f]{16}$",
+            r"^\[filter\] filter: passed 100000 bytes, checksum out [0-9a-f]{16}$",
+            r"^\[sink\] sink: 32768 bytes so far$",
+            r"^\[sink\] sink: 98304 bytes so far$",
+            r"^\[sink\] sink: received 100000 bytes, checksum [0-9a-f]{16}, expected [0-9a-f]{16}: match$",
+            r"^cvm source: exit 0$",
+            r"^cvm filter: exit 0$",
+            r"^cvm sink: exit 0$",
         ]
         .map(String::from),
     );
@@ -519,7 +588,7 @@ fn ipc_test(board: &'static str) -> TestSpec {
 /// refused without a fault; an exporter that faults and restarts (`flaky`) has its export swept
 /// from `reader` and exported again; `victim` and `steady` finish.
 fn ipc_attacks_test(board: &'static str) -> TestSpec {
-    let causes: [(&str, &str); 9] = if board == "qemu-morello" {
+    let causes: [(&str, &str); 11] = if board == "qemu-morello" {
         [
             ("after-revoke", r"capability tag fault "),
             ("stashed-copy", r"capability tag fault "),
@@ -530,6 +599,8 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             ("write-read-only", r"capability permission fault "),
             ("holder", r"capability tag fault "),
             ("reader", r"capability tag fault "),
+            ("late-writer", r"capability tag fault "),
+            ("past-ring", r"capability bounds fault "),
         ]
     } else {
         [
@@ -563,6 +634,14 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
                 "reader",
                 r"tag violation .* capability c28 tag=0 perms=\[Load\] base=0x[0-9a-f]+ len=0x10",
             ),
+            (
+                "late-writer",
+                r"tag violation .* capability c\d+ tag=0 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x100",
+            ),
+            (
+                "past-ring",
+                r"length \(bounds\) violation .* capability c\d+ tag=1 perms=\[Load,Store\] base=0x[0-9a-f]+ len=0x80",
+            ),
         ]
     };
     let mut group: Vec<String> = Vec::new();
@@ -589,12 +668,19 @@ fn ipc_attacks_test(board: &'static str) -> TestSpec {
             .into(),
     );
     group.push(r"^\[steady\] steady: done, still alive$".into());
+    // Streams: the receiver that revoked its ring and the one whose sender faulted go on.
+    group.push(r"^\[quitter\] quitter: closed gone: [1-9]\d* capabilities cleared$".into());
+    group.push(r"^\[quitter\] quitter: done, still alive$".into());
+    group.push(
+        r"^\[small-rx\] small-rx: the stream ended after 0 bytes \(its sender is gone\); still alive$"
+            .into(),
+    );
     let group: Vec<&str> = group.iter().map(String::as_str).collect();
     TestSpec::new(format!("{board}-ipc-attacks"), board)
         .manifest("ipc-attacks")
         .expect_any_order(&group)
         .forbid("ATTACK SUCCEEDED")
-        .forbid(r"^cvm (steady|victim|no-permission) fault: ")
+        .forbid(r"^cvm (steady|victim|no-permission|quitter|small-rx) fault: ")
         .forbid(r"^\[reader\] reader: import")
         .ends(End::PowerOff(Verdict::Fail))
         .time_limit(90)
@@ -1066,6 +1152,7 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(ipc_attacks_test(board));
         tests.push(call_attacks_test(board));
     }
+    tests.extend(super::initrd::boot_tests());
     tests
 }
 
@@ -1085,7 +1172,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 59);
+        assert_eq!(tests.len(), 55 + 22 + 4);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1338,7 +1425,7 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 13);
+        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12 + 5 + 1);
         assert_eq!(select(all_tests(), Some("-scrub")).len(), 4);
         assert_eq!(select(all_tests(), Some("-net")).len(), 4);
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
@@ -1350,7 +1437,7 @@ capmon: powering off (pass)"#;
         assert!(m.start().is_empty());
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
-        assert_eq!(select(all_tests(), Some("-disk")).len(), 8);
+        assert_eq!(select(all_tests(), Some("-disk")).len(), 8 + 8);
         assert_eq!(select(all_tests(), Some("-attacks")).len(), 7);
         assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);

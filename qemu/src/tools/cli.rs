@@ -89,6 +89,14 @@ pub enum ToolCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Start a Rust cVM project NAME outside the repository: Cargo.toml against this
+    /// checkout's SDK, src/main.rs, manifest.dts and a README saying how to build and boot it.
+    New {
+        name: String,
+        /// Where to create it (default: ./NAME); must not exist.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -160,6 +168,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     };
     match cli.command {
         ToolCommand::CapVectors { dir } => super::vectors::cap_vectors_command(&dir),
+        ToolCommand::New { name, dir } => super::new_project::new_command(&name, dir.as_deref()),
         ToolCommand::Fip {
             elf,
             input,

@@ -629,7 +629,11 @@ mod tests {
                     "{shown}:4: cvm \"hello\": field \"memory-size\": must be a multiple of 4 KiB \
                      (0x1000), is 0x100800"
                 ),
-                format!("{shown}:5: cvm@1: field \"streams\": not supported yet"),
+                format!(
+                    "{shown}:5: cvm@1: field \"streams\": streams are declared in the root's \
+                     streams {{ … }} node, which names their sender and receiver (see \
+                     cvms/manifests/README.md)"
+                ),
                 format!(
                     "{shown}:5: cvm@1: field \"name\": \"hello\" is already the name of cvm@0: \
                      names must be unique"

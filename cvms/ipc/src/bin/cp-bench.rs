@@ -18,10 +18,10 @@ use core::time::Duration;
 
 use capmon_sdk::{call, share};
 use capmon_sdk::{clock_ns, println, Args};
+use cvm_ipc::{Buffers, MIB};
 
 capmon_sdk::main!(cp_bench);
 
-const MIB: usize = 1 << 20;
 const ROUNDS: usize = 5;
 const HOLDERS: u64 = 4;
 /// Calls per timed batch of the CP_Call figure.
@@ -41,16 +41,7 @@ extern "C" fn done(_: u64, _: u64, _: u64, _: u64) -> u64 {
 static DONE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 static mut CALL_STACKS: [[u8; 4096]; 2] = [[0; 4096]; 2];
 
-#[repr(C, align(64))]
-struct Buffers {
-    a: [u8; MIB],
-    b: [u8; MIB],
-}
-
-static mut BUFFERS: Buffers = Buffers {
-    a: [0; MIB],
-    b: [0; MIB],
-};
+static mut BUFFERS: Buffers = Buffers::ZERO;
 
 fn cp_bench(args: Args) -> i32 {
     match args.clone().nth(1) {

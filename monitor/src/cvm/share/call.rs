@@ -17,6 +17,16 @@ impl Name {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+    /// A name the monitor holds (a stream's carrying object); `None` when longer than any
+    /// name can be.
+    pub fn new(bytes: &[u8]) -> Option<Name> {
+        let mut out = [0u8; NAME_MAX];
+        out.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Name {
+            bytes: out,
+            len: bytes.len(),
+        })
+    }
 }
 
 /// A checked sharing request.
@@ -54,7 +64,7 @@ pub enum Request {
 
 /// Reads a name argument: the buffer must lie in the caller's memory; longer than any name
 /// can be is `Invalid`.
-fn name(guest: &impl Guest, ptr: u64, len: u64) -> Result<Name, Error> {
+pub(crate) fn name(guest: &impl Guest, ptr: u64, len: u64) -> Result<Name, Error> {
     let range = check_buffer(&guest.memory(), ptr, len)?;
     let n = usize::try_from(len)
         .ok()

@@ -1,5 +1,5 @@
-//! Sharing between cVMs: CP_File and CP_Call (`docs/architecture.md`, "Sharing and
-//! revocation"; CP_Stream is designed there).
+//! Sharing between cVMs: CP_File, CP_Call and CP_Stream (`docs/architecture.md`,
+//! "Sharing and revocation").
 //!
 //! - [`spec`]: the manifest's `files { … }` node.
 //! - [`calls`]: the manifest's `calls { … }` node and CP_Call's exports and imports.
@@ -7,6 +7,9 @@
 //!   revocation and teardown decisions, the share pool's layout, PMP ranges.
 //! - [`sweep`]: which capability slots a revocation clears.
 //! - [`call`]: the sharing hostcalls' argument checks.
+//! - [`stream`]: CP_Stream — the `streams { … }` node, each stream carried by a run-time
+//!   object of its receiver; the streams' state (rings, `cp_poll`, wake-ups) as plain data;
+//!   `stream_live` (bare metal) applies it.
 //! - `live` (bare metal): the state the run loop holds, and the arch calls that derive, store
 //!   and clear capabilities.
 //!
@@ -20,4 +23,7 @@ pub mod grants;
 #[cfg(target_os = "none")]
 pub mod live;
 pub mod spec;
+pub mod stream;
+#[cfg(target_os = "none")]
+pub mod stream_live;
 pub mod sweep;

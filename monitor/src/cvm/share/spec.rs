@@ -374,7 +374,7 @@ fn check_file(
 
 /// Whether a length is representable exactly (at a suitable base) on Morello and CHERI-RISC-V,
 /// so one manifest means the same on both.
-fn exact_everywhere(n: u64) -> bool {
+pub(crate) fn exact_everywhere(n: u64) -> bool {
     Morello::representable_length(n) == n && CheriRiscv::representable_length(n) == n
 }
 
