@@ -1,6 +1,6 @@
 //! The `scrub` cVMs: nothing of one cVM survives into the next one on the same core.
 //! `capmon-run test scrub` boots `cvms/manifests/scrub.dts`: `noisy` (first in the manifest,
-//! so it runs first and ends within its first slice) and then `probe`.
+//! with the largest share, so it runs first and ends within its first turn) and then `probe`.
 //!
 //! - `noisy` fills every FP/SIMD register (q0..q31 / f0..f31) and the FP control and status
 //!   registers (FPCR/FPSR, fcsr) with non-reset values, the thread pointer (TPIDR_EL0 / tp)
