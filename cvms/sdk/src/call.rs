@@ -131,6 +131,21 @@ pub fn import(name: &str, slot: u64) -> Result<CpCall, Error> {
     Ok(CpCall { slot })
 }
 
+/// [`import`], waiting (1 ms naps) up to `timeout_ms` while the exporter has not exported the
+/// call yet (or is restarting).
+pub fn import_wait(name: &str, slot: u64, timeout_ms: u64) -> Result<CpCall, Error> {
+    let mut left = timeout_ms;
+    loop {
+        match import(name, slot) {
+            Err(Error::Again) if left > 0 => {
+                left -= 1;
+                crate::sleep(core::time::Duration::from_millis(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl CpCall {
     /// A call through whatever capability-store slots hold (no check that they were imported):
     /// what the attack cVMs use to show the hardware refusing a forged or swapped pair.

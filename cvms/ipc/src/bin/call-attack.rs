@@ -76,13 +76,7 @@ fn export_all(entries: &[(&str, call::Entry)]) -> Result<(), Error> {
 
 /// Imports `name` into `slot`, waiting while its exporter (re)starts.
 fn import(name: &str, slot: u64) -> Result<CpCall, Error> {
-    for _ in 0..3000 {
-        match call::import(name, slot) {
-            Err(Error::Again) => capmon_sdk::sleep(Duration::from_millis(1)),
-            other => return other,
-        }
-    }
-    Err(Error::Again)
+    call::import_wait(name, slot, 3000)
 }
 
 fn wait(until: impl Fn() -> bool, ms: u32) -> bool {

@@ -70,15 +70,7 @@ fn callee() -> i32 {
 
 /// The CP_Call figure: best of 5 batches of [`CALLS`] null calls, per call.
 fn call_figure() -> Result<(), &'static str> {
-    let mut null = Err(capmon_sdk::Error::Again);
-    for _ in 0..100_000 {
-        null = call::import("null", 2);
-        if null != Err(capmon_sdk::Error::Again) {
-            break;
-        }
-        capmon_sdk::sleep(Duration::from_millis(1));
-    }
-    let null = null.map_err(|_| "import null failed")?;
+    let null = call::import_wait("null", 2, 100_000).map_err(|_| "import null failed")?;
     let done = call::import("done", 4).map_err(|_| "import done failed")?;
     let mut best = u64::MAX;
     for _ in 0..ROUNDS {

@@ -15,13 +15,7 @@ capmon_sdk::main!(client);
 
 /// Imports `name` into `slot`, waiting (up to a second) for `kv` to export it.
 fn import(name: &str, slot: u64) -> Result<CpCall, Error> {
-    for _ in 0..1000 {
-        match call::import(name, slot) {
-            Err(Error::Again) => capmon_sdk::sleep(core::time::Duration::from_millis(1)),
-            other => return other,
-        }
-    }
-    Err(Error::Again)
+    call::import_wait(name, slot, 1000)
 }
 
 fn client(args: Args) -> i32 {
