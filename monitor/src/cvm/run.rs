@@ -97,6 +97,8 @@ struct Cvm {
     code: Range<u64>,
     /// CP_Call: when an interrupt first found it inside the call it is still in (ticks).
     call_since: Option<u64>,
+    /// The manifest lets it import a call: only then can it be inside one.
+    imports_calls: bool,
     /// It is blocked in `cp_poll`: when it runs again its result is the ready mask.
     stream_polling: bool,
 }
@@ -205,6 +207,11 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
             net_waiting: false,
             code: caps.code.base()..u64::try_from(caps.code.top()).unwrap_or(u64::MAX),
             call_since: None,
+            imports_calls: bundle
+                .manifest
+                .calls
+                .iter()
+                .any(|c| c.importers.contains(&spec.name)),
             stream_polling: false,
         };
         if let Some(g) = &cvm.net {
@@ -519,7 +526,7 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
             return ControlFlow::Continue(());
         }
         let now = self.account();
-        if interrupt && matches!(transition, Transition::Continue) {
+        if interrupt && self.cvm.imports_calls && matches!(transition, Transition::Continue) {
             if let Some(ended) = self.cvm.call_budget(now, self.freq) {
                 return ControlFlow::Break(ended);
             }
@@ -537,7 +544,12 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
         // Charged before a restart starts its count afresh.
         self.account();
         // Inside a CP_Call the fault is the callee's (its code, its stack, its DDC).
-        if let Some(callee) = share::live::callee(self.cvm.slot, &self.cvm.cpu) {
+        let callee = self
+            .cvm
+            .imports_calls
+            .then(|| share::live::callee(self.cvm.slot, &self.cvm.cpu))
+            .flatten();
+        if let Some(callee) = callee {
             return Transition::CallFailed { callee, fault };
         }
         self.cvm.fault(&fault)

@@ -356,6 +356,16 @@ impl Calls {
         self.code.iter().position(|c| c.contains(&pc))
     }
 
+    /// cVM `cvm`'s code range.
+    pub fn code(&self, cvm: usize) -> Option<&Range<u64>> {
+        self.code.get(cvm)
+    }
+
+    /// Whether `cvm` exports or imports any call (else a teardown has no call state to end).
+    pub fn involves(&self, cvm: usize) -> bool {
+        self.exporter.contains(&cvm) || self.importers.iter().any(|i| i.contains(&cvm))
+    }
+
     /// Every descriptor made for `importer`: (exporter, byte offset in its page).
     pub fn descriptors_of(&self, importer: usize) -> Vec<(usize, u64)> {
         let mut out = Vec::new();
@@ -560,5 +570,7 @@ mod tests {
         assert_eq!(c.code_owner(0x9000), None);
         assert_eq!(c.imports_from(1), vec![0]);
         assert!(c.imports_from(0).is_empty());
+        assert!(c.involves(0) && c.involves(2));
+        assert_eq!(c.code(1), Some(&(0x10000..0x11000)));
     }
 }

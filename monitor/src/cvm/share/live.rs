@@ -76,8 +76,7 @@ mod imp {
         parents: Vec<Option<usize>>,
         /// CP_Call: exports, imports and their decisions.
         calls: Calls,
-        /// Each cVM's code range and object type (for its call pairs).
-        code: Vec<Range<u64>>,
+        /// Each cVM's object type (for its call pairs).
         otype: Vec<u32>,
         /// Each cVM's authority (`Box`es that never move), registered by `attach`: call code
         /// capabilities are derived from it.
@@ -232,7 +231,6 @@ mod imp {
         *LIVE.lock() = Some(Live {
             callee_windows,
             calls,
-            code: members.iter().map(|m| m.code.clone()).collect(),
             otype: members.iter().map(|m| m.otype).collect(),
             authorities: members.iter().map(|_| core::ptr::null()).collect(),
             return_stub: members.iter().map(|_| None).collect(),
@@ -490,7 +488,7 @@ mod imp {
             // and never moves.
             Ok(unsafe { &*a }.slot())
         };
-        let code = |i: usize| live.code.get(i).cloned().ok_or(Error::Invalid);
+        let code = |i: usize| live.calls.code(i).cloned().ok_or(Error::Invalid);
         let failed = |what: &str| {
             println!("share: call import: cannot make {what}");
             Error::Fault
@@ -572,6 +570,10 @@ mod imp {
     /// reach its region and went with the region's sweep), and its own return pairs in other
     /// cVMs' descriptors are wiped. Returns how many capabilities the sweep cleared.
     fn end_calls(live: &mut Live, slot: usize) -> usize {
+        // Every (re)start tears down first: a cVM without calls has nothing to wipe or sweep.
+        if !live.calls.involves(slot) {
+            return 0;
+        }
         live.calls.teardown(slot);
         if let Some(s) = live.return_stub.get_mut(slot) {
             *s = None;
@@ -607,10 +609,8 @@ mod imp {
         let guard = LIVE.lock();
         let live = guard.as_ref()?;
         let code = arch::resume_code(cpu)?;
-        if live.code.get(slot) == Some(&code) {
-            return None;
-        }
-        live.code.iter().position(|c| *c == code)
+        let owner = live.calls.code_owner(code.start)?;
+        (owner != slot && live.calls.code(owner) == Some(&code)).then_some(owner)
     }
 
     /// Resumes cVM `slot` at its return stub with `error`: the call it was in was ended by
@@ -624,7 +624,7 @@ mod imp {
             live.return_stub.get(slot),
             live.share.member(slot),
             live.authorities.get(slot),
-            live.code.get(slot),
+            live.calls.code(slot),
         ) else {
             return false;
         };
