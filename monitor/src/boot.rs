@@ -176,6 +176,9 @@ fn discover_platform(
 /// masked and `.bss` zeroed. `regs` are the first four argument registers as the loader left
 /// them.
 pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
+    // The boot core is core 0 (before anything asks which core it is on).
+    #[cfg(target_arch = "aarch64")]
+    arch::smp::set_core_index(0, 0);
     // Printing needs no vectors; the first line goes out before any capability instruction, so
     // a machine whose firmware left capabilities disabled still shows who stopped.
     console::set_uart(early_uart(board.early_console));
@@ -302,6 +305,7 @@ pub fn boot(board: &'static Board, bundle: &'static [u8], regs: [u64; 4]) -> ! {
     } else {
         bundle
     };
+    start_cores(&platform, bundle.is_empty());
     // The tick self-test proves timer interrupts on an image without cVMs (the boot tests);
     // with cVMs the scheduler's preemption proves it, so they don't wait 100 ms for it.
     let ticks = args
@@ -535,6 +539,34 @@ static TIMER_IRQ: AtomicU32 = AtomicU32::new(NO_IRQ);
 static CONSOLE_IRQ: AtomicU32 = AtomicU32::new(NO_IRQ);
 static TICKS: AtomicU32 = AtomicU32::new(0);
 static TICK_PERIOD: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The timer's interrupt number (`NO_IRQ` on RISC-V), for cores that enable it on their own.
+pub fn timer_irq_number() -> u32 {
+    TIMER_IRQ.load(Ordering::Relaxed)
+}
+
+/// Brings up every other core the tree lists, and says how many cores run cVMs. An image
+/// without cVMs leaves them off (they would have nothing to do).
+fn start_cores(platform: &Platform, no_cvms: bool) {
+    if no_cvms || platform.cpus.len() < 2 {
+        println!("cores: 1 runs cVMs ({} in the tree)", platform.cpus_total);
+        return;
+    }
+    let mut running = 1;
+    for (core, result) in arch::start_secondaries(platform) {
+        match result {
+            Ok(()) => {
+                crate::smp::GATE.online(core);
+                running += 1;
+            }
+            Err(why) => println!("cores: core {core} not started: {why}; going on without it"),
+        }
+    }
+    println!(
+        "cores: {running} run cVMs ({} in the tree)",
+        platform.cpus_total
+    );
+}
 
 /// Interrupt dispatch from the arch layer (interrupts masked, on the monitor's stack).
 pub fn on_interrupt(irq: u32) {

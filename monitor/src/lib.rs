@@ -32,6 +32,7 @@ pub mod heap;
 #[cfg(all(target_os = "none", not(test)))]
 mod panic;
 pub mod platform;
+pub mod smp;
 #[cfg(test)]
 mod testing;
 

@@ -1,6 +1,7 @@
 //! Which run of which cVM the FP/SIMD registers hold, so a switch restores them exactly when
 //! they belong to someone else: every start (and restart) of a cVM gets a new [`FpRun`], and a
-//! cVM's FP state is reused in the registers only by the very run that left it there.
+//! cVM's FP state is reused in the registers only by the very run that left it there. Each
+//! core's registers are tracked on their own.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,9 +11,9 @@ pub struct FpRun(u64);
 
 /// The next run's number (never 0).
 static NEXT: AtomicU64 = AtomicU64::new(1);
-/// The run whose FP state the registers hold; 0 when none does (the boot state, or after a
-/// run's state was discarded).
-static LOADED: AtomicU64 = AtomicU64::new(0);
+/// The run whose FP state each core's registers hold; 0 when none does (the boot state, or
+/// after a run's state was discarded).
+static LOADED: crate::smp::PerCore = crate::smp::PerCore::new(0);
 
 impl FpRun {
     /// A state no run owns: never counts as loaded.
@@ -25,12 +26,12 @@ impl FpRun {
 
     /// The registers hold this run's FP state (restored for it, and only it ran since).
     pub fn is_loaded(&self) -> bool {
-        self.0 != 0 && LOADED.load(Ordering::Relaxed) == self.0
+        self.0 != 0 && LOADED.get(crate::smp::this_core()) == self.0
     }
 
     /// The registers now hold this run's FP state (`restore_fp` calls this).
     pub fn mark_loaded(&self) {
-        LOADED.store(self.0, Ordering::Relaxed);
+        LOADED.set(crate::smp::this_core(), self.0);
     }
 }
 

@@ -46,11 +46,19 @@ pub enum Outcome {
     /// `cp_poll` with no stream ready: not runnable until a peer wakes it or this many
     /// nanoseconds have passed; the result is then the ready mask (`cvm::share::stream`).
     WaitStream(u64),
+    /// The call reaches into other cVMs (a sharing call: revocation sweeps every importer):
+    /// the run loop makes it again with the machine to itself ([`Guest::whole_machine`]).
+    Machine,
 }
 
 /// The calling cVM, as dispatch sees it. The real one is backed by the cVM's region; tests use
 /// a vector.
 pub trait Guest {
+    /// Whether the other cores are parked, so calls that touch other cVMs may run. One core
+    /// (and every test) always has the machine to itself.
+    fn whole_machine(&self) -> bool {
+        true
+    }
     /// The bytes the cVM may hand to hostcalls: its data capability's bounds.
     fn memory(&self) -> Range<u64>;
     /// Copies out of checked guest memory.
@@ -138,7 +146,12 @@ pub fn dispatch(guest: &mut impl Guest, number: u64, args: &[u64; 6]) -> Outcome
             | Hostcall::CpDrop
             | Hostcall::CpCallExport
             | Hostcall::CpCallImport),
-        ) => share_call(guest, call, args),
+        ) => {
+            if !guest.whole_machine() {
+                return Outcome::Machine;
+            }
+            share_call(guest, call, args)
+        }
         Some(
             call @ (Hostcall::StreamRegister
             | Hostcall::StreamOpen

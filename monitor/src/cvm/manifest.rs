@@ -70,6 +70,7 @@ pub const CVM_FIELDS: &[&str] = &[
     "args",
     "console-label",
     "share",
+    "cores",
     "on-fault",
     "restarts",
     "cpu-budget-ms",
@@ -170,6 +171,8 @@ pub struct CvmSpec {
     pub console_label: String,
     /// Time slices per scheduling round.
     pub share: u32,
+    /// The cores it may run on, a bit per core index (`cores = <0 2>;`); 0: any core.
+    pub cores: u64,
     pub on_fault: OnFault,
     /// Total CPU time allowed; exceeding it is a fault.
     pub cpu_budget_ms: Option<u64>,
@@ -530,6 +533,33 @@ pub(crate) fn cell_u32(value: &[u8]) -> Result<u32, String> {
             describe_value(value)
         )),
     }
+}
+
+/// `cores`: a list of core indices, each below [`crate::smp::MAX_CORES`], as a bit mask.
+fn core_list(value: &[u8]) -> Result<u64, String> {
+    let looks_like_text = matches!(string_value(value), Ok(s) if !s.is_empty());
+    if looks_like_text || value.is_empty() || !value.len().is_multiple_of(4) {
+        return Err(format!(
+            "expected core indices (<0 1>), found {}",
+            describe_value(value)
+        ));
+    }
+    let mut mask = 0u64;
+    for cell in value.chunks_exact(4) {
+        let core = cell_u32(cell)?;
+        if usize::try_from(core).map_or(true, |c| c >= crate::smp::MAX_CORES) {
+            return Err(format!(
+                "core {core} does not exist: capmon runs at most {} cores (0 to {})",
+                crate::smp::MAX_CORES,
+                crate::smp::MAX_CORES - 1
+            ));
+        }
+        if mask & (1 << core) != 0 {
+            return Err(format!("core {core} is listed twice"));
+        }
+        mask |= 1 << core;
+    }
+    Ok(mask)
 }
 
 /// One or two 32-bit cells.
@@ -1050,6 +1080,7 @@ struct Fields<'a> {
     args: Option<&'a [u8]>,
     console_label: Option<&'a [u8]>,
     share: Option<&'a [u8]>,
+    cores: Option<&'a [u8]>,
     on_fault: Option<&'a [u8]>,
     restarts: Option<&'a [u8]>,
     cpu_budget_ms: Option<&'a [u8]>,
@@ -1127,6 +1158,7 @@ fn check_cvm(
             b"args" => &mut f.args,
             b"console-label" => &mut f.console_label,
             b"share" => &mut f.share,
+            b"cores" => &mut f.cores,
             b"on-fault" => &mut f.on_fault,
             b"restarts" => &mut f.restarts,
             b"cpu-budget-ms" => &mut f.cpu_budget_ms,
@@ -1364,6 +1396,15 @@ fn check_cvm(
         Some(Ok(share)) => Some(share),
     };
 
+    let cores = match f.cores.map(core_list) {
+        None => Some(0),
+        Some(Err(why)) => {
+            e.field("cores", why);
+            None
+        }
+        Some(Ok(mask)) => Some(mask),
+    };
+
     let restart = match f.on_fault.map(string_value) {
         None => Some(false),
         Some(Err(why)) => {
@@ -1478,6 +1519,7 @@ fn check_cvm(
         args: args?,
         console_label: console_label?,
         share: share?,
+        cores: cores?,
         on_fault: on_fault?,
         cpu_budget_ms: cpu_budget_ms?,
         disk,
@@ -1874,6 +1916,7 @@ pub(crate) mod tests {
                 args: vec![],
                 console_label: "hello".into(),
                 share: 1,
+                cores: 0,
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
                 disk: None,
@@ -1893,6 +1936,7 @@ pub(crate) mod tests {
                 // The default label is the name cut to 16 bytes.
                 console_label: "a-very-long-name".into(),
                 share: 1,
+                cores: 0,
                 on_fault: OnFault::Stop,
                 cpu_budget_ms: None,
                 disk: None,
@@ -1911,6 +1955,7 @@ pub(crate) mod tests {
                 args: vec!["--fast".into(), "".into(), "two words".into()],
                 console_label: "W2".into(),
                 share: 4,
+                cores: 0b110,
                 on_fault: OnFault::Restart { max: 3 },
                 cpu_budget_ms: Some(2000),
                 disk: Some(DiskSpec {
@@ -1986,6 +2031,9 @@ pub(crate) mod tests {
             r#"cvm "net-errors": field "net/mac": must be 6 bytes, written mac = [52 54 00 12 34 56]; found 5 bytes"#,
             r#"cvm "net-group": field "net/mac": 01:00:5e:00:00:01 is not a unicast address (the first byte must be even, and not all zero)"#,
             r#"cvm "net-twice": unknown child node net@1: a cVM node has only properties"#,
+            r#"cvm "far-core": field "cores": core 8 does not exist: capmon runs at most 8 cores (0 to 7)"#,
+            r#"cvm "core-twice": field "cores": core 1 is listed twice"#,
+            r#"cvm "string-cores": field "cores": expected core indices (<0 1>), found the string "all""#,
         ];
         assert_eq!(manifest_errors(CVM_ERRORS), expected);
     }

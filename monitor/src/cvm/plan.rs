@@ -815,6 +815,7 @@ pub(crate) mod tests {
             args: vec![],
             console_label: name.into(),
             share: 1,
+            cores: 0,
             on_fault: OnFault::Stop,
             cpu_budget_ms: None,
             disk: None,

@@ -6,6 +6,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::{ControlFlow, Range};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use capmon_abi::{Error, NetInfo, WhoAmI, NAME_MAX};
 
@@ -48,6 +49,13 @@ enum Transition {
         callee: usize,
         fault: Box<Fault>,
     },
+    /// A hostcall that reaches into other cVMs (`hostcall::Outcome::Machine`): made again in
+    /// an exclusive section.
+    Machine(u64),
+    /// It exited with this code (its teardown revokes what it shared: an exclusive section).
+    Exit(i64),
+    /// It faulted (stopping or restarting it tears shares down: an exclusive section).
+    Fault(Box<Fault>),
 }
 
 /// How a cVM's run ended.
@@ -101,6 +109,9 @@ struct Cvm {
     imports_calls: bool,
     /// It is blocked in `cp_poll`: when it runs again its result is the ready mask.
     stream_polling: bool,
+    /// Bumped whenever it starts or ends: a core that left an exclusive section's work for
+    /// this cVM pending drops it when someone else's section restarted or ended it meanwhile.
+    generation: u64,
 }
 
 /// Runs every cVM in `bundle`. Returns the verdict: true when each cVM ended as its manifest
@@ -213,6 +224,7 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
                 .iter()
                 .any(|c| c.importers.contains(&spec.name)),
             stream_polling: false,
+            generation: 0,
         };
         if let Some(g) = &cvm.net {
             println!(
@@ -264,204 +276,459 @@ pub fn run_bundle(bundle: &'static [u8], platform: &Platform, heap: PhysRange) -
 
     let shares: Vec<u32> = cvms.iter().map(|c| c.spec.share).collect();
     let slice = (freq * SLICE_MS / 1000).max(1);
-    let mut scheduler = Scheduler::new(&shares, slice);
     let parents: Vec<Option<usize>> = cvms.iter().map(|c| c.spec.parent).collect();
     let serves: Vec<bool> = cvms.iter().map(|c| c.spec.serve_children).collect();
     let names: Vec<&str> = cvms.iter().map(|c| c.spec.name.as_str()).collect();
-    let mut family = Family::new(&parents, &serves, &names);
-    let mut on_cpu: Option<usize> = None; // whose FP state is in the registers
-    let mut slice_end = 0;
-    loop {
-        if uses_net && nets::pending() {
-            deliver_frames(&mut scheduler, cvms.len());
-        }
-        if share::stream_live::pending() {
-            wake_streams(&mut scheduler);
-        }
-        let now = arch::now();
-        match scheduler.decide(now, now >= slice_end) {
-            Decision::AllEnded => break,
-            Decision::Idle { until } => {
-                let until = until.unwrap_or(u64::MAX);
-                // A net device without an interrupt is polled every millisecond.
-                let poll = if uses_net && nets::needs_polling() {
-                    now.saturating_add(freq / 1000)
-                } else {
-                    u64::MAX
-                };
-                arch::set_timer(until.min(poll));
-                arch::wait_for_interrupt();
+    let family = Family::new(&parents, &serves, &names);
+    let count = cvms.len();
+    let keep_running = bundle.manifest.keep_running;
+    // A cVM pinned to cores that do not run cVMs would never run: refuse the manifest.
+    let online = crate::smp::GATE.online_mask();
+    let pins: Vec<u64> = cvms
+        .iter()
+        .map(|c| {
+            if c.spec.cores == 0 {
+                u64::MAX
+            } else {
+                c.spec.cores
             }
-            Decision::Run {
-                index,
-                slice_end: end,
-            } => {
-                slice_end = end;
-                if cvms[index].net_waiting {
-                    cvms[index].end_net_wait();
-                }
-                if cvms[index].stream_polling {
-                    cvms[index].end_stream_poll();
-                }
-                if family.is_waiting(index) {
-                    // Runnable again without an event: its `child_wait` timed out (result 0).
-                    family.wait_timed_out(index);
-                }
-                // Restored unless the registers hold this very run's FP state (a restart, of it
-                // or of anyone, makes a new run: `arch::fp_run`).
-                if !cpu::fp_loaded(&cvms[index].cpu.fp) {
-                    if let Some(previous) = on_cpu {
-                        cpu::save_fp(&mut cvms[previous].cpu.fp);
-                    }
-                    cpu::restore_fp(&cvms[index].cpu.fp);
-                    on_cpu = Some(index);
-                }
-                let budget_end = cvms[index]
-                    .budget_ticks(freq)
-                    .map(|b| now + b.saturating_sub(cvms[index].used_ticks));
-                let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
-                arch::set_timer(deadline);
-                let cvm = &mut cvms[index];
-                let transition = run_turn(cvm, freq, deadline, now, uses_net);
-                // The callee of a call the monitor ended in this turn, if any.
-                let mut called = None;
-                match transition {
-                    Transition::Continue => {}
-                    Transition::Yield => scheduler.end_turn(),
-                    Transition::Restarted => {
-                        // A restarted cVM starts from scratch, FP state included.
-                        on_cpu = on_cpu.filter(|&i| i != index);
-                        family.restarted(
-                            &mut Tree {
-                                cvms: &mut cvms,
-                                scheduler: &mut scheduler,
-                                freq,
-                            },
-                            index,
-                        );
-                    }
-                    Transition::Set(state) => scheduler.set_state(index, state),
-                    Transition::CallFailed { callee, fault } => {
-                        called = Some(callee);
-                        if end_call(&mut cvms, index, callee, &fault) {
-                            on_cpu = on_cpu.filter(|&i| i != callee);
-                            scheduler.set_state(callee, State::Ready);
-                            family.restarted(
-                                &mut Tree {
-                                    cvms: &mut cvms,
-                                    scheduler: &mut scheduler,
-                                    freq,
-                                },
-                                callee,
-                            );
-                        } else if cvms[callee].ending.is_some() {
-                            scheduler.set_state(callee, State::Ended);
-                        }
-                        if cvms[index].ending.is_some() {
-                            scheduler.set_state(index, State::Ended);
-                        }
-                    }
-                    Transition::Family(number) => {
-                        let args = cpu::hostcall_args(&cvms[index].cpu);
-                        family.hostcall(
-                            &mut Tree {
-                                cvms: &mut cvms,
-                                scheduler: &mut scheduler,
-                                freq,
-                            },
-                            index,
-                            number,
-                            &args,
-                        );
-                    }
-                }
-                let cvm = &mut cvms[index];
-                if cvm.ending.is_none() {
-                    if let Some(budget) = cvm.budget_ticks(freq) {
-                        if cvm.used_ticks >= budget {
-                            let fault = Fault {
-                                cause: "time budget exhausted",
-                                detail: alloc::format!(
-                                    "used {} ms of {} ms",
-                                    cvm.used_ticks * 1000 / freq,
-                                    budget * 1000 / freq
-                                ),
-                                pc: cpu::pc(&cvm.cpu),
-                                address: None,
-                                role: CapRole::Code,
-                            };
-                            match cvm.fault(&fault) {
-                                Transition::Set(state) => scheduler.set_state(index, state),
-                                _ => {
-                                    // Restarted: whatever it was sleeping or waiting for is
-                                    // gone with its old run.
-                                    on_cpu = on_cpu.filter(|&i| i != index);
-                                    scheduler.set_state(index, State::Ready);
-                                    family.restarted(
-                                        &mut Tree {
-                                            cvms: &mut cvms,
-                                            scheduler: &mut scheduler,
-                                            freq,
-                                        },
-                                        index,
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                // A cVM that ended takes its children down, and its parent hears of it (and
-                // so does a callee that a failed call ended).
-                for who in [Some(index), called].into_iter().flatten() {
-                    let Some(kind) = cvms[who].ending.and_then(Ending::event_kind) else {
-                        continue;
-                    };
-                    if scheduler.state(who) == Some(State::Ended) && !cvms[who].ending_reported {
-                        cvms[who].ending_reported = true;
-                        family.ended(
-                            &mut Tree {
-                                cvms: &mut cvms,
-                                scheduler: &mut scheduler,
-                                freq,
-                            },
-                            who,
-                            kind,
-                        );
-                    }
-                }
-            }
+        })
+        .collect();
+    for (cvm, &pin) in cvms.iter().zip(&pins) {
+        if pin & online == 0 {
+            println!(
+                "cvm {}: pinned to cores {} but cores {} run cVMs; starting nothing",
+                cvm.path,
+                CoreList(pin),
+                CoreList(online)
+            );
+            return false;
         }
     }
+    let machine: &'static Machine = Box::leak(Box::new(Machine {
+        cvms: CvmTable::new(cvms),
+        shared: spin::Mutex::new(Shared {
+            scheduler: Scheduler::new(&shares, slice),
+            family,
+            fp_on: alloc::vec![None; count],
+            pins,
+            wakes: Vec::new(),
+        }),
+        freq,
+        uses_net,
+        started: arch::now(),
+        busy: crate::smp::PerCore::new(0),
+    }));
+    MACHINE.store(core::ptr::from_ref(machine).cast_mut(), Ordering::Release);
+    // The other cores sleep until the machine is published: wake them.
+    crate::smp::kick(crate::smp::GATE.online_mask() & !1);
+    run_core(machine, crate::smp::this_core());
     arch::set_timer(u64::MAX);
-    let mut pass = true;
-    // The verdict: every cVM ended as its manifest `expect`s (default: exit 0).
-    for cvm in &cvms {
-        let ended = match cvm.ending {
-            // Stopped by its parent (or with it): the parent's own ending carries the verdict.
-            Some(Ending::Stopped) => continue,
-            Some(Ending::Exited(code)) => Some(Ended::Exit(code)),
-            Some(Ending::Faulted) => Some(Ended::Fault),
-            None => None,
-        };
-        if let Err(why) = cvm.spec.expect.check(ended) {
-            println!("cvm {}: {why}", cvm.path);
-            pass = false;
+    // Every cVM has ended: the other cores are asleep, so the verdict reads the table alone.
+    let pass = crate::smp::exclusive(|| {
+        // SAFETY: in an exclusive section, with every cVM ended and given back.
+        let cvms = unsafe { machine.cvms.all() };
+        let mut pass = true;
+        // The verdict: every cVM ended as its manifest `expect`s (default: exit 0).
+        for cvm in cvms.iter() {
+            let ended = match cvm.ending {
+                // Stopped by its parent (or with it): the parent's own ending carries the verdict.
+                Some(Ending::Stopped) => continue,
+                Some(Ending::Exited(code)) => Some(Ended::Exit(code)),
+                Some(Ending::Faulted) => Some(Ended::Fault),
+                None => None,
+            };
+            if let Err(why) = cvm.spec.expect.check(ended) {
+                println!("cvm {}: {why}", cvm.path);
+                pass = false;
+            }
         }
-    }
-    println!("cvms: all {} ended", cvms.len());
+        println!("cvms: all {} ended", cvms.len());
+        print_core_stats(machine);
+        pass
+    });
     if uses_disks {
         disks::print_stats();
     }
     if uses_net {
         nets::print_stats();
     }
-    if bundle.manifest.keep_running {
+    if keep_running {
         println!("cvms: keeping the machine running (the manifest says keep-running); verdict would be {}", if pass { "pass" } else { "fail" });
         loop {
             arch::wait_for_interrupt();
         }
     }
     pass
+}
+
+/// The closing `cores:` lines: how long the cVMs ran, each core's busy time, and the median
+/// cross-core wake-up.
+fn print_core_stats(m: &Machine) {
+    let us = |ticks: u64| {
+        u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(m.freq.max(1))).unwrap_or(0)
+    };
+    println!(
+        "cores: the cVMs ran for {} us",
+        us(arch::now().saturating_sub(m.started))
+    );
+    let online = crate::smp::GATE.online_mask();
+    for core in (0..crate::smp::MAX_CORES).filter(|c| online & (1 << c) != 0) {
+        println!("cores: core {core} busy {} us", us(m.busy.get(core)));
+    }
+    let mut wakes = core::mem::take(&mut m.shared.lock().wakes);
+    if !wakes.is_empty() {
+        wakes.sort_unstable();
+        let median = wakes[wakes.len() / 2];
+        let ns = u64::try_from(u128::from(median) * 1_000_000_000 / u128::from(m.freq.max(1)))
+            .unwrap_or(0);
+        println!("cores: {} cross-core wake-ups, median {ns} ns", wakes.len());
+    }
+}
+
+/// A core mask as `0, 2`.
+struct CoreList(u64);
+
+impl core::fmt::Display for CoreList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for core in (0..crate::smp::MAX_CORES).filter(|c| self.0 & (1 << c) != 0) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{core}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What every core's run loop shares, published once every cVM is loaded.
+struct Machine {
+    cvms: CvmTable,
+    /// The scheduling state. Lock order: `Machine::shared` → `NETS` / `STREAMS` (frames
+    /// delivered, polls ended) → `CONSOLE`; never held across a wait or a turn.
+    shared: spin::Mutex<Shared>,
+    freq: u64,
+    uses_net: bool,
+    /// The counter when the cVMs started, and each core's ticks spent in cVM turns: the
+    /// closing `cores:` lines (and the bench's speed-up and shares).
+    started: u64,
+    busy: crate::smp::PerCore,
+}
+
+struct Shared {
+    scheduler: Scheduler,
+    family: Family,
+    /// The core whose FP/SIMD registers hold each cVM's FP state, not yet saved: only that
+    /// core may run the cVM until it saves it (when it runs another cVM or goes idle).
+    fp_on: Vec<Option<usize>>,
+    /// The cores each cVM may run on (manifest `cores`; all bits: any).
+    pins: Vec<u64>,
+    /// Cross-core wake-ups seen (ticks from the kick to the woken core's turn), at most
+    /// [`WAKE_SAMPLES`] of them, for the closing median.
+    wakes: Vec<u64>,
+}
+
+/// How many cross-core wake-ups are kept for the closing median.
+const WAKE_SAMPLES: usize = 4096;
+
+static MACHINE: AtomicPtr<Machine> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The cVMs, which never move once the run loop starts (their CPU state holds tagged
+/// capabilities and the sharing code keeps pointers to it). Who may touch a cVM:
+/// - the core the scheduler gave it to ([`Scheduler::taken_by`]), from the decision until it
+///   gives it back: its turn, and acting on the turn's exit when that concerns only this cVM;
+/// - the core in an exclusive section ([`crate::smp`]), where every other core is parked at a
+///   safe point holding no reference: anything, for work that reaches into other cVMs.
+struct CvmTable {
+    base: *mut Cvm,
+    len: usize,
+}
+
+// SAFETY: the table is shared between cores under the rules above, which give each `Cvm` one
+// user at a time.
+unsafe impl Sync for CvmTable {}
+// SAFETY: as above.
+unsafe impl Send for CvmTable {}
+
+impl CvmTable {
+    fn new(cvms: Vec<Cvm>) -> Self {
+        let cvms: &'static mut [Cvm] = cvms.leak();
+        CvmTable {
+            len: cvms.len(),
+            base: cvms.as_mut_ptr(),
+        }
+    }
+
+    /// cVM `at`.
+    ///
+    /// # Safety
+    /// This core has taken it (the scheduler says so), or is in an exclusive section; and no
+    /// other reference to it is alive.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self, at: usize) -> &mut Cvm {
+        assert!(at < self.len, "cVM {at} of {}", self.len);
+        // SAFETY: `at` is in bounds of the leaked slice; the caller gives exclusivity.
+        unsafe { &mut *self.base.add(at) }
+    }
+
+    /// Every cVM.
+    ///
+    /// # Safety
+    /// This core is in an exclusive section and holds no other reference into the table.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn all(&self) -> &mut [Cvm] {
+        // SAFETY: the leaked slice, whole; the caller gives exclusivity.
+        unsafe { core::slice::from_raw_parts_mut(self.base, self.len) }
+    }
+}
+
+/// A secondary core's life once it is up: it sleeps until the run loop is published, runs
+/// cVMs until every one has ended, then sleeps for good (the boot core gives the verdict).
+pub fn serve_core(core: usize) -> ! {
+    let gate = &crate::smp::GATE;
+    loop {
+        let machine = MACHINE.load(Ordering::Acquire);
+        if !machine.is_null() {
+            // SAFETY: published once, leaked: it lives for the rest of the monitor's life.
+            run_core(unsafe { &*machine }, core);
+            break;
+        }
+        gate.sleep(core);
+        arch::wait_for_interrupt();
+        gate.wake(core);
+    }
+    arch::set_timer(u64::MAX);
+    gate.sleep(core);
+    loop {
+        arch::wait_for_interrupt();
+    }
+}
+
+/// One core's run loop: take a ready cVM, run its turn, act on how it ended; idle when
+/// nothing is ready. Returns when every cVM has ended.
+fn run_core(m: &'static Machine, core: usize) {
+    let gate = &crate::smp::GATE;
+    let freq = m.freq;
+    // Whose FP state this core's registers hold.
+    let mut fp_owner: Option<usize> = None;
+    let mut slice_end = 0;
+    loop {
+        gate.park_if_asked(core);
+        let now = arch::now();
+        let decision = {
+            let mut shared = m.shared.lock();
+            let shared = &mut *shared;
+            let mut woke = false;
+            if m.uses_net && nets::pending() {
+                woke |= deliver_frames(&mut shared.scheduler, m.cvms.len);
+            }
+            if share::stream_live::pending() {
+                woke |= wake_streams(&mut shared.scheduler);
+            }
+            if woke {
+                crate::smp::wake_idle();
+            }
+            let (fp_on, pins) = (&shared.fp_on, &shared.pins);
+            let decision = shared.scheduler.decide(core, now, now >= slice_end, |i| {
+                fp_on[i].is_none_or(|c| c == core) && pins[i] & (1 << core) != 0
+            });
+            match decision {
+                Decision::Run { index, .. } => {
+                    // SAFETY: the scheduler just gave `index` to this core.
+                    let cvm = unsafe { m.cvms.get(index) };
+                    if !cpu::fp_loaded(&cvm.cpu.fp) {
+                        if let Some(previous) = fp_owner.take() {
+                            if previous != index {
+                                // SAFETY: `fp_on[previous]` names this core, so no other core
+                                // took it since; this core is not running it.
+                                cpu::save_fp(&mut unsafe { m.cvms.get(previous) }.cpu.fp);
+                            }
+                            shared.fp_on[previous] = None;
+                        }
+                        cpu::restore_fp(&cvm.cpu.fp);
+                        fp_owner = Some(index);
+                        shared.fp_on[index] = Some(core);
+                    }
+                    if cvm.net_waiting {
+                        cvm.end_net_wait();
+                    }
+                    if cvm.stream_polling {
+                        cvm.end_stream_poll();
+                    }
+                    if shared.family.is_waiting(index) {
+                        // Runnable again without an event: its `child_wait` timed out (result 0).
+                        shared.family.wait_timed_out(index);
+                    }
+                    // Woken by another core's kick: how long that took, kick to turn.
+                    let kicked = crate::smp::KICKED_AT.get(core);
+                    if kicked != 0 {
+                        crate::smp::KICKED_AT.set(core, 0);
+                        if shared.wakes.len() < WAKE_SAMPLES {
+                            shared.wakes.push(now.saturating_sub(kicked));
+                        }
+                    }
+                }
+                Decision::Idle { .. } => {
+                    // Idle: hand the FP state back to memory, so any core may run its cVM.
+                    if let Some(previous) = fp_owner.take() {
+                        // SAFETY: as above.
+                        cpu::save_fp(&mut unsafe { m.cvms.get(previous) }.cpu.fp);
+                        shared.fp_on[previous] = None;
+                    }
+                    crate::smp::IDLE.fetch_or(1 << core, Ordering::SeqCst);
+                    // A kick that found nothing for this core is not a wake-up to count.
+                    crate::smp::KICKED_AT.set(core, 0);
+                }
+                Decision::AllEnded => {}
+            }
+            decision
+        };
+        match decision {
+            Decision::AllEnded => return,
+            Decision::Idle { until } => {
+                let until = until.unwrap_or(u64::MAX);
+                // A net device without an interrupt is polled every millisecond (by the boot
+                // core, which takes the device interrupts).
+                let poll = if core == 0 && m.uses_net && nets::needs_polling() {
+                    now.saturating_add(freq / 1000)
+                } else {
+                    u64::MAX
+                };
+                arch::set_timer(until.min(poll));
+                gate.sleep(core);
+                arch::wait_for_interrupt();
+                gate.wake(core);
+                crate::smp::IDLE.fetch_and(!(1 << core), Ordering::SeqCst);
+            }
+            Decision::Run {
+                index,
+                slice_end: end,
+            } => {
+                slice_end = end;
+                let transition = {
+                    // SAFETY: taken by this core (above) until `release` below.
+                    let cvm = unsafe { m.cvms.get(index) };
+                    let budget_end = cvm
+                        .budget_ticks(freq)
+                        .map(|b| now + b.saturating_sub(cvm.used_ticks));
+                    let deadline = budget_end.map_or(slice_end, |b| b.min(slice_end));
+                    arch::set_timer(deadline);
+                    let transition = run_turn(cvm, freq, deadline, now, m.uses_net);
+                    m.busy
+                        .set(core, m.busy.get(core) + arch::now().saturating_sub(now));
+                    match transition {
+                        Transition::Continue | Transition::Yield | Transition::Set(_) => {
+                            cvm.budget_fault(freq).unwrap_or(transition)
+                        }
+                        other => other,
+                    }
+                };
+                match transition {
+                    Transition::Continue | Transition::Yield | Transition::Set(_) => {
+                        let mut shared = m.shared.lock();
+                        match transition {
+                            Transition::Yield => shared.scheduler.end_turn(core),
+                            Transition::Set(state) => shared.scheduler.set_state(index, state),
+                            _ => {}
+                        }
+                        shared.scheduler.release(index);
+                    }
+                    other => {
+                        // SAFETY: read before the section: this core still holds `index`.
+                        let generation = unsafe { m.cvms.get(index) }.generation;
+                        crate::smp::exclusive(|| act_on_machine(m, core, index, generation, other));
+                        m.shared.lock().scheduler.release(index);
+                        // What the section made ready (or ended: the last ending lets every
+                        // core see that all have) concerns the idle cores too.
+                        crate::smp::wake_idle();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Acts, with the machine to itself, on an exit of cVM `index` that reaches into other cVMs
+/// (its own ending tears shares down; nesting; sharing calls; a failed CP_Call). Skipped when
+/// someone else's section already restarted or ended the cVM since its turn (`generation`).
+#[inline(never)]
+fn act_on_machine(m: &Machine, core: usize, index: usize, generation: u64, transition: Transition) {
+    // SAFETY: an exclusive section: every other core is parked, holding no reference.
+    let cvms = unsafe { m.cvms.all() };
+    let mut shared = m.shared.lock();
+    let Shared {
+        scheduler, family, ..
+    } = &mut *shared;
+    if cvms[index].generation != generation {
+        return;
+    }
+    let freq = m.freq;
+    // The callee of a call the monitor ended in this turn, if any.
+    let mut called = None;
+    let mut transition = transition;
+    // Acting on the exit may give another transition (a fault restarts the cVM).
+    for _ in 0..3 {
+        transition = match transition {
+            Transition::Continue | Transition::Restarted => break,
+            Transition::Yield => {
+                scheduler.end_turn(core);
+                break;
+            }
+            Transition::Set(state) => {
+                scheduler.set_state(index, state);
+                break;
+            }
+            Transition::Machine(number) => {
+                let args = cpu::hostcall_args(&cvms[index].cpu);
+                cvms[index].serve_on_machine(number, &args, freq)
+            }
+            Transition::Exit(code) => cvms[index].exited(code),
+            Transition::Fault(fault) => match cvms[index].fault(&fault) {
+                Transition::Restarted => {
+                    scheduler.set_state(index, State::Ready);
+                    family.restarted(&mut Tree::new(cvms, scheduler, freq, core), index);
+                    break;
+                }
+                other => other,
+            },
+            Transition::CallFailed { callee, fault } => {
+                called = Some(callee);
+                if end_call(cvms, index, callee, &fault) {
+                    scheduler.set_state(callee, State::Ready);
+                    family.restarted(&mut Tree::new(cvms, scheduler, freq, core), callee);
+                } else if cvms[callee].ending.is_some() {
+                    scheduler.set_state(callee, State::Ended);
+                }
+                if cvms[index].ending.is_some() {
+                    scheduler.set_state(index, State::Ended);
+                }
+                break;
+            }
+            Transition::Family(number) => {
+                let args = cpu::hostcall_args(&cvms[index].cpu);
+                family.hostcall(
+                    &mut Tree::new(cvms, scheduler, freq, core),
+                    index,
+                    number,
+                    &args,
+                );
+                break;
+            }
+        };
+    }
+    // A cVM that ended takes its children down, and its parent hears of it (and so does a
+    // callee that a failed call ended).
+    for who in [Some(index), called].into_iter().flatten() {
+        let Some(kind) = cvms[who].ending.and_then(Ending::event_kind) else {
+            continue;
+        };
+        if scheduler.state(who) == Some(State::Ended) && !cvms[who].ending_reported {
+            cvms[who].ending_reported = true;
+            family.ended(&mut Tree::new(cvms, scheduler, freq, core), who, kind);
+        }
+    }
 }
 
 /// Runs `cvm` for one turn. Pure cVMs get their own instance of the exit handler (`PURE`), so
@@ -534,7 +801,11 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
         match transition {
             // An interrupt resumes the cVM while its slice and budget last, unless it brought
             // frames: then the run loop delivers them (and wakes their cVMs) first.
-            Transition::Continue if now < self.deadline && !(self.uses_net && nets::pending()) => {
+            Transition::Continue
+                if now < self.deadline
+                    && !(self.uses_net && nets::pending())
+                    && !crate::smp::GATE.asked(crate::smp::this_core()) =>
+            {
                 ControlFlow::Continue(())
             }
             other => ControlFlow::Break(other),
@@ -552,7 +823,7 @@ impl<const PURE: bool> Exits for Turn<'_, PURE> {
         if let Some(callee) = callee {
             return Transition::CallFailed { callee, fault };
         }
-        self.cvm.fault(&fault)
+        Transition::Fault(fault)
     }
 }
 
@@ -581,20 +852,22 @@ fn end_call(cvms: &mut [Cvm], caller: usize, callee: usize, fault: &Fault) -> bo
 /// Takes the frames the network devices completed and wakes the cVMs that got one. Out of line:
 /// the run loop's registers stay free for the common path.
 #[inline(never)]
-fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) {
+fn deliver_frames(scheduler: &mut Scheduler, cvms: usize) -> bool {
     let woken = nets::poll();
     for i in (0..cvms.min(64)).filter(|i| woken & (1 << i) != 0) {
         scheduler.wake(i);
     }
+    woken != 0
 }
 
 /// Makes the cVMs a stream notify, close or teardown woke ready (`cvm::share::stream_live`).
 #[inline(never)]
-fn wake_streams(scheduler: &mut Scheduler) {
+fn wake_streams(scheduler: &mut Scheduler) -> bool {
     let woken = share::stream_live::take_wakes();
     for i in (0..64).filter(|i| woken & (1 << i) != 0) {
         scheduler.wake(i);
     }
+    woken != 0
 }
 
 /// Converts counter ticks to nanoseconds. Every counter capmon has met runs at a divisor of
@@ -667,6 +940,42 @@ fn plan_caps(
 }
 
 impl Cvm {
+    /// Makes hostcall `number` for it with the machine to itself (an exclusive section: a
+    /// sharing call handed back by its turn, or a call its serving parent passed on).
+    fn serve_on_machine(&mut self, number: u64, args: &[u64; 6], freq: u64) -> Transition {
+        let outcome = hostcall::dispatch(
+            &mut GuestView {
+                cvm: &mut *self,
+                freq,
+                whole_machine: true,
+            },
+            number,
+            args,
+        );
+        self.end_turn(outcome, freq)
+    }
+
+    /// Its CPU time budget ran out during the turn just ended: a fault to act on.
+    fn budget_fault(&self, freq: u64) -> Option<Transition> {
+        if self.ending.is_some() {
+            return None;
+        }
+        let budget = self.budget_ticks(freq)?;
+        (self.used_ticks >= budget).then(|| {
+            Transition::Fault(Box::new(Fault {
+                cause: "time budget exhausted",
+                detail: alloc::format!(
+                    "used {} ms of {} ms",
+                    self.used_ticks * 1000 / freq,
+                    budget * 1000 / freq
+                ),
+                pc: cpu::pc(&self.cpu),
+                address: None,
+                role: CapRole::Code,
+            }))
+        })
+    }
+
     fn budget_ticks(&self, freq: u64) -> Option<u64> {
         self.spec
             .cpu_budget_ms
@@ -698,6 +1007,7 @@ impl Cvm {
     /// Zeroes the region, loads the image, lays out argv, and prepares the registers (deriving
     /// the planned default capabilities in hardware).
     fn start(&mut self) -> Result<(), String> {
+        self.generation += 1;
         // A restart: everything it shared is revoked, and it loses its imports, first.
         share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
@@ -861,7 +1171,12 @@ impl Cvm {
                     return Transition::Family(number);
                 }
                 let args = cpu::hostcall_args(&self.cpu);
-                match hostcall::dispatch(&mut GuestView { cvm: self, freq }, number, &args) {
+                let mut view = GuestView {
+                    cvm: self,
+                    freq,
+                    whole_machine: false,
+                };
+                match hostcall::dispatch(&mut view, number, &args) {
                     Outcome::Return(value) => {
                         if capmon_abi::Error::check(value) == Err(capmon_abi::Error::Fault) {
                             self.refused(number);
@@ -869,6 +1184,8 @@ impl Cvm {
                         cpu::set_result(&mut self.cpu, value);
                         Transition::Continue
                     }
+                    Outcome::Exit(code) => Transition::Exit(code),
+                    Outcome::Machine => Transition::Machine(number),
                     outcome => self.end_turn(outcome, freq),
                 }
             }
@@ -983,6 +1300,11 @@ impl Cvm {
                 })
             }
             Outcome::Exit(code) => self.exited(code),
+            // Only a turn's own dispatch answers this, and `handle` takes it first.
+            Outcome::Machine => {
+                cpu::set_result(&mut self.cpu, Error::NoSys.to_result());
+                Transition::Continue
+            }
         }
     }
 
@@ -1087,6 +1409,7 @@ impl Cvm {
 
     /// Zeroes the region of a cVM that has ended, so nothing it left is seen again.
     fn end(&mut self) {
+        self.generation += 1;
         share::stream_live::teardown(self.slot);
         share::live::teardown(self.slot, &mut self.cpu);
         self.memory_mut().fill(0);
@@ -1120,6 +1443,19 @@ struct Tree<'a> {
     cvms: &'a mut [Cvm],
     scheduler: &'a mut Scheduler,
     freq: u64,
+    /// The core acting (the one whose turn the resumed cVM gets).
+    core: usize,
+}
+
+impl<'a> Tree<'a> {
+    fn new(cvms: &'a mut [Cvm], scheduler: &'a mut Scheduler, freq: u64, core: usize) -> Self {
+        Tree {
+            cvms,
+            scheduler,
+            freq,
+            core,
+        }
+    }
 }
 
 impl nest::Members for Tree<'_> {
@@ -1151,6 +1487,7 @@ impl nest::Members for Tree<'_> {
         GuestView {
             cvm: &mut self.cvms[at],
             freq: self.freq,
+            whole_machine: true,
         }
         .write(addr, bytes);
     }
@@ -1158,6 +1495,7 @@ impl nest::Members for Tree<'_> {
         let mut view = GuestView {
             cvm: &mut self.cvms[at],
             freq: self.freq,
+            whole_machine: true,
         };
         if !addr.is_multiple_of(8) {
             return view.write(addr, &record.to_bytes());
@@ -1172,7 +1510,7 @@ impl nest::Members for Tree<'_> {
     fn resume(&mut self, at: usize) {
         if self.cvms[at].ending.is_none() {
             self.scheduler.set_state(at, State::Ready);
-            self.scheduler.hand_over(at);
+            self.scheduler.hand_over(self.core, at);
         }
     }
     fn block(&mut self, at: usize, timeout_ns: Option<u64>) {
@@ -1194,23 +1532,8 @@ impl nest::Members for Tree<'_> {
         self.scheduler.set_state(at, State::Ended);
     }
     fn serve(&mut self, at: usize, number: u64, args: &[u64; 6]) {
-        let freq = self.freq;
-        let cvm = &mut self.cvms[at];
-        let outcome = hostcall::dispatch(
-            &mut GuestView {
-                cvm: &mut *cvm,
-                freq,
-            },
-            number,
-            args,
-        );
-        match cvm.end_turn(outcome, freq) {
-            Transition::Set(state) => self.scheduler.set_state(at, state),
-            Transition::Continue
-            | Transition::Yield
-            | Transition::Restarted
-            | Transition::Family(_)
-            | Transition::CallFailed { .. } => {}
+        if let Transition::Set(state) = self.cvms[at].serve_on_machine(number, args, self.freq) {
+            self.scheduler.set_state(at, state);
         }
     }
 }
@@ -1222,6 +1545,8 @@ static FIRST_OUTPUT_SEEN: core::sync::atomic::AtomicBool =
 struct GuestView<'a> {
     cvm: &'a mut Cvm,
     freq: u64,
+    /// An exclusive section: calls that touch other cVMs may run (else they are handed back).
+    whole_machine: bool,
 }
 
 impl GuestView<'_> {
@@ -1247,6 +1572,9 @@ impl GuestView<'_> {
 }
 
 impl Guest for GuestView<'_> {
+    fn whole_machine(&self) -> bool {
+        self.whole_machine
+    }
     fn memory(&self) -> Range<u64> {
         self.cvm.caps.owned()
     }

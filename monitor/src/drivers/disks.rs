@@ -37,6 +37,9 @@ const VIRTIO_ID_BLOCK: u32 = 2;
 const MAX_DISKS: usize = 8;
 /// A device without a usable interrupt is polled this often while a request is in flight.
 const POLL_NS: u64 = 1_000_000;
+/// Device interrupts go to the boot core: a request made on another core polls its used ring
+/// this often instead (a completion takes tens of microseconds on QEMU).
+const OTHER_CORE_POLL_NS: u64 = 20_000;
 /// The request time-out (`disk-timeout-ms` bootarg), in ms; 0: none.
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(virtio_blk::REQUEST_TIMEOUT_NS / 1_000_000);
 
@@ -150,7 +153,8 @@ pub fn info(index: u32) -> Option<DeviceInfo> {
 /// the next poll).
 struct IrqWaiter {
     freq: u64,
-    poll: bool,
+    /// Wake up this often to look at the used ring (None: the interrupt wakes the wait).
+    poll_ns: Option<u64>,
 }
 
 impl IrqWaiter {
@@ -176,8 +180,8 @@ impl Waiter for IrqWaiter {
         } else {
             self.ticks(deadline_ns)
         };
-        if self.poll {
-            deadline = deadline.min(arch::now().saturating_add(self.ticks(POLL_NS)));
+        if let Some(ns) = self.poll_ns {
+            deadline = deadline.min(arch::now().saturating_add(self.ticks(ns)));
         }
         arch::set_timer(deadline);
         arch::wait_for_interrupt();
@@ -198,7 +202,13 @@ fn with_disk(
     let base = disk.base;
     let mut waiter = IrqWaiter {
         freq: arch::counter_frequency().max(1),
-        poll: disk.irq.is_none_or(Slot::stormed),
+        poll_ns: if disk.irq.is_none_or(Slot::stormed) {
+            Some(POLL_NS)
+        } else if crate::smp::this_core() != 0 {
+            Some(OTHER_CORE_POLL_NS)
+        } else {
+            None
+        },
     };
     let blk = disk.blk.as_mut().ok_or(Error::Io)?;
     // The wait borrows the timer: the run loop armed it for the cVM's slice and resumes the cVM

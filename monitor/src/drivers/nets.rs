@@ -366,6 +366,10 @@ pub fn send(grant: &NetGrant, cvm: usize, frame: &[u8]) -> Result<(), Error> {
         }
     }
     drop(nets);
+    if LOCAL_WAKE.load(Ordering::Relaxed) {
+        // A frame for a cVM on this machine: an idle core may deliver it at once.
+        crate::smp::wake_idle();
+    }
     if let Some(line) = report {
         println!("{line}");
     }

@@ -225,6 +225,9 @@ pub struct Row {
     pub served_null: Option<Figure>,
     #[serde(default)]
     pub served_command: Option<String>,
+    /// Several cores: speed-up, each core's share, the cross-core wake-up (`bench_smp`).
+    #[serde(default)]
+    pub smp: super::bench_smp::SmpFigures,
 }
 
 /// The served figure: the child's `bench:` line as its parent printed it, behind the parent's
@@ -835,6 +838,21 @@ fn measure(
             row.share.stream = super::bench_share::parse(&console).stream;
         }
     }
+    // 9. Several cores: the speed-up and shares (wall clock), the cross-core wake-up (icount).
+    match image_for(ws, board, Some(super::bench_smp::CRUNCH_MANIFEST), no_build).and_then(
+        |crunch| {
+            let wake = image_for(ws, board, Some(super::bench_smp::WAKE_MANIFEST), no_build)?;
+            Ok((crunch, wake))
+        },
+    ) {
+        Ok((crunch, wake)) => {
+            let (smp, smp_errors) =
+                super::bench_smp::measure(board, spec, qemu, &crunch, &wake, verbose);
+            row.smp = smp;
+            errors.extend(smp_errors);
+        }
+        Err(e) => errors.push(e),
+    }
     (row, errors)
 }
 
@@ -890,6 +908,11 @@ pub fn figures_map(
             "revoke_4_importers",
             row.share.revoke.map(|(_, insns, _)| insns as f64),
         );
+        put("smp_one_core_ms", row.smp.one_core_ms);
+        put("smp_two_cores_ms", row.smp.two_cores_ms);
+        put("smp_speedup", row.smp.speedup());
+        put("smp_lowest_core_share_percent", row.smp.lowest_share());
+        put("cross_core_wake", row.smp.wake);
         all.insert(row.board.clone(), m);
     }
     all
@@ -992,6 +1015,15 @@ pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     if !share_rows.is_empty() {
         println!();
         print!("{}", super::bench_share::format_table(&share_rows));
+    }
+    let smp_rows: Vec<(String, super::bench_smp::SmpFigures)> = rows
+        .iter()
+        .filter(|r| r.smp != super::bench_smp::SmpFigures::default())
+        .map(|r| (r.board.clone(), r.smp.clone()))
+        .collect();
+    if !smp_rows.is_empty() {
+        println!();
+        print!("{}", super::bench_smp::format_table(&smp_rows));
     }
     match write_figures_json(&ws.root.join(FIGURES_JSON), &rows) {
         Ok(()) => println!("figures: {FIGURES_JSON}"),

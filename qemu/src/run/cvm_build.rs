@@ -61,6 +61,8 @@ const fn rust(name: &'static str, package: &'static str, bin: &'static str) -> I
 pub const IMAGES: &[ImageSpec] = &[
     rust("hello", "cvm-hello", "hello"),
     rust("clock", "cvm-clock", "clock"),
+    rust("stress", "cvm-smp", "stress"),
+    rust("crunch", "cvm-smp", "crunch"),
     ImageSpec {
         name: "hello-c",
         recipe: Recipe::C {

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod bench_share;
+pub mod bench_smp;
 pub mod boards;
 pub mod build;
 pub mod cli;

@@ -204,6 +204,47 @@ impl TestSpec {
         self
     }
 
+    /// The same test on a machine with `cores` cores (`-smp`, which replaces the board's
+    /// default), named `<name>-smp<cores>`: every core must come up and run cVMs.
+    pub fn on_cores(mut self, cores: u32) -> Self {
+        self.name = format!("{}-smp{cores}", self.name);
+        self.qemu_args
+            .extend(["-smp".to_string(), cores.to_string()]);
+        let noun = if cores == 1 { "runs" } else { "run" };
+        // The `cores:` line comes after the boot lines (memory, MMU, ...) a script may expect
+        // first, and before any cVM's.
+        // (The devices' own `virtio: blk0 at …` lines come later, when the cVMs are set up.)
+        const BOOT_LINES: [&str; 7] = [
+            "^capmon", "^dtb", "^cpus", "^memory", "^heap", "^mmu", "^bundle",
+        ];
+        let at = self
+            .script
+            .steps
+            .iter()
+            .position(|step| {
+                !matches!(step, Step::Expect { pattern, .. }
+                    if BOOT_LINES.iter().any(|b| pattern.starts_with(b)))
+            })
+            .unwrap_or(self.script.steps.len());
+        self.script.steps.insert(
+            at,
+            Step::Expect {
+                pattern: format!(r"^cores: {cores} {noun} cVMs \({cores} in the tree\)$"),
+                at_least: None,
+            },
+        );
+        // Device interrupts go to the boot core; a disk request made on another core polls
+        // for its completion, so completions and interrupts no longer match one for one.
+        for step in &mut self.script.steps {
+            if let Step::Expect { pattern, at_least } = step {
+                if pattern.contains("completion interrupts") {
+                    *at_least = None;
+                }
+            }
+        }
+        self
+    }
+
     /// No line may ever match `pattern`.
     pub fn forbid(mut self, pattern: &str) -> Self {
         self.script.forbid.push(pattern.to_string());
@@ -1153,7 +1194,39 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(call_attacks_test(board));
     }
     tests.extend(super::initrd::boot_tests());
+    // Several cores: the demos, the attacks, disk and network on four, and the stress
+    // manifest (more hostcall-heavy cVMs than cores) on one, two and four.
+    for b in banners().iter() {
+        tests.push(demo_test(b.board).on_cores(4));
+        tests.push(disk_test(b.board).on_cores(4));
+        tests.push(net_test(b.board).on_cores(4));
+        for cores in [1, 2, 4] {
+            tests.push(smp_stress_test(b.board).on_cores(cores));
+        }
+    }
+    for board in ["qemu-morello", "qemu-riscv64cheri", "qemu-riscv64"] {
+        tests.push(attacks_test(board).on_cores(4));
+    }
     tests
+}
+
+/// Six hostcall-heavy workers (`smp-stress` manifest) on however many cores: each must find
+/// its registers intact after every exit, yield and move (`cvms/smp/src/bin/stress.rs`).
+fn smp_stress_test(board: &'static str) -> TestSpec {
+    let oks: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                r"^\[w{i}\] stress w{i}: 20000 rounds, 2500 hostcalls, checksum 0x[0-9a-f]+: ok$"
+            )
+        })
+        .collect();
+    let oks: Vec<&str> = oks.iter().map(String::as_str).collect();
+    TestSpec::new(format!("{board}-smp-stress"), board)
+        .manifest("smp-stress")
+        .expect_any_order(&oks)
+        .forbid("MISMATCH")
+        .forbid(r"^cvm \S+ fault: ")
+        .time_limit(120)
 }
 
 /// Tests whose name contains `filter` (all of them without one).
@@ -1172,7 +1245,8 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 55 + 22 + 4);
+        // 4 × (demo, disk, net on four cores; stress on one, two, four) + 3 attacks on four.
+        assert_eq!(tests.len(), 55 + 22 + 4 + 4 * 6 + 3);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1425,9 +1499,21 @@ capmon: powering off (pass)"#;
         assert!(t.script.forbid.is_empty());
         assert_eq!(t.time_limit, Duration::from_secs(5));
         assert_eq!(select(all_tests(), Some("bad-dtb")).len(), 4);
-        assert_eq!(select(all_tests(), Some("qemu-riscv64-")).len(), 12 + 5 + 1);
+        assert_eq!(
+            select(all_tests(), Some("qemu-riscv64-")).len(),
+            12 + 5 + 1 + 7
+        );
         assert_eq!(select(all_tests(), Some("-scrub")).len(), 4);
-        assert_eq!(select(all_tests(), Some("-net")).len(), 4);
+        assert_eq!(select(all_tests(), Some("-net")).len(), 8);
+        assert_eq!(
+            select(all_tests(), Some("-smp4")).len(),
+            4 * 4 + 3,
+            "{:?}",
+            select(all_tests(), Some("-smp4"))
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>()
+        );
         // A UDP exchange is a step after the expectations so far, with a forward to set up.
         let t = TestSpec::new("y", "qemu-aarch64")
             .expect("^ready$")
@@ -1437,8 +1523,8 @@ capmon: powering off (pass)"#;
         assert!(m.start().is_empty());
         assert!(m.feed("not yet").is_empty());
         assert_eq!(m.feed("ready"), vec![Action::UdpEcho(3)]);
-        assert_eq!(select(all_tests(), Some("-disk")).len(), 8 + 8);
-        assert_eq!(select(all_tests(), Some("-attacks")).len(), 7);
+        assert_eq!(select(all_tests(), Some("-disk")).len(), 8 + 8 + 4);
+        assert_eq!(select(all_tests(), Some("-attacks")).len(), 7 + 3);
         assert_eq!(select(all_tests(), Some("-ipc")).len(), 4);
         assert_eq!(select(all_tests(), Some("-regs")).len(), 4);
         assert!(select(all_tests(), Some("no-such")).is_empty());

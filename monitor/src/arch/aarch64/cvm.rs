@@ -61,8 +61,17 @@ impl Default for CvmCpu {
     }
 }
 
-/// One-time EL2 set-up for running cVMs at EL0.
+/// One-time EL2 set-up for running cVMs at EL0 (the boot core; the others run
+/// [`init_this_core`] when they start).
 pub fn init() -> Result<(), &'static str> {
+    init_this_core();
+    #[cfg(feature = "cheri")]
+    super::caps::capture_ddc(&mut ROOT.lock().0);
+    Ok(())
+}
+
+/// What every core sets before it runs cVMs: its own EL0 controls and executive bank.
+pub fn init_this_core() {
     // FP/SIMD and capability instructions are already untrapped at EL0: in host mode
     // (E2H = TGE = 1) CPTR_EL2.FPEN/CEN govern EL0, and `mmu::enter_host_mode` set both.
     #[cfg(feature = "cheri")]
@@ -73,9 +82,6 @@ pub fn init() -> Result<(), &'static str> {
     }
     switch::clear_executive_bank();
     deny_pmu();
-    #[cfg(feature = "cheri")]
-    super::caps::capture_ddc(&mut ROOT.lock().0);
-    Ok(())
 }
 
 /// PMUSERENR_EL0 = 0: EL0 can neither read nor reset the performance counters (whose counts

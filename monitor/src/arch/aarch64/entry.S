@@ -25,3 +25,39 @@ _start:
 2:  bl      capmon_main          // (x0, x1, x2, x3) -> !
 3:  wfe
     b       3b
+
+// A secondary core, started by PSCI CPU_ON (smp.rs), at EL2 with its MMU off; x0 = its
+// StartRecord. Installs the boot core's host-mode, translation and cache settings from the
+// record before any Rust runs (Rust must not run with Device-memory semantics), names the
+// core in TPIDR_EL1, takes its stack, and calls capmon_secondary_main(record) -> !.
+// Only x0, x1 and sp are used.
+.global capmon_secondary_entry
+capmon_secondary_entry:
+    ldr     x1, [x0, #16]
+    msr     hcr_el2, x1
+    isb
+    ldr     x1, [x0, #24]
+    msr     cptr_el2, x1
+    msr     cnthctl_el2, xzr
+    isb
+    ldr     x1, [x0, #32]
+    msr     mair_el2, x1
+    ldr     x1, [x0, #40]
+    msr     tcr_el2, x1
+    ldr     x1, [x0, #48]
+    msr     ttbr0_el2, x1
+    dsb     ish
+    tlbi    alle2
+    ic      iallu
+    dsb     ish
+    isb
+    ldr     x1, [x0, #56]
+    msr     sctlr_el2, x1
+    isb
+    ldr     x1, [x0, #8]
+    msr     tpidr_el1, x1
+    ldr     x1, [x0]
+    mov     sp, x1
+    bl      capmon_secondary_main
+4:  wfe
+    b       4b

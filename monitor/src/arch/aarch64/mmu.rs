@@ -44,7 +44,7 @@ fn host_hcr() -> u64 {
 
 /// CPTR_EL2 in its E2H = 1 layout: FPEN = 0b11 (bits 21:20) and, on Morello, CEN = 0b11
 /// (bits 19:18); everything else (SVE, SME, trace, CPACR access) trapped or RES0.
-const HOST_CPTR: u64 = (0b11 << 20)
+pub(super) const HOST_CPTR: u64 = (0b11 << 20)
     | if cfg!(feature = "cheri") {
         0b11 << 18
     } else {

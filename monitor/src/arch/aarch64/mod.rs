@@ -120,6 +120,25 @@ pub fn set_psci_method(method: Option<PsciMethod>) {
 
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 
+/// A PSCI call through the tree's conduit: `function` with three arguments; PSCI's answer in
+/// x0, or None when there is no conduit.
+pub fn psci_call(function: u64, a1: u64, a2: u64, a3: u64) -> Option<u64> {
+    let answer: u64;
+    match PSCI.load(Ordering::Relaxed) {
+        // SAFETY: a PSCI call per the SMC calling convention: x0-x3 in, x0-x3 may change
+        // (declared); firmware (or QEMU) handles it and returns here.
+        PSCI_SMC => unsafe {
+            asm!("smc #0", inout("x0") function => answer, inout("x1") a1 => _, inout("x2") a2 => _, inout("x3") a3 => _);
+        },
+        // SAFETY: as above, through the hypervisor conduit.
+        PSCI_HVC => unsafe {
+            asm!("hvc #0", inout("x0") function => answer, inout("x1") a1 => _, inout("x2") a2 => _, inout("x3") a3 => _);
+        },
+        _ => return None,
+    }
+    Some(answer)
+}
+
 /// Powers the machine off through PSCI SYSTEM_OFF. The verdict was already printed; PSCI has
 /// no exit code, so on Arm the console line is what tells pass from fail.
 pub fn power_off(_pass: bool) -> ! {
@@ -214,25 +233,49 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     gic.setup(0);
     GicCpuInterface::set_priority_mask(0xff);
     *GIC.lock() = Some(Gic(gic));
+    // The kick from other cores (`smp`), which the boot core takes like any other.
+    if !enable_irq(smp::IPI_INTID) {
+        return Err("the GIC refused the kick interrupt (SGI 0)");
+    }
     Ok(())
 }
 
-/// Enables interrupt `intid` (a PPI or SPI) towards this CPU. False if the GIC refuses it.
+/// Enables interrupt `intid` (a PPI or SPI; SPIs go to the boot core) towards this core.
+/// False if the GIC refuses it.
 pub fn enable_irq(intid: u32) -> bool {
     let Some(id) = int_id(intid) else {
         return false;
     };
+    let core = smp::core_index();
     let mut gic = GIC.lock();
     let Some(Gic(gic)) = gic.as_mut() else {
         return false;
     };
-    gic.set_interrupt_priority(id, Some(0), 0x80).is_ok()
-        && gic.enable_interrupt(id, Some(0), true).is_ok()
+    gic.set_interrupt_priority(id, Some(core), 0x80).is_ok()
+        && gic.enable_interrupt(id, Some(core), true).is_ok()
+}
+
+/// A secondary core's share of the GIC: its redistributor awake, its CPU interface on, and its
+/// timer PPI and the kick SGI enabled. False if the GIC refuses.
+pub fn init_this_core_interrupts(core: usize) -> bool {
+    GicCpuInterface::enable_system_register_el2(true);
+    {
+        let mut gic = GIC.lock();
+        let Some(Gic(gic)) = gic.as_mut() else {
+            return false;
+        };
+        gic.init_cpu(core);
+    }
+    GicCpuInterface::enable_group1(true);
+    GicCpuInterface::set_priority_mask(0xff);
+    let timer = crate::boot::timer_irq_number();
+    enable_irq(timer) && enable_irq(smp::IPI_INTID)
 }
 
 /// The GIC's name for a private (16-31) or shared (32-1019) interrupt.
 fn int_id(intid: u32) -> Option<IntId> {
     match intid {
+        0..=15 => Some(IntId::sgi(intid)),
         16..=31 => Some(IntId::ppi(intid - 16)),
         32..=1019 => Some(IntId::spi(intid - 32)),
         _ => None,
@@ -278,7 +321,10 @@ const KIND_CURRENT_IRQ: u64 = 5;
 /// a cVM exited because of one).
 pub fn handle_interrupts() {
     while let Some(id) = GicCpuInterface::get_and_acknowledge_interrupt(InterruptGroup::Group1) {
-        crate::boot::on_interrupt(id.into());
+        // The kick (SGI 0) only makes the core leave its cVM or its idle wait.
+        if u32::from(id) != smp::IPI_INTID {
+            crate::boot::on_interrupt(id.into());
+        }
         GicCpuInterface::end_interrupt(id, InterruptGroup::Group1);
     }
 }
@@ -311,6 +357,9 @@ pub mod cvm;
 pub mod mmu;
 #[cfg(feature = "cheri")]
 pub mod share;
+pub mod smp;
 pub mod switch;
+
+pub use smp::{core_index, send_ipi, start_secondaries};
 
 pub use mmu::{dma_clean, dma_invalidate, sync_code};

@@ -9,6 +9,8 @@
 //! bounds; the data part is exactly the data capability's.
 
 use core::arch::asm;
+
+use crate::smp::PerCore;
 use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,8 +41,8 @@ pub struct FpState {
 
 /// The FP registers hold the all-zero state and no cVM has written them since, so switching
 /// to a cVM that never used FP needs no restore (and leaks nothing: there is nothing in them).
-static FP_REGS_PRISTINE: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
+/// Per hart (1: pristine).
+static FP_REGS_PRISTINE: crate::smp::PerCore = crate::smp::PerCore::new(0);
 
 /// Everything the CPU holds for one cVM, plus its PMP window. Lives in a `Box` that never
 /// moves: on CHERI the context holds tagged capabilities.
@@ -88,7 +90,8 @@ impl CvmCpu {
         self.shared_key = shared_key(&self.shared);
         // The running cVM resumes from a hostcall without passing `run_until` (the fast
         // path), so its PMP changes now; any other cVM's when it is next switched in.
-        let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
+        let core = super::core_index();
+        let held = |i: usize| PMP_WINDOW[i].get(core);
         if self.window == [held(0), held(1), held(2)] {
             program_pmp(self);
         }
@@ -159,6 +162,14 @@ const MCCSR_NO_RELOCATION: u64 = 1 << 30;
 /// One-time set-up for running cVMs. Fails on a CHERI-RISC-V hart in the legacy DDC-relative
 /// mode: capmon's loader and hostcall checks use absolute addresses.
 pub fn init() -> Result<(), &'static str> {
+    init_this_core()?;
+    #[cfg(feature = "cheri")]
+    super::caps::capture_ddc(&mut ROOT.lock().0);
+    Ok(())
+}
+
+/// What every hart checks and sets before it runs cVMs (the others when they start).
+pub fn init_this_core() -> Result<(), &'static str> {
     #[cfg(feature = "cheri")]
     {
         let mccsr: u64;
@@ -171,8 +182,6 @@ pub fn init() -> Result<(), &'static str> {
     // mcounteren = 0: U-mode reading cycle/time/instret traps (cVMs ask the monitor for time).
     // SAFETY: only affects U-mode counter access; no cVM runs yet.
     unsafe { asm!("csrw mcounteren, zero", options(nomem, nostack)) };
-    #[cfg(feature = "cheri")]
-    super::caps::capture_ddc(&mut ROOT.lock().0);
     Ok(())
 }
 
@@ -386,11 +395,11 @@ const PMP_R: u64 = 0x01;
 const PMP_W: u64 = 0x02;
 const PMP_X: u64 = 0x04;
 
-/// The window PMP holds now, so a cVM resuming after a hostcall doesn't reprogram it
-/// (relaxed atomics: one hart, and the monitor is never preempted).
-static PMP_WINDOW: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-/// The key of the shared ranges PMP holds now (one compare on the switch path).
-static PMP_SHARED_KEY: AtomicU64 = AtomicU64::new(0);
+/// The window each hart's PMP holds now, so a cVM resuming after a hostcall doesn't reprogram
+/// it (each hart reads and writes only its own slots).
+static PMP_WINDOW: [PerCore; 3] = [PerCore::new(0), PerCore::new(0), PerCore::new(0)];
+/// The key of the shared ranges each hart's PMP holds now (one compare on the switch path).
+static PMP_SHARED_KEY: PerCore = PerCore::new(0);
 
 /// Distinct sets of shared ranges seen so far; a set's key is its index + 1 (0: none set).
 static SHARED_SETS: spin::Mutex<alloc::vec::Vec<[[u64; 2]; SHARED_RANGES]>> =
@@ -417,27 +426,27 @@ fn shared_key(set: &[[u64; 2]; SHARED_RANGES]) -> u64 {
 #[inline(always)]
 fn program_pmp(cpu: &CvmCpu) {
     let [start, data, end] = cpu.window;
-    let held = |i: usize| PMP_WINDOW[i].load(Ordering::Relaxed);
+    let core = super::core_index();
+    let held = |i: usize| PMP_WINDOW[i].get(core);
     // Only CHERI builds share memory between cVMs (`cvm::share`); stock riscv64 never sets
     // shared ranges, so its switch path skips them entirely.
-    let same_shared =
-        !cfg!(feature = "cheri") || PMP_SHARED_KEY.load(Ordering::Relaxed) == cpu.shared_key;
+    let same_shared = !cfg!(feature = "cheri") || PMP_SHARED_KEY.get(core) == cpu.shared_key;
     if held(0) == start && held(1) == data && held(2) == end && same_shared {
         return;
     }
     if !same_shared {
-        PMP_SHARED_KEY.store(cpu.shared_key, Ordering::Relaxed);
+        PMP_SHARED_KEY.set(core, cpu.shared_key);
         program_shared(&cpu.shared);
     }
-    PMP_WINDOW[0].store(start, Ordering::Relaxed);
-    PMP_WINDOW[1].store(data, Ordering::Relaxed);
-    PMP_WINDOW[2].store(end, Ordering::Relaxed);
+    PMP_WINDOW[0].set(core, start);
+    PMP_WINDOW[1].set(core, data);
+    PMP_WINDOW[2].set(core, end);
     // Entry 0 (OFF) marks the start; entry 1 = TOR [start, data) R+X; entry 2 = TOR
     // [data, end) R+W; entries 3..=14 are the shared ranges (`program_shared`). No other
     // entry matches, so U-mode can touch nothing else.
     let cfg = ((PMP_TOR | PMP_R | PMP_X) << 8)
         | ((PMP_TOR | PMP_R | PMP_W) << 16)
-        | SHARED_CFG0.load(Ordering::Relaxed);
+        | SHARED_CFG0.get(core);
     // SAFETY: PMP entries without the L bit only restrict U/S-mode; the monitor (M-mode) is
     // unaffected. The cVM is not running while they change.
     unsafe {
@@ -502,7 +511,7 @@ fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
             }
         }
     }
-    SHARED_CFG0.store(cfg0, Ordering::Relaxed);
+    SHARED_CFG0.set(super::core_index(), cfg0);
     // SAFETY: as above; pmpcfg2 holds entries 8..=15 on RV64.
     unsafe { asm!("csrw pmpcfg2, {c}", c = in(reg) cfg2, options(nomem, nostack)) };
 }
@@ -511,7 +520,7 @@ fn program_shared(shared: &[[u64; 2]; SHARED_RANGES]) {
 pub const EXECUTABLE_RANGE: u64 = 1;
 
 /// The shared ranges' bytes of pmpcfg0 (entries 3..=7), ORed in by `program_pmp`.
-static SHARED_CFG0: AtomicU64 = AtomicU64::new(0);
+static SHARED_CFG0: PerCore = PerCore::new(0);
 
 /// Whether the FP registers hold this state's run (then neither save nor restore is needed).
 pub fn fp_loaded(fp: &FpState) -> bool {
@@ -549,10 +558,11 @@ pub fn save_fp(fp: &mut FpState) {
 /// the all-zero state `fp` is (a run that never wrote FP, and no one wrote them since).
 pub fn restore_fp(fp: &FpState) {
     fp.run.mark_loaded();
-    if !fp.ever_used && FP_REGS_PRISTINE.load(Ordering::Relaxed) {
+    let core = super::core_index();
+    if !fp.ever_used && FP_REGS_PRISTINE.get(core) != 0 {
         return;
     }
-    FP_REGS_PRISTINE.store(!fp.ever_used, Ordering::Relaxed);
+    FP_REGS_PRISTINE.set(core, u64::from(!fp.ever_used));
     // SAFETY: the inverse of `save_fp`. FS must be on for M-mode to write FP registers: set it.
     unsafe {
         asm!(
@@ -586,6 +596,7 @@ struct Turn<'a, E: Exits> {
 pub fn run_until<E: Exits<Cpu = CvmCpu>>(exits: &mut E) -> E::Done {
     let mut turn = Turn { exits, done: None };
     let cpu = turn.exits.cpu();
+    super::fetch_current_code();
     program_pmp(cpu);
     let context: *mut CvmContext = &mut cpu.context;
     // SAFETY: `cpu.context` was filled by `prepare` (and since then only by the switcher and
@@ -617,7 +628,7 @@ extern "C" fn on_trap<E: Exits<Cpu = CvmCpu>>(data: *mut ()) -> u64 {
     if mstatus & MSTATUS_FS_DIRTY == MSTATUS_FS_DIRTY {
         cpu.fp.dirty = true;
         cpu.fp.ever_used = true;
-        FP_REGS_PRISTINE.store(false, Ordering::Relaxed);
+        FP_REGS_PRISTINE.set(super::core_index(), 0);
     }
     let event = if mcause == ECALL_FROM_U {
         switch::step_past_ecall();

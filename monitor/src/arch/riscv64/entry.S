@@ -4,13 +4,13 @@
 # hart at once:
 #   a0 = mhartid, a1 = device tree address. On CHERI-RISC-V, PCC and DDC are the root
 #   capability and capmon's Rust code runs in integer mode against that DDC.
-# Hart 0 boots; every other hart parks until a later issue gives it work.
+# Hart 0 boots; every other hart parks (below) until hart 0 gives it a stack (smp.rs).
 
 .section .text.entry, "ax"
 .global _start
 _start:
     csrw    mie, zero
-    bnez    a0, 3f
+    bnez    a0, secondary_park
 .option push
 .option norelax
     la      sp, __boot_stack_top
@@ -27,6 +27,36 @@ _start:
     call    capmon_main            # (hartid, dtb, 0, 0) -> !
 3:  wfi
     j       3b
+
+# Every other hart (a0 = mhartid): waits, with only the software interrupt enabled in mie
+# (so wfi wakes on hart 0's msip write; mstatus.MIE stays clear, so nothing is taken), until
+# capmon_hart_stacks[hartid] holds its stack top. A hart id beyond the table parks for good.
+secondary_park:
+    li      t0, 8                  # smp::MAX_CORES
+    bgeu    a0, t0, 3b
+    la      t1, capmon_hart_stacks
+    slli    t2, a0, 3
+    add     t1, t1, t2
+    li      t0, 8                  # mie.MSIE
+    csrw    mie, t0
+5:  ld      t0, 0(t1)
+    bnez    t0, 6f
+    wfi
+    j       5b
+6:  fence   r, rw                  # the stack top before anything hart 0 wrote for this hart
+    mv      sp, t0
+    la      t0, capmon_trap_vector
+    csrw    mtvec, t0
+    call    capmon_secondary_main  # (hartid) -> !
+    j       3b
+
+# Each hart's stack top, written by hart 0 (in .data: hart 0 zeroes .bss while the others
+# already read this).
+.section .data.hart_stacks, "aw"
+.balign 8
+.global capmon_hart_stacks
+capmon_hart_stacks:
+    .zero 8 * 8
 
 # The trap frame (struct TrapFrame): x1..x31 at [8*1 .. 8*32), mepc at 256, mstatus at 264,
 # mcause at 272, mtval at 280; 288 bytes, 16-byte aligned. x0's slot (0) is unused.

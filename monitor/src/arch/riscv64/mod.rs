@@ -24,7 +24,10 @@ use crate::arch::insn::cheri_riscv as r;
 pub mod cvm;
 #[cfg(feature = "cheri")]
 pub mod share;
+pub mod smp;
 pub mod switch;
+
+pub use smp::{core_index, send_ipi, start_secondaries};
 
 #[cfg(feature = "cheri")]
 pub const ARCH_NAME: &str = "riscv64 (cheri)";
@@ -50,6 +53,7 @@ pub fn privilege_level() -> (&'static str, bool) {
 /// `entry.S` installs the trap vector before any Rust code runs; nothing left to do.
 pub fn install_exception_vectors() {}
 
+const MIE_MSIE: usize = 1 << 3;
 const MIE_MTIE: usize = 1 << 7;
 const MIE_MEIE: usize = 1 << 11;
 const MSTATUS_MIE: usize = 1 << 3;
@@ -92,8 +96,15 @@ pub fn init_interrupts(platform: &Platform) -> Result<(), &'static str> {
     *DEVICES.lock() = Some(Devices { plic });
     // SAFETY: enabling the machine timer and external interrupt sources in mie only takes
     // effect while mstatus.MIE is set, which only `wait_for_interrupt` does.
-    unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE | MIE_MEIE) };
+    unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE | MIE_MEIE | MIE_MSIE) };
     Ok(())
+}
+
+/// A secondary hart's interrupts: its timer and the kick (device interrupts go to hart 0,
+/// whose PLIC context is the one `init_interrupts` set up).
+pub fn enable_core_interrupts() {
+    // SAFETY: as in `init_interrupts`: mie only takes effect while mstatus.MIE is set.
+    unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE | MIE_MSIE) };
 }
 
 pub fn enable_irq(irq: u32) -> bool {
@@ -118,7 +129,7 @@ pub fn counter_frequency() -> u64 {
 }
 
 /// The CLINT's base, set once by `init_interrupts`. The timer is read and armed on every cVM
-/// exit, so it takes no lock: one hart, and the monitor is never preempted.
+/// exit, so it takes no lock: each hart only arms its own mtimecmp and raises msip words.
 static CLINT_BASE: AtomicUsize = AtomicUsize::new(0);
 
 fn clint() -> Option<Clint> {
@@ -156,10 +167,10 @@ pub fn set_timer(deadline: u64) {
             if mie & MIE_MTIE != 0 {
                 // SAFETY: clearing mie.MTIE only masks the timer interrupt.
                 unsafe { asm!("csrc mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
-                clint.set_deadline(0, clint.now().saturating_add(2));
+                clint.set_deadline(core_index(), clint.now().saturating_add(2));
             }
         } else {
-            clint.set_deadline(0, deadline);
+            clint.set_deadline(core_index(), deadline);
             // SAFETY: setting mie.MTIE takes effect only while mstatus.MIE is set (in
             // `wait_for_interrupt`) or in U-mode, where the timer is meant to preempt.
             unsafe { asm!("csrs mie, {}", in(reg) MIE_MTIE, options(nomem, nostack)) };
@@ -176,7 +187,7 @@ pub fn timer_deadline() -> u64 {
     if mie & MIE_MTIE == 0 {
         return u64::MAX;
     }
-    clint().map_or(u64::MAX, |c| c.deadline(0))
+    clint().map_or(u64::MAX, |c| c.deadline(core_index()))
 }
 
 /// Remembers the `sifive,test` finisher used to end the run.
@@ -278,6 +289,9 @@ pub fn handle_interrupts() {
     if mip & (1 << 11) != 0 {
         claim_external();
     }
+    if mip & (1 << 3) != 0 {
+        smp::take_ipi();
+    }
 }
 
 fn claim_external() {
@@ -310,6 +324,7 @@ extern "C" fn capmon_trap(frame: &mut TrapFrame) {
                 crate::boot::on_timer();
             }
             11 => claim_external(),
+            3 => smp::take_ipi(),
             _ => crate::boot::unexpected_exception(format_args!("{cause} at pc {:#x}", frame.mepc)),
         }
     } else {
@@ -337,8 +352,29 @@ pub fn dma_invalidate(buffer: *const [u8]) {
 
 /// After the monitor wrote code with data stores (the ELF loader): makes this hart's
 /// instruction fetches see it.
+/// Other harts catch up in [`fetch_current_code`] before they next run a cVM.
 pub fn sync_code(range: crate::addr::PhysRange) {
     let _ = range;
-    // SAFETY: fence.i only synchronizes this hart's instruction fetches with its earlier stores.
-    unsafe { asm!("fence.i", options(nostack, preserves_flags)) };
+    CODE_EPOCH.fetch_add(1, Ordering::SeqCst);
+    fetch_current_code();
+}
+
+/// Bumped whenever the loader wrote code: a hart whose last `fence.i` is older may fetch stale
+/// instructions (fence.i only orders this hart's own fetches).
+static CODE_EPOCH: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// The epoch each hart last fenced at.
+static FENCED_AT: crate::smp::PerCore = crate::smp::PerCore::new(u64::MAX);
+
+/// Before a hart runs a cVM: `fence.i` if code was loaded since its last one. One load and
+/// compare on the switch path.
+#[inline(always)]
+pub fn fetch_current_code() {
+    let core = core_index();
+    let epoch = CODE_EPOCH.load(Ordering::SeqCst);
+    if FENCED_AT.get(core) != epoch {
+        FENCED_AT.set(core, epoch);
+        // SAFETY: fence.i only synchronizes this hart's instruction fetches with the stores
+        // made before it (the loader's, ordered by the SeqCst load above).
+        unsafe { asm!("fence.i", options(nostack, preserves_flags)) };
+    }
 }

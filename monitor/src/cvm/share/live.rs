@@ -104,7 +104,8 @@ mod imp {
         }
     }
 
-    // SAFETY: one core; the pointers are only used by the monitor, never concurrently.
+    // SAFETY: the pointers are used only by the core that holds their cVM or in an exclusive
+    // section (`cvm::run`, `smp`), never concurrently; `LIVE`'s lock orders the rest.
     unsafe impl Send for Live {}
 
     static LIVE: spin::Mutex<Option<Live>> = spin::Mutex::new(None);

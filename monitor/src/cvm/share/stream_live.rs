@@ -51,6 +51,8 @@ pub fn init(specs: &[StreamSpec], names: &[&str]) -> Result<(), alloc::string::S
 fn wake(who: Option<usize>) {
     if let Some(i) = who.filter(|&i| i < 64) {
         WAKE.fetch_or(1 << i, Ordering::Relaxed);
+        // The woken cVM may run on an idle core at once.
+        crate::smp::wake_idle();
     }
 }
 
@@ -135,10 +137,17 @@ pub fn request(slot: usize, cpu: &mut CvmCpu, request: Request) -> Result<Reply,
             if ready != 0 || timeout_ns == 0 {
                 return Ok(Reply::Value(ready));
             }
-            // One core: no sender runs between this check and the park, and a sender that
-            // publishes after it sees the waiting word (set here) and notifies. With several
-            // cores the park would need a full barrier before a second check.
+            // The peer may run on another core meanwhile: set the waiting words, a full
+            // barrier, then look again. A peer that published before the second look is seen
+            // here; one that publishes after it loads the word after its own barrier and
+            // notifies (the two barriers order store-then-load on both sides).
             s.park(slot, handles, &mut Phys);
+            core::sync::atomic::fence(Ordering::SeqCst);
+            let ready = s.ready(slot, handles, &Phys)?;
+            if ready != 0 {
+                s.unpark(slot, &mut Phys);
+                return Ok(Reply::Value(ready));
+            }
             Ok(Reply::Block)
         }
         Request::Notify { handle } => match s.notify(slot, handle)? {
