@@ -313,4 +313,4 @@ pub mod mmu;
 pub mod share;
 pub mod switch;
 
-pub use mmu::{dma_clean, dma_invalidate, sync_code};
+pub use mmu::{dma_clean, dma_fence, dma_invalidate, sync_code};
