@@ -1121,6 +1121,23 @@ fn nested_pure_test(board: &'static str) -> TestSpec {
         .forbid(r"^cvm pure-waiter: hostcall \d+ refused")
 }
 
+/// `pure-dma-tags` (CHERI boards): a disk read over a tagged capability leaves it untagged,
+/// both when the device writes the cVM's buffer itself (16-byte aligned: direct) and when the
+/// monitor copies the data in from its bounce buffer (8 bytes past a boundary); the monitor's
+/// count shows one of each.
+fn pure_dma_tags_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-pure-dma-tags"), board)
+        .manifest("pure-dma-tags")
+        .expect(r"^cvm pure-dma-tags: disk grant blk0 sectors \[0\.\.8\) read-only$")
+        .expect(r"^\[pure-dma-tags\] pure-dma-tags: direct read: the capability's tag is gone$")
+        .expect(r"^\[pure-dma-tags\] pure-dma-tags: bounced read: the capability's tag is gone$")
+        .expect(r"^cvm pure-dma-tags: exit 0$")
+        .expect(r"^virtio: blk0: 2 requests \(1 direct\), \d+ completion interrupts$")
+        .forbid("TAG SURVIVED")
+        .forbid("pure-dma-tags: FAILED")
+        .forbid(r"^cvm \S+ fault: ")
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -1155,6 +1172,7 @@ pub fn all_tests() -> Vec<TestSpec> {
     for board in ["qemu-morello", "qemu-riscv64cheri"] {
         tests.push(purecap_test(board));
         tests.push(nested_pure_test(board));
+        tests.push(pure_dma_tags_test(board));
     }
     for board in ["qemu-aarch64", "qemu-riscv64"] {
         tests.push(purecap_refused_test(board));
@@ -1185,7 +1203,7 @@ mod unit {
     #[test]
     fn every_test_is_well_formed() {
         let tests = all_tests();
-        assert_eq!(tests.len(), 55 + 22 + 4);
+        assert_eq!(tests.len(), 57 + 22 + 4);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
