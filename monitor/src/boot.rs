@@ -364,7 +364,9 @@ fn disk_bundle(platform: &Platform) -> Option<&'static [u8]> {
         return None;
     }
     let capacity = disks::info(0)?.capacity;
-    match crate::disk_bundle::load(capacity, |sector, out| disks::read(0, sector, out).is_ok()) {
+    // The monitor's own buffers: through the bounce buffer, never handed to the device.
+    let read = |sector, out: &mut [u8]| disks::read(0, sector, out, disks::Placement::Bounce);
+    match crate::disk_bundle::load(capacity, |sector, out| read(sector, out).is_ok()) {
         Ok(Some(bundle)) => {
             println!("bundle: from virtio-blk disk 0, {} bytes", bundle.len());
             Some(bundle)

@@ -44,7 +44,10 @@ pub enum Hostcall {
     /// `sector` into `buf` (`count * SECTOR_SIZE` bytes). At most [`DISK_MAX_SECTORS`] are read
     /// per call; the result says how many. [`Error::Denied`] without a grant,
     /// [`Error::Invalid`] for sectors outside it, [`Error::Fault`] for a bad buffer,
-    /// [`Error::Io`] when the device failed.
+    /// [`Error::Io`] when the device failed. The device may write `buf` itself (a buffer on a
+    /// 16-byte boundary, for a device coherent with the caches; 128 otherwise), so after
+    /// [`Error::Io`] `buf` may hold part of what the device wrote; every byte outside it is
+    /// untouched, and `buf`'s capability tags are cleared as by any write.
     DiskRead = 8,
     /// `disk_write(sector, buf, count) -> count`: like `disk_read`, the other way;
     /// [`Error::Denied`] also on a read-only grant.

@@ -29,6 +29,7 @@
 /// Hostcall numbers and results the assembly spells as literals (checked in the tests).
 pub const CONSOLE_WRITE: u64 = 0;
 pub const EXIT: u64 = 2;
+pub const DISK_READ: u64 = 8;
 /// `Error::Fault` as a result register (−1).
 pub const FAULT_RESULT: i64 = -1;
 

@@ -47,6 +47,12 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("gclen x9, c2", m::gclen(9, 2)),
         ("sub csp, csp, #512", m::sub_imm(31, 31, 512)),
         ("gcvalue x9, c2", m::gcvalue(9, 2)),
+        // pure-dma-tags (also gcvalue x11, c2 and scvalue c10, c2, x11 above)
+        ("scvalue c13, c2, x12", m::scvalue(13, 2, 12)),
+        ("str c2, [c13]", m::str_cap(2, 13, 0)),
+        ("ldr c14, [c13]", m::ldr_cap(14, 13, 0)),
+        ("gctag x15, c14", m::gctag(15, 14)),
+        ("cpy c1, c10", m::cpy(1, 10)),
         // CHERI-RISC-V
         ("csetaddr ca0, ca2, a1", rv::csetaddr(A0, A2, A1)),
         (
@@ -96,6 +102,13 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("cmove cs4, ca2", rv::cmove(20, A2)),
         ("cmove ca2, cs4", rv::cmove(A2, 20)),
         ("cincoffset ca3, ca2, a1", rv::cincoffset(A3, A2, A1)),
+        // pure-dma-tags (also cgetaddr t0, ca2 above)
+        ("csetaddr ct3, ca2, t0", rv::csetaddr(T3, A2, T0)),
+        ("csetaddr ct4, ca2, t1", rv::csetaddr(T4, A2, T1)),
+        ("sc.cap ca2, (ct4)", rv::sc_cap(A2, T4)),
+        ("lc.cap ct5, (ct4)", rv::lc_cap(T5, T4)),
+        ("cgettag t6, ct5", rv::cgettag(31, T5)),
+        ("cmove ca1, ct3", rv::cmove(A1, T3)),
     ])
 }
 
@@ -173,6 +186,9 @@ fn hostcall_numbers_and_results_match_the_abi() {
     assert!(sources.contains("\"mov x8, #0\\n\"") && sources.contains("\"li a7, 0\\n\""));
     assert!(sources.contains("\"mov x8, #2\\n\"") && sources.contains("\"li a7, 2\\n\""));
     assert!(sources.contains("cmn x0, #1") && sources.contains("li t0, -1"));
+    // `pure-dma-tags` reads with `mov x8, #8` / `li a7, 8`.
+    assert_eq!(cvm_pure::DISK_READ, Hostcall::DiskRead as u64);
+    assert!(sources.contains("\"mov x8, #8\\n\"") && sources.contains("\"li a7, 8\\n\""));
 }
 
 fn raw_sources() -> String {

@@ -29,7 +29,9 @@ fn sectors_in(len: usize) -> Result<u64, Error> {
 
 /// Reads `buf.len() / 512` sectors starting at `sector`. The monitor moves at most
 /// [`crate::DISK_MAX_SECTORS`] per call: returns how many sectors it read (use
-/// [`read_all`] for more).
+/// [`read_all`] for more). A buffer on a 128-byte boundary is handed to the device itself,
+/// with no copy through the monitor (16 bytes suffice for a device coherent with the caches,
+/// as QEMU's are); after an error it may hold part of what was read.
 pub fn read(sector: u64, buf: &mut [u8]) -> Result<u64, Error> {
     let count = sectors_in(buf.len())?;
     // SAFETY: the monitor writes at most `count * 512 = buf.len()` bytes at `buf`, which is

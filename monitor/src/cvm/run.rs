@@ -1642,17 +1642,20 @@ impl Guest for GuestView<'_> {
         let grant = self.cvm.grant.ok_or(Error::Denied)?;
         let len = usize::try_from(into.end - into.start).map_err(|_| Error::Invalid)?;
         // SAFETY: `dispatch` checked `into` against `memory()`, inside this cVM's region
-        // (monitor-accessible RAM no one else uses while the cVM is in a hostcall). The driver
-        // copies into it from its own bounce buffer; no device writes here.
+        // (monitor-accessible RAM no one else uses while the cVM is in a hostcall).
         let out = unsafe { core::slice::from_raw_parts_mut(into.start as *mut u8, len) };
-        disks::read(grant.device, extent.sector, out)
+        // Direct: exactly the cVM's checked, identity-mapped buffer may be handed to the
+        // device, which writes it before the hostcall returns (drivers/virtio_blk.rs, "Direct
+        // requests"); an unaligned one goes through the bounce buffer.
+        disks::read(grant.device, extent.sector, out, disks::Placement::Direct)
     }
     fn disk_write(&mut self, extent: Extent, from: Range<u64>) -> Result<(), Error> {
         let grant = self.cvm.grant.ok_or(Error::Denied)?;
         let len = usize::try_from(from.end - from.start).map_err(|_| Error::Invalid)?;
-        // SAFETY: as in `disk_read`; the driver copies out of it into its bounce buffer.
+        // SAFETY: as in `disk_read`; the device (or the copy into the bounce buffer) only
+        // reads it.
         let data = unsafe { core::slice::from_raw_parts(from.start as *const u8, len) };
-        disks::write(grant.device, extent.sector, data)
+        disks::write(grant.device, extent.sector, data, disks::Placement::Direct)
     }
     fn disk_flush(&mut self) -> Result<(), Error> {
         disks::flush(self.cvm.grant.ok_or(Error::Denied)?.device)

@@ -24,6 +24,7 @@ use capmon_abi::Error;
 use spin::Mutex;
 use virtio_drivers::transport::mmio::{MmioTransport, MmioVersion, VirtIOHeader};
 
+pub use super::virtio_blk::Placement;
 use super::virtio_blk::{self, Blk, BlkError, Waiter};
 use super::virtio_irq::{self, Slot};
 use super::virtio_probe::{self, Transport as Probe};
@@ -104,14 +105,15 @@ pub fn init(platform: &Platform) -> usize {
                         MmioVersion::Legacy => "virtio-mmio v1 (legacy)",
                         MmioVersion::Modern => "virtio-mmio v2",
                     };
-                    match Blk::new(transport) {
+                    let dma = t.dma(crate::arch::DMA_COHERENT_BY_DEFAULT);
+                    match Blk::new(transport, dma.is_coherent()) {
                         Err(e) => (
                             None,
                             format!("virtio: blk{index} at {base:#x}: {e}; disabled"),
                         ),
                         Ok(blk) => {
                             let line = format!(
-                                "virtio: blk{index} at {base:#x}: {} sectors ({} KiB){}, {version}",
+                                "virtio: blk{index} at {base:#x}: {} sectors ({} KiB){}, {version}, {dma}",
                                 blk.capacity(),
                                 blk.capacity() / 2,
                                 if blk.read_only() { ", read-only" } else { "" },
@@ -236,22 +238,26 @@ fn with_disk(
     }
 }
 
-/// Reads whole sectors from `sector` of disk `index` into `out` (copied out of the driver's
-/// bounce buffer).
-pub fn read(index: u32, sector: u64, out: &mut [u8]) -> Result<(), Error> {
-    with_disk(index, |blk, w| blk.read(sector, out, w))
+/// Reads whole sectors from `sector` of disk `index` into `out`. [`Placement::Direct`] (only
+/// for a cVM's buffer checked against its own memory) lets the device write `out` itself when
+/// it is aligned for the device; [`Placement::Bounce`] (the monitor's own buffers) always
+/// copies it out of the driver's bounce buffer.
+pub fn read(index: u32, sector: u64, out: &mut [u8], placement: Placement) -> Result<(), Error> {
+    with_disk(index, |blk, w| blk.read(sector, out, placement, w))
 }
 
-/// Writes whole sectors of `data` at `sector` of disk `index` (through the bounce buffer).
-pub fn write(index: u32, sector: u64, data: &[u8]) -> Result<(), Error> {
-    with_disk(index, |blk, w| blk.write(sector, data, w))
+/// Writes whole sectors of `data` at `sector` of disk `index`: from `data` itself or through
+/// the bounce buffer, as for [`read`].
+pub fn write(index: u32, sector: u64, data: &[u8], placement: Placement) -> Result<(), Error> {
+    with_disk(index, |blk, w| blk.write(sector, data, placement, w))
 }
 
 pub fn flush(index: u32) -> Result<(), Error> {
     with_disk(index, |blk, w| blk.flush(w))
 }
 
-/// One line per disk: requests and completion interrupts taken.
+/// One line per disk: requests (and how many of them used the caller's buffer directly) and
+/// completion interrupts taken.
 pub fn print_stats() {
     let disks = DISKS.lock();
     let lines: Vec<String> = disks
@@ -260,8 +266,9 @@ pub fn print_stats() {
         .filter_map(|(i, d)| {
             let blk = d.blk.as_ref()?;
             Some(format!(
-                "virtio: blk{i}: {} requests, {} completion interrupts{}",
+                "virtio: blk{i}: {} requests ({} direct), {} completion interrupts{}",
                 blk.requests,
+                blk.direct_requests,
                 d.irq.map_or(0, Slot::count),
                 if blk.is_disabled() { " (disabled)" } else { "" }
             ))

@@ -1,6 +1,7 @@
 //! The virtio-blk driver: one request at a time through `virtio-drivers`' transport and split
-//! virtqueue, with DMA only into buffers the monitor owns, and a device that breaks the
-//! protocol reset and disabled instead of trusted.
+//! virtqueue, with DMA only into the monitor's own buffers or, for a cVM's request, the exact
+//! buffer the cVM named, and a device that breaks the protocol reset and disabled instead of
+//! trusted.
 //!
 //! Why not `virtio_drivers::device::blk::VirtIOBlk`: its `flush` (and every blocking call)
 //! spins on the used ring with no bound, so a stuck device would hang the monitor, and its
@@ -17,10 +18,29 @@
 //! **Trust.** The device is not trusted. `VirtQueue` keeps a shadow of the descriptor table the
 //! device cannot touch, checks the used element's id against the request's token
 //! (`WrongToken`, not a panic), and masks ring indices; this driver additionally bounds every
-//! wait ([`REQUEST_TIMEOUT_NS`]), checks the used length and the status byte, and never lets
-//! a device DMA anywhere but its own queue pages and bounce buffer. Any violation disables the
-//! device for good ([`BlkError::Misbehaved`] once, [`BlkError::Disabled`] after): it is reset,
-//! so it stops using the queue, and its DMA pages are never freed or reused.
+//! wait ([`REQUEST_TIMEOUT_NS`]), checks the used length and the status byte, and never hands
+//! a device any address but its own queue pages, its bounce buffer and, for a direct request,
+//! the caller's buffer. Any violation disables the device for good ([`BlkError::Misbehaved`]
+//! once, [`BlkError::Disabled`] after): it is reset, so it stops using the queue and every
+//! buffer it was given, and its DMA pages are never freed or reused.
+//!
+//! **Direct requests** ([`Placement::Direct`]): the data descriptor names the caller's buffer
+//! itself instead of the bounce buffer, so there is no copy and nothing to scrub. Only for a
+//! buffer the caller has already checked and that may be handed to a device (the disk
+//! hostcalls: a range of the calling cVM's own memory, checked by `hostcall::check_buffer`;
+//! identity-mapped, so one physically contiguous range), and only when it is aligned for the
+//! device ([`DIRECT_ALIGN_COHERENT`], [`DIRECT_ALIGN_NONCOHERENT`]); anything else goes
+//! through the bounce buffer as before. The device is given exactly the bytes the copy would
+//! have read or written, for exactly the time of the request: the request is complete or the
+//! device reset before the call returns. The monitor's own buffers always bounce: a device
+//! that ignored its reset could otherwise write into memory the monitor reuses.
+//!
+//! **Cache maintenance** is the driver's, per device ([`Blk::new`]'s `coherent`): for a device
+//! that is not coherent with the CPU's caches every buffer and ring is cleaned before the
+//! device reads it and invalidated around the device writing it (`arch::dma_clean`,
+//! `arch::dma_invalidate`); for a coherent one (the device tree says `dma-coherent`, or the
+//! architecture's default) there is none, only `arch::dma_fence` before the notify and after
+//! the completion.
 //!
 //! **Waiting** is the caller's: a [`Waiter`] sleeps until an interrupt (the device's
 //! completion interrupt, acknowledged by the interrupt handler) or the deadline. The used ring
@@ -41,6 +61,20 @@ use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 pub const SECTOR: usize = 512;
 /// Largest request: the bounce buffer's size (64 KiB, `DISK_MAX_SECTORS` sectors).
 pub const MAX_BYTES: usize = 128 * SECTOR;
+/// Where a direct buffer must start for a coherent device: on a capability granule (16
+/// bytes on Morello and CHERI-RISC-V). A device's write clears the tag of every granule it
+/// touches (CHERI QEMU's `invalidate_and_set_dirty`, and the hardware's tag controller), so
+/// an aligned buffer of whole sectors clears exactly its own granules' tags, as the copy
+/// from the bounce buffer would.
+pub const DIRECT_ALIGN_COHERENT: usize = 16;
+/// Where a direct buffer must start for a device that is not coherent: on the largest cache
+/// writeback granule of the Arm cores (128 bytes, Linux's `ARCH_DMA_MINALIGN` on arm64), so
+/// none of its cache lines holds a byte outside it, which cleaning and invalidating around
+/// the device's write would otherwise race with.
+pub const DIRECT_ALIGN_NONCOHERENT: usize = 128;
+const _: () = assert!(
+    SECTOR.is_multiple_of(DIRECT_ALIGN_COHERENT) && SECTOR.is_multiple_of(DIRECT_ALIGN_NONCOHERENT)
+);
 const _: () = assert!(
     SECTOR as u64 == capmon_abi::SECTOR_SIZE
         && MAX_BYTES as u64 == capmon_abi::DISK_MAX_SECTORS * capmon_abi::SECTOR_SIZE
@@ -62,6 +96,9 @@ const GRACE_POLLS: u32 = if cfg!(any(test, feature = "fuzzing")) {
 };
 /// One request at a time needs 3 descriptors; 16 is the smallest size worth a queue.
 const QUEUE_SIZE: usize = 16;
+/// Reads of the status register after a reset before the device counts as not having
+/// acknowledged it (virtio 1.2, 2.4: the reset is complete when the status reads 0).
+const RESET_POLLS: u32 = 1000;
 /// Request types (virtio 1.2, 5.2.6).
 const VIRTIO_BLK_T_IN: u32 = 0;
 const VIRTIO_BLK_T_OUT: u32 = 1;
@@ -98,9 +135,16 @@ bitflags! {
 ///
 /// On aarch64 the heap is cacheable (the MMU is on), and a device need not be coherent with
 /// the CPU's caches, so every hand-over goes through `arch::dma_clean` / `arch::dma_invalidate`
-/// (RISC-V: fences): `share`/`unshare` for the request buffers, [`Rings`] for the queue.
+/// (RISC-V: fences) in `share`/`unshare`: the virtio-net driver's frame buffers. The block
+/// driver uses [`BlkHal`] and maintains its buffers itself, per device.
 #[derive(Debug)]
 pub struct HeapHal;
+
+/// The block driver's `Hal`: [`HeapHal`]'s memory, but `share` only names the buffer's
+/// (identity-mapped) address and `unshare` does nothing: [`Blk::submit`] does the cache
+/// maintenance, or none for a coherent device, which a `Hal` (no `self`) cannot know.
+#[derive(Debug)]
+pub struct BlkHal;
 
 /// The queue's own DMA memory, as `VirtQueue::new` allocated it through `HeapHal::dma_alloc`:
 /// the part the driver writes (descriptor table, available ring) and the part the device writes
@@ -139,7 +183,8 @@ fn ring_area(start: usize, pages: usize, direction: BufferDirection) -> RingArea
     }
 }
 
-/// Cache maintenance for a queue's rings at the two hand-over points of a request.
+/// Cache maintenance for a queue's rings at the two hand-over points of a request (none for a
+/// coherent device: only the fences in [`Blk::submit`]).
 #[derive(Debug)]
 struct Rings(crate::fixed::FixedVec<RingArea, 4>);
 
@@ -224,6 +269,44 @@ unsafe impl Hal for HeapHal {
     }
 }
 
+// SAFETY: the memory is `HeapHal`'s (see there); `share` returns the buffer's own address,
+// which a device may use because the monitor's memory, and the cVM memory a direct request
+// names, is identity-mapped; the block driver does the cache maintenance `share`/`unshare`
+// would otherwise do (`Blk::submit`).
+unsafe impl Hal for BlkHal {
+    fn dma_alloc(pages: usize, direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        HeapHal::dma_alloc(pages, direction)
+    }
+
+    unsafe fn dma_dealloc(paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        // SAFETY: the caller's promise, passed on: a block `dma_alloc` returned.
+        unsafe { HeapHal::dma_dealloc(paddr, vaddr, pages) }
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        // SAFETY: as the caller promised for `HeapHal`.
+        unsafe { HeapHal::mmio_phys_to_virt(paddr, size) }
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+        buffer.cast::<u8>().as_ptr() as usize as PhysAddr
+    }
+
+    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+}
+
+/// Where a request's data may live while the device works on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Always in the driver's bounce buffer, copied from or to the caller's: for the
+    /// monitor's own buffers (stack, heap), which a device is never given.
+    Bounce,
+    /// The caller's buffer itself when it is aligned for the device ([`Blk::takes_directly`]),
+    /// else the bounce buffer: for a cVM's buffer checked against its own memory (see the
+    /// module documentation, "Direct requests").
+    Direct,
+}
+
 /// How the driver waits for a completion.
 pub trait Waiter {
     /// Monotonic nanoseconds.
@@ -271,7 +354,7 @@ impl fmt::Display for Op {
 /// One virtio-blk device.
 pub struct Blk<T: Transport> {
     transport: T,
-    queue: VirtQueue<HeapHal, QUEUE_SIZE>,
+    queue: VirtQueue<BlkHal, QUEUE_SIZE>,
     /// The queue's ring memory, for cache maintenance around each request.
     rings: Rings,
     /// `BUFFER_PAGES` pages from `HeapHal::dma_alloc`: header, status and data. Never freed: a
@@ -279,9 +362,14 @@ pub struct Blk<T: Transport> {
     buffers: NonNull<u8>,
     capacity: u64,
     features: Features,
+    /// The device's DMA is coherent with the CPU's caches: no cache maintenance.
+    coherent: bool,
     disabled: bool,
     /// Requests submitted, for the statistics line.
     pub requests: u64,
+    /// Of those, reads and writes whose data the device took from or put into the caller's
+    /// buffer directly.
+    pub direct_requests: u64,
 }
 
 // SAFETY: `Blk` owns its transport, queue and buffers; the pointers in it are to DMA memory
@@ -309,8 +397,10 @@ fn config<T: Transport>(t: &T, offset: usize) -> Result<u32, String> {
 impl<T: Transport> Blk<T> {
     /// Initialises the device behind `transport` (virtio 1.2, 3.1.1): reset, negotiate
     /// [`Features`], read the capacity, set up queue 0, allocate the bounce buffer, and tell the
-    /// device the driver is ready. On failure the device is left reset.
-    pub fn new(mut transport: T) -> Result<Self, String> {
+    /// device the driver is ready. On failure the device is left reset. `coherent`: the
+    /// device's DMA is coherent with the CPU's caches (`platform::DmaCoherence`), so requests
+    /// skip cache maintenance.
+    pub fn new(mut transport: T, coherent: bool) -> Result<Self, String> {
         if transport.device_type() != DeviceType::Block {
             return Err(format!(
                 "not a block device ({:?})",
@@ -338,8 +428,8 @@ impl<T: Transport> Blk<T> {
             }
         };
         let rings = Rings(take_new_rings());
-        let (paddr, buffers) = HeapHal::dma_alloc(BUFFER_PAGES, BufferDirection::Both);
-        // The bounce pages are maintained per request buffer, by `share`/`unshare`.
+        let (paddr, buffers) = BlkHal::dma_alloc(BUFFER_PAGES, BufferDirection::Both);
+        // The bounce pages are maintained per request buffer, by `submit`.
         take_new_rings();
         if paddr == 0 {
             transport.set_status(DeviceStatus::empty());
@@ -356,9 +446,23 @@ impl<T: Transport> Blk<T> {
             buffers,
             capacity,
             features,
+            coherent,
             disabled: false,
             requests: 0,
+            direct_requests: 0,
         })
+    }
+
+    /// Whether a [`Placement::Direct`] request hands `buffer` to the device itself: its start is
+    /// aligned for this device ([`DIRECT_ALIGN_COHERENT`] or [`DIRECT_ALIGN_NONCOHERENT`]; its
+    /// length is whole sectors, so its end is too).
+    pub fn takes_directly(&self, buffer: *const [u8]) -> bool {
+        let align = if self.coherent {
+            DIRECT_ALIGN_COHERENT
+        } else {
+            DIRECT_ALIGN_NONCOHERENT
+        };
+        (buffer.cast::<u8>() as usize).is_multiple_of(align)
     }
 
     /// Sectors on the device.
@@ -381,37 +485,57 @@ impl<T: Transport> Blk<T> {
         !self.transport.ack_interrupt().is_empty()
     }
 
-    /// Reads `out.len()` bytes (whole sectors, at most [`MAX_BYTES`]) from `sector` into `out`,
-    /// through the bounce buffer.
+    /// Reads `out.len()` bytes (whole sectors, at most [`MAX_BYTES`]) from `sector` into `out`:
+    /// straight into `out` when `placement` allows and it qualifies, else through the bounce
+    /// buffer. After an error a direct `out` may hold part of what the device wrote (of the
+    /// sectors asked for, or whatever a misbehaving device chose); a bounced one is untouched.
     pub fn read(
         &mut self,
         sector: u64,
         out: &mut [u8],
+        placement: Placement,
         waiter: &mut impl Waiter,
     ) -> Result<(), BlkError> {
         check_len(out.len())?;
+        if self.disabled {
+            return Err(BlkError::Disabled);
+        }
+        if placement == Placement::Direct && self.takes_directly(out) {
+            // No zeroing: a device that claims the read without writing every byte leaves
+            // `out` as the caller had it, its own bytes, never another request's.
+            self.direct_requests += 1;
+            return self.request(Op::Read, sector, NonNull::from(&mut *out), waiter);
+        }
         // Zeroed first: a device that claims a complete read without writing every byte
         // hands over zeros, never what an earlier request (maybe another cVM's) left here.
         self.data_mut(out.len()).fill(0);
-        self.request(Op::Read, sector, out.len(), waiter)?;
+        let bounce = NonNull::from(self.data_mut(out.len()));
+        self.request(Op::Read, sector, bounce, waiter)?;
         copy(out, self.data(out.len()));
         Ok(())
     }
 
-    /// Writes `data` (whole sectors, at most [`MAX_BYTES`]) at `sector`, through the bounce
-    /// buffer.
+    /// Writes `data` (whole sectors, at most [`MAX_BYTES`]) at `sector`: straight from `data`
+    /// when `placement` allows and it qualifies, else through the bounce buffer.
     pub fn write(
         &mut self,
         sector: u64,
         data: &[u8],
+        placement: Placement,
         waiter: &mut impl Waiter,
     ) -> Result<(), BlkError> {
         check_len(data.len())?;
         if self.disabled {
             return Err(BlkError::Disabled);
         }
+        if placement == Placement::Direct && self.takes_directly(data) {
+            // Nothing to scrub: the data never left the caller's buffer.
+            self.direct_requests += 1;
+            return self.request(Op::Write, sector, NonNull::from(data), waiter);
+        }
         copy(self.data_mut(data.len()), data);
-        let result = self.request(Op::Write, sector, data.len(), waiter);
+        let bounce = NonNull::from(self.data_mut(data.len()));
+        let result = self.request(Op::Write, sector, bounce, waiter);
         // Nothing of the writer's data stays at rest in the bounce buffer. After a device
         // that misbehaved was reset it no longer reads the buffer; a request still in flight
         // when the wait gave up leaves the driver disabled, and the device was reset too.
@@ -428,7 +552,8 @@ impl<T: Transport> Blk<T> {
         if !self.features.contains(Features::FLUSH) {
             return Ok(());
         }
-        self.request(Op::Flush, 0, 0, waiter)
+        let nothing = NonNull::from(&mut [][..]);
+        self.request(Op::Flush, 0, nothing, waiter)
     }
 
     /// The first `len` data bytes of the bounce buffer.
@@ -451,19 +576,28 @@ impl<T: Transport> Blk<T> {
         }
     }
 
-    /// Resets the device (so it stops using the queue) and refuses every later request.
-    fn misbehaved(&mut self, what: String) -> BlkError {
+    /// Resets the device (so it stops using the queue and every buffer it was given) and
+    /// refuses every later request.
+    fn misbehaved(&mut self, mut what: String) -> BlkError {
         self.disabled = true;
         self.transport.set_status(DeviceStatus::empty());
+        // The reset is complete once the status reads 0 (virtio 1.2, 2.4); only a device that
+        // ignores its reset could still write a buffer afterwards, and such a device can write
+        // anywhere (there is no IOMMU), bounce buffer or not.
+        if !(0..RESET_POLLS).any(|_| self.transport.get_status().is_empty()) {
+            what.push_str(" (and it did not acknowledge the reset)");
+        }
         BlkError::Misbehaved(what)
     }
 
-    /// Submits one request, waits for it, and checks the answer.
+    /// Submits one request, waits for it, and checks the answer. `data` (empty for a flush) is
+    /// the bounce buffer's data bytes or, for a direct request, the caller's buffer; the device
+    /// reads it (write) or writes it (read) until the request completes or the device is reset.
     fn request(
         &mut self,
         op: Op,
         sector: u64,
-        bytes: usize,
+        data: NonNull<[u8]>,
         waiter: &mut impl Waiter,
     ) -> Result<(), BlkError> {
         if self.disabled {
@@ -475,16 +609,16 @@ impl<T: Transport> Blk<T> {
             Op::Flush => VIRTIO_BLK_T_FLUSH,
         };
         let base = self.buffers.as_ptr();
-        let bytes = bytes.min(MAX_BYTES);
-        // SAFETY: page 0 of the bounce buffer holds the header and the status byte, the data
-        // starts at DATA_OFFSET; the three slices do not overlap. No request is in flight, so
-        // the device does not touch them until `add` below hands them over, and they are not
-        // used through any other path until `pop_used` takes them back (or the device is reset).
-        let (header, status, data) = unsafe {
+        let bytes = data.len();
+        // SAFETY: page 0 of the bounce buffer holds the header and the status byte; the two
+        // slices do not overlap each other or `data` (the bounce buffer's data starts at
+        // DATA_OFFSET, a caller's buffer is not the driver's). No request is in flight, so the
+        // device does not touch them until `add` below hands them over, and they are not used
+        // through any other path until `pop_used` takes them back (or the device is reset).
+        let (header, status) = unsafe {
             (
                 core::slice::from_raw_parts_mut(base, HEADER_BYTES),
                 core::slice::from_raw_parts_mut(base.add(STATUS_OFFSET), 1),
-                core::slice::from_raw_parts_mut(base.add(DATA_OFFSET), bytes),
             )
         };
         header[0..4].copy_from_slice(&kind.to_le_bytes());
@@ -496,8 +630,18 @@ impl<T: Transport> Blk<T> {
             Op::Write | Op::Flush => 1,
         };
         let used_len = match op {
-            Op::Read => self.submit(op, &[header], &mut [data, status], waiter)?,
-            Op::Write => self.submit(op, &[header, data], &mut [status], waiter)?,
+            Op::Read => {
+                // SAFETY: `data` comes from a `&mut [u8]` (`read`: the caller's buffer or the
+                // bounce buffer's data bytes) that nothing else uses during this call.
+                let data = unsafe { &mut *data.as_ptr() };
+                self.submit(op, &[header], &mut [data, status], waiter)?
+            }
+            Op::Write => {
+                // SAFETY: `data` comes from a `&[u8]` or `&mut [u8]` (`write`) alive for this
+                // call; the device only reads it.
+                let data = unsafe { &*data.as_ptr() };
+                self.submit(op, &[header, data], &mut [status], waiter)?
+            }
             Op::Flush => self.submit(op, &[header], &mut [status], waiter)?,
         };
         if usize::try_from(used_len).ok() != Some(expected_len) {
@@ -519,12 +663,16 @@ impl<T: Transport> Blk<T> {
 
     /// Whether the device has returned a used element (reading the used ring afresh).
     fn poll_used(&self) -> bool {
-        self.rings.for_driver();
+        if !self.coherent {
+            self.rings.for_driver();
+        }
         self.queue.can_pop()
     }
 
     /// Adds the buffers to the queue, notifies the device, waits for the used element and
-    /// pops it; returns the used length.
+    /// pops it; returns the used length. For a device that is not coherent, the buffers and
+    /// rings are cleaned before the device reads them and invalidated before and after it
+    /// writes them; for a coherent one, fences only.
     fn submit<'a>(
         &mut self,
         op: Op,
@@ -532,15 +680,36 @@ impl<T: Transport> Blk<T> {
         outputs: &'a mut [&'a mut [u8]],
         waiter: &mut impl Waiter,
     ) -> Result<u32, BlkError> {
-        // SAFETY: the buffers are bounce pages only this driver uses; they stay valid and
-        // untouched until `pop_used` returns them below, or forever if the device is disabled
-        // first (the pages are never freed).
+        // The device-writable buffers (at most data and status), for the maintenance after
+        // `pop_used`, which holds `outputs` for good.
+        let mut written = [core::ptr::slice_from_raw_parts(core::ptr::null::<u8>(), 0); 2];
+        debug_assert!(outputs.len() <= written.len());
+        for (slot, output) in written.iter_mut().zip(outputs.iter()) {
+            *slot = core::ptr::from_ref::<[u8]>(output);
+        }
+        if !self.coherent {
+            for input in inputs {
+                crate::arch::dma_clean(*input);
+            }
+            // No dirty line may be written back over what the device is about to write.
+            for output in written.iter().filter(|w| !w.is_empty()) {
+                crate::arch::dma_invalidate(*output);
+            }
+        }
+        // SAFETY: the buffers are the bounce pages only this driver uses and, for a direct
+        // request, the caller's buffer, borrowed for this whole call; all stay valid and
+        // untouched until `pop_used` returns them below, or, if the device is disabled first,
+        // until its reset (the bounce pages are never freed).
         let token = match unsafe { self.queue.add(inputs, &mut *outputs) } {
             Ok(t) => t,
             Err(e) => return Err(self.misbehaved(format!("cannot queue a {op}: {e}"))),
         };
-        self.rings.for_device();
-        self.rings.for_driver();
+        if self.coherent {
+            crate::arch::dma_fence();
+        } else {
+            self.rings.for_device();
+            self.rings.for_driver();
+        }
         if self.queue.should_notify() {
             self.transport.notify(0);
         }
@@ -548,7 +717,8 @@ impl<T: Transport> Blk<T> {
         let timeout = waiter.timeout_ns();
         let deadline = timeout.map_or(u64::MAX, |t| waiter.now_ns().saturating_add(t));
         while !self.poll_used() {
-            if waiter.now_ns() >= deadline {
+            // Without a deadline the clock is not read (a 128-bit division per poll).
+            if deadline != u64::MAX && waiter.now_ns() >= deadline {
                 if (0..GRACE_POLLS).any(|_| self.poll_used()) {
                     break;
                 }
@@ -559,10 +729,20 @@ impl<T: Transport> Blk<T> {
             }
             waiter.wait_until(deadline);
         }
+        // What the device wrote before its used element is read only after the element.
+        crate::arch::dma_fence();
         let used = self.queue.peek_used();
         // SAFETY: the same buffers `add` was given for `token`.
         match unsafe { self.queue.pop_used(token, inputs, outputs) } {
-            Ok(len) => Ok(len),
+            Ok(len) => {
+                if !self.coherent {
+                    // No stale line may hide what the device wrote.
+                    for output in written.iter().filter(|w| !w.is_empty()) {
+                        crate::arch::dma_invalidate(*output);
+                    }
+                }
+                Ok(len)
+            }
             Err(e) => Err(self.misbehaved(format!(
                 "used ring names descriptor {}, not the {op}'s {token} ({e})",
                 used.map_or(-1, i32::from)
@@ -681,6 +861,8 @@ mod tests {
         used_idx: u16,
         notified: u32,
         pending_irq: bool,
+        /// Every chain the device took: (address, length, device-writable) per buffer.
+        chains: Vec<Vec<(u64, usize, bool)>>,
     }
 
     fn fake(sectors: usize, mode: Mode) -> FakeTransport {
@@ -698,6 +880,7 @@ mod tests {
             used_idx: 0,
             notified: 0,
             pending_irq: false,
+            chains: Vec::new(),
         }
     }
 
@@ -740,6 +923,7 @@ mod tests {
                     }
                     index = next;
                 }
+                self.chains.push(chain.clone());
                 let header = chain[0].0;
                 let (kind, sector): (u32, u64) = (read(header), read(header + 8));
                 let status = chain[chain.len() - 1].0;
@@ -892,7 +1076,11 @@ mod tests {
     }
 
     fn driver(sectors: usize, mode: Mode) -> (Blk<FakeTransport>, FakeWaiter) {
-        let blk = Blk::new(fake(sectors, mode)).expect("init");
+        driver_for(sectors, mode, false)
+    }
+
+    fn driver_for(sectors: usize, mode: Mode, coherent: bool) -> (Blk<FakeTransport>, FakeWaiter) {
+        let blk = Blk::new(fake(sectors, mode), coherent).expect("init");
         let waiter = FakeWaiter {
             now: 0,
             waits: 0,
@@ -918,7 +1106,7 @@ mod tests {
         assert!(blk.transport.status.contains(DeviceStatus::DRIVER_OK));
         let mut refusing = fake(8, Mode::Good);
         refusing.refuse_features = true;
-        assert!(Blk::new(refusing)
+        assert!(Blk::new(refusing, false)
             .err()
             .is_some_and(|e| e.starts_with("refused the features")));
     }
@@ -928,10 +1116,12 @@ mod tests {
         let (mut blk, mut w) = driver(300, Mode::Good);
         bind(&mut blk, &mut w);
         let mut out = std::vec![0u8; 3 * SECTOR];
-        blk.read(5, &mut out, &mut w).expect("read");
+        blk.read(5, &mut out, Placement::Bounce, &mut w)
+            .expect("read");
         assert!(out[..SECTOR].iter().all(|&b| b == 5) && out[2 * SECTOR..].iter().all(|&b| b == 7));
         let data = std::vec![0xab; MAX_BYTES];
-        blk.write(10, &data, &mut w).expect("write");
+        blk.write(10, &data, Placement::Bounce, &mut w)
+            .expect("write");
         assert!(blk.transport.disk[10 * SECTOR..10 * SECTOR + MAX_BYTES]
             .iter()
             .all(|&b| b == 0xab));
@@ -942,11 +1132,20 @@ mod tests {
         assert!(w.waits >= 3, "every request waited for its interrupt");
         // Many more requests than the queue has descriptors: each one is recycled.
         for i in 0..40 {
-            blk.read(i, &mut out, &mut w).expect("read again");
+            blk.read(i, &mut out, Placement::Bounce, &mut w)
+                .expect("read again");
         }
-        assert_eq!(blk.read(0, &mut out[..100], &mut w), Err(BlkError::Invalid));
         assert_eq!(
-            blk.write(0, &std::vec![0; MAX_BYTES + SECTOR], &mut w),
+            blk.read(0, &mut out[..100], Placement::Bounce, &mut w),
+            Err(BlkError::Invalid)
+        );
+        assert_eq!(
+            blk.write(
+                0,
+                &std::vec![0; MAX_BYTES + SECTOR],
+                Placement::Bounce,
+                &mut w
+            ),
             Err(BlkError::Invalid)
         );
     }
@@ -957,12 +1156,15 @@ mod tests {
         bind(&mut blk, &mut w);
         // One cVM writes (and reads back) a pattern through the bounce buffer...
         let secret = std::vec![0x5a; MAX_BYTES];
-        blk.write(10, &secret, &mut w).expect("write");
+        blk.write(10, &secret, Placement::Bounce, &mut w)
+            .expect("write");
         let mut back = std::vec![0u8; MAX_BYTES];
-        blk.read(10, &mut back, &mut w).expect("read");
+        blk.read(10, &mut back, Placement::Bounce, &mut w)
+            .expect("read");
         assert_eq!(back, secret);
         // ...none of which stays in the buffer at rest after a write,
-        blk.write(20, &secret, &mut w).expect("write");
+        blk.write(20, &secret, Placement::Bounce, &mut w)
+            .expect("write");
         assert!(
             blk.data(MAX_BYTES).iter().all(|&b| b == 0),
             "write data left in the buffer"
@@ -970,7 +1172,7 @@ mod tests {
         // ...and a device that claims a read it never did hands the next reader zeros.
         blk.transport.mode = Mode::Lazy;
         let mut out = std::vec![0xffu8; MAX_BYTES];
-        blk.read(0, &mut out, &mut w)
+        blk.read(0, &mut out, Placement::Bounce, &mut w)
             .expect("the lazy device says OK");
         assert!(out.iter().all(|&b| b == 0), "saw an earlier request's data");
     }
@@ -998,19 +1200,22 @@ mod tests {
         let (mut blk, mut w) = driver(8, Mode::IoError);
         bind(&mut blk, &mut w);
         assert_eq!(
-            blk.read(0, &mut [0; SECTOR], &mut w),
+            blk.read(0, &mut [0; SECTOR], Placement::Bounce, &mut w),
             Err(BlkError::Device(VIRTIO_BLK_S_IOERR))
         );
         assert!(!blk.is_disabled());
         blk.transport.mode = Mode::Good;
-        assert_eq!(blk.read(0, &mut [0; SECTOR], &mut w), Ok(()));
+        assert_eq!(
+            blk.read(0, &mut [0; SECTOR], Placement::Bounce, &mut w),
+            Ok(())
+        );
     }
 
     fn misbehaves(mode: Mode, expected: &str) {
         let (mut blk, mut w) = driver(8, mode);
         bind(&mut blk, &mut w);
         let mut out = [0u8; SECTOR];
-        match blk.read(1, &mut out, &mut w) {
+        match blk.read(1, &mut out, Placement::Bounce, &mut w) {
             Err(BlkError::Misbehaved(why)) => assert!(why.contains(expected), "{mode:?}: {why}"),
             other => panic!("{mode:?}: {other:?}"),
         }
@@ -1021,8 +1226,14 @@ mod tests {
         );
         // Isolated: later requests fail at once, without touching the device.
         let notified = blk.transport.notified;
-        assert_eq!(blk.read(1, &mut out, &mut w), Err(BlkError::Disabled));
-        assert_eq!(blk.write(1, &out, &mut w), Err(BlkError::Disabled));
+        assert_eq!(
+            blk.read(1, &mut out, Placement::Bounce, &mut w),
+            Err(BlkError::Disabled)
+        );
+        assert_eq!(
+            blk.write(1, &out, Placement::Bounce, &mut w),
+            Err(BlkError::Disabled)
+        );
         assert_eq!(blk.flush(&mut w), Err(BlkError::Disabled));
         assert_eq!(blk.transport.notified, notified);
     }
@@ -1051,11 +1262,228 @@ mod tests {
         let mut out = [0u8; SECTOR];
         // The first answer is right; the index then claims six more completions that never
         // happened, whose stale used elements do not match the next request.
-        assert_eq!(blk.read(1, &mut out, &mut w), Ok(()));
+        assert_eq!(blk.read(1, &mut out, Placement::Bounce, &mut w), Ok(()));
         assert!(matches!(
-            blk.read(2, &mut out, &mut w),
+            blk.read(2, &mut out, Placement::Bounce, &mut w),
             Err(BlkError::Misbehaved(_))
         ));
         assert!(blk.is_disabled());
+    }
+
+    /// A request buffer that can start at any offset from a 128-byte boundary.
+    #[repr(C, align(128))]
+    struct Aligned([u8; MAX_BYTES + 256]);
+
+    fn aligned() -> std::boxed::Box<Aligned> {
+        std::boxed::Box::new(Aligned([0; MAX_BYTES + 256]))
+    }
+
+    /// The data buffer of the last chain the device took: (address, length).
+    fn last_data(blk: &Blk<FakeTransport>) -> (u64, usize) {
+        let chain = blk.transport.chains.last().expect("a request");
+        (chain[1].0, chain[1].1)
+    }
+
+    fn bounce_address(blk: &Blk<FakeTransport>) -> u64 {
+        (blk.buffers.as_ptr() as usize + DATA_OFFSET) as u64
+    }
+
+    #[test]
+    fn a_direct_request_hands_the_device_exactly_the_callers_buffer() {
+        let (mut blk, mut w) = driver_for(300, Mode::Good, true);
+        bind(&mut blk, &mut w);
+        // A marker in the bounce buffer shows it is never used.
+        blk.data_mut(MAX_BYTES).fill(0x77);
+        let mut buf = aligned();
+        let data = &mut buf.0[16..16 + 4 * SECTOR];
+        data.fill(0xab);
+        blk.write(10, data, Placement::Direct, &mut w)
+            .expect("write");
+        assert_eq!(
+            last_data(&blk),
+            (data.as_ptr() as u64, 4 * SECTOR),
+            "the device got the caller's buffer, and only it"
+        );
+        assert!(blk.transport.disk[10 * SECTOR..14 * SECTOR]
+            .iter()
+            .all(|&b| b == 0xab));
+        assert_eq!(blk.transport.disk[14 * SECTOR], 14, "nothing past it");
+        data.fill(0);
+        blk.read(20, data, Placement::Direct, &mut w).expect("read");
+        assert_eq!(last_data(&blk), (data.as_ptr() as u64, 4 * SECTOR));
+        assert!(
+            data[..SECTOR].iter().all(|&b| b == 20) && data[3 * SECTOR..].iter().all(|&b| b == 23)
+        );
+        assert!(
+            buf.0[..16]
+                .iter()
+                .chain(&buf.0[16 + 4 * SECTOR..])
+                .all(|&b| b == 0),
+            "the device wrote outside the buffer"
+        );
+        assert!(
+            blk.data(MAX_BYTES).iter().all(|&b| b == 0x77),
+            "a direct request went through the bounce buffer"
+        );
+        assert_eq!((blk.requests, blk.direct_requests), (2, 2));
+    }
+
+    #[test]
+    fn unaligned_buffers_and_the_monitors_own_go_through_the_bounce_buffer() {
+        // (coherent device, offset from a 128-byte boundary, placement, direct?)
+        let cases = [
+            (true, 0, Placement::Direct, true),
+            (true, 16, Placement::Direct, true),
+            (true, 8, Placement::Direct, false),
+            (true, 1, Placement::Direct, false),
+            (true, 0, Placement::Bounce, false),
+            (false, 128, Placement::Direct, true),
+            (false, 16, Placement::Direct, false),
+            (false, 64, Placement::Direct, false),
+            (false, 0, Placement::Bounce, false),
+        ];
+        for (coherent, offset, placement, direct) in cases {
+            let (mut blk, mut w) = driver_for(300, Mode::Good, coherent);
+            bind(&mut blk, &mut w);
+            let mut buf = aligned();
+            let data = &mut buf.0[offset..offset + 2 * SECTOR];
+            let alignment = if coherent { 16 } else { 128 };
+            assert_eq!(blk.takes_directly(data), offset % alignment == 0);
+            let expected = if direct {
+                data.as_ptr() as u64
+            } else {
+                bounce_address(&blk)
+            };
+            let case = (coherent, offset, placement);
+            blk.read(7, data, placement, &mut w).expect("read");
+            assert_eq!(last_data(&blk).0, expected, "read {case:?}");
+            assert!(
+                data[..SECTOR].iter().all(|&b| b == 7) && data[SECTOR..].iter().all(|&b| b == 8),
+                "{case:?}"
+            );
+            data.fill(0x3c);
+            blk.write(30, data, placement, &mut w).expect("write");
+            assert_eq!(last_data(&blk).0, expected, "write {case:?}");
+            assert!(
+                blk.transport.disk[30 * SECTOR..32 * SECTOR]
+                    .iter()
+                    .all(|&b| b == 0x3c),
+                "{case:?}"
+            );
+            assert_eq!(blk.direct_requests, if direct { 2 } else { 0 }, "{case:?}");
+            assert!(
+                blk.data(MAX_BYTES).iter().all(|&b| b == 0),
+                "{case:?}: bounce data left at rest"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lazy_device_leaves_a_direct_buffer_as_its_owner_had_it() {
+        let (mut blk, mut w) = driver_for(300, Mode::Good, true);
+        bind(&mut blk, &mut w);
+        // Another caller's data passes through the bounce buffer...
+        let secret = std::vec![0x5a; MAX_BYTES];
+        blk.write(10, &secret, Placement::Bounce, &mut w)
+            .expect("write");
+        // ...and a device that claims a direct read without doing it leaves the reader's own
+        // bytes: nothing of the other request, no zeros needed.
+        blk.transport.mode = Mode::Lazy;
+        let mut buf = aligned();
+        let out = &mut buf.0[..MAX_BYTES];
+        out.fill(0xee);
+        blk.read(10, out, Placement::Direct, &mut w)
+            .expect("the lazy device says OK");
+        assert_eq!(last_data(&blk).0, out.as_ptr() as u64);
+        assert!(out.iter().all(|&b| b == 0xee), "the buffer changed");
+    }
+
+    #[test]
+    fn coherent_devices_get_fences_only_the_others_cache_maintenance_of_every_buffer() {
+        use crate::arch::dma_log::{self, Op::*};
+        for (coherent, placement) in [
+            (true, Placement::Direct),
+            (true, Placement::Bounce),
+            (false, Placement::Direct),
+            (false, Placement::Bounce),
+        ] {
+            let case = (coherent, placement);
+            let (mut blk, mut w) = driver_for(300, Mode::Good, coherent);
+            bind(&mut blk, &mut w);
+            let mut buf = aligned();
+            let len = 8 * SECTOR;
+            let data = &mut buf.0[..len];
+            let page0 = blk.buffers.as_ptr() as usize;
+            let (header, status) = ((page0, HEADER_BYTES), (page0 + STATUS_OFFSET, 1));
+            let payload = match placement {
+                Placement::Direct => (data.as_ptr() as usize, len),
+                Placement::Bounce => (page0 + DATA_OFFSET, len),
+            };
+            dma_log::start();
+            blk.write(3, data, placement, &mut w).expect("write");
+            let write = dma_log::take();
+            blk.read(3, data, placement, &mut w).expect("read");
+            let read = dma_log::take();
+            let buffers =
+                |log: &[(dma_log::Op, usize, usize)], op| -> std::vec::Vec<(usize, usize)> {
+                    log.iter()
+                        .filter(|e| e.0 == op)
+                        .map(|e| (e.1, e.2))
+                        .collect()
+                };
+            let count = |log: &[(dma_log::Op, usize, usize)], op, range: (usize, usize)| {
+                buffers(log, op).iter().filter(|&&r| r == range).count()
+            };
+            if coherent {
+                // Ordering only: before the notify and after the completion.
+                for log in [&write, &read] {
+                    assert!(
+                        buffers(log, Clean).is_empty() && buffers(log, Invalidate).is_empty(),
+                        "{case:?}: {log:?}"
+                    );
+                    assert_eq!(buffers(log, Fence).len(), 2, "{case:?}: {log:?}");
+                }
+                continue;
+            }
+            // Write: header and data cleaned before the device reads them; the status byte
+            // invalidated before and after the device writes it; the data never invalidated.
+            assert_eq!(count(&write, Clean, header), 1, "{case:?}: {write:?}");
+            assert_eq!(count(&write, Clean, payload), 1, "{case:?}: {write:?}");
+            assert_eq!(count(&write, Invalidate, status), 2, "{case:?}: {write:?}");
+            assert_eq!(count(&write, Invalidate, payload), 0, "{case:?}: {write:?}");
+            // Read: the data invalidated before and after the device writes it, never cleaned
+            // after (the copy out of a bounce buffer comes after the second invalidate).
+            assert_eq!(count(&read, Clean, header), 1, "{case:?}: {read:?}");
+            assert_eq!(count(&read, Invalidate, payload), 2, "{case:?}: {read:?}");
+            assert_eq!(count(&read, Invalidate, status), 2, "{case:?}: {read:?}");
+            assert_eq!(count(&read, Clean, payload), 0, "{case:?}: {read:?}");
+            // The rings: the driver's part cleaned before each notify, the used ring
+            // invalidated before each poll.
+            for log in [&write, &read] {
+                let rings = blk.rings.0.iter();
+                for area in rings {
+                    let range = (area.start, area.len);
+                    if area.driver_writes {
+                        assert!(count(log, Clean, range) >= 1, "{case:?}: ring {range:x?}");
+                    }
+                    if area.device_writes {
+                        assert!(
+                            count(log, Invalidate, range) >= 1,
+                            "{case:?}: ring {range:x?}"
+                        );
+                    }
+                }
+                // Nothing outside the queue, page 0 and the payload.
+                for (_, start, len) in log.iter().filter(|e| e.0 != Fence) {
+                    let inside = |(s, l): (usize, usize)| *start >= s && start + len <= s + l;
+                    assert!(
+                        inside((page0, PAGE_SIZE))
+                            || inside(payload)
+                            || blk.rings.0.iter().any(|a| inside((a.start, a.len))),
+                        "{case:?}: maintenance of {start:#x}+{len}"
+                    );
+                }
+            }
+        }
     }
 }

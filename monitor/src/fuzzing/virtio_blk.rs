@@ -3,21 +3,31 @@
 //! then reads, writes and flushes that the device answers however the fuzzer says — right,
 //! late, never, with wrong ids, lengths, status bytes or used indices, or by scribbling on the
 //! driver's rings. The driver must return (bounded waits), report misbehaviour by disabling the
-//! device, and then leave it alone.
+//! device, and then leave it alone. The device is coherent or not (the input's first bit), and
+//! each read or write goes through the bounce buffer or asks for the caller's buffer at an
+//! offset that is or is not aligned for the device, so the direct path meets the same device.
 
 use alloc::vec;
 
 use virtio_drivers::transport::DeviceType;
 
 use super::virtio::{fill, gather, Answers, Fake};
-use crate::drivers::virtio_blk::{Blk, BlkError, Features, Waiter, MAX_BYTES, SECTOR};
+use crate::drivers::virtio_blk::{
+    Blk, BlkError, Features, Placement, Waiter, DIRECT_ALIGN_NONCOHERENT, MAX_BYTES, SECTOR,
+};
 
 /// What the honest device stores: a small disk, addressed modulo its size.
 const DISK: usize = 16 * SECTOR;
 /// Most driver calls per input.
 const MAX_OPS: usize = 32;
 
+/// Where a request's buffer starts past a `DIRECT_ALIGN_NONCOHERENT` boundary: aligned for
+/// either kind of device, for a coherent one only, for neither.
+const OFFSETS: [usize; 4] = [0, DIRECT_ALIGN_NONCOHERENT, 16, 8];
+
 pub fn run(data: &[u8]) {
+    // Read without consuming it, so the answers (and the corpus) keep their meaning.
+    let coherent = data.first().is_some_and(|b| b & 1 == 1);
     let answers = Answers::new(data);
     let capacity: u64 = 64;
     let features = (Features::VERSION_1 | Features::FLUSH).bits();
@@ -27,7 +37,7 @@ pub fn run(data: &[u8]) {
         &capacity.to_le_bytes(),
         answers,
     );
-    let Ok(mut blk) = Blk::new(device.clone()) else {
+    let Ok(mut blk) = Blk::new(device.clone(), coherent) else {
         return;
     };
     let mut clock = Clock {
@@ -35,12 +45,13 @@ pub fn run(data: &[u8]) {
         device: device.clone(),
         disk: vec![0x5a; DISK],
     };
-    let mut buffer = vec![0u8; MAX_BYTES + SECTOR];
+    let mut space = vec![0u8; MAX_BYTES + SECTOR + 2 * DIRECT_ALIGN_NONCOHERENT];
+    let aligned = space.as_ptr().align_offset(DIRECT_ALIGN_NONCOHERENT);
     for _ in 0..MAX_OPS {
         if device.0.borrow().answers.is_empty() {
             break;
         }
-        let (op, sector, sectors) = {
+        let (op, sector, sectors, how) = {
             let mut d = device.0.borrow_mut();
             let op = d.answers.below(5);
             let sector = if d.answers.u8() == 0xff {
@@ -48,8 +59,15 @@ pub fn run(data: &[u8]) {
             } else {
                 u64::from(d.answers.u8())
             };
-            (op, sector, usize::from(d.answers.u8()))
+            (op, sector, usize::from(d.answers.u8()), d.answers.u8())
         };
+        let placement = if how & 1 == 1 {
+            Placement::Direct
+        } else {
+            Placement::Bounce
+        };
+        let start = aligned + OFFSETS[usize::from(how >> 1) % OFFSETS.len()];
+        let buffer = &mut space[start..];
         // Whole sectors within the bounce buffer, mostly a few (large copies only cost time);
         // sometimes not whole or too many (the driver refuses them).
         let len = match sectors {
@@ -60,16 +78,26 @@ pub fn run(data: &[u8]) {
         };
         let was_disabled = blk.is_disabled();
         let notified = device.notified();
+        let direct = blk.direct_requests;
         let result = match op {
-            0 => blk.read(sector, &mut buffer[..len], &mut clock),
-            1 => blk.write(sector, &buffer[..len], &mut clock),
+            0 => blk.read(sector, &mut buffer[..len], placement, &mut clock),
+            1 => blk.write(sector, &buffer[..len], placement, &mut clock),
             2 => blk.flush(&mut clock),
             3 => {
                 blk.ack_interrupt();
                 Ok(())
             }
-            _ => blk.read(sector, &mut buffer[..0], &mut clock),
+            _ => blk.read(sector, &mut buffer[..0], placement, &mut clock),
         };
+        // Only an aligned buffer the caller offered, of a request the driver took, goes direct.
+        let took = blk.direct_requests - direct;
+        let offered = placement == Placement::Direct
+            && blk.takes_directly(&buffer[..len])
+            && op < 2
+            && len.is_multiple_of(SECTOR)
+            && len <= MAX_BYTES
+            && !was_disabled;
+        assert_eq!(took, u64::from(offered), "direct request count");
         if was_disabled && op != 3 {
             assert!(
                 matches!(result, Err(BlkError::Disabled | BlkError::Invalid)),

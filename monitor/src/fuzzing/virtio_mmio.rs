@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use crate::drivers::virtio_blk::{Blk, Waiter, SECTOR};
+use crate::drivers::virtio_blk::{Blk, Placement, Waiter, SECTOR};
 use crate::drivers::virtio_net::Nic;
 use crate::drivers::virtio_probe;
 
@@ -51,11 +51,12 @@ pub fn run(data: &[u8]) {
     );
     match transport.device_type() {
         DeviceType::Block => {
-            if let Ok(mut blk) = Blk::new(transport) {
+            if let Ok(mut blk) = Blk::new(transport, false) {
                 let mut sector = [0u8; SECTOR];
                 // No one answers: the request times out and the device is disabled.
                 assert!(
-                    blk.read(0, &mut sector, &mut Deadline(0)).is_err(),
+                    blk.read(0, &mut sector, Placement::Bounce, &mut Deadline(0))
+                        .is_err(),
                     "a request no device answered succeeded"
                 );
                 assert!(blk.is_disabled());

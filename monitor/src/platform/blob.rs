@@ -570,6 +570,11 @@ pub struct Frame<'a> {
     pub irq_parent: Option<u32>,
     /// `ranges`: `None` if absent, empty for an identity mapping.
     pub ranges: Option<&'a [u8]>,
+    /// What the tree says about this node's DMA and the cache: `Some(true)` for
+    /// `dma-coherent`, `Some(false)` for `dma-noncoherent` (which wins when a node has both),
+    /// inherited from the nearest ancestor that says either; `None` when none does, and the
+    /// architecture's default applies (as Linux's `of_dma_is_coherent` reads it).
+    pub dma_coherent: Option<bool>,
 }
 
 impl Default for Frame<'_> {
@@ -580,6 +585,7 @@ impl Default for Frame<'_> {
             size_cells: 1,
             irq_parent: None,
             ranges: None,
+            dma_coherent: None,
         }
     }
 }
@@ -596,8 +602,10 @@ impl<'a> Frame<'a> {
         let mut frame = Frame {
             name,
             irq_parent: parent.and_then(|p| p.irq_parent),
+            dma_coherent: parent.and_then(|p| p.dma_coherent),
             ..Frame::default()
         };
+        let (mut coherent, mut noncoherent) = (false, false);
         for (pname, value) in tree.props_at(props_pos) {
             match pname {
                 b"#address-cells" => frame.addr_cells = cells(value),
@@ -605,8 +613,16 @@ impl<'a> Frame<'a> {
                 // A malformed interrupt-parent is reported when an interrupt is resolved.
                 b"interrupt-parent" => frame.irq_parent = Some(be32(value, 0).unwrap_or(0)),
                 b"ranges" => frame.ranges = Some(value),
+                b"dma-coherent" => coherent = true,
+                b"dma-noncoherent" => noncoherent = true,
                 _ => {}
             }
+        }
+        // Contradicting itself, a node gets the safe reading: cache maintenance.
+        if noncoherent {
+            frame.dma_coherent = Some(false);
+        } else if coherent {
+            frame.dma_coherent = Some(true);
         }
         frame
     }

@@ -405,7 +405,11 @@ impl<'a> Scan<'a> {
             if self.p.virtio.len() < self.p.virtio.capacity() {
                 let base = node.reg(0)?.ok_or(node.malformed("reg", "missing"))?;
                 let irq = self.irq(tree, node, 0)?;
-                let _ = self.p.virtio.push(VirtioMmio { base, irq });
+                let _ = self.p.virtio.push(VirtioMmio {
+                    base,
+                    irq,
+                    dma_coherent: node.own.dma_coherent,
+                });
             }
         }
         Ok(())

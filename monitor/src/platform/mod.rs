@@ -183,6 +183,64 @@ pub struct VirtioMmio {
     pub base: PhysRange,
     /// GIC INTID or PLIC source number.
     pub irq: Option<u32>,
+    /// What the tree says about the transport's DMA: `dma-coherent` (`Some(true)`),
+    /// `dma-noncoherent` (`Some(false)`), on the node or its nearest ancestor saying either;
+    /// `None`: nothing, see [`VirtioMmio::dma`].
+    pub dma_coherent: Option<bool>,
+}
+
+/// Whether a device's DMA is coherent with the CPU's caches, and who said so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaCoherence {
+    /// Coherent: the device sees what the CPU's caches hold, so no cache maintenance is
+    /// needed around DMA, only ordering.
+    Coherent(DmaSource),
+    /// Not coherent: every hand-over cleans or invalidates the buffer's cache lines.
+    NonCoherent(DmaSource),
+}
+
+/// Where a [`DmaCoherence`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaSource {
+    /// The device tree (`dma-coherent` / `dma-noncoherent` on the node or an ancestor).
+    DeviceTree,
+    /// The tree said nothing: the architecture's default (coherent on RISC-V, whose device
+    /// trees mark the exceptions `dma-noncoherent`; not coherent on Arm, whose trees mark
+    /// coherent devices `dma-coherent`). QEMU's Arm virt machines mark every virtio-mmio node
+    /// `dma-coherent`; its RISC-V virt machines say nothing and are coherent.
+    ArchDefault,
+}
+
+impl DmaCoherence {
+    pub fn is_coherent(self) -> bool {
+        matches!(self, DmaCoherence::Coherent(_))
+    }
+}
+
+impl fmt::Display for DmaCoherence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, source) = match self {
+            DmaCoherence::Coherent(s) => ("DMA coherent", s),
+            DmaCoherence::NonCoherent(s) => ("DMA not coherent: cache maintenance", s),
+        };
+        let source = match source {
+            DmaSource::DeviceTree => "device tree",
+            DmaSource::ArchDefault => "architecture default",
+        };
+        write!(f, "{what} ({source})")
+    }
+}
+
+impl VirtioMmio {
+    /// The transport's DMA coherence: what the tree says, else `arch_default_coherent`.
+    pub fn dma(&self, arch_default_coherent: bool) -> DmaCoherence {
+        match self.dma_coherent {
+            Some(true) => DmaCoherence::Coherent(DmaSource::DeviceTree),
+            Some(false) => DmaCoherence::NonCoherent(DmaSource::DeviceTree),
+            None if arch_default_coherent => DmaCoherence::Coherent(DmaSource::ArchDefault),
+            None => DmaCoherence::NonCoherent(DmaSource::ArchDefault),
+        }
+    }
 }
 
 /// TF-A's NT_FW_CONFIG `platform-info` sizes on the Morello SDP (`local-ddr-size` already has

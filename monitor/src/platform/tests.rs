@@ -25,7 +25,7 @@ pub(super) const SHARED_TREES: [&str; 5] = [
     "qemu-riscv64cheri-virt.dtb",
 ];
 
-pub(super) const LOCAL_TREES: [(&str, &[u8]); 5] = [
+pub(super) const LOCAL_TREES: [(&str, &[u8]); 6] = [
     (
         "alias-options.dtb",
         include_bytes!("testdata/alias-options.dtb"),
@@ -42,6 +42,10 @@ pub(super) const LOCAL_TREES: [(&str, &[u8]); 5] = [
     (
         "many-devices.dtb",
         include_bytes!("testdata/many-devices.dtb"),
+    ),
+    (
+        "dma-coherence.dtb",
+        include_bytes!("testdata/dma-coherence.dtb"),
     ),
 ];
 
@@ -175,6 +179,9 @@ fn check_qemu_arm(p: &Platform, model: &str) {
         let n = n as u64;
         assert_eq!(v.base, sz(0xa00_0000 + 0x200 * n, 0x200));
         assert_eq!(v.irq, Some(48 + u32::try_from(n).unwrap()));
+        // QEMU's Arm virt machines mark every virtio-mmio node `dma-coherent`.
+        assert_eq!(v.dma_coherent, Some(true));
+        assert_eq!(v.dma(false), DmaCoherence::Coherent(DmaSource::DeviceTree));
     }
     assert_eq!((p.clint, p.poweroff), (None, None));
 }
@@ -245,6 +252,10 @@ fn check_qemu_riscv(p: &Platform, console_node_compat: &str, plic_ndev: u32, pli
         let slot = 8 - i as u64;
         assert_eq!(v.base, sz(0x1000_0000 + 0x1000 * slot, 0x1000));
         assert_eq!(v.irq, Some(u32::try_from(slot).unwrap()));
+        // QEMU's RISC-V virt machines say nothing (only fw-cfg and PCIe are marked): the
+        // RISC-V default, coherent, applies.
+        assert_eq!(v.dma_coherent, None);
+        assert_eq!(v.dma(true), DmaCoherence::Coherent(DmaSource::ArchDefault));
     }
 }
 
@@ -311,7 +322,8 @@ fn stdout_alias_with_options_ranges_and_reservations() {
         &*p.virtio,
         &[VirtioMmio {
             base: sz(0x2000_3000, 0x200),
-            irq: Some(19)
+            irq: Some(19),
+            dma_coherent: None,
         }]
     ); // PPI 3
     assert_eq!(
@@ -402,6 +414,46 @@ fn more_devices_than_capacity_are_counted() {
     let banner = format!("{p}");
     assert!(banner.contains("cpus      20 (hwid 0x0 0x1"), "{banner}");
     assert!(banner.contains(" ...)"), "{banner}");
+}
+
+#[test]
+fn dma_coherence_comes_from_the_node_or_its_nearest_ancestor_else_the_architecture() {
+    let p = discover_at(LOCAL_TREES[5].1, FAR, NO_IMAGE).unwrap();
+    let said: Vec<(u64, Option<bool>)> = p
+        .virtio
+        .iter()
+        .map(|v| (v.base.start.0, v.dma_coherent))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (0x1000_1000, None),
+            (0x1000_2000, Some(true)),
+            (0x1000_3000, Some(false)),
+            (0x1000_4000, Some(true)),
+            (0x1000_5000, Some(false)),
+            (0x1000_6000, Some(false)),
+            (0x1000_7000, None),
+        ]
+    );
+    use DmaCoherence::{Coherent, NonCoherent};
+    use DmaSource::{ArchDefault, DeviceTree};
+    let silent = p.virtio[0];
+    assert_eq!(silent.dma(true), Coherent(ArchDefault));
+    assert_eq!(silent.dma(false), NonCoherent(ArchDefault));
+    for default in [false, true] {
+        assert_eq!(p.virtio[1].dma(default), Coherent(DeviceTree));
+        assert_eq!(p.virtio[2].dma(default), NonCoherent(DeviceTree));
+    }
+    assert!(Coherent(DeviceTree).is_coherent() && !NonCoherent(DeviceTree).is_coherent());
+    assert_eq!(
+        format!("{}", NonCoherent(ArchDefault)),
+        "DMA not coherent: cache maintenance (architecture default)"
+    );
+    assert_eq!(
+        format!("{}", Coherent(DeviceTree)),
+        "DMA coherent (device tree)"
+    );
 }
 
 #[test]

@@ -91,6 +91,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("pure-overrun", "cvm-pure", "pure-overrun"),
     rust("pure-regs", "cvm-pure", "pure-regs"),
     rust("bench-pure", "cvm-pure", "bench-pure"),
+    rust("pure-dma-tags", "cvm-pure", "pure-dma-tags"),
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),
     rust("disk-bench", "cvm-disk-log", "disk-bench"),

@@ -325,6 +325,6 @@ mod tests {
         assert_eq!(back, rows);
         assert!(std::fs::read_to_string(dir.path().join("disk.svg"))
             .expect("svg")
-            .contains("target ≥ 2"));
+            .contains("target ≥ 3"));
     }
 }

@@ -315,6 +315,13 @@ pub fn dma_invalidate(buffer: *const [u8]) {
     by_line(start, end, LineOp::CleanInvalidate);
 }
 
+/// For a coherent device: orders every earlier memory access before every later one, as devices
+/// in the outer shareable domain observe them (MMIO included), with no cache maintenance.
+pub fn dma_fence() {
+    // SAFETY: a barrier only orders this PE's memory accesses.
+    unsafe { asm!("dmb osh", options(nostack, preserves_flags)) };
+}
+
 /// After the monitor wrote code with data stores (the ELF loader): cleans `range` to the point
 /// of unification and invalidates the I-cache, so the cVM fetches what was written.
 pub fn sync_code(range: PhysRange) {

@@ -362,4 +362,4 @@ pub mod switch;
 
 pub use smp::{core_index, send_ipi, start_secondaries};
 
-pub use mmu::{dma_clean, dma_invalidate, sync_code};
+pub use mmu::{dma_clean, dma_fence, dma_invalidate, sync_code};

@@ -350,6 +350,11 @@ pub fn dma_invalidate(buffer: *const [u8]) {
     dma_clean(buffer);
 }
 
+/// Ordering around DMA for a coherent device: the same fence.
+pub fn dma_fence() {
+    dma_clean(core::ptr::slice_from_raw_parts(core::ptr::null(), 0));
+}
+
 /// After the monitor wrote code with data stores (the ELF loader): makes this hart's
 /// instruction fetches see it.
 /// Other harts catch up in [`fetch_current_code`] before they next run a cVM.
