@@ -565,7 +565,8 @@ fn start_cores(platform: &Platform, no_cvms: bool) {
         }
     }
     println!(
-        "cores: {running} run cVMs ({} in the tree)",
+        "cores: {running} {} cVMs ({} in the tree)",
+        if running == 1 { "runs" } else { "run" },
         platform.cpus_total
     );
 }
