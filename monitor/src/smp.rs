@@ -31,11 +31,23 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 /// Cores capmon can run cVMs on (QEMU's `-smp 4`, the Morello SDP's four, with room).
 pub const MAX_CORES: usize = 8;
 
+/// What the gate needs of the cores: a kick (an inter-processor interrupt, which ends a cVM's
+/// turn and any wait) and a wait that a kick ends. Waits may end early (any interrupt ends
+/// them): callers look again.
+pub trait Cores {
+    /// Kicks every core in `mask`.
+    fn kick(&self, mask: u64);
+    /// Waits on `core` (the caller's own) until it is kicked, or anything else wakes it.
+    fn wait(&self, core: usize);
+}
+
 /// The exclusive-section gate. One exists for the monitor (`GATE`); tests make their own.
 pub struct Gate {
     owner: AtomicUsize,
     depth: AtomicUsize,
     parked: AtomicU64,
+    /// Parked cores waiting for the open section to close (kicked when it does).
+    waiters: AtomicU64,
     online: AtomicU64,
 }
 
@@ -52,6 +64,7 @@ impl Gate {
             owner: AtomicUsize::new(0),
             depth: AtomicUsize::new(0),
             parked: AtomicU64::new(0),
+            waiters: AtomicU64::new(0),
             online: AtomicU64::new(1),
         }
     }
@@ -74,10 +87,11 @@ impl Gate {
         owner != 0 && owner != core + 1
     }
 
-    /// Runs `section` on core `core` with every other online core parked. `kick(mask)` makes
-    /// the cores in `mask` leave their cVMs (an inter-processor interrupt). The caller must be
-    /// at a safe point (no lock held; its cVM, if any, off the CPU with its context complete).
-    pub fn exclusive<R>(&self, core: usize, kick: impl Fn(u64), section: impl FnOnce() -> R) -> R {
+    /// Runs `section` on core `core` with every other online core parked: kicks the busy ones
+    /// (their cVM leaves the CPU) and waits, woken by each core as it parks. The caller must
+    /// be at a safe point (no lock held; its cVM, if any, off the CPU with its context
+    /// complete). When the section closes, the cores waiting in it are kicked.
+    pub fn exclusive<R>(&self, core: usize, cores: &impl Cores, section: impl FnOnce() -> R) -> R {
         let me = core + 1;
         if self.owner.load(SeqCst) == me {
             self.depth.fetch_add(1, SeqCst);
@@ -87,46 +101,61 @@ impl Gate {
         }
         while self.owner.compare_exchange(0, me, SeqCst, SeqCst).is_err() {
             // Someone else's section: wait in it parked (this is a safe point too).
-            self.park_while_owned(core);
+            self.park_while_owned(core, cores);
         }
         let others = self.online.load(SeqCst) & !bit(core);
         let busy = others & !self.parked.load(SeqCst);
         if busy != 0 {
-            kick(busy);
+            cores.kick(busy);
         }
+        // A core that parks kicks the owner after setting its bit, so a wait that began after
+        // this look ends (the kick is pending, or comes).
         while self.parked.load(SeqCst) & others != others {
-            core::hint::spin_loop();
+            cores.wait(core);
         }
         let result = section();
         self.owner.store(0, SeqCst);
+        let waiting = self.waiters.load(SeqCst);
+        if waiting != 0 {
+            cores.kick(waiting);
+        }
         result
     }
 
     /// At a safe point (the run loop's top): parks while another core's section is open.
     #[inline(always)]
-    pub fn park_if_asked(&self, core: usize) {
+    pub fn park_if_asked(&self, core: usize, cores: &impl Cores) {
         if self.asked(core) {
-            self.park_while_owned(core);
+            self.park_while_owned(core, cores);
         }
     }
 
     #[cold]
-    fn park_while_owned(&self, core: usize) {
+    fn park_while_owned(&self, core: usize, cores: &impl Cores) {
         self.parked.fetch_or(bit(core), SeqCst);
-        self.unpark(core);
+        self.unpark(core, cores);
     }
 
     /// Going to sleep holding nothing: parked until [`Gate::wake`].
-    pub fn sleep(&self, core: usize) {
+    pub fn sleep(&self, core: usize, cores: &impl Cores) {
         self.parked.fetch_or(bit(core), SeqCst);
+        self.tell_owner(core, cores);
     }
 
     /// Woken: leaves the parked state, waiting first for any open section to close.
-    pub fn wake(&self, core: usize) {
-        self.unpark(core);
+    pub fn wake(&self, core: usize, cores: &impl Cores) {
+        self.unpark(core, cores);
     }
 
-    fn unpark(&self, core: usize) {
+    /// An owner waiting for this core to park looks again.
+    fn tell_owner(&self, core: usize, cores: &impl Cores) {
+        let owner = self.owner.load(SeqCst);
+        if owner != 0 && owner != core + 1 {
+            cores.kick(bit(owner - 1));
+        }
+    }
+
+    fn unpark(&self, core: usize, cores: &impl Cores) {
         loop {
             self.parked.fetch_and(!bit(core), SeqCst);
             let owner = self.owner.load(SeqCst);
@@ -134,9 +163,14 @@ impl Gate {
                 return;
             }
             self.parked.fetch_or(bit(core), SeqCst);
+            self.tell_owner(core, cores);
+            // Registered before looking at the owner, so the close (owner cleared, then
+            // waiters read) either is seen here or kicks this core.
+            self.waiters.fetch_or(bit(core), SeqCst);
             while self.asked(core) {
-                core::hint::spin_loop();
+                cores.wait(core);
             }
+            self.waiters.fetch_and(!bit(core), SeqCst);
         }
     }
 }
@@ -187,10 +221,25 @@ pub fn this_core() -> usize {
     }
 }
 
-/// [`Gate::exclusive`] on the monitor's gate from the core running this code, kicking busy
-/// cores with the arch's inter-processor interrupt.
+/// The monitor's cores: kicks are inter-processor interrupts, waits `wfi` (which any
+/// interrupt ends, a pending one at once).
+pub struct Hardware;
+
+impl Cores for Hardware {
+    fn kick(&self, mask: u64) {
+        kick(mask);
+    }
+    fn wait(&self, _core: usize) {
+        #[cfg(target_os = "none")]
+        crate::arch::current::wait_for_interrupt();
+        #[cfg(not(target_os = "none"))]
+        core::hint::spin_loop();
+    }
+}
+
+/// [`Gate::exclusive`] on the monitor's gate from the core running this code.
 pub fn exclusive<R>(section: impl FnOnce() -> R) -> R {
-    GATE.exclusive(this_core(), kick, section)
+    GATE.exclusive(this_core(), &Hardware, section)
 }
 
 /// The cores asleep in the run loop with nothing to run (a bit per core).
@@ -215,7 +264,7 @@ pub fn wake_idle() {
     }
 }
 
-/// Makes the cores in `mask` leave their cVMs (or wake from idle).
+/// Makes the cores in `mask` leave their cVMs (or wake from a wait).
 pub fn kick(mask: u64) {
     #[cfg(target_os = "none")]
     for core in (0..MAX_CORES).filter(|c| mask & bit(*c) != 0) {
@@ -231,21 +280,43 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
+    use std::time::{Duration, Instant};
     use std::vec::Vec;
+
+    /// Cores as threads: a kick sets the core's pending bit; a wait blocks until it is set
+    /// (and clears it), like `wfi` with a pending interrupt. A wait that nothing ends within
+    /// five seconds is a lost wake-up: the test fails.
+    #[derive(Default)]
+    struct Threads {
+        pending: AtomicU64,
+        kicked: AtomicU64,
+    }
+
+    impl Cores for Threads {
+        fn kick(&self, mask: u64) {
+            self.kicked.fetch_or(mask, Ordering::SeqCst);
+            self.pending.fetch_or(mask, Ordering::SeqCst);
+        }
+        fn wait(&self, core: usize) {
+            let give_up = Instant::now() + Duration::from_secs(5);
+            while self.pending.fetch_and(!bit(core), Ordering::SeqCst) & bit(core) == 0 {
+                assert!(Instant::now() < give_up, "core {core}: lost wake-up");
+                std::thread::yield_now();
+            }
+        }
+    }
 
     #[test]
     fn one_core_runs_sections_at_once_and_nested() {
         let gate = Gate::new();
-        let kicked = AtomicU64::new(0);
-        let value = gate.exclusive(
-            0,
-            |m| {
-                kicked.fetch_or(m, Ordering::SeqCst);
-            },
-            || gate.exclusive(0, |_| {}, || 7),
-        );
+        let cores = Threads::default();
+        let value = gate.exclusive(0, &cores, || gate.exclusive(0, &cores, || 7));
         assert_eq!(value, 7);
-        assert_eq!(kicked.load(Ordering::SeqCst), 0, "nobody else to kick");
+        assert_eq!(
+            cores.kicked.load(Ordering::SeqCst),
+            0,
+            "nobody else to kick"
+        );
         assert!(!gate.asked(0) && !gate.asked(1), "the section closed");
     }
 
@@ -254,25 +325,20 @@ mod tests {
         let gate = Gate::new();
         gate.online(1);
         gate.online(2);
-        gate.sleep(1);
-        gate.sleep(2);
-        let kicked = AtomicU64::new(0);
-        gate.exclusive(
-            0,
-            |m| {
-                kicked.fetch_or(m, Ordering::SeqCst);
-            },
-            || {},
-        );
-        assert_eq!(kicked.load(Ordering::SeqCst), 0);
-        gate.wake(1);
-        gate.wake(2);
+        let cores = Threads::default();
+        gate.sleep(1, &cores);
+        gate.sleep(2, &cores);
+        gate.exclusive(0, &cores, || {});
+        assert_eq!(cores.kicked.load(Ordering::SeqCst), 0);
+        gate.wake(1, &cores);
+        gate.wake(2, &cores);
         assert_eq!(gate.parked.load(Ordering::SeqCst), 0);
     }
 
-    /// Four cores do "local" work (a counter only they touch, checked for interference) and
-    /// now and then a section that reads every core's counter twice: with the others parked
-    /// nothing may change in between. A broken protocol shows as a changed counter or a hang.
+    /// Four cores do "local" work (a counter only they touch) and now and then a section that
+    /// reads every core's counter twice: with the others parked nothing may change in between.
+    /// They sleep and wake now and then too. A broken protocol shows as a changed counter, a
+    /// lost wake-up (a wait nothing ends) or a hang.
     #[test]
     fn sections_exclude_every_other_core() {
         const CORES: usize = 4;
@@ -280,55 +346,60 @@ mod tests {
         for c in 1..CORES {
             gate.online(c);
         }
+        let cores = Arc::new(Threads::default());
         let counters: Arc<Vec<AtomicU32>> =
             Arc::new((0..CORES).map(|_| AtomicU32::new(0)).collect());
         let in_section = Arc::new(AtomicBool::new(false));
         let violations = Arc::new(AtomicU32::new(0));
         let sections = Arc::new(AtomicU32::new(0));
+        // Every thread starts together, so the cores really run side by side.
+        let start = Arc::new(std::sync::Barrier::new(CORES));
         let threads: Vec<_> = (0..CORES)
             .map(|core| {
-                let (gate, counters, in_section, violations, sections) = (
+                let (gate, cores, counters, in_section, violations, sections, start) = (
                     gate.clone(),
+                    cores.clone(),
                     counters.clone(),
                     in_section.clone(),
                     violations.clone(),
                     sections.clone(),
+                    start.clone(),
                 );
                 std::thread::spawn(move || {
+                    start.wait();
                     for round in 0..2000usize {
-                        gate.park_if_asked(core);
+                        gate.park_if_asked(core, &*cores);
                         // A turn: local work, which must never overlap a section.
-                        if in_section.load(Ordering::SeqCst) {
-                            violations.fetch_add(1, Ordering::SeqCst);
+                        for _ in 0..3 {
+                            if in_section.load(Ordering::SeqCst) {
+                                violations.fetch_add(1, Ordering::SeqCst);
+                            }
+                            counters[core].fetch_add(1, Ordering::SeqCst);
+                            std::thread::yield_now();
                         }
-                        counters[core].fetch_add(1, Ordering::SeqCst);
                         if round % 7 == 0 {
-                            gate.exclusive(
-                                core,
-                                |_| {},
-                                || {
-                                    in_section.store(true, Ordering::SeqCst);
-                                    let before: Vec<u32> =
-                                        counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
-                                    std::thread::yield_now();
-                                    let after: Vec<u32> =
-                                        counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
-                                    if before != after {
-                                        violations.fetch_add(1, Ordering::SeqCst);
-                                    }
-                                    sections.fetch_add(1, Ordering::SeqCst);
-                                    in_section.store(false, Ordering::SeqCst);
-                                },
-                            );
+                            gate.exclusive(core, &*cores, || {
+                                in_section.store(true, Ordering::SeqCst);
+                                let before: Vec<u32> =
+                                    counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+                                std::thread::yield_now();
+                                let after: Vec<u32> =
+                                    counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+                                if before != after {
+                                    violations.fetch_add(1, Ordering::SeqCst);
+                                }
+                                sections.fetch_add(1, Ordering::SeqCst);
+                                in_section.store(false, Ordering::SeqCst);
+                            });
                         }
                         if round % 13 == 0 {
-                            gate.sleep(core);
+                            gate.sleep(core, &*cores);
                             std::thread::yield_now();
-                            gate.wake(core);
+                            gate.wake(core, &*cores);
                         }
                     }
                     // Done: parked for good, so the others' sections don't wait for it.
-                    gate.sleep(core);
+                    gate.sleep(core, &*cores);
                 })
             })
             .collect();

@@ -495,12 +495,12 @@ pub fn serve_core(core: usize) -> ! {
             run_core(unsafe { &*machine }, core);
             break;
         }
-        gate.sleep(core);
+        gate.sleep(core, &crate::smp::Hardware);
         arch::wait_for_interrupt();
-        gate.wake(core);
+        gate.wake(core, &crate::smp::Hardware);
     }
     arch::set_timer(u64::MAX);
-    gate.sleep(core);
+    gate.sleep(core, &crate::smp::Hardware);
     loop {
         arch::wait_for_interrupt();
     }
@@ -515,7 +515,7 @@ fn run_core(m: &'static Machine, core: usize) {
     let mut fp_owner: Option<usize> = None;
     let mut slice_end = 0;
     loop {
-        gate.park_if_asked(core);
+        gate.park_if_asked(core, &crate::smp::Hardware);
         let now = arch::now();
         let decision = {
             let mut shared = m.shared.lock();
@@ -597,9 +597,9 @@ fn run_core(m: &'static Machine, core: usize) {
                     u64::MAX
                 };
                 arch::set_timer(until.min(poll));
-                gate.sleep(core);
+                gate.sleep(core, &crate::smp::Hardware);
                 arch::wait_for_interrupt();
-                gate.wake(core);
+                gate.wake(core, &crate::smp::Hardware);
                 crate::smp::IDLE.fetch_and(!(1 << core), Ordering::SeqCst);
             }
             Decision::Run {
@@ -639,10 +639,17 @@ fn run_core(m: &'static Machine, core: usize) {
                         // SAFETY: read before the section: this core still holds `index`.
                         let generation = unsafe { m.cvms.get(index) }.generation;
                         crate::smp::exclusive(|| act_on_machine(m, core, index, generation, other));
-                        m.shared.lock().scheduler.release(index);
-                        // What the section made ready (or ended: the last ending lets every
-                        // core see that all have) concerns the idle cores too.
-                        crate::smp::wake_idle();
+                        let wake_others = {
+                            let mut shared = m.shared.lock();
+                            shared.scheduler.release(index);
+                            // More ready than this core takes next, or the last ending (every
+                            // core must see that all have ended): the idle cores look too. A
+                            // served hostcall readies just the parent this core runs next.
+                            shared.scheduler.ready_untaken() > 1 || shared.scheduler.all_ended()
+                        };
+                        if wake_others {
+                            crate::smp::wake_idle();
+                        }
                     }
                 }
             }

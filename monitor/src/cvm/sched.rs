@@ -129,6 +129,21 @@ impl Scheduler {
         }
     }
 
+    /// How many cVMs are ready and not taken by any core.
+    pub fn ready_untaken(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.state == State::Ready && e.on.is_none())
+            .count()
+    }
+
+    /// Whether every cVM has ended and been given back.
+    pub fn all_ended(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.state == State::Ended && e.on.is_none())
+    }
+
     /// `core` is done with cVM `index` (its turn ended and its exit was acted on).
     pub fn release(&mut self, index: usize) {
         if let Some(e) = self.entries.get_mut(index) {
@@ -188,13 +203,7 @@ impl Scheduler {
         let next_wake = self.entries.iter().filter_map(|e| e.state.wakes_at()).min();
         match next_wake {
             Some(until) => Decision::Idle { until: Some(until) },
-            None if self
-                .entries
-                .iter()
-                .all(|e| e.state == State::Ended && e.on.is_none()) =>
-            {
-                Decision::AllEnded
-            }
+            None if self.all_ended() => Decision::AllEnded,
             None => Decision::Idle { until: None },
         }
     }

@@ -223,6 +223,13 @@ fn with_disk(
     let result = op(blk, &mut waiter);
     arch::set_timer(armed);
     drop(disks);
+    // The wait took any kick another core sent meanwhile (an exclusive section waiting for
+    // this core, `smp`); the cVM resumes from this hostcall without another exit, so kick this
+    // core again: its cVM leaves at once and the run loop parks.
+    let core = crate::smp::this_core();
+    if crate::smp::GATE.asked(core) {
+        crate::smp::kick(1 << core);
+    }
     match result {
         Ok(()) => Ok(()),
         Err(BlkError::Misbehaved(what)) => {

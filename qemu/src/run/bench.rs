@@ -992,6 +992,49 @@ pub fn from_saved(ws: &Workspace, file: &Path, plot: bool) -> i32 {
 
 /// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something
 /// failed to build or run; being over a target is reported, not an error).
+/// `bench --smp`: only the multi-core figures, every board with a QEMU, printed.
+pub fn run_smp(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
+    let env = LookupEnv::from_process();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for board in BOARDS {
+        let Some(spec) = board.qemu.as_ref() else {
+            continue;
+        };
+        let qemu = match boards::find_qemu(spec, &env) {
+            Ok(q) => q,
+            Err(missing) if missing.cheri => {
+                println!("{}", skipped_line(&format!("bench-smp-{}", board.name)));
+                continue;
+            }
+            Err(missing) => {
+                errors.push(format!("{}: {missing}", board.name));
+                continue;
+            }
+        };
+        println!("{}: measuring the multi-core figures", board.name);
+        let images = image_for(ws, board, Some(super::bench_smp::CRUNCH_MANIFEST), no_build)
+            .and_then(|crunch| {
+                let wake = image_for(ws, board, Some(super::bench_smp::WAKE_MANIFEST), no_build)?;
+                Ok((crunch, wake))
+            });
+        match images {
+            Ok((crunch, wake)) => {
+                let (smp, e) =
+                    super::bench_smp::measure(board, spec, &qemu, &crunch, &wake, verbose);
+                errors.extend(e.into_iter().map(|e| format!("{}: {e}", board.name)));
+                rows.push((board.name.to_string(), smp));
+            }
+            Err(e) => errors.push(format!("{}: {e}", board.name)),
+        }
+    }
+    print!("{}", super::bench_smp::format_table(&rows));
+    for e in &errors {
+        eprintln!("capmon-run bench: {e}");
+    }
+    i32::from(!errors.is_empty())
+}
+
 pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     let env = LookupEnv::from_process();
     let mut rows = Vec::new();

@@ -125,6 +125,10 @@ pub enum CliCommand {
         /// (e.g. docs/figures/bench.json).
         #[arg(long, value_name = "FILE", conflicts_with = "no_build")]
         from: Option<PathBuf>,
+        /// Only the multi-core figures (speed-up, per-core shares, cross-core wake-up), printed
+        /// and not saved: for measuring them again on a quiet host.
+        #[arg(long, conflicts_with_all = ["from", "plot"])]
+        smp: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -172,6 +176,7 @@ pub enum Command {
         no_build: bool,
         plot: bool,
         from: Option<PathBuf>,
+        smp: bool,
     },
     Completions(clap_complete::Shell),
 }
@@ -285,10 +290,12 @@ impl CliCommand {
                 no_build,
                 plot,
                 from,
+                smp,
             } => Command::Bench {
                 no_build,
                 plot,
                 from,
+                smp,
             },
             CliCommand::Completions { shell } => Command::Completions(shell),
         })
@@ -413,8 +420,10 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
             no_build,
             plot,
             from,
+            smp,
         } => Ok(match from {
             Some(file) => super::bench::from_saved(&ws, &file, plot),
+            None if smp => super::bench::run_smp(&ws, no_build, global.verbose),
             None => super::bench::run(&ws, no_build, global.verbose, plot),
         }),
         Command::Completions(_) => Ok(0),
@@ -667,7 +676,8 @@ mod tests {
             Ok(Command::Bench {
                 no_build: true,
                 plot: false,
-                from: None
+                from: None,
+                smp: false,
             })
         ));
         assert!(matches!(
@@ -675,7 +685,8 @@ mod tests {
             Ok(Command::Bench {
                 no_build: false,
                 plot: true,
-                from: None
+                from: None,
+                smp: false,
             })
         ));
         assert!(matches!(
@@ -686,6 +697,11 @@ mod tests {
                 ..
             })
         ));
+        assert!(matches!(
+            p(&["bench", "--smp"]).map(|x| x.1),
+            Ok(Command::Bench { smp: true, .. })
+        ));
+        assert!(p(&["bench", "--smp", "--plot"]).is_err());
         assert!(p(&["bench", "--from", "x.json", "--no-build"])
             .unwrap_err()
             .contains("cannot be used with"));

@@ -162,12 +162,19 @@ pub fn start_secondaries(platform: &Platform) -> Vec<(usize, Result<(), alloc::s
 fn wait_up(record: &StartRecord) -> Result<(), alloc::string::String> {
     let freq = super::counter_frequency().max(1);
     let give_up = super::now() + freq;
+    // Waiting in `wfi` (the new core kicks this one once it is up; a timer bounds each wait):
+    // a spinning core would hold the host thread that QEMU without a thread per core shares
+    // with the one it waits for.
     while record.up.load(Ordering::Acquire) == 0 {
-        if super::now() > give_up {
+        let now = super::now();
+        if now > give_up {
+            super::set_timer(u64::MAX);
             return Err("it did not come up within a second".into());
         }
-        core::hint::spin_loop();
+        super::set_timer(give_up.min(now + freq / 1000));
+        super::wait_for_interrupt();
     }
+    super::set_timer(u64::MAX);
     Ok(())
 }
 
@@ -199,6 +206,7 @@ extern "C" fn capmon_secondary_main(record: &'static StartRecord) -> ! {
         super::halt();
     }
     record.up.store(1, Ordering::Release);
+    send_ipi(0);
     crate::cvm::run::serve_core(core)
 }
 

@@ -86,13 +86,18 @@ pub fn start_secondaries(platform: &Platform) -> Vec<(usize, Result<(), alloc::s
         let freq = super::counter_frequency().max(1);
         let give_up = super::now() + freq;
         let mut result = Ok(());
+        // Waiting in `wfi` (the new hart kicks this one once it is up; a timer bounds each
+        // wait): a spinning hart would hold the host thread QEMU may share between harts.
         while UP.get(core) == 0 {
-            if super::now() > give_up {
+            let now = super::now();
+            if now > give_up {
                 result = Err("it did not come up within a second".into());
                 break;
             }
-            core::hint::spin_loop();
+            super::set_timer(give_up.min(now + freq / 1000));
+            super::wait_for_interrupt();
         }
+        super::set_timer(u64::MAX);
         results.push((core, result));
     }
     results
@@ -108,5 +113,6 @@ extern "C" fn capmon_secondary_main(hart: usize) -> ! {
     super::enable_core_interrupts();
     fence(Ordering::SeqCst);
     UP.set(hart, 1);
+    send_ipi(0);
     crate::cvm::run::serve_core(hart)
 }
