@@ -1186,6 +1186,20 @@ fn pure_dma_tags_test(board: &'static str) -> TestSpec {
         .forbid(r"^cvm \S+ fault: ")
 }
 
+/// The `cap-relocs` manifest: a pure image whose `__cap_relocs` table the loader applies; the
+/// cVM checks the relocated data pointer (exact bounds, Load only) and function pointer (a
+/// sentry over its code), prints through the first and calls through the second. A failed
+/// check exits with its number (11..=17), which `exit 0` rules out.
+fn cap_relocs_test(board: &'static str) -> TestSpec {
+    TestSpec::new(format!("{board}-cap-relocs"), board)
+        .manifest("cap-relocs")
+        .expect(r"^\[cap-relocs\] hello through a relocated capability$")
+        .expect(r"^\[cap-relocs\] called through a relocated function pointer \(a sentry\)$")
+        .expect(r"^cvm cap-relocs: exit 0$")
+        .forbid(r"^cvm \S+ fault: ")
+        .forbid(r"capability relocation")
+}
+
 /// Every test, in the order `capmon-run test` runs them.
 pub fn all_tests() -> Vec<TestSpec> {
     let mut tests = Vec::new();
@@ -1221,6 +1235,7 @@ pub fn all_tests() -> Vec<TestSpec> {
         tests.push(purecap_test(board));
         tests.push(nested_pure_test(board));
         tests.push(pure_dma_tags_test(board));
+        tests.push(cap_relocs_test(board));
     }
     for board in ["qemu-aarch64", "qemu-riscv64"] {
         tests.push(purecap_refused_test(board));
@@ -1284,7 +1299,7 @@ mod unit {
     fn every_test_is_well_formed() {
         let tests = all_tests();
         // 4 × (demo, disk, net on four cores; stress on one, two, four) + 3 attacks on four.
-        assert_eq!(tests.len(), 57 + 22 + 4 + 4 * 6 + 3);
+        assert_eq!(tests.len(), 59 + 22 + 4 + 4 * 6 + 3);
         let mut names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
@@ -1542,6 +1557,7 @@ capmon: powering off (pass)"#;
             12 + 5 + 1 + 7
         );
         assert_eq!(select(all_tests(), Some("-scrub")).len(), 4);
+        assert_eq!(select(all_tests(), Some("-cap-relocs")).len(), 2);
         assert_eq!(select(all_tests(), Some("-net")).len(), 8);
         assert_eq!(
             select(all_tests(), Some("-smp4")).len(),
