@@ -87,11 +87,12 @@ pub struct EntryRegisters {
     /// integer views of the Restricted RCTPIDR_EL0 and of CTPIDRRO_EL0); 0 on riscv64, whose
     /// thread pointer is x4 (`tp`).
     pub tls: [u64; 2],
-    /// CHERI boards: which capability registers held a tagged capability (bit 63 set when
-    /// they were read; 0 on stock boards). Bit n is general register n (c0..c30 on Morello,
+    /// CHERI boards, with the `entry-tags` feature: which capability registers held a tagged
+    /// capability (bit 63 set when they were read; 0 on stock boards or without the feature). Bit n is general register n (c0..c30 on Morello,
     /// c1..c31 on CHERI-RISC-V); then the [`cap_tag_bit`] special registers.
     pub cap_tags: u64,
-    /// Morello: CID_EL0 as read at entry (its address, then its upper 64 bits).
+    /// Morello, with the `entry-tags` feature: CID_EL0 as read at entry (its address, then its
+    /// upper 64 bits).
     pub cid: [u64; 2],
 }
 
@@ -147,6 +148,18 @@ pub fn entry_registers() -> EntryRegisters {
     }
 }
 
+/// Lines of `_start` only the `entry-tags` feature wants (joined with newlines), else nothing.
+#[cfg(feature = "entry-tags")]
+macro_rules! if_entry_tags {
+    ($($line:literal),*) => { concat!($($line, "\n"),*) };
+}
+#[cfg(not(feature = "entry-tags"))]
+macro_rules! if_entry_tags {
+    ($($line:literal),*) => {
+        ""
+    };
+}
+
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 core::arch::global_asm!(
     ".pushsection .text.entry, \"ax\", %progbits",
@@ -155,13 +168,54 @@ core::arch::global_asm!(
     ".global _start",
     ".type _start, %function",
     "_start:",
+    // With the `entry-tags` feature, on Morello (x3 = the capability store's address; 0 on
+    // stock aarch64, which has no capability instructions): the tags too, out of line.
+    if_entry_tags!("    cbnz x3, capmon_sdk_entry_tags"),
+    "    stp x29, x30, [sp, #-16]!",
+    "    adrp x29, {regs}",
+    "    add x29, x29, :lo12:{regs}",
+    // x<n> at 8n (x0..x28), then x29/x30 from the stack; q<n> at 256 + 16n.
+    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28",
+    "    str x\\n, [x29, #(\\n * 8)]",
+    ".endr",
+    "capmon_sdk_entry_recorded:",
+    "    ldp x0, x1, [sp], #16",
+    "    stp x0, x1, [x29, #232]",
+    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    str q\\n, [x29, #(256 + \\n * 16)]",
+    ".endr",
+    "    mrs x0, fpcr",
+    "    mrs x1, fpsr",
+    "    str x0, [x29, #768]",
+    "    str x1, [x29, #776]",
+    "    mrs x0, tpidr_el0",
+    "    mrs x1, tpidrro_el0",
+    "    str x0, [x29, #784]",
+    "    str x1, [x29, #792]",
+    "    ldp x0, x1, [x29, #0]",     // argc, argv again
+    "    mov x29, xzr",
+    "    mov x30, xzr",
+    "    bl {start}",
+    // capmon_sdk_start never returns; if it did, fault rather than run into whatever follows.
+    "    udf #0",
+    ".size _start, . - _start",
+    ".popsection",
+    start = sym capmon_sdk_start,
+    regs = sym ENTRY_REGISTERS,
+);
+
+/// `_start`'s Morello capability-tag recording (the `entry-tags` feature), entered from
+/// `_start`'s first instruction with every register as the monitor left it.
+#[cfg(all(target_os = "none", target_arch = "aarch64", feature = "entry-tags"))]
+core::arch::global_asm!(
+    ".pushsection .text.entry, \"ax\", %progbits",
+    "capmon_sdk_entry_tags:",
     // Morello (x3 = the capability store's address; 0 on stock aarch64, where the capability
     // instructions below do not exist): each register's tag too, read before anything writes
     // the register (an integer write clears it; in A64 that includes the stack pointer
     // write-back, so CSP's tag waits in the C flag, which nothing below changes until it is
     // read). x30 gathers the tag bits, each register's own GCTAG overwrites it once its
     // integer value is recorded.
-    "    cbz x3, 1f",
     "    .inst {chktgd_csp}",                           // chktgd csp
     // Record the registers: x29/x30 parked on the stack while x29 holds the record's address.
     "    stp x29, x30, [sp, #-16]!",
@@ -196,38 +250,8 @@ core::arch::global_asm!(
     "    str x1, [x29, #816]",
     "    orr x30, x30, #(1 << {bit_recorded})",
     "    str x30, [x29, #800]",
-    "    b 2f",
-    "1:",
-    "    stp x29, x30, [sp, #-16]!",
-    "    adrp x29, {regs}",
-    "    add x29, x29, :lo12:{regs}",
-    // x<n> at 8n (x0..x28), then x29/x30 from the stack; q<n> at 256 + 16n.
-    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28",
-    "    str x\\n, [x29, #(\\n * 8)]",
-    ".endr",
-    "2:",
-    "    ldp x0, x1, [sp], #16",
-    "    stp x0, x1, [x29, #232]",
-    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
-    "    str q\\n, [x29, #(256 + \\n * 16)]",
-    ".endr",
-    "    mrs x0, fpcr",
-    "    mrs x1, fpsr",
-    "    str x0, [x29, #768]",
-    "    str x1, [x29, #776]",
-    "    mrs x0, tpidr_el0",
-    "    mrs x1, tpidrro_el0",
-    "    str x0, [x29, #784]",
-    "    str x1, [x29, #792]",
-    "    ldp x0, x1, [x29, #0]",     // argc, argv again
-    "    mov x29, xzr",
-    "    mov x30, xzr",
-    "    bl {start}",
-    // capmon_sdk_start never returns; if it did, fault rather than run into whatever follows.
-    "    udf #0",
-    ".size _start, . - _start",
+    "    b capmon_sdk_entry_recorded",
     ".popsection",
-    start = sym capmon_sdk_start,
     regs = sym ENTRY_REGISTERS,
     gctag_x0_c0 = const words::GCTAG_X0_C0,
     gctag_step = const words::GCTAG_SELF_STEP,
@@ -253,34 +277,12 @@ core::arch::global_asm!(
     ".global _start",
     ".type _start, @function",
     "_start:",
-    // CHERI-RISC-V (a3 = the capability store's address; 0 on stock riscv64, where the
-    // capability instructions below do not exist): each register's tag, read before anything
-    // writes the register (an integer write clears it). t0/t1 are parked below sp (nothing
-    // else uses the stack yet) while t0 gathers the tag bits, which wait at sp - 32.
     "    sd t0, -16(sp)",
-    "    beqz a3, 1f",
-    "    sd t1, -24(sp)",
-    "    .word {cgettag_t0_ct0}",                       // cgettag t0, ct0
-    "    slli t0, t0, 5",
-    ".irp n, 1,2,3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
-    "    .word {cgettag_t1_c0} + \\n * {cgettag_step}",  // cgettag t1, c<n>
-    "    slli t1, t1, \\n",
-    "    or t0, t0, t1",
-    ".endr",
-    "    .word {cspecialr_ct1_ddc}",                    // cspecialr ct1, ddc
-    "    .word {cgettag_t1_c0} + 6 * {cgettag_step}",   // cgettag t1, ct1
-    "    slli t1, t1, {bit_ddc}",
-    "    or t0, t0, t1",
-    "    li t1, 1",
-    "    slli t1, t1, {bit_recorded}",
-    "    or t0, t0, t1",
-    "    sd t0, -32(sp)",
-    "    ld t1, -24(sp)",
-    "    ld t0, -16(sp)",
-    "    j 2f",
-    "1:",
-    "    sd zero, -32(sp)",
-    "2:",
+    // With the `entry-tags` feature, on CHERI-RISC-V (a3 = the capability store's address; 0
+    // on stock riscv64, which has no capability instructions): the tags too, out of line;
+    // they wait at sp - 32 (zero unless recorded).
+    if_entry_tags!("    sd zero, -32(sp)", "    bnez a3, capmon_sdk_entry_tags"),
+    "capmon_sdk_entry_recorded:",
     // Record the registers: t0 (x5) parked on the stack while it holds the record's address.
     "    addi sp, sp, -16",
     "    sd t0, 0(sp)",
@@ -293,8 +295,7 @@ core::arch::global_asm!(
     "    sd t1, 40(t0)",
     "    addi sp, sp, 16",
     "    sd sp, 16(t0)",
-    "    ld t1, -32(sp)",
-    "    sd t1, 800(t0)",
+    if_entry_tags!("    ld t1, -32(sp)", "    sd t1, 800(t0)"),
     // The cVM target may be built without F/D (soft float); the registers exist whatever.
     "    .option push",
     "    .option arch, +d",
@@ -313,6 +314,39 @@ core::arch::global_asm!(
     ".popsection",
     start = sym capmon_sdk_start,
     regs = sym ENTRY_REGISTERS,
+);
+
+/// `_start`'s CHERI-RISC-V capability-tag recording (the `entry-tags` feature), entered from
+/// `_start`'s second instruction (which only parked t0) with every register as the monitor
+/// left it.
+#[cfg(all(target_os = "none", target_arch = "riscv64", feature = "entry-tags"))]
+core::arch::global_asm!(
+    ".pushsection .text.entry, \"ax\", @progbits",
+    "capmon_sdk_entry_tags:",
+    // CHERI-RISC-V (a3 = the capability store's address; 0 on stock riscv64, where the
+    // capability instructions below do not exist): each register's tag, read before anything
+    // writes the register (an integer write clears it). t0/t1 are parked below sp (nothing
+    // else uses the stack yet) while t0 gathers the tag bits, which wait at sp - 32.
+    "    sd t1, -24(sp)",
+    "    .word {cgettag_t0_ct0}",                       // cgettag t0, ct0
+    "    slli t0, t0, 5",
+    ".irp n, 1,2,3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    .word {cgettag_t1_c0} + \\n * {cgettag_step}",  // cgettag t1, c<n>
+    "    slli t1, t1, \\n",
+    "    or t0, t0, t1",
+    ".endr",
+    "    .word {cspecialr_ct1_ddc}",                    // cspecialr ct1, ddc
+    "    .word {cgettag_t1_c0} + 6 * {cgettag_step}",   // cgettag t1, ct1
+    "    slli t1, t1, {bit_ddc}",
+    "    or t0, t0, t1",
+    "    li t1, 1",
+    "    slli t1, t1, {bit_recorded}",
+    "    or t0, t0, t1",
+    "    sd t0, -32(sp)",
+    "    ld t1, -24(sp)",
+    "    ld t0, -16(sp)",
+    "    j capmon_sdk_entry_recorded",
+    ".popsection",
     cgettag_t0_ct0 = const words::CGETTAG_T0_CT0,
     cgettag_t1_c0 = const words::CGETTAG_T1_C0,
     cgettag_step = const words::CGETTAG_T1_STEP,
