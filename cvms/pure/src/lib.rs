@@ -33,6 +33,21 @@ pub const DISK_READ: u64 = 8;
 /// `Error::Fault` as a result register (−1).
 pub const FAULT_RESULT: i64 = -1;
 
+/// `__cap_relocs` permission flags (`cap-relocs`; checked against the monitor's loader).
+pub const CAP_RELOC_FUNCTION: u64 = 1 << 63;
+pub const CAP_RELOC_READ_ONLY: u64 = 1 << 62;
+/// Permission bits as GCPERM (Morello) and CGetPerm (CHERI-RISC-V) report them, and the
+/// object type of a sentry as GCTYPE / CGetType (sign-extended) report it (checked against
+/// the monitor's capability model).
+pub const MORELLO_PERM_LOAD: u64 = 1 << 17;
+pub const MORELLO_PERM_STORE: u64 = 1 << 16;
+pub const MORELLO_PERM_EXECUTE: u64 = 1 << 15;
+pub const MORELLO_SENTRY_OTYPE: u64 = 1;
+pub const RISCV_PERM_LOAD: u64 = 1 << 2;
+pub const RISCV_PERM_STORE: u64 = 1 << 3;
+pub const RISCV_PERM_EXECUTE: u64 = 1 << 1;
+pub const RISCV_SENTRY_OTYPE: i64 = -2;
+
 /// Defines the string `$text` (assembler escapes, e.g. `\\n`) at `$label` in `.rodata`, and
 /// `$label_len`, its length.
 #[macro_export]

@@ -17,6 +17,8 @@ const T1: u32 = 6;
 const T3: u32 = 28;
 const T4: u32 = 29;
 const T5: u32 = 30;
+const T6: u32 = 31;
+const RA: u32 = 1;
 
 /// Mnemonic (as the comments spell it) → the encoder's word.
 fn encoders() -> BTreeMap<&'static str, u32> {
@@ -109,6 +111,42 @@ fn encoders() -> BTreeMap<&'static str, u32> {
         ("lc.cap ct5, (ct4)", rv::lc_cap(T5, T4)),
         ("cgettag t6, ct5", rv::cgettag(31, T5)),
         ("cmove ca1, ct3", rv::cmove(A1, T3)),
+        // cap-relocs (also scvalue c10, c2, x9 and csetaddr ct3, ca2, a1 below)
+        ("scvalue c10, c2, x9", m::scvalue(10, 2, 9)),
+        ("ldr c11, [c10]", m::ldr_cap(11, 10, 0)),
+        ("ldr c20, [c10]", m::ldr_cap(20, 10, 0)),
+        ("gctag x12, c11", m::gctag(12, 11)),
+        ("gcbase x12, c11", m::gcbase(12, 11)),
+        ("gclen x12, c11", m::gclen(12, 11)),
+        ("gcperm x12, c11", m::gcperm(12, 11)),
+        ("cpy c0, c11", m::cpy(0, 11)),
+        ("gctag x12, c20", m::gctag(12, 20)),
+        ("gctype x12, c20", m::gctype(12, 20)),
+        ("gcbase x12, c20", m::gcbase(12, 20)),
+        ("gcbase x14, c13", m::gcbase(14, 13)),
+        ("gclen x12, c20", m::gclen(12, 20)),
+        ("gclen x14, c13", m::gclen(14, 13)),
+        ("gcperm x12, c20", m::gcperm(12, 20)),
+        ("blr c20", m::blr(20)),
+        ("ret c30", m::ret(30)),
+        ("csetaddr ct3, ca2, a1", rv::csetaddr(T3, A2, A1)),
+        ("lc.cap ct4, (ct3)", rv::lc_cap(T4, T3)),
+        ("lc.cap ct5, (ct3)", rv::lc_cap(T5, T3)),
+        ("cgettag t0, ct4", rv::cgettag(T0, T4)),
+        ("cgetbase t0, ct4", rv::cgetbase(T0, T4)),
+        ("cgetlen t0, ct4", rv::cgetlen(T0, T4)),
+        ("cgetperm t0, ct4", rv::cgetperm(T0, T4)),
+        ("cmove ca0, ct4", rv::cmove(A0, T4)),
+        ("cgettag t0, ct5", rv::cgettag(T0, T5)),
+        ("cgettype t0, ct5", rv::cgettype(T0, T5)),
+        ("cspecialr ct6, pcc", rv::cspecialrw(T6, rv::scr::PCC, 0)),
+        ("cgetbase t0, ct5", rv::cgetbase(T0, T5)),
+        ("cgetbase t1, ct6", rv::cgetbase(T1, T6)),
+        ("cgetlen t0, ct5", rv::cgetlen(T0, T5)),
+        ("cgetlen t1, ct6", rv::cgetlen(T1, T6)),
+        ("cgetperm t0, ct5", rv::cgetperm(T0, T5)),
+        ("cjalr cra, ct5", rv::cjalr(RA, T5)),
+        ("cjalr cnull, cra", rv::cjalr(0, RA)),
     ])
 }
 
@@ -339,4 +377,33 @@ fn irp_expressions_match_the_encoders() {
             list(regs)
         );
     }
+}
+
+#[test]
+fn cap_relocs_constants_match_the_monitor() {
+    use capmon::cap::{MorelloPerms, PermSet, RiscvPerms};
+    use capmon::cvm::cap_relocs;
+    assert_eq!(cvm_pure::CAP_RELOC_FUNCTION, cap_relocs::CAP_RELOC_FUNCTION);
+    assert_eq!(
+        cvm_pure::CAP_RELOC_READ_ONLY,
+        cap_relocs::CAP_RELOC_READ_ONLY
+    );
+    let morello = |p: MorelloPerms| u64::from(p.bits());
+    assert_eq!(cvm_pure::MORELLO_PERM_LOAD, morello(MorelloPerms::LOAD));
+    assert_eq!(cvm_pure::MORELLO_PERM_STORE, morello(MorelloPerms::STORE));
+    assert_eq!(
+        cvm_pure::MORELLO_PERM_EXECUTE,
+        morello(MorelloPerms::EXECUTE)
+    );
+    let riscv = |p: RiscvPerms| u64::from(p.bits());
+    assert_eq!(cvm_pure::RISCV_PERM_LOAD, riscv(RiscvPerms::LOAD));
+    assert_eq!(cvm_pure::RISCV_PERM_STORE, riscv(RiscvPerms::STORE));
+    assert_eq!(cvm_pure::RISCV_PERM_EXECUTE, riscv(RiscvPerms::EXECUTE));
+    assert_eq!(
+        cvm_pure::MORELLO_SENTRY_OTYPE,
+        u64::from(capmon::cap::morello::otype::SENTRY)
+    );
+    // CGetType sign-extends the reserved (18-bit) object types.
+    let riscv_sentry = i64::from(capmon::cap::riscv::otype::SENTRY);
+    assert_eq!(cvm_pure::RISCV_SENTRY_OTYPE, riscv_sentry - (1 << 18));
 }

@@ -39,7 +39,7 @@ pub use capmon_abi::{
 #[doc(hidden)]
 pub use entry::__host_main;
 pub use entry::Args;
-pub use entry::{entry_registers, EntryRegisters};
+pub use entry::{cap_tag_bit, entry_registers, words as entry_words, EntryRegisters};
 #[doc(hidden)]
 pub use print::{__print, __print_line};
 pub use sys::hostcall;

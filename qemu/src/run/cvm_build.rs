@@ -92,6 +92,7 @@ pub const IMAGES: &[ImageSpec] = &[
     rust("pure-regs", "cvm-pure", "pure-regs"),
     rust("bench-pure", "cvm-pure", "bench-pure"),
     rust("pure-dma-tags", "cvm-pure", "pure-dma-tags"),
+    rust("cap-relocs", "cvm-pure", "cap-relocs"),
     rust("logger", "cvm-disk-log", "logger"),
     rust("reader", "cvm-disk-log", "reader"),
     rust("disk-bench", "cvm-disk-log", "disk-bench"),

@@ -63,7 +63,10 @@
 //!   denied (PMUSERENR_EL0 = 0 at boot). SCXTNUM_EL0: trapped (SCTLR_EL2.TSCXT).
 //!
 //! `cvms/scrub` checks this on every board: a probe started after a cVM that left a pattern in
-//! every one of these it can write finds only its own values and zeros.
+//! every one of these it can write (on Morello tagged capabilities in c1..c30 but c8, CID_EL0
+//! and RCTPIDR_EL0) finds only its own values and zeros, and only its default capabilities
+//! tagged: c3 and RCTPIDR_EL0 (its capability store, `share::install_store`), RCSP_EL0 and
+//! RDDC_EL0. CCTLR_EL0 needs PCC.System, which no cVM has, to be read or written.
 
 use core::arch::global_asm;
 

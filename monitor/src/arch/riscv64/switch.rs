@@ -72,7 +72,10 @@
 //! registers are known to be all zeros already (no one wrote them since the last zero
 //! restore: `FP_REGS_PRISTINE`, cleared whenever a cVM exits with mstatus.FS Dirty). The
 //! counters (cycle, time, instret) trap (mcounteren = 0); vector state is off (mstatus.VS =
-//! 0, never set). `cvms/scrub` checks this on both RISC-V boards.
+//! 0, never set). `cvms/scrub` checks this on both RISC-V boards; on CHERI-RISC-V also that a
+//! cap-unaware probe started after a cVM that left tagged capabilities in every register it
+//! could finds only its default capabilities tagged: c4 and c13 (its capability store,
+//! `share::install_store`) and DDC.
 //!
 //! At a cVM's first entry (`cvm::prepare`) the context holds: for a cap-unaware cVM, a0 =
 //! argc, a1 = argv, sp (integers), DDC = its data capability, PC = its code capability in
