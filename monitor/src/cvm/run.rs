@@ -538,7 +538,10 @@ fn run_core(m: &'static Machine, core: usize) {
                 Decision::Run { index, .. } => {
                     // SAFETY: the scheduler just gave `index` to this core.
                     let cvm = unsafe { m.cvms.get(index) };
-                    if !cpu::fp_loaded(&cvm.cpu.fp) {
+                    // The registers hold its FP state only if this core still owns it: a
+                    // core that gave it back (idle) may still hold an older copy of this very
+                    // run's state, from before it ran elsewhere.
+                    if shared.fp_on[index] != Some(core) || !cpu::fp_loaded(&cvm.cpu.fp) {
                         if let Some(previous) = fp_owner.take() {
                             if previous != index {
                                 // SAFETY: `fp_on[previous]` names this core, so no other core

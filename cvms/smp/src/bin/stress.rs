@@ -1,5 +1,5 @@
 //! The multi-core stress worker: `ROUNDS` steps of [`cvm_smp::Work`] with a hostcall every
-//! 8 steps (clock, whoami, a console line now and then, yield), then the same steps again with
+//! 8 steps (clock, whoami, a console line now and then, yield, a short sleep), then the same steps again with
 //! no hostcall at all; the two results must agree, or a register did not survive an exit or a
 //! move between cores. Exits 0 when they agree, 1 otherwise.
 //!
@@ -28,6 +28,9 @@ fn stress(mut args: Args) -> i32 {
                     println!("stress {name}: {i} of {rounds}");
                 }
                 n if n % 4 == 1 => capmon_sdk::yield_now(),
+                // A short sleep now and then leaves cores idle, so a worker comes back to a
+                // core it left (whose registers may hold an older copy of its state).
+                n if n % 16 == 2 => capmon_sdk::sleep_ns(50_000),
                 n if n % 2 == 0 => {
                     let now = capmon_sdk::clock_ns();
                     if now < last_clock {
