@@ -381,7 +381,7 @@ fn irp_expressions_match_the_encoders() {
 
 #[test]
 fn cap_relocs_constants_match_the_monitor() {
-    use capmon::cap::{MorelloPerms, PermSet, RiscvPerms};
+    use capmon::cap::{MorelloPerms, RiscvPerms};
     use capmon::cvm::cap_relocs;
     assert_eq!(cvm_pure::CAP_RELOC_FUNCTION, cap_relocs::CAP_RELOC_FUNCTION);
     assert_eq!(

@@ -149,11 +149,12 @@ pub fn entry_registers() -> EntryRegisters {
 }
 
 /// Lines of `_start` only the `entry-tags` feature wants (joined with newlines), else nothing.
-#[cfg(feature = "entry-tags")]
+/// Used only by the bare-metal `_start`s below (host builds have none).
+#[cfg(all(target_os = "none", feature = "entry-tags"))]
 macro_rules! if_entry_tags {
     ($($line:literal),*) => { concat!($($line, "\n"),*) };
 }
-#[cfg(not(feature = "entry-tags"))]
+#[cfg(all(target_os = "none", not(feature = "entry-tags")))]
 macro_rules! if_entry_tags {
     ($($line:literal),*) => {
         ""
