@@ -556,6 +556,32 @@ pub fn cvm_caps<F: CvmFormat>(
         .map_err(|e| e.named(&cvm.name))
 }
 
+/// Whether the image's data (`data`, offsets from `region_start`, from
+/// [`super::image::ImageLayout::data`]) lies inside the planned data capability. Exact bounds
+/// over a large region need an aligned base, which may lie above where the image's linker put
+/// its first data page: such a cVM would fault on its first access to its own data, so it is
+/// refused with the two addresses instead.
+pub fn data_in_reach<F: Format>(
+    caps: &DefaultCaps<F>,
+    region_start: u64,
+    data: &core::ops::Range<u64>,
+) -> Result<(), String> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let lowest = region_start.saturating_add(data.start);
+    let base = caps.data.base();
+    if lowest < base {
+        return Err(format!(
+            "its image's data starts at {lowest:#x}, below its data capability's base {base:#x} \
+             (exact bounds over the rest of its {} KiB region need that alignment): link the \
+             image's data higher or give the cVM a smaller memory-size",
+            (caps.region.length() >> 10)
+        ));
+    }
+    Ok(())
+}
+
 /// The set of every permission of `F` except `keep`, for `without_perms`.
 pub(crate) fn all_but<F: Format>(keep: F::Perms) -> F::Perms {
     F::Perms::from_bits(F::Perms::ALL.bits() & !keep.bits())
@@ -1100,6 +1126,21 @@ pub(crate) mod tests {
 
     fn summary<F: Format>(cap: &Capability<F>) -> String {
         format!("{} {:#x}+{:#x}", cap.perms(), cap.base(), cap.length())
+    }
+
+    #[test]
+    fn image_data_below_the_data_capability_is_refused() {
+        let caps = default_caps_for::<Morello>();
+        let region_start = 0x7ff0_0000;
+        let data_base = caps.data.base() - region_start;
+        assert!(data_in_reach(&caps, region_start, &(data_base..data_base + 0x100)).is_ok());
+        assert!(
+            data_in_reach(&caps, region_start, &(0..0)).is_ok(),
+            "no data"
+        );
+        let why = data_in_reach(&caps, region_start, &(data_base - 0x10..data_base + 0x100))
+            .expect_err("starts 16 bytes too low");
+        assert!(why.contains("below its data capability's base"), "{why}");
     }
 
     #[test]

@@ -945,8 +945,11 @@ fn plan_caps(
     }
     let layout = image::inspect(image, cpu::MACHINE, own.size(), spec.stack_size)
         .map_err(|e| alloc::format!("image {:?}: {e}", spec.image))?;
-    plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent)
-        .map_err(|e| alloc::format!("{e}"))
+    let caps = plan::cvm_caps::<Format>(manifest, regions, at, layout.code_window(), parent)
+        .map_err(|e| alloc::format!("{e}"))?;
+    let region_start = regions.get(at).map_or(0, |r| r.start.0);
+    plan::data_in_reach(&caps, region_start, &layout.data)?;
+    Ok(caps)
 }
 
 impl Cvm {

@@ -394,20 +394,14 @@ fn audit_rows_for<F: CvmFormat>(
                 continue;
             }
         };
-        let offset = |o: u64| region.start.0.saturating_add(o);
         let parent = cvm
             .parent
             .and_then(|p| planned.get(p))
             .and_then(Option::as_ref);
         match plan::cvm_caps::<F>(&manifest, &regions, at, layout.code_window(), parent) {
             Ok(caps) => {
-                if caps.data.base() > offset(layout.data.start) && !layout.data.is_empty() {
-                    errors.push(fail(format!(
-                        "the image's data starts at {:#x}, below the data capability's base \
-                         {:#x}",
-                        offset(layout.data.start),
-                        caps.data.base()
-                    )));
+                if let Err(why) = plan::data_in_reach(&caps, region.start.0, &layout.data) {
+                    errors.push(fail(why));
                 }
                 rows.extend(audit::rows(&manifest.path(at), &caps));
                 planned[at] = Some(caps);
