@@ -858,10 +858,11 @@ fn disk_test(board: &'static str) -> TestSpec {
         .expect(r"^\[reader\] reader: the log has 5 records$")
         .expect(r"^\[reader\] reader: write refused: -4$")
         .expect(r"^cvms: all 2 ended$")
-        // Each of the 6 requests completed through its interrupt.
+        // Completions come through the interrupt: every one on the boot core, which takes the
+        // device interrupts; a request made on the other core polls, so not one for one.
         .expect_at_least(
             r"^virtio: blk0: 6 requests \(\d+ direct\), (\d+) completion interrupts$",
-            6,
+            1,
         )
         .forbid(r"^cvm \S+ fault: ")
         .forbid("; disabled$")
@@ -1544,8 +1545,9 @@ capmon: powering off (pass)"#;
     fn disk_test_accepts_a_real_run_and_knows_the_log() {
         let t = find("qemu-riscv64-disk");
         assert_eq!(run(&t, DISK_CONSOLE), Ok(()));
+        // No interrupt at all: the device interrupts are not working.
         let polled = DISK_CONSOLE.replace("6 completion interrupts", "0 completion interrupts");
-        assert!(run(&t, &polled).unwrap_err().contains("want ≥ 6"));
+        assert!(run(&t, &polled).unwrap_err().contains("want ≥ 1"));
         let broken = DISK_CONSOLE.replace(
             "cvms: starting 2",
             "virtio: blk0 at 0xa003e00: no answer to a read in 2000 ms (queue stuck); disabled",
