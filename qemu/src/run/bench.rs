@@ -990,8 +990,6 @@ pub fn from_saved(ws: &Workspace, file: &Path, plot: bool) -> i32 {
     0
 }
 
-/// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something
-/// failed to build or run; being over a target is reported, not an error).
 /// `bench --smp`: only the multi-core figures, every board with a QEMU, printed.
 pub fn run_smp(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
     let env = LookupEnv::from_process();
@@ -1035,6 +1033,8 @@ pub fn run_smp(ws: &Workspace, no_build: bool, verbose: bool) -> i32 {
     i32::from(!errors.is_empty())
 }
 
+/// Runs the benchmark over every QEMU board; returns the process exit code (0 unless something
+/// failed to build or run; being over a target is reported, not an error).
 pub fn run(ws: &Workspace, no_build: bool, verbose: bool, plot: bool) -> i32 {
     let env = LookupEnv::from_process();
     let mut rows = Vec::new();
